@@ -1,0 +1,56 @@
+"""lethe: a declarative data-retention engine.
+
+A policy file says what data lives how long and what happens before it goes; lethe plans it,
+shows it, runs it in short audited batches, and proves what it deleted.
+
+The public surface is listed in ``__all__``; everything else may change between releases.
+"""
+
+from lethe.api import Lethe
+from lethe.config import Duration, LetheConfig, Settings, load, load_file, parse_duration
+from lethe.engine.check import CheckReport
+from lethe.engine.explain import Explanation
+from lethe.errors import (
+    AuditIntegrityError,
+    ConfigError,
+    ExitCode,
+    LetheError,
+    LiveCheckError,
+    NotFoundError,
+    PlanFileError,
+    SafetyLimitError,
+    StoreError,
+)
+from lethe.holds.registry import Hold
+from lethe.model.plan import PhasePlan, Plan
+from lethe.model.results import PhaseResult, RunResult, RunStatus
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuditIntegrityError",
+    "CheckReport",
+    "ConfigError",
+    "Duration",
+    "ExitCode",
+    "Explanation",
+    "Hold",
+    "Lethe",
+    "LetheConfig",
+    "LetheError",
+    "LiveCheckError",
+    "NotFoundError",
+    "PhasePlan",
+    "PhaseResult",
+    "Plan",
+    "PlanFileError",
+    "RunResult",
+    "RunStatus",
+    "SafetyLimitError",
+    "Settings",
+    "StoreError",
+    "__version__",
+    "load",
+    "load_file",
+    "parse_duration",
+]

@@ -1,0 +1,7 @@
+"""Phase types. Importing this package registers every built-in action."""
+
+from lethe.actions import purge, soft_delete, update
+from lethe.actions.base import Action, PhaseContext
+from lethe.actions.registry import ACTIONS, register
+
+__all__ = ["ACTIONS", "Action", "PhaseContext", "purge", "register", "soft_delete", "update"]

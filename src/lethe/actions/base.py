@@ -1,0 +1,87 @@
+"""The action interface: one phase of a policy.
+
+An action is a frozen pydantic model (its fields are the policy file's keys, so the JSON Schema
+comes from the class) with three duties, each free of engine internals:
+
+* :meth:`Action.selection` — which of the dataset's rows this phase acts on at ``ctx.as_of``,
+  as a :data:`~lethe.model.conditions.Condition` (pure: no I/O).
+* :meth:`Action.apply` — act on items already locked in an open :class:`~lethe.stores.base.Batch`,
+  returning per-item details for the audit events.
+* :meth:`Action.applied` — which of some items show this action's effect, so that an interrupted
+  batch can be reconciled with the audit ledger after a crash.
+
+A new kind of phase is a new module in this package with a class decorated by
+:func:`lethe.actions.registry.register`; the engine does not change.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from lethe.model.conditions import Condition
+from lethe.model.keys import ItemKey
+from lethe.stores.base import Batch, DatasetHandle
+
+__all__ = ["Action", "PhaseContext"]
+
+
+@dataclass(frozen=True)
+class PhaseContext:
+    """What an action may know when it selects or acts."""
+
+    policy: str
+    dataset: str
+    as_of: datetime
+    due: Condition
+    soft_delete_column: str | None = None
+
+
+class Action(BaseModel, ABC):
+    """Base class of every phase type (``soft_delete``, ``purge``, ``update``, ``redact``, …)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+
+    #: Past-tense label used in summaries ("Soft deleted: 3 surveys").
+    label: ClassVar[str]
+    #: Audit event written per item ("soft_deleted").
+    event: ClassVar[str]
+    #: Destructive phases count toward ``max_deletions``, the circuit breaker and ``min_retain``.
+    destructive: ClassVar[bool] = True
+    #: Whether acting removes cascaded child rows (so plans count them).
+    cascades: ClassVar[bool] = False
+
+    @abstractmethod
+    def selection(self, ctx: PhaseContext) -> Condition:
+        """The rows this phase acts on at ``ctx.as_of`` (dataset filters are added by the engine)."""
+
+    @abstractmethod
+    def apply(
+        self, batch: Batch, keys: Sequence[ItemKey], ctx: PhaseContext
+    ) -> Mapping[str, Mapping[str, Any]]:
+        """Act on ``keys`` (locked in ``batch``); return event details per key text."""
+
+    @abstractmethod
+    def applied(
+        self, dataset: DatasetHandle, keys: Sequence[ItemKey], ctx: PhaseContext
+    ) -> set[str]:
+        """Key texts among ``keys`` whose current state shows this action was applied."""
+
+    def writes(self) -> set[str]:
+        """Columns this phase changes (used to keep phases of one policy independent)."""
+        return set()
+
+    def reads_before_run(self, ctx: PhaseContext) -> set[str]:
+        """Columns this phase only tests for being set strictly before ``ctx.as_of``.
+
+        An earlier phase of the same run may write such a column (it writes ``as_of``) without
+        changing what this phase selects.
+        """
+        return set()

@@ -1,0 +1,206 @@
+"""The Python API: everything the CLI does, for applications that embed lethe.
+
+>>> from lethe import Lethe
+>>> with Lethe.from_file("lethe.toml") as lethe:          # doctest: +SKIP
+...     result = lethe.run(["account-deletion"])
+...     print(result.run_id, result.counts(), result.errors)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from lethe.config.checks import cross_check
+from lethe.config.loader import Settings, load, load_file
+from lethe.config.model import LetheConfig
+from lethe.engine import check as checking
+from lethe.engine.executor import ProgressFn
+from lethe.engine.explain import Explanation, explain
+from lethe.engine.planning import plan as make_plan
+from lethe.engine.run import breaker_reasons, execute_run
+from lethe.engine.runtime import Runtime
+from lethe.errors import ConfigError, PlanFileError
+from lethe.holds.registry import HoldRegistry
+from lethe.model.plan import Plan
+from lethe.model.results import RunResult
+from lethe.state.ledger import VerifyReport
+
+__all__ = ["Lethe"]
+
+
+def _aware(as_of: datetime | None) -> datetime | None:
+    if as_of is not None and as_of.tzinfo is None:
+        raise ConfigError("as_of must be timezone-aware (e.g. 2024-10-26T02:00:00+00:00)")
+    return as_of
+
+
+class Lethe:
+    """A loaded policy file and the stores it names. Connections open on first use.
+
+    Build one with :meth:`from_file`, :meth:`from_toml` or :meth:`from_config`, then call
+    :meth:`check`, :meth:`plan`, :meth:`run`, :meth:`explain`; :attr:`holds` manages lethe's
+    own legal holds. Use it as a context manager (or call :meth:`close`) to release connections.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._runtime: Runtime | None = None
+
+    # -- construction -----------------------------------------------------------------------
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str] = "lethe.toml", env: Mapping[str, str] | None = None
+    ) -> Lethe:
+        """Load a policy file (``${VAR}`` expand from ``env``, default ``os.environ``)."""
+        return cls(load_file(path, env=env))
+
+    @classmethod
+    def from_toml(
+        cls, text: str, *, base_dir: Path | None = None, env: Mapping[str, str] | None = None
+    ) -> Lethe:
+        """Load a policy from TOML text; relative paths resolve against ``base_dir``."""
+        return cls(load(text, base_dir=base_dir, env=env))
+
+    @classmethod
+    def from_config(cls, config: LetheConfig, *, base_dir: Path | None = None) -> Lethe:
+        """Use policies built in code as :class:`~lethe.config.LetheConfig` models."""
+        cross_check(config, "<code>")
+        return cls(Settings(config=config, source="<code>", base_dir=base_dir or Path.cwd()))
+
+    @property
+    def runtime(self) -> Runtime:
+        """The wired runtime (stores, state database); created on first use."""
+        if self._runtime is None:
+            self._runtime = Runtime(self.settings)
+        return self._runtime
+
+    def close(self) -> None:
+        """Release every connection."""
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None
+
+    def __enter__(self) -> Lethe:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- operations -------------------------------------------------------------------------
+
+    def check(self) -> checking.CheckReport:
+        """Check the file against the live stores (tables, columns, keys, indexes)."""
+        return checking.check(self.runtime)
+
+    def grants(self, role: str = "lethe") -> dict[str, list[str]]:
+        """Least-privilege statements per store for running every policy as ``role``."""
+        return checking.grants(self.runtime, role)
+
+    def plan(self, policies: Sequence[str] | None = None, *, as_of: datetime | None = None) -> Plan:
+        """Exactly what a run would do at ``as_of`` (default now), computed with reads only."""
+        as_of = _aware(as_of) or datetime.now().astimezone()
+        targets = self.runtime.targets(policies)
+        planned = make_plan(self.runtime, targets, as_of)
+        warnings = [
+            f.message + (f" — fix: {f.fix}" if f.fix else "") for f in self._index_warnings(targets)
+        ]
+        errors = [
+            f"circuit breaker would refuse {reason}"
+            for reason in breaker_reasons(self.runtime, targets, as_of, planned)
+        ]
+        return Plan(
+            planned.as_of, planned.config_hash, planned.phases, tuple(warnings), tuple(errors)
+        )
+
+    def run(
+        self,
+        policies: Sequence[str] | None = None,
+        *,
+        dry_run: bool = False,
+        as_of: datetime | None = None,
+        plan: Plan | None = None,
+        progress: ProgressFn | None = None,
+    ) -> RunResult:
+        """Run the policies (all enabled ones by default) and return what happened.
+
+        With ``plan``, only its items that are still due and not held are acted on, and the
+        drift is reported. Raises :class:`~lethe.errors.SafetyLimitError` when a circuit
+        breaker refuses the run (nothing is changed; the run is still recorded).
+        """
+        if plan is not None and not policies:
+            policies = sorted({p.policy for p in plan.phases})
+        targets = self.runtime.targets(policies)
+        return execute_run(
+            self.runtime,
+            targets,
+            dry_run=dry_run,
+            as_of=_aware(as_of),
+            planned=plan,
+            progress=progress,
+        )
+
+    def explain(self, dataset: str, key: str, *, as_of: datetime | None = None) -> Explanation:
+        """When ``key`` of ``dataset`` will go, by which policy, and what blocks it."""
+        return explain(self.runtime, dataset, key, _aware(as_of))
+
+    @property
+    def holds(self) -> HoldRegistry:
+        """lethe's own hold registry (place, release, list)."""
+        return self.runtime.holds
+
+    def runs(self, last: int = 20) -> list[dict[str, Any]]:
+        """The newest runs, newest first."""
+        return self.runtime.runs.recent(last)
+
+    def run_record(self, run_id: str) -> dict[str, Any]:
+        """The full record of one run (a unique prefix of its id is enough)."""
+        return self.runtime.runs.show(run_id)
+
+    def verify_audit(self) -> VerifyReport:
+        """Recompute the audit chain; the report lists every break found."""
+        return self.runtime.ledger.verify()
+
+    # -- plan files -------------------------------------------------------------------------
+
+    @staticmethod
+    def read_plan(path: str | os.PathLike[str]) -> Plan:
+        """Read a plan file written by ``lethe plan --out``."""
+        try:
+            document = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise PlanFileError(f"cannot read plan file {path}: {exc}") from exc
+        if not isinstance(document, dict):
+            raise PlanFileError(f"{path}: not a plan document")
+        return Plan.from_document(document, source=str(path))
+
+    @staticmethod
+    def write_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
+        """Write ``plan`` as JSON with its hash."""
+        Path(path).write_text(json.dumps(plan.to_document(), indent=1) + "\n", encoding="utf-8")
+
+    def _index_warnings(self, targets: Sequence[Any]) -> list[Any]:
+        findings = []
+        seen: set[str] = set()
+        for target in targets:
+            if target.dataset in seen:
+                continue
+            seen.add(target.dataset)
+            store = self.runtime.store(str(target.dataset_config.store))
+            findings.extend(
+                f
+                for f in store.check(target.dataset, target.dataset_config)
+                if f.level == "warning"
+            )
+        return findings

@@ -1,0 +1,83 @@
+"""``lethe check``: the policy file against the live stores, and the grants it needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lethe.engine.runtime import Runtime
+from lethe.errors import LetheError, LiveCheckError
+from lethe.model.conditions import columns_of
+from lethe.stores.base import DatasetUse, Finding
+
+__all__ = ["CheckReport", "check", "dataset_uses", "grants"]
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Findings of every stage; ``ok`` when none is an error."""
+
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.level == "error" for f in self.findings)
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.level == "warning")
+
+
+def check(rt: Runtime) -> CheckReport:
+    """Check the state database, every dataset's live tables, and every policy's columns."""
+    findings: list[Finding] = []
+    try:
+        rt.state.migrate()
+        findings.append(Finding("ok", "-", f"{rt.state.label}: reachable, schema up to date"))
+    except LetheError as exc:
+        findings.append(Finding("error", "-", str(exc)))
+    for name, config in rt.config.datasets.items():
+        assert config.store is not None
+        try:
+            findings.extend(rt.store(config.store).check(name, config))
+        except LiveCheckError as exc:
+            findings.append(
+                Finding("error", name, f"{exc.where}: {exc.message}" if exc.where else exc.message)
+            )
+        except LetheError as exc:
+            findings.append(Finding("error", name, str(exc)))
+    for policy in rt.config.policies:
+        try:
+            rt.target(policy)
+        except LetheError as exc:
+            findings.append(Finding("error", rt.config.policies[policy].dataset, str(exc)))
+    return CheckReport(tuple(findings))
+
+
+def dataset_uses(rt: Runtime) -> dict[str, list[DatasetUse]]:
+    """Per store: how the policies use each dataset (columns read and written, deletes)."""
+    per_dataset: dict[str, DatasetUse] = {}
+    for name in rt.config.policies:
+        target = rt.target(name)
+        config = target.dataset_config
+        reads: set[str] = set()
+        writes: set[str] = set()
+        deletes = False
+        for index, action in enumerate(target.actions):
+            reads |= columns_of(target.selection(index, target.context_probe()))
+            writes |= action.writes()
+            deletes |= action.cascades
+        previous = per_dataset.get(target.dataset)
+        if previous is not None:
+            reads |= previous.reads
+            writes |= previous.writes
+            deletes |= previous.deletes
+        per_dataset[target.dataset] = DatasetUse(target.dataset, config, reads, writes, deletes)
+    by_store: dict[str, list[DatasetUse]] = {}
+    for use in per_dataset.values():
+        by_store.setdefault(str(use.config.store), []).append(use)
+    return by_store
+
+
+def grants(rt: Runtime, role: str) -> dict[str, list[str]]:
+    """Least-privilege statements per store for running every policy as ``role``."""
+    return {store: rt.store(store).grants(uses, role) for store, uses in dataset_uses(rt).items()}

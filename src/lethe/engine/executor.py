@@ -1,0 +1,277 @@
+"""Running a phase in short batches.
+
+Each batch is one store transaction: lock up to ``batch_size`` parents (``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, the write lock on SQLite), re-check due-ness (the lock query *is* the
+selection) and holds inside it, act, record the batch's intent in the state database, commit,
+then append the audit events. A kill at any moment leaves either the whole batch or none of
+it; an intent left pending is settled by the next run (:mod:`lethe.engine.recovery`).
+
+Rows skipped because another transaction held their lock lie behind the keyset cursor, so a
+phase ends with a final pass from the lowest key that waits for locks instead of skipping.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lethe.engine.decisions import partition
+from lethe.engine.recovery import settle_batch
+from lethe.engine.runtime import Runtime, Target
+from lethe.errors import LetheError
+from lethe.model.keys import ItemKey, key_text
+from lethe.model.results import PhaseResult
+from lethe.state.batches import new_id
+from lethe.state.ledger import EventDraft
+from lethe.stores.base import Batch, Item
+
+__all__ = ["BatchReport", "PhaseRunner", "ProgressFn"]
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """One committed batch, for progress bars and ``--verbose``."""
+
+    policy: str
+    phase: int
+    label: str
+    batch_id: str
+    acted: int
+    held: int
+    cascade: dict[str, int]
+    seconds: float
+
+
+ProgressFn = Callable[[BatchReport], None]
+
+
+@dataclass
+class _Tally:
+    acted: int = 0
+    held: int = 0
+    capped: int = 0
+    cascade: dict[str, int] = field(default_factory=dict)
+    drift: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    locked: int
+    last: ItemKey | None
+    acted: int
+
+
+class PhaseRunner:
+    """Runs one phase of one policy; ``cap_left`` is shared by the policy's destructive phases."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        target: Target,
+        index: int,
+        as_of: datetime,
+        run_id: str,
+        cap_left: int | None,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.rt = rt
+        self.target = target
+        self.index = index
+        self.action = target.actions[index]
+        self.ctx = target.context(as_of)
+        self.selection = target.selection(index, as_of)
+        self.run_id = run_id
+        self.cap_left = cap_left if self.action.destructive else None
+        self.batch_size = rt.config.batch_size(target.policy)
+        self.progress = progress
+        self.tally = _Tally()
+        self._held_seen: set[str] = set()
+
+    # -- modes ---------------------------------------------------------------------------
+
+    def run(self) -> PhaseResult:
+        """Every selected item, in key order, up to the cap."""
+        after: ItemKey | None = None
+        skip_locked = True
+        while True:
+            limit = (
+                self.batch_size if self.cap_left is None else min(self.batch_size, self.cap_left)
+            )
+            if limit == 0:
+                eligible, _ = self.target.handle.count(self.selection)
+                self.tally.capped = eligible
+                break
+
+            def lock(
+                batch: Batch,
+                after: ItemKey | None = after,
+                limit: int = limit,
+                skip: bool = skip_locked,
+            ) -> list[Item]:
+                return batch.lock(self.selection, after=after, limit=limit, skip_locked=skip)
+
+            outcome = self._batch(lock)
+            if outcome.locked == 0:
+                if skip_locked:  # final pass: pick up rows that were locked by someone else
+                    skip_locked, after = False, None
+                    continue
+                break
+            after = outcome.last
+        return self.result()
+
+    def run_planned(self, planned: Sequence[str]) -> PhaseResult:
+        """Only the planned items that are still selected and not held (``run --plan``)."""
+        handle = self.target.handle
+        wanted = set(planned)
+        newly_due = sum(
+            1
+            for item in handle.iter_select(self.selection)
+            if not item.held and key_text(item.key) not in wanted
+        )
+        keys = [handle.parse_key(text) for text in planned]
+        no_longer = 0
+        for start in range(0, len(keys), self.batch_size):
+            chunk = keys[start : start + self.batch_size]
+
+            def lock(batch: Batch, chunk: list[ItemKey] = chunk) -> list[Item]:
+                return batch.lock(self.selection, keys=chunk, limit=len(chunk), skip_locked=False)
+
+            outcome = self._batch(lock)
+            no_longer += len(chunk) - outcome.locked
+        self.tally.drift = {
+            "planned": len(keys),
+            "no_longer_due": no_longer,
+            "now_held": self.tally.held,
+            "newly_due_not_planned": newly_due,
+        }
+        return self.result()
+
+    def result(self) -> PhaseResult:
+        """What the phase did so far."""
+        t = self.target
+        return PhaseResult(
+            policy=t.policy,
+            dataset=t.dataset,
+            table=t.handle.table,
+            phase=self.index,
+            action=self.action.type,
+            label=self.action.label,
+            acted=self.tally.acted,
+            held=self.tally.held,
+            capped=self.tally.capped,
+            cascade=dict(self.tally.cascade),
+            destructive=self.action.destructive,
+        )
+
+    # -- one batch ------------------------------------------------------------------------
+
+    def _batch(self, lock: Callable[[Batch], list[Item]]) -> _Outcome:
+        started = time.perf_counter()
+        batch_id = new_id("b-")
+        t = self.target
+        prepared = False
+        try:
+            with t.handle.open_batch() as batch:
+                items = lock(batch)
+                if not items:
+                    return _Outcome(0, None, 0)
+                texts = [key_text(item.key) for item in items]
+                # A hold lookup that fails raises here: the batch rolls back untouched.
+                registry = self.rt.holds.active_keys(t.dataset, texts)
+                split = partition(items, registry, {}, None)
+                details = self.action.apply(batch, split.act, self.ctx) if split.act else {}
+                drafts = self._drafts(batch_id, split.act, split.held, registry, details)
+                if drafts:
+                    self.rt.batches.prepare(
+                        batch_id,
+                        self.run_id,
+                        t.policy,
+                        self.index,
+                        [key_text(k) for k in split.act],
+                        self.action.event,
+                        drafts,
+                    )
+                    prepared = True
+        except LetheError:
+            if prepared:
+                # The commit itself failed: whether it happened is unknown until we look.
+                settle_batch(self.rt, batch_id)
+            raise
+        if prepared:
+            self.rt.batches.commit(batch_id)
+        self._count(split.act, details)
+        if self.progress is not None:
+            self.progress(
+                BatchReport(
+                    t.policy,
+                    self.index,
+                    self.action.label,
+                    batch_id,
+                    len(split.act),
+                    len(split.held),
+                    _cascade_totals(details),
+                    time.perf_counter() - started,
+                )
+            )
+        return _Outcome(len(items), items[-1].key, len(split.act))
+
+    def _drafts(
+        self,
+        batch_id: str,
+        act: Sequence[ItemKey],
+        held: Sequence[ItemKey],
+        registry: set[str],
+        details: Mapping[str, Mapping[str, Any]],
+    ) -> list[EventDraft]:
+        t = self.target
+        per_key = details
+        drafts = [
+            EventDraft(
+                run_id=self.run_id,
+                event=self.action.event,
+                policy=t.policy,
+                dataset=t.dataset,
+                phase=self.index,
+                item_key=key_text(key),
+                batch_id=batch_id,
+                details={"action": self.action.type, **per_key.get(key_text(key), {})},
+            )
+            for key in act
+        ]
+        for key in held:
+            text = key_text(key)
+            if text in self._held_seen:
+                continue
+            self._held_seen.add(text)
+            self.tally.held += 1
+            drafts.append(
+                EventDraft(
+                    run_id=self.run_id,
+                    event="skipped_hold",
+                    policy=t.policy,
+                    dataset=t.dataset,
+                    phase=self.index,
+                    item_key=text,
+                    batch_id=batch_id,
+                    details={"by": "registry" if text in registry else "hold_table"},
+                )
+            )
+        return drafts
+
+    def _count(self, act: Sequence[ItemKey], details: Mapping[str, Mapping[str, Any]]) -> None:
+        self.tally.acted += len(act)
+        if self.cap_left is not None:
+            self.cap_left -= len(act)
+        for table, rows in _cascade_totals(details).items():
+            self.tally.cascade[table] = self.tally.cascade.get(table, 0) + rows
+
+
+def _cascade_totals(details: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for per_item in details.values():
+        for table, rows in per_item.get("cascade", {}).items():
+            totals[table] = totals.get(table, 0) + rows
+    return totals

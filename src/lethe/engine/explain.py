@@ -1,0 +1,115 @@
+"""``lethe explain DATASET KEY``: when will this item go, by which policy, and what blocks it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from lethe.engine.runtime import Runtime, Target
+from lethe.holds.registry import Hold
+from lethe.model.conditions import (
+    Condition,
+    In,
+    columns_of,
+    describe,
+    evaluate,
+    explain_failures,
+)
+
+__all__ = ["Explanation", "PhaseVerdict", "explain"]
+
+# How far ahead "when will it go" looks; beyond that an item is reported as never selected.
+_HORIZON = timedelta(days=366 * 100)
+
+
+@dataclass(frozen=True)
+class PhaseVerdict:
+    """One phase's answer for one item."""
+
+    policy: str
+    phase: int
+    action: str
+    selected_now: bool
+    from_instant: datetime | None
+    unmet: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Everything lethe knows about one item."""
+
+    dataset: str
+    key: str
+    exists: bool
+    row: dict[str, Any]
+    verdicts: tuple[PhaseVerdict, ...]
+    registry_holds: tuple[Hold, ...]
+    held_by_table: bool
+    history: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.registry_holds) or self.held_by_table
+
+
+def first_selected(
+    build: Callable[[datetime], Condition], row: dict[str, Any], start: datetime
+) -> datetime | None:
+    """The first instant from ``start`` at which ``build(instant)`` selects ``row``.
+
+    Due conditions only ever become true as time passes, so a binary search (to the
+    millisecond) finds the instant; a condition that is still false at the horizon never selects the row.
+    """
+    if evaluate(build(start), row):
+        return start
+    high = start + _HORIZON
+    if not evaluate(build(high), row):
+        return None
+    low = start
+    while high - low > timedelta(milliseconds=1):
+        middle = low + (high - low) / 2
+        if evaluate(build(middle), row):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def _verdicts(target: Target, row: dict[str, Any], as_of: datetime) -> list[PhaseVerdict]:
+    verdicts = []
+    for index, action in enumerate(target.actions):
+        selection = target.selection(index, as_of)
+        now = evaluate(selection, row)
+        when = first_selected(lambda t, i=index: target.selection(i, t), row, as_of)
+        unmet = () if now else tuple(describe(c) for c in explain_failures(selection, row))
+        verdicts.append(PhaseVerdict(target.policy, index, action.type, now, when, unmet))
+    return verdicts
+
+
+def explain(rt: Runtime, dataset: str, key_text: str, as_of: datetime | None = None) -> Explanation:
+    """Answer for one item of ``dataset``, evaluated at ``as_of`` (default: now)."""
+    as_of = as_of or datetime.now(UTC)
+    handle = rt.dataset(dataset)
+    key = handle.parse_key(key_text)
+    targets = [
+        rt.target(name) for name, policy in rt.config.policies.items() if policy.dataset == dataset
+    ]
+    columns: set[str] = set()
+    for target in targets:
+        for index in range(len(target.actions)):
+            columns |= columns_of(target.selection(index, as_of))
+    rows = handle.fetch([key], sorted(columns))
+    row = rows.get(key_text)
+    history = tuple(rt.ledger.iter_events(dataset=dataset, item_key=key_text))
+    registry = tuple(h for h in rt.holds.list(dataset) if h.item_key == key_text)
+    if row is None:
+        return Explanation(dataset, key_text, False, {}, (), registry, False, history)
+    config = rt.config.datasets[dataset]
+    held_by_table = False
+    if config.holds is not None:
+        found = handle.select(In(config.key, (key,)), limit=1)
+        held_by_table = bool(found and found[0].held)
+    verdicts = tuple(v for target in targets for v in _verdicts(target, row, as_of))
+    return Explanation(dataset, key_text, True, row, verdicts, registry, held_by_table, history)

@@ -1,0 +1,174 @@
+"""One run, start to finish: recover, record, check limits, execute phases, record the result."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from lethe.engine.executor import PhaseRunner, ProgressFn
+from lethe.engine.planning import estimate, plan, removed_rows, trip_reason
+from lethe.engine.recovery import recover
+from lethe.engine.runtime import Runtime, Target
+from lethe.errors import LetheError, PlanFileError, SafetyLimitError
+from lethe.model.plan import Plan
+from lethe.model.results import PhaseResult, RunResult, RunStatus
+from lethe.state.batches import new_id
+from lethe.state.ledger import EventDraft
+
+__all__ = ["breaker_reasons", "execute_run"]
+
+
+def breaker_reasons(
+    rt: Runtime, targets: Sequence[Target], as_of: datetime, planned: Plan | None = None
+) -> list[str]:
+    """Every policy whose planned removals the circuit breaker refuses, with the reason."""
+    reasons: list[str] = []
+    for target in targets:
+        if planned is not None:
+            rows = removed_rows([p for p in planned.phases if p.policy == target.policy])
+        else:
+            rows = removed_rows(estimate(rt, target, as_of))
+        reason = trip_reason(rt, target, rows)
+        if reason:
+            reasons.append(f"policy {target.policy}: {reason}")
+    return reasons
+
+
+def _from_plan(planned: Plan) -> list[PhaseResult]:
+    return [
+        PhaseResult(
+            policy=p.policy,
+            dataset=p.dataset,
+            table=p.table,
+            phase=p.phase,
+            action=p.action,
+            label=p.label,
+            acted=len(p.keys),
+            held=len(p.held),
+            blocked=len(p.blocked),
+            capped=p.capped,
+            cascade=dict(p.cascade),
+            destructive=p.destructive,
+        )
+        for p in planned.phases
+    ]
+
+
+def execute_run(
+    rt: Runtime,
+    targets: Sequence[Target],
+    *,
+    dry_run: bool,
+    as_of: datetime | None,
+    planned: Plan | None,
+    progress: ProgressFn | None,
+) -> RunResult:
+    """Run (or dry-run) ``targets``; the result is recorded whatever happens."""
+    started = datetime.now(UTC)
+    as_of = as_of or started
+    if planned is not None and planned.config_hash != rt.settings.hash:
+        raise PlanFileError(
+            "the plan was made for a different version of the policy file; plan again"
+        )
+    run_id = new_id("run-")
+    warnings = recover(rt)
+    policies = [t.policy for t in targets]
+    rt.runs.start(run_id, policies, dry_run, as_of, started)
+    phases: list[PhaseResult] = []
+    errors: list[str] = []
+    drift: dict[str, int] = {}
+    status = RunStatus.SUCCEEDED
+    tripped: str | None = None
+    try:
+        if dry_run:
+            preview = plan(rt, targets, as_of)
+            phases = _from_plan(preview)
+            reasons = breaker_reasons(rt, targets, as_of, preview)
+        else:
+            reasons = breaker_reasons(rt, targets, as_of, planned)
+        if reasons:
+            tripped, status = "; ".join(reasons), RunStatus.TRIPPED
+        elif not dry_run:
+            for target in targets:
+                phases.extend(
+                    _run_policy(rt, target, as_of, run_id, planned, progress, errors, drift)
+                )
+            if errors:
+                status = RunStatus.DEGRADED
+    except KeyboardInterrupt:
+        status = RunStatus.INTERRUPTED
+        errors.append("interrupted")
+        raise
+    except LetheError as exc:
+        status = RunStatus.FAILED
+        errors.append(str(exc))
+        raise
+    finally:
+        result = RunResult(
+            run_id=run_id,
+            dry_run=dry_run,
+            as_of=as_of,
+            started_at=started,
+            completed_at=datetime.now(UTC),
+            status=status,
+            policies=tuple(policies),
+            phases=tuple(phases),
+            errors=tuple(errors),
+            warnings=tuple(warnings),
+            limit_tripped=tripped,
+            drift=drift,
+        )
+        head = rt.ledger.head()
+        if not dry_run and status is not RunStatus.TRIPPED:
+            with rt.state.write() as conn:
+                head = rt.ledger.append(
+                    conn,
+                    [
+                        EventDraft(
+                            run_id=run_id,
+                            event="run_finished",
+                            details={
+                                "status": status.value,
+                                "counts": result.counts(),
+                                "errors": len(errors),
+                            },
+                        )
+                    ],
+                )
+        rt.runs.finish(result, head)
+    if tripped:
+        raise SafetyLimitError(tripped)
+    return result
+
+
+def _run_policy(
+    rt: Runtime,
+    target: Target,
+    as_of: datetime,
+    run_id: str,
+    planned: Plan | None,
+    progress: ProgressFn | None,
+    errors: list[str],
+    drift: dict[str, int],
+) -> list[PhaseResult]:
+    """Each phase in order; a failure stops this policy (and is recorded), not the run."""
+    cap_left = rt.config.max_deletions(target.policy)
+    results: list[PhaseResult] = []
+    for index, action in enumerate(target.actions):
+        runner = PhaseRunner(rt, target, index, as_of, run_id, cap_left, progress)
+        try:
+            if planned is not None:
+                phase_plan = planned.phase(target.policy, index)
+                keys = [str(k) for k in phase_plan.keys] if phase_plan else []
+                results.append(runner.run_planned(keys))
+                for name, count in runner.tally.drift.items():
+                    drift[name] = drift.get(name, 0) + count
+            else:
+                results.append(runner.run())
+        except LetheError as exc:
+            results.append(runner.result())
+            errors.append(f"policy {target.policy}, phase [{index}] {action.type}: {exc}")
+            break
+        if action.destructive and cap_left is not None:
+            cap_left = runner.cap_left
+    return results

@@ -1,0 +1,129 @@
+"""Everything a run needs, wired from a policy file: stores, state, ledger, holds, run log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from lethe.actions import Action, PhaseContext
+from lethe.config.checks import phase_context
+from lethe.config.datasets import DatasetConfig
+from lethe.config.loader import Settings
+from lethe.config.model import PolicyConfig
+from lethe.errors import ConfigError, LiveCheckError
+from lethe.holds.registry import HoldRegistry
+from lethe.model.conditions import All, Condition, columns_of
+from lethe.state.batches import BatchLog
+from lethe.state.db import StateDB
+from lethe.state.ledger import Ledger
+from lethe.state.runs import RunLog
+from lethe.stores.base import DatasetHandle, Store
+from lethe.stores.registry import open_store
+
+__all__ = ["Runtime", "Target"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A policy bound to its dataset's live handle."""
+
+    policy: str
+    config: PolicyConfig
+    dataset: str
+    dataset_config: DatasetConfig
+    handle: DatasetHandle
+    settings: Settings
+
+    @property
+    def actions(self) -> list[Action]:
+        return list(self.config.actions)
+
+    def context(self, as_of: datetime) -> PhaseContext:
+        """The phases' context at ``as_of``."""
+        return phase_context(self.settings.config, self.policy, as_of)
+
+    def context_probe(self) -> datetime:
+        """Any instant, for questions about which columns a phase reads."""
+        return datetime.now().astimezone()
+
+    def selection(self, index: int, as_of: datetime) -> Condition:
+        """What phase ``index`` selects at ``as_of``: the dataset's filters and the phase's own rule."""
+        action = self.config.actions[index]
+        return All((self.dataset_config.filters(as_of), action.selection(self.context(as_of))))
+
+
+class Runtime:
+    """Opens stores lazily and owns the state database for one process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.config = settings.config
+        self.state = StateDB(settings.state_url)
+        self.ledger = Ledger(self.state)
+        self.holds = HoldRegistry(self.state, self.ledger)
+        self.runs = RunLog(self.state, settings.runs_dir)
+        self.batches = BatchLog(self.state, self.ledger)
+        self._stores: dict[str, Store] = {}
+
+    def store(self, name: str) -> Store:
+        """The named store, opened on first use."""
+        if name not in self._stores:
+            self._stores[name] = open_store(name, self.settings.store_url(name))
+        return self._stores[name]
+
+    def dataset(self, name: str) -> DatasetHandle:
+        """A dataset's live handle (reflects its tables on first use)."""
+        if name not in self.config.datasets:
+            known = ", ".join(sorted(self.config.datasets)) or "none"
+            raise ConfigError(f"unknown dataset {name!r} (datasets: {known})")
+        config = self.config.datasets[name]
+        assert config.store is not None  # cross_check guarantees it
+        try:
+            return self.store(config.store).bind(name, config)
+        except LiveCheckError as exc:
+            raise LiveCheckError(
+                exc.message, f"{self.settings.source}: {exc.where or ''}"
+            ) from None
+
+    def target(self, policy: str) -> Target:
+        """A policy bound and validated against its live store (columns exist)."""
+        if policy not in self.config.policies:
+            known = ", ".join(sorted(self.config.policies)) or "none"
+            raise ConfigError(f"unknown policy {policy!r} (policies: {known})")
+        config = self.config.policies[policy]
+        handle = self.dataset(config.dataset)
+        target = Target(
+            policy,
+            config,
+            config.dataset,
+            self.config.datasets[config.dataset],
+            handle,
+            self.settings,
+        )
+        probe = datetime.now().astimezone()
+        for index, action in enumerate(config.actions):
+            needed = columns_of(target.selection(index, probe)) | action.writes()
+            try:
+                handle.require_columns(needed)
+            except LiveCheckError as exc:
+                where = f"{self.settings.source}: policies.{policy}.actions[{index}]"
+                raise LiveCheckError(exc.message, where) from None
+        return target
+
+    def targets(self, policies: Sequence[str] | None = None) -> list[Target]:
+        """The named policies (all enabled ones when none are named), bound and validated."""
+        names = (
+            list(policies)
+            if policies
+            else [name for name, policy in self.config.policies.items() if policy.enabled]
+        )
+        if not names:
+            raise ConfigError(f"{self.settings.source}: no policies to run")
+        return [self.target(name) for name in names]
+
+    def close(self) -> None:
+        """Release every connection."""
+        for store in self._stores.values():
+            store.close()
+        self.state.dispose()

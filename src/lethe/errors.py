@@ -1,0 +1,107 @@
+"""The exceptions lethe raises, and the exit code each maps to.
+
+Every error lethe raises on purpose derives from :class:`LetheError`::
+
+    LetheError
+    ├── ConfigError            the policy file or an argument is wrong (exit 2)
+    │   └── LiveCheckError     the file is valid but the live database disagrees (exit 2)
+    ├── SafetyLimitError       a circuit breaker refused the run; nothing was touched (exit 3)
+    ├── AuditIntegrityError    the audit chain does not verify (exit 4)
+    ├── StoreError             a store failed or could not be reached (exit 5)
+    ├── PlanFileError          a plan file is unreadable, of an unknown version or tampered (exit 2)
+    └── NotFoundError          a run, hold or item named on the command line does not exist (exit 6)
+
+Driver exceptions are translated once, at the store boundary, with ``raise … from exc`` so that
+the CLI and the Python API only ever see this tree.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = [
+    "AuditIntegrityError",
+    "ConfigError",
+    "ExitCode",
+    "LetheError",
+    "LiveCheckError",
+    "NotFoundError",
+    "PlanFileError",
+    "SafetyLimitError",
+    "StoreError",
+    "exit_code_for",
+]
+
+
+class ExitCode(IntEnum):
+    """Process exit codes, documented in the README."""
+
+    OK = 0
+    FINISHED_WITH_ERRORS = 1
+    INVALID = 2
+    SAFETY_LIMIT = 3
+    AUDIT_BROKEN = 4
+    STORE_UNAVAILABLE = 5
+    NOT_FOUND = 6
+
+
+class LetheError(Exception):
+    """Root of every error lethe raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.FINISHED_WITH_ERRORS
+
+
+class ConfigError(LetheError):
+    """The policy file, an environment variable it names, or a command-line argument is wrong.
+
+    ``where`` names the file and key (``lethe.toml: datasets.surveys.retain``) so the one-line
+    message tells the user what to fix.
+    """
+
+    exit_code = ExitCode.INVALID
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        self.message = message
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class LiveCheckError(ConfigError):
+    """The policy file is valid but does not match the live database (unknown table or column)."""
+
+
+class SafetyLimitError(LetheError):
+    """A safety limit (circuit breaker) refused the whole run before anything was changed."""
+
+    exit_code = ExitCode.SAFETY_LIMIT
+
+
+class AuditIntegrityError(LetheError):
+    """The hash-chained audit ledger does not verify: a record was edited, removed or inserted."""
+
+    exit_code = ExitCode.AUDIT_BROKEN
+
+
+class StoreError(LetheError):
+    """A store (application database or lethe's state database) failed or is unreachable."""
+
+    exit_code = ExitCode.STORE_UNAVAILABLE
+
+
+class PlanFileError(LetheError):
+    """A plan file cannot be used: unreadable, unknown version, or its hash does not match."""
+
+    exit_code = ExitCode.INVALID
+
+
+class NotFoundError(LetheError):
+    """A run, hold, dataset or policy named by the user does not exist."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+def exit_code_for(error: BaseException) -> ExitCode:
+    """The exit code the CLI uses for ``error``; anything unexpected counts as a failed run."""
+    if isinstance(error, LetheError):
+        return error.exit_code
+    return ExitCode.FINISHED_WITH_ERRORS

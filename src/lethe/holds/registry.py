@@ -1,0 +1,167 @@
+"""lethe's own hold registry: who placed a hold on which item, why and when.
+
+Released holds are kept as history (``released_at`` set, never deleted). Placing and releasing
+a hold is also written to the audit ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from lethe.errors import ConfigError, NotFoundError
+from lethe.state.db import StateDB, as_utc
+from lethe.state.ledger import EventDraft, Ledger
+from lethe.state.schema import holds
+
+__all__ = ["Hold", "HoldRegistry"]
+
+
+@dataclass(frozen=True)
+class Hold:
+    """One hold, active while ``released_at`` is None."""
+
+    id: int
+    dataset: str
+    item_key: str
+    reason: str
+    placed_by: str
+    placed_at: datetime
+    released_at: datetime | None = None
+    released_by: str | None = None
+    release_reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.released_at is None
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "dataset": self.dataset,
+            "key": self.item_key,
+            "reason": self.reason,
+            "placedBy": self.placed_by,
+            "placedAt": self.placed_at.isoformat(),
+            "releasedAt": self.released_at.isoformat() if self.released_at else None,
+            "releasedBy": self.released_by,
+            "releaseReason": self.release_reason,
+        }
+
+
+def _hold(row: Any) -> Hold:
+    return Hold(
+        id=row["id"],
+        dataset=row["dataset"],
+        item_key=row["item_key"],
+        reason=row["reason"],
+        placed_by=row["placed_by"],
+        placed_at=as_utc(row["placed_at"]) or datetime.now(UTC),
+        released_at=as_utc(row["released_at"]),
+        released_by=row["released_by"],
+        release_reason=row["release_reason"],
+    )
+
+
+class HoldRegistry:
+    """Holds stored in the state database."""
+
+    def __init__(self, state: StateDB, ledger: Ledger) -> None:
+        self.state = state
+        self.ledger = ledger
+
+    def add(self, dataset: str, item_key: str, reason: str, placed_by: str) -> Hold:
+        """Place a hold; a second active hold on the same item is allowed (each is released alone)."""
+        if not reason.strip():
+            raise ConfigError("a hold needs a reason (--reason)")
+        if not placed_by.strip():
+            raise ConfigError("a hold needs the name of who places it (--by)")
+        now = datetime.now(UTC)
+        with self.state.write() as conn:
+            hold_id = conn.execute(
+                holds.insert().values(
+                    dataset=dataset,
+                    item_key=item_key,
+                    reason=reason,
+                    placed_by=placed_by,
+                    placed_at=now,
+                )
+            ).inserted_primary_key[0]
+            self.ledger.append(
+                conn,
+                [
+                    EventDraft(
+                        run_id="-",
+                        event="hold_placed",
+                        dataset=dataset,
+                        item_key=item_key,
+                        details={"hold_id": hold_id, "by": placed_by},
+                    )
+                ],
+            )
+        return self.get(int(hold_id))
+
+    def release(self, hold_id: int, released_by: str, reason: str = "") -> Hold:
+        """Release an active hold; it stays in the registry as history."""
+        hold = self.get(hold_id)
+        if not hold.active:
+            raise ConfigError(f"hold {hold_id} was already released at {hold.released_at}")
+        with self.state.write() as conn:
+            conn.execute(
+                update(holds)
+                .where(holds.c.id == hold_id)
+                .values(
+                    released_at=datetime.now(UTC),
+                    released_by=released_by,
+                    release_reason=reason,
+                )
+            )
+            self.ledger.append(
+                conn,
+                [
+                    EventDraft(
+                        run_id="-",
+                        event="hold_released",
+                        dataset=hold.dataset,
+                        item_key=hold.item_key,
+                        details={"hold_id": hold_id, "by": released_by},
+                    )
+                ],
+            )
+        return self.get(hold_id)
+
+    def get(self, hold_id: int) -> Hold:
+        """One hold by id."""
+        with self.state.read() as conn:
+            row = conn.execute(select(holds).where(holds.c.id == hold_id)).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no hold with id {hold_id}; see `lethe hold list --all`")
+        return _hold(row)
+
+    def list(self, dataset: str | None = None, *, include_released: bool = False) -> list[Hold]:
+        """Holds, newest first; active ones only unless ``include_released``."""
+        query = select(holds).order_by(holds.c.id.desc())
+        if dataset is not None:
+            query = query.where(holds.c.dataset == dataset)
+        if not include_released:
+            query = query.where(holds.c.released_at.is_(None))
+        with self.state.read() as conn:
+            return [_hold(row) for row in conn.execute(query).mappings()]
+
+    def active_keys(self, dataset: str, keys: Sequence[str] | None = None) -> set[str]:
+        """Keys of ``dataset`` under an active hold (restricted to ``keys`` when given)."""
+        query = select(holds.c.item_key).where(
+            holds.c.dataset == dataset, holds.c.released_at.is_(None)
+        )
+        found: set[str] = set()
+        with self.state.read() as conn:
+            if keys is None:
+                return set(conn.execute(query).scalars())
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start : start + 500])
+                found.update(conn.execute(query.where(holds.c.item_key.in_(chunk))).scalars())
+        return found

@@ -1,0 +1,231 @@
+"""Row conditions as data: what a phase selects, free of any database.
+
+The planner builds a :data:`Condition` from the policy and the evaluation instant; each store
+compiles it to its own query language (SQL ``WHERE``, an object-age test, …) and
+:func:`evaluate` runs the very same condition in Python, for ``lethe explain`` and for the
+property tests that check a store against this reference.
+
+Semantics follow SQL's three-valued logic collapsed to "selected or not": a comparison with a
+missing (NULL) value never selects the row, except in :class:`IsNull` and :class:`DistinctFrom`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, TypeAlias
+
+__all__ = [
+    "After",
+    "All",
+    "Any_",
+    "Before",
+    "Condition",
+    "DistinctFrom",
+    "Equals",
+    "In",
+    "IsNull",
+    "Not",
+    "NotNull",
+    "Scalar",
+    "columns_of",
+    "describe",
+    "evaluate",
+    "explain_failures",
+]
+
+Scalar: TypeAlias = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class Equals:
+    """``column = value``."""
+
+    column: str
+    value: Scalar
+
+
+@dataclass(frozen=True)
+class DistinctFrom:
+    """``column IS DISTINCT FROM value``: NULL-safe inequality."""
+
+    column: str
+    value: Scalar
+
+
+@dataclass(frozen=True)
+class In:
+    """``column IN (values)``."""
+
+    column: str
+    values: tuple[Scalar, ...]
+
+
+@dataclass(frozen=True)
+class IsNull:
+    """``column IS NULL``."""
+
+    column: str
+
+
+@dataclass(frozen=True)
+class NotNull:
+    """``column IS NOT NULL``."""
+
+    column: str
+
+
+@dataclass(frozen=True)
+class Before:
+    """``column <= instant`` (or ``<`` when not ``inclusive``); instants are UTC-aware."""
+
+    column: str
+    instant: datetime
+    inclusive: bool = True
+
+
+@dataclass(frozen=True)
+class After:
+    """``column > instant`` (or ``>=`` when ``inclusive``)."""
+
+    column: str
+    instant: datetime
+    inclusive: bool = False
+
+
+@dataclass(frozen=True)
+class All:
+    """Every part holds (an empty ``All`` selects everything)."""
+
+    parts: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class Any_:
+    """At least one part holds (an empty ``Any_`` selects nothing)."""
+
+    parts: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    """The part does not hold (NULL comparisons inside stay unselected, as in SQL)."""
+
+    part: Condition
+
+
+Condition: TypeAlias = (
+    Equals | DistinctFrom | In | IsNull | NotNull | Before | After | All | Any_ | Not
+)
+
+
+def columns_of(condition: Condition) -> set[str]:
+    """Every column a condition reads."""
+    match condition:
+        case All(parts) | Any_(parts):
+            return set().union(*(columns_of(p) for p in parts)) if parts else set()
+        case Not(part):
+            return columns_of(part)
+        case _:
+            return {condition.column}
+
+
+def _as_instant(value: Any) -> datetime | None:
+    """Normalise a stored timestamp: naive values are UTC, dates are midnight UTC."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):
+        return _as_instant(datetime.fromisoformat(value))
+    raise TypeError(f"not a timestamp: {value!r}")
+
+
+def _truth(condition: Condition, row: Mapping[str, Any]) -> bool | None:
+    """SQL three-valued truth: ``None`` is UNKNOWN."""
+    match condition:
+        case Equals(column, value):
+            current = row[column]
+            return None if current is None or value is None else current == value
+        case DistinctFrom(column, value):
+            return row[column] != value
+        case In(column, values):
+            current = row[column]
+            return None if current is None else current in values
+        case IsNull(column):
+            return row[column] is None
+        case NotNull(column):
+            return row[column] is not None
+        case Before(column, instant, inclusive):
+            stored = _as_instant(row[column])
+            if stored is None:
+                return None
+            return stored <= instant if inclusive else stored < instant
+        case After(column, instant, inclusive):
+            stored = _as_instant(row[column])
+            if stored is None:
+                return None
+            return stored >= instant if inclusive else stored > instant
+        case All(parts):
+            values = [_truth(p, row) for p in parts]
+            if False in values:
+                return False
+            return None if None in values else True
+        case Any_(parts):
+            values = [_truth(p, row) for p in parts]
+            if True in values:
+                return True
+            return None if None in values else False
+        case Not(part):
+            inner = _truth(part, row)
+            return None if inner is None else not inner
+    raise TypeError(f"unknown condition {condition!r}")
+
+
+def evaluate(condition: Condition, row: Mapping[str, Any]) -> bool:
+    """Whether ``row`` (column name → value) is selected by ``condition``, as SQL would say."""
+    return _truth(condition, row) is True
+
+
+def _flatten(condition: Condition) -> list[Condition]:
+    if isinstance(condition, All):
+        return [leaf for part in condition.parts for leaf in _flatten(part)]
+    return [condition]
+
+
+def explain_failures(condition: Condition, row: Mapping[str, Any]) -> list[Condition]:
+    """The conjuncts of ``condition`` that do not select ``row`` (for ``lethe explain``)."""
+    return [part for part in _flatten(condition) if not evaluate(part, row)]
+
+
+def _stamp(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def describe(condition: Condition) -> str:
+    """A condition in SQL-like words: ``deletion_date <= 2024-10-26 02:00:00 UTC``."""
+    match condition:
+        case Equals(column, value):
+            return f"{column} = {value!r}"
+        case DistinctFrom(column, value):
+            return f"{column} is not {value!r}"
+        case In(column, values):
+            return f"{column} in ({', '.join(repr(v) for v in values)})"
+        case IsNull(column):
+            return f"{column} is empty"
+        case NotNull(column):
+            return f"{column} is set"
+        case Before(column, instant, inclusive):
+            return f"{column} {'<=' if inclusive else '<'} {_stamp(instant)}"
+        case After(column, instant, inclusive):
+            return f"{column} {'>=' if inclusive else '>'} {_stamp(instant)}"
+        case All(parts):
+            return " and ".join(f"({describe(p)})" for p in parts) or "always"
+        case Any_(parts):
+            return " or ".join(f"({describe(p)})" for p in parts) or "never"
+        case Not(part):
+            return f"not ({describe(part)})"
+    raise TypeError(f"unknown condition {condition!r}")

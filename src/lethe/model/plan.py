@@ -1,0 +1,133 @@
+"""A plan: exactly what a run would do at one instant, as a versioned, hashed document.
+
+``lethe plan --out plan.json`` writes :meth:`Plan.to_document`; ``lethe run --plan`` reads it
+back with :meth:`Plan.from_document`, which refuses an unknown version or a changed hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lethe.errors import PlanFileError
+from lethe.model.keys import ItemKey, key_text
+
+__all__ = ["PLAN_VERSION", "PhasePlan", "Plan"]
+
+PLAN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    """What one phase of one policy would do."""
+
+    policy: str
+    dataset: str
+    table: str
+    phase: int
+    action: str
+    label: str
+    keys: tuple[ItemKey, ...]
+    held: tuple[ItemKey, ...] = ()
+    blocked: Mapping[str, str] = field(default_factory=dict)
+    capped: int = 0
+    cascade: Mapping[str, int] = field(default_factory=dict)
+    destructive: bool = True
+
+    @property
+    def rows_by_table(self) -> dict[str, int]:
+        """Rows this phase removes or changes per table (parents plus cascaded children)."""
+        rows = dict(self.cascade)
+        rows[self.table] = rows.get(self.table, 0) + len(self.keys)
+        return rows
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "dataset": self.dataset,
+            "table": self.table,
+            "phase": self.phase,
+            "action": self.action,
+            "label": self.label,
+            "keys": [key_text(k) for k in self.keys],
+            "held": [key_text(k) for k in self.held],
+            "blocked": dict(self.blocked),
+            "capped": self.capped,
+            "cascade": dict(self.cascade),
+            "destructive": self.destructive,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every phase's planned items at ``as_of``, plus the warnings and errors met planning."""
+
+    as_of: datetime
+    config_hash: str
+    phases: tuple[PhasePlan, ...]
+    warnings: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+    def phase(self, policy: str, index: int) -> PhasePlan | None:
+        """The plan of one phase, if it was planned."""
+        return next((p for p in self.phases if p.policy == policy and p.phase == index), None)
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document, with a SHA-256 over everything but the hash itself."""
+        body: dict[str, Any] = {
+            "version": PLAN_VERSION,
+            "as_of": self.as_of.isoformat(),
+            "config_hash": self.config_hash,
+            "phases": [p.to_document() for p in self.phases],
+            "warnings": list(self.warnings),
+            "errors": list(self.errors),
+        }
+        return {**body, "hash": _digest(body)}
+
+    @staticmethod
+    def from_document(document: Mapping[str, Any], source: str = "plan file") -> Plan:
+        """Read a plan document back, refusing unknown versions and edited contents."""
+        version = document.get("version")
+        if version != PLAN_VERSION:
+            raise PlanFileError(
+                f"{source}: plan version {version!r} is not supported (expected {PLAN_VERSION})"
+            )
+        body = {k: v for k, v in document.items() if k != "hash"}
+        if document.get("hash") != _digest(body):
+            raise PlanFileError(f"{source}: hash does not match its contents; the plan was edited")
+        try:
+            phases = tuple(
+                PhasePlan(
+                    policy=p["policy"],
+                    dataset=p["dataset"],
+                    table=p["table"],
+                    phase=int(p["phase"]),
+                    action=p["action"],
+                    label=p["label"],
+                    keys=tuple(p["keys"]),
+                    held=tuple(p["held"]),
+                    blocked=dict(p.get("blocked", {})),
+                    capped=int(p["capped"]),
+                    cascade=dict(p["cascade"]),
+                    destructive=bool(p.get("destructive", True)),
+                )
+                for p in document["phases"]
+            )
+            return Plan(
+                as_of=datetime.fromisoformat(document["as_of"]),
+                config_hash=str(document["config_hash"]),
+                phases=phases,
+                warnings=tuple(document.get("warnings", ())),
+                errors=tuple(document.get("errors", ())),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PlanFileError(f"{source}: malformed plan ({exc})") from exc
+
+
+def _digest(body: Mapping[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,77 @@
+"""lethe's state database: opened, migrated to the newest revision, and handed out in transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+
+from lethe import secrets
+from lethe.stores.sql.engine import create_sql_engine, translate_errors
+
+__all__ = ["StateDB", "as_utc"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Timestamps read back from SQLite are naive; every stored instant is UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class StateDB:
+    """The state database at ``url``: created and upgraded on first use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.label = f"state database {secrets.redact_url(url)}"
+        self.engine: Engine = create_sql_engine(url, where="state.url", create_dirs=True)
+        self._migrated = False
+
+    def migrate(self) -> None:
+        """Bring the tables to the newest revision (a no-op when already there)."""
+        if self._migrated:
+            return
+        alembic_cfg = AlembicConfig()
+        alembic_cfg.set_main_option("script_location", str(_MIGRATIONS))
+        head = ScriptDirectory.from_config(alembic_cfg).get_current_head()
+        with translate_errors(self.label), self.engine.connect() as conn:
+            current = MigrationContext.configure(
+                conn, opts={"version_table": "lethe_alembic_version"}
+            ).get_current_revision()
+            conn.rollback()
+        if current != head:
+            with translate_errors(self.label), self.engine.begin() as conn:
+                alembic_cfg.attributes["connection"] = conn
+                command.upgrade(alembic_cfg, "head")
+        self._migrated = True
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (on SQLite it takes the write lock at once)."""
+        self.migrate()
+        with translate_errors(self.label), self.engine.connect() as conn:
+            conn = conn.execution_options(lethe_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction."""
+        self.migrate()
+        with translate_errors(self.label), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()

@@ -1,0 +1,181 @@
+"""The hash-chained audit ledger.
+
+Each event's hash covers the previous event's hash and the event's own canonical JSON, so
+editing, removing or inserting any record breaks the chain from that point on; the chain head
+(``lethe_chain``) and the head copied into every run record catch removal of the newest
+events. Events carry keys and counts only, never row contents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from lethe.errors import AuditIntegrityError
+from lethe.state.db import StateDB
+from lethe.state.schema import chain, events
+
+__all__ = ["GENESIS", "EventDraft", "Ledger", "VerifyReport"]
+
+GENESIS = "0" * 64
+LEDGER_VERSION = 1
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """An event before it is sequenced and hashed."""
+
+    run_id: str
+    event: str
+    policy: str | None = None
+    dataset: str | None = None
+    phase: int | None = None
+    item_key: str | None = None
+    batch_id: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The outcome of :meth:`Ledger.verify`."""
+
+    events: int
+    head: str
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _canonical(seq: int, ts: str, draft: Mapping[str, Any]) -> str:
+    body = {"v": LEDGER_VERSION, "seq": seq, "ts": ts, **draft}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _hash(prev: str, canonical: str) -> str:
+    return hashlib.sha256(f"{prev}\n{canonical}".encode()).hexdigest()
+
+
+def _fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "run_id": row["run_id"],
+        "batch_id": row["batch_id"],
+        "policy": row["policy"],
+        "dataset": row["dataset"],
+        "phase": row["phase"],
+        "event": row["event"],
+        "item_key": row["item_key"],
+        "details": json.loads(row["details"])
+        if isinstance(row["details"], str)
+        else row["details"],
+    }
+
+
+class Ledger:
+    """Appends to and verifies the chain in a :class:`StateDB`."""
+
+    def __init__(self, state: StateDB) -> None:
+        self.state = state
+
+    def append(self, conn: Connection, drafts: Sequence[EventDraft]) -> tuple[int, str]:
+        """Append ``drafts`` inside the caller's write transaction; returns the new head."""
+        # Touch the head row first: on PostgreSQL that takes its row lock, on SQLite the write
+        # transaction already holds the database lock, so concurrent appenders serialise here.
+        conn.execute(update(chain).where(chain.c.id == 1).values(seq=chain.c.seq))
+        head = conn.execute(select(chain.c.seq, chain.c.hash).where(chain.c.id == 1)).one()
+        seq, prev = int(head.seq), str(head.hash)
+        if not drafts:
+            return seq, prev
+        ts = datetime.now(UTC).isoformat()
+        rows = []
+        for draft in drafts:
+            seq += 1
+            body = {
+                "run_id": draft.run_id,
+                "batch_id": draft.batch_id,
+                "policy": draft.policy,
+                "dataset": draft.dataset,
+                "phase": draft.phase,
+                "event": draft.event,
+                "item_key": draft.item_key,
+                # Round-trip through JSON so the hash covers exactly what is stored.
+                "details": json.loads(json.dumps(dict(draft.details), default=str)),
+            }
+            digest = _hash(prev, _canonical(seq, ts, body))
+            rows.append(
+                {
+                    **body,
+                    "seq": seq,
+                    "ts": ts,
+                    "details": json.dumps(body["details"], sort_keys=True, default=str),
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
+            )
+            prev = digest
+        conn.execute(events.insert(), rows)
+        conn.execute(update(chain).where(chain.c.id == 1).values(seq=seq, hash=prev))
+        return seq, prev
+
+    def head(self) -> tuple[int, str]:
+        """The newest sequence number and hash."""
+        with self.state.read() as conn:
+            row = conn.execute(select(chain.c.seq, chain.c.hash).where(chain.c.id == 1)).one()
+        return int(row.seq), str(row.hash)
+
+    def iter_events(
+        self, *, dataset: str | None = None, item_key: str | None = None, run_id: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Stored events in sequence order, optionally for one item or one run."""
+        query = select(events).order_by(events.c.seq)
+        if dataset is not None:
+            query = query.where(events.c.dataset == dataset)
+        if item_key is not None:
+            query = query.where(events.c.item_key == item_key)
+        if run_id is not None:
+            query = query.where(events.c.run_id == run_id)
+        with self.state.read() as conn:
+            for row in conn.execute(query.execution_options(yield_per=5000)).mappings():
+                yield {"seq": row["seq"], "ts": row["ts"], **_fields(row), "hash": row["hash"]}
+
+    def verify(self) -> VerifyReport:
+        """Recompute every hash; report each break (an empty list means the chain verifies)."""
+        problems: list[str] = []
+        prev, expected_seq, count = GENESIS, 1, 0
+        with self.state.read() as conn:
+            rows = conn.execute(
+                select(events).order_by(events.c.seq).execution_options(yield_per=5000)
+            ).mappings()
+            for row in rows:
+                count += 1
+                seq = int(row["seq"])
+                if seq != expected_seq:
+                    problems.append(f"event {expected_seq} is missing (next stored is {seq})")
+                if row["prev_hash"] != prev:
+                    problems.append(f"event {seq} does not follow the event before it")
+                recomputed = _hash(row["prev_hash"], _canonical(seq, row["ts"], _fields(row)))
+                if recomputed != row["hash"]:
+                    problems.append(f"event {seq} was altered (hash mismatch)")
+                prev, expected_seq = str(row["hash"]), seq + 1
+            head = conn.execute(select(chain.c.seq, chain.c.hash).where(chain.c.id == 1)).one()
+        if int(head.seq) != expected_seq - 1 or head.hash != prev:
+            problems.append(
+                f"chain head says event {head.seq} is the newest, but the ledger ends at "
+                f"{expected_seq - 1}: events were removed or the head was edited"
+            )
+        return VerifyReport(events=count, head=prev, problems=tuple(problems[:50]))
+
+    def verify_or_raise(self) -> VerifyReport:
+        """:meth:`verify`, raising :class:`AuditIntegrityError` on the first problem."""
+        report = self.verify()
+        if not report.ok:
+            raise AuditIntegrityError(report.problems[0])
+        return report

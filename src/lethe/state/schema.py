@@ -1,0 +1,96 @@
+"""lethe's own tables, all prefixed ``lethe_`` so they can live in the application's database.
+
+Changing a table means adding an Alembic revision under ``migrations/versions``; these
+definitions are what the newest revision produces.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = ["batches", "chain", "events", "holds", "metadata", "runs"]
+
+metadata = MetaData()
+
+runs = Table(
+    "lethe_runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("policies", JSON, nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("status", String(16), nullable=False),
+    Column("record", JSON),
+)
+
+events = Table(
+    "lethe_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("ts", String(40), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("batch_id", String(64)),
+    Column("policy", String(128)),
+    Column("dataset", String(128)),
+    Column("phase", Integer),
+    Column("event", String(32), nullable=False),
+    Column("item_key", Text),
+    Column("details", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_lethe_events_item", "dataset", "item_key"),
+    Index("ix_lethe_events_run", "run_id"),
+)
+
+# One row (id = 1): the last sequence number and hash, so that removing the newest events is
+# detected, and so that appenders serialise on a single row lock.
+chain = Table(
+    "lethe_chain",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+holds = Table(
+    "lethe_holds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset", String(128), nullable=False),
+    Column("item_key", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("placed_by", String(256), nullable=False),
+    Column("placed_at", DateTime(timezone=True), nullable=False),
+    Column("released_at", DateTime(timezone=True)),
+    Column("released_by", String(256)),
+    Column("release_reason", Text),
+    Index("ix_lethe_holds_active", "dataset", "item_key", "released_at"),
+)
+
+# A batch's intent, written before the application transaction commits, so that a crash
+# between that commit and the audit append can be reconciled by the next run.
+batches = Table(
+    "lethe_batches",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("run_id", String(64), nullable=False),
+    Column("policy", String(128), nullable=False),
+    Column("phase", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Index("ix_lethe_batches_status", "status"),
+)

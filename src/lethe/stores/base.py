@@ -1,0 +1,172 @@
+"""The interface every store offers the engine and the actions.
+
+A store holds items of one kind (SQL rows, objects, keys). The engine never asks which kind:
+it plans through :class:`DatasetHandle` and acts through :class:`Batch`, and each action only
+calls the two verbs on :class:`Batch`. Contract, for every implementation:
+
+* ``select``/``count`` only read; they never lock or change anything.
+* ``open_batch`` returns a context manager; items returned by :meth:`Batch.lock` stay locked
+  (where the store can lock) until the context ends. Leaving the context normally commits,
+  leaving it by an exception rolls back everything done through the batch.
+* ``lock`` re-evaluates the condition inside the batch, so an item that stopped being due
+  since planning is never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from lethe.model.conditions import Condition
+from lethe.model.keys import ItemKey
+
+__all__ = ["Batch", "DatasetHandle", "DatasetUse", "DeleteOutcome", "Finding", "Item", "Store"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """An item selected or locked; ``held`` says the application's own hold table holds it."""
+
+    key: ItemKey
+    held: bool = False
+
+
+@dataclass
+class DeleteOutcome:
+    """What a delete removed: rows per table, and cascaded rows per parent item."""
+
+    per_table: dict[str, int] = field(default_factory=dict)
+    per_item: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+class Batch(Protocol):
+    """One short transaction on a dataset (see the module docstring for the contract)."""
+
+    def lock(
+        self,
+        condition: Condition,
+        *,
+        keys: Sequence[ItemKey] | None = None,
+        after: ItemKey | None = None,
+        limit: int,
+        skip_locked: bool,
+    ) -> list[Item]:
+        """Lock and return, in key order, up to ``limit`` items selected by ``condition``.
+
+        Either restricted to ``keys`` (a plan's items) or to keys strictly after ``after``.
+        """
+        ...
+
+    def update(self, keys: Sequence[ItemKey], values: Mapping[str, Any]) -> int:
+        """Set ``values`` on the locked items ``keys``; returns the number of items changed."""
+        ...
+
+    def delete(self, keys: Sequence[ItemKey]) -> DeleteOutcome:
+        """Delete the locked items ``keys`` with their cascade, children first."""
+        ...
+
+
+class DatasetHandle(Protocol):
+    """A dataset bound to its store: reads for planning, batches for acting."""
+
+    @property
+    def table(self) -> str:
+        """The name reported for this dataset's items (a table, a prefix, a key pattern)."""
+        ...
+
+    def select(
+        self,
+        condition: Condition,
+        *,
+        after: ItemKey | None = None,
+        limit: int,
+        exclude: Sequence[ItemKey] = (),
+    ) -> list[Item]:
+        """Read up to ``limit`` items selected by ``condition`` after ``after``, in key order."""
+        ...
+
+    def iter_select(self, condition: Condition, *, page: int = 5000) -> Iterator[Item]:
+        """Every item selected by ``condition``, streamed in key order."""
+        ...
+
+    def count(self, condition: Condition, *, exclude: Sequence[ItemKey] = ()) -> tuple[int, int]:
+        """``(eligible, held)``: items selected and not held, and items selected but held.
+
+        Items whose key is in ``exclude`` (held in lethe's registry) count as held.
+        """
+        ...
+
+    def cascade_counts(self, keys: Sequence[ItemKey]) -> dict[str, int]:
+        """Rows each cascade table would lose if ``keys`` were deleted."""
+        ...
+
+    def cascade_counts_where(
+        self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int | None
+    ) -> dict[str, int]:
+        """Rows each cascade table would lose for the first ``limit`` selected, unheld items."""
+        ...
+
+    def table_sizes(self) -> dict[str, int]:
+        """Current row counts of the dataset's table and its cascade tables."""
+        ...
+
+    def fetch(self, keys: Sequence[ItemKey], columns: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Current values of ``columns`` for the items that exist, keyed by key text."""
+        ...
+
+    def require_columns(self, columns: set[str]) -> None:
+        """Raise :class:`~lethe.errors.LiveCheckError` unless every column exists."""
+        ...
+
+    def parse_key(self, text: str) -> ItemKey:
+        """A key typed by a user, converted to the store's native key type."""
+        ...
+
+    def open_batch(self) -> AbstractContextManager[Batch]:
+        """Begin a short transaction (see the module docstring)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One result of checking a dataset against its live store."""
+
+    level: str  # "ok", "warning" or "error"
+    dataset: str
+    message: str
+    fix: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetUse:
+    """How the policies use one dataset: columns read and written, and whether rows go."""
+
+    dataset: str
+    config: Any
+    reads: set[str]
+    writes: set[str]
+    deletes: bool
+
+
+class Store(Protocol):
+    """A store selected by URL scheme (see :mod:`lethe.stores.registry`)."""
+
+    name: str
+
+    def bind(self, dataset: str, config: Any) -> DatasetHandle:
+        """The handle of a dataset in this store (validated against the live store)."""
+        ...
+
+    def check(self, dataset: str, config: Any) -> list[Finding]:
+        """Live checks of one dataset: existence, keys, indexes for cascades."""
+        ...
+
+    def grants(self, uses: Sequence[DatasetUse], role: str) -> list[str]:
+        """Least-privilege statements (GRANTs, IAM, ACL) covering ``uses``."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

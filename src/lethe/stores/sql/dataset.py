@@ -1,0 +1,337 @@
+"""A SQL dataset: reads for planning and short locking batches for acting.
+
+Every statement selects by primary key, never by ``ctid`` or row position: keys are stable
+across transactions and unique across partitions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.engine import Connection
+
+from lethe.config.datasets import DatasetConfig
+from lethe.errors import ConfigError
+from lethe.model.conditions import Condition
+from lethe.model.keys import ItemKey, key_text
+from lethe.stores.base import DeleteOutcome, Item
+from lethe.stores.sql.cascade import Cascade, Link, Node
+from lethe.stores.sql.compile import column, compile_condition, to_column_value
+from lethe.stores.sql.engine import translate_errors
+
+__all__ = ["SQLBatch", "SQLDataset"]
+
+_ROOT_KEYS = "root_keys"
+
+
+class SQLDataset:
+    """A dataset bound to a reflected table, its cascade and its hold table."""
+
+    def __init__(
+        self,
+        name: str,
+        config: DatasetConfig,
+        engine: Engine,
+        table: Table,
+        cascade: Cascade,
+        hold_table: Table | None,
+        label: str,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.engine = engine
+        self.root = table
+        self.cascade = cascade
+        self.key = column(table, config.key)
+        self.hold_table = hold_table
+        self.label = label
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.locks_rows = engine.dialect.name == "postgresql"
+
+    @property
+    def table(self) -> str:
+        return self.root.name
+
+    # -- building blocks -------------------------------------------------------------------
+
+    def where(self, condition: Condition) -> ColumnElement[bool]:
+        """``condition`` compiled against the dataset's table."""
+        return compile_condition(condition, self.root, sqlite=self.sqlite)
+
+    def held(self) -> ColumnElement[bool]:
+        """True for rows the application's own hold table holds."""
+        spec = self.config.holds
+        if spec is None or self.hold_table is None:
+            return false()
+        hold = self.hold_table
+        clause = column(hold, spec.column) == self.key
+        if spec.released_column:
+            clause = clause & column(hold, spec.released_column).is_(None)
+        return exists().where(clause)
+
+    def _items(self, condition: Condition) -> Select[Any]:
+        return select(self.key, self.held().label("held")).where(self.where(condition))
+
+    def membership(self, node_name: str, roots: Any) -> ColumnElement[bool]:
+        """Rows of ``node_name`` that reach a root key in ``roots`` (a bind or a subquery)."""
+        if node_name == self.root.name:
+            return self.key.in_(roots)
+        node = next(n for n in self.cascade.nodes if n.name == node_name)
+        clauses = [self._link_clause(node, link, roots) for link in node.links]
+        return clauses[0] if len(clauses) == 1 else or_(*clauses)
+
+    def _link_clause(self, node: Node, link: Link, roots: Any) -> ColumnElement[bool]:
+        cols = [node.table.c[c] for c in link.columns]
+        if link.parent == self.root.name and link.parent_columns == (self.key.name,):
+            return cols[0].in_(roots)
+        parent = self.root if link.parent == self.root.name else self._node(link.parent).table
+        inner = select(*(parent.c[c] for c in link.parent_columns)).where(
+            self.membership(link.parent, roots)
+        )
+        if len(cols) == 1:
+            return cols[0].in_(inner)
+        return tuple_(*cols).in_(inner)
+
+    def _node(self, name: str) -> Node:
+        return next(n for n in self.cascade.nodes if n.name == name)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def select(
+        self,
+        condition: Condition,
+        *,
+        after: ItemKey | None = None,
+        limit: int,
+        exclude: Sequence[ItemKey] = (),
+    ) -> list[Item]:
+        query = self._items(condition).order_by(self.key).limit(limit)
+        if after is not None:
+            query = query.where(self.key > after)
+        if exclude:
+            query = query.where(self.key.not_in(list(exclude)))
+        with translate_errors(self.label), self.engine.connect() as conn:
+            return [Item(row[0], bool(row[1])) for row in conn.execute(query)]
+
+    def iter_select(self, condition: Condition, *, page: int = 5000) -> Iterator[Item]:
+        after: ItemKey | None = None
+        while True:
+            items = self.select(condition, after=after, limit=page)
+            yield from items
+            if len(items) < page:
+                return
+            after = items[-1].key
+
+    def _eligible(self, condition: Condition, exclude: Sequence[ItemKey]) -> ColumnElement[bool]:
+        clause = self.where(condition) & ~self.held()
+        if exclude:
+            clause = clause & self.key.not_in(list(exclude))
+        return clause
+
+    def count(self, condition: Condition, *, exclude: Sequence[ItemKey] = ()) -> tuple[int, int]:
+        total = select(func.count()).select_from(self.root).where(self.where(condition))
+        eligible = (
+            select(func.count()).select_from(self.root).where(self._eligible(condition, exclude))
+        )
+        with translate_errors(self.label), self.engine.connect() as conn:
+            n_total = int(conn.execute(total).scalar_one())
+            n_eligible = int(conn.execute(eligible).scalar_one())
+        return n_eligible, n_total - n_eligible
+
+    def cascade_counts(self, keys: Sequence[ItemKey]) -> dict[str, int]:
+        counts = dict.fromkeys(self.cascade.tables, 0)
+        if not keys or not counts:
+            return counts
+        with translate_errors(self.label), self.engine.connect() as conn:
+            for start in range(0, len(keys), 1000):
+                chunk = list(keys[start : start + 1000])
+                for node in self.cascade.nodes:
+                    query = (
+                        select(func.count())
+                        .select_from(node.table)
+                        .where(self.membership(node.name, chunk))
+                    )
+                    counts[node.name] += int(conn.execute(query).scalar_one())
+        return counts
+
+    def cascade_counts_where(
+        self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int | None
+    ) -> dict[str, int]:
+        roots = select(self.key).where(self._eligible(condition, exclude)).order_by(self.key)
+        if limit is not None:
+            roots = roots.limit(limit)
+        # SQLite and PostgreSQL accept LIMIT inside IN (…) only through a derived table.
+        root_keys = select(roots.subquery().c[0])
+        counts: dict[str, int] = {}
+        with translate_errors(self.label), self.engine.connect() as conn:
+            for node in self.cascade.nodes:
+                query = (
+                    select(func.count())
+                    .select_from(node.table)
+                    .where(self.membership(node.name, root_keys))
+                )
+                counts[node.name] = int(conn.execute(query).scalar_one())
+        return counts
+
+    def table_sizes(self) -> dict[str, int]:
+        tables = [self.root, *(n.table for n in self.cascade.nodes)]
+        with translate_errors(self.label), self.engine.connect() as conn:
+            return {
+                t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+                for t in tables
+            }
+
+    def fetch(self, keys: Sequence[ItemKey], columns: Sequence[str]) -> dict[str, dict[str, Any]]:
+        cols = [column(self.root, c) for c in columns]
+        found: dict[str, dict[str, Any]] = {}
+        with translate_errors(self.label), self.engine.connect() as conn:
+            for start in range(0, len(keys), 1000):
+                chunk = list(keys[start : start + 1000])
+                query = select(self.key, *cols).where(self.key.in_(chunk))
+                for row in conn.execute(query):
+                    found[key_text(row[0])] = dict(zip(columns, row[1:], strict=True))
+        return found
+
+    def require_columns(self, columns: set[str]) -> None:
+        for name in sorted(columns):
+            column(self.root, name)
+
+    def parse_key(self, text: str) -> ItemKey:
+        try:
+            python_type = self.key.type.python_type
+        except NotImplementedError:
+            return text
+        try:
+            if python_type is int:
+                return int(text)
+            if python_type is uuid.UUID:
+                return uuid.UUID(text)
+        except ValueError:
+            raise ConfigError(
+                f"{text!r} is not a valid key for {self.name} ({python_type.__name__})"
+            ) from None
+        return text
+
+    @contextmanager
+    def open_batch(self) -> Iterator[SQLBatch]:
+        with translate_errors(self.label), self.engine.connect() as conn:
+            conn = conn.execution_options(lethe_write=True)
+            with conn.begin():
+                yield SQLBatch(self, conn)
+
+
+class SQLBatch:
+    """One transaction: lock parents, act on them, delete children before parents."""
+
+    def __init__(self, dataset: SQLDataset, conn: Connection) -> None:
+        self.dataset = dataset
+        self.conn = conn
+
+    def lock(
+        self,
+        condition: Condition,
+        *,
+        keys: Sequence[ItemKey] | None = None,
+        after: ItemKey | None = None,
+        limit: int,
+        skip_locked: bool,
+    ) -> list[Item]:
+        ds = self.dataset
+        query = ds._items(condition).order_by(ds.key).limit(limit)
+        if keys is not None:
+            query = query.where(ds.key.in_(list(keys)))
+        if after is not None:
+            query = query.where(ds.key > after)
+        if ds.locks_rows:
+            query = query.with_for_update(of=ds.root, skip_locked=skip_locked)
+        return [Item(row[0], bool(row[1])) for row in self.conn.execute(query)]
+
+    def update(self, keys: Sequence[ItemKey], values: Mapping[str, Any]) -> int:
+        ds = self.dataset
+        converted = {
+            name: to_column_value(ds.root, name, value) if hasattr(value, "tzinfo") else value
+            for name, value in values.items()
+        }
+        for name in converted:
+            column(ds.root, name)
+        statement = update(ds.root).where(ds.key.in_(list(keys))).values(converted)
+        return int(self.conn.execute(statement).rowcount)
+
+    def delete(self, keys: Sequence[ItemKey]) -> DeleteOutcome:
+        ds = self.dataset
+        roots = bindparam(_ROOT_KEYS, expanding=True)
+        params = {_ROOT_KEYS: list(keys)}
+        # value tuple of (table, columns) -> root keys it belongs to
+        owners: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], set[str]]] = {
+            (ds.root.name, (ds.key.name,)): {(k,): {key_text(k)} for k in keys}
+        }
+        # Parents before children: learn which root each intermediate row belongs to while
+        # the rows still exist.
+        for node in reversed(ds.cascade.nodes):
+            referenced = ds.cascade.referenced(node.name)
+            if not referenced:
+                continue
+            link_cols = _link_columns(node)
+            wanted = sorted({c for ref in referenced for c in ref} | set(link_cols))
+            query = select(*(node.table.c[c] for c in wanted)).where(
+                ds.membership(node.name, roots)
+            )
+            for row in self.conn.execute(query, params).mappings():
+                belongs = _owners_of(node, row, owners)
+                for ref in referenced:
+                    slot = owners.setdefault((node.name, ref), {})
+                    slot.setdefault(tuple(row[c] for c in ref), set()).update(belongs)
+        outcome = DeleteOutcome()
+        for node in ds.cascade.nodes:
+            link_cols = _link_columns(node)
+            statement = (
+                delete(node.table)
+                .where(ds.membership(node.name, roots))
+                .returning(*(node.table.c[c] for c in link_cols))
+            )
+            removed = 0
+            for row in self.conn.execute(statement, params).mappings():
+                removed += 1
+                for root in _owners_of(node, row, owners):
+                    per_root = outcome.per_item.setdefault(root, {})
+                    per_root[node.name] = per_root.get(node.name, 0) + 1
+            outcome.per_table[node.name] = removed
+        result = self.conn.execute(delete(ds.root).where(ds.key.in_(roots)), params)
+        outcome.per_table[ds.root.name] = int(result.rowcount)
+        for key in keys:
+            outcome.per_item.setdefault(key_text(key), {})
+        return outcome
+
+
+def _link_columns(node: Node) -> list[str]:
+    return sorted({c for link in node.links for c in link.columns})
+
+
+def _owners_of(
+    node: Node,
+    row: Mapping[str, Any],
+    owners: Mapping[tuple[str, tuple[str, ...]], Mapping[tuple[Any, ...], set[str]]],
+) -> set[str]:
+    belongs: set[str] = set()
+    for link in node.links:
+        value = tuple(row[c] for c in link.columns)
+        belongs |= owners.get((link.parent, link.parent_columns), {}).get(value, set())
+    return belongs

@@ -1,0 +1,77 @@
+"""Least-privilege statements for running lethe under a narrow database role.
+
+For PostgreSQL: ``SELECT`` on exactly the columns lethe reads, ``UPDATE`` on exactly the
+columns it writes, ``DELETE`` on the tables it deletes from. Row locks (``FOR UPDATE``) need
+``UPDATE`` on at least one column, so a purge-only dataset gets ``UPDATE`` on its key column,
+which lethe never writes. SQLite has no roles: file permissions are the only control.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lethe.stores.base import DatasetUse
+
+if TYPE_CHECKING:
+    from lethe.stores.sql.dataset import SQLDataset
+
+__all__ = ["TableGrant", "grant_statements"]
+
+
+@dataclass
+class TableGrant:
+    """What one role needs on one table."""
+
+    select: set[str] = field(default_factory=set)
+    update: set[str] = field(default_factory=set)
+    delete: bool = False
+    locks: bool = False
+
+
+def _needs(uses: Sequence[tuple[SQLDataset, DatasetUse]]) -> dict[str, TableGrant]:
+    tables: dict[str, TableGrant] = {}
+    for handle, use in uses:
+        root = tables.setdefault(handle.root.name, TableGrant())
+        root.select |= {handle.key.name} | use.reads
+        root.update |= use.writes
+        root.locks |= bool(use.writes) or use.deletes
+        if use.deletes:
+            root.delete = True
+            for node in handle.cascade.nodes:
+                child = tables.setdefault(node.name, TableGrant(delete=True))
+                child.delete = True
+                child.select |= {c for link in node.links for c in link.columns}
+                for link in node.links:
+                    parent = tables.setdefault(link.parent, TableGrant())
+                    parent.select |= set(link.parent_columns)
+        spec = handle.config.holds
+        if spec is not None:
+            hold = tables.setdefault(spec.table, TableGrant())
+            hold.select |= {c for c in (spec.column, spec.released_column) if c}
+    for table in tables.values():
+        if table.locks and not table.update:
+            table.update = {next(iter(sorted(table.select)))}
+    return tables
+
+
+def grant_statements(
+    uses: Sequence[tuple[SQLDataset, DatasetUse]], role: str, dialect: str
+) -> list[str]:
+    """GRANT statements covering every use of every dataset of one store."""
+    if dialect != "postgresql":
+        return [f"-- {dialect}: no roles; restrict access to the database file instead"]
+    statements: list[str] = []
+    for table, need in sorted(_needs(uses).items()):
+        if need.select:
+            statements.append(
+                f"GRANT SELECT ({', '.join(sorted(need.select))}) ON {table} TO {role};"
+            )
+        if need.update:
+            statements.append(
+                f"GRANT UPDATE ({', '.join(sorted(need.update))}) ON {table} TO {role};"
+            )
+        if need.delete:
+            statements.append(f"GRANT DELETE ON {table} TO {role};")
+    return statements

@@ -1,0 +1,114 @@
+"""SQL databases as a lethe store (any SQLAlchemy URL; tested on PostgreSQL and SQLite)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Engine, MetaData, Table, inspect
+
+from lethe import secrets
+from lethe.config.datasets import DatasetConfig
+from lethe.errors import LiveCheckError
+from lethe.stores.base import DatasetUse, Finding
+from lethe.stores.sql import cascade as cascading
+from lethe.stores.sql.checks import check_dataset
+from lethe.stores.sql.dataset import SQLDataset
+from lethe.stores.sql.engine import create_sql_engine, translate_errors
+from lethe.stores.sql.grants import grant_statements
+
+__all__ = ["SQLStore"]
+
+
+class SQLStore:
+    """A database reached by a SQLAlchemy URL. Tables are reflected once, on first use."""
+
+    def __init__(self, name: str, url: str) -> None:
+        self.name = name
+        self.label = f"store {name} ({secrets.redact_url(url)})"
+        self.engine: Engine = create_sql_engine(url, where=f"stores.{name}.url")
+        self._metadata: dict[str | None, MetaData] = {}
+        self._bound: dict[str, SQLDataset] = {}
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def metadata(self, schema: str | None) -> MetaData:
+        """All tables of ``schema``, reflected once."""
+        if schema not in self._metadata:
+            metadata = MetaData()
+            with translate_errors(self.label):
+                metadata.reflect(bind=self.engine, schema=schema)
+            self._metadata[schema] = metadata
+        return self._metadata[schema]
+
+    def table(self, name: str, schema: str | None, where: str) -> Table:
+        """A reflected table, or a :class:`LiveCheckError` naming the missing one."""
+        metadata = self.metadata(schema)
+        qualified = f"{schema}.{name}" if schema else name
+        table = metadata.tables.get(qualified)
+        if table is None:
+            raise LiveCheckError(f"table {qualified!r} does not exist in {self.label}", where)
+        return table
+
+    def bind(self, dataset: str, config: DatasetConfig) -> SQLDataset:
+        """The dataset's handle, with its table, cascade and hold table resolved."""
+        if dataset in self._bound:
+            return self._bound[dataset]
+        where = f"datasets.{dataset}"
+        root = self.table(config.table, config.db_schema, where)
+        if config.key not in root.c:
+            raise LiveCheckError(
+                f"table {root.name!r} has no column {config.key!r}", f"{where}.key"
+            )
+        metadata = self.metadata(config.db_schema)
+        try:
+            if config.cascade == "auto":
+                cascade = cascading.discover(metadata, root, config.key, self._ondelete(metadata))
+            elif config.cascade == "none":
+                cascade = cascading.Cascade(root=root, key=config.key, nodes=())
+            else:
+                cascade = cascading.explicit(metadata, root, config.key, config.cascade)
+        except LiveCheckError as exc:
+            raise LiveCheckError(exc.message, f"{where}.cascade") from None
+        hold_table = None
+        if config.holds is not None:
+            hold_table = self.table(config.holds.table, config.db_schema, f"{where}.holds")
+            for name in filter(None, (config.holds.column, config.holds.released_column)):
+                if name not in hold_table.c:
+                    raise LiveCheckError(
+                        f"hold table {hold_table.name!r} has no column {name!r}", f"{where}.holds"
+                    )
+        handle = SQLDataset(dataset, config, self.engine, root, cascade, hold_table, self.label)
+        self._bound[dataset] = handle
+        return handle
+
+    def _ondelete(self, metadata: MetaData) -> dict[tuple[str, tuple[str, ...]], str]:
+        """SQLite's reflection misses inline ``ON DELETE`` rules; its pragma does not."""
+        if self.dialect != "sqlite":
+            return {}
+        rules: dict[tuple[str, tuple[str, ...]], str] = {}
+        with translate_errors(self.label), self.engine.connect() as conn:
+            for table in metadata.tables.values():
+                rows = conn.exec_driver_sql(f'PRAGMA foreign_key_list("{table.name}")').all()
+                grouped: dict[int, list[tuple[int, str, str]]] = {}
+                for row in rows:  # id, seq, table, from, to, on_update, on_delete, match
+                    grouped.setdefault(row[0], []).append((row[1], row[3], row[6]))
+                for parts in grouped.values():
+                    columns = tuple(name for _, name, _ in sorted(parts))
+                    rules[(table.name, columns)] = parts[0][2]
+        return rules
+
+    def check(self, dataset: str, config: DatasetConfig) -> list[Finding]:
+        """Live checks of one dataset (see :func:`lethe.stores.sql.checks.check_dataset`)."""
+        handle = self.bind(dataset, config)
+        with translate_errors(self.label):
+            return check_dataset(handle, inspect(self.engine))
+
+    def grants(self, uses: Sequence[DatasetUse], role: str) -> list[str]:
+        """Least-privilege GRANTs for the datasets this store serves."""
+        handles = [(self.bind(use.dataset, use.config), use) for use in uses]
+        return grant_statements(handles, role, self.dialect)
+
+    def close(self) -> None:
+        self.engine.dispose()
