@@ -18,6 +18,7 @@ the CLI and the Python API only ever see this tree.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 __all__ = [
     "AuditIntegrityError",
@@ -71,9 +72,16 @@ class LiveCheckError(ConfigError):
 
 
 class SafetyLimitError(LetheError):
-    """A safety limit (circuit breaker) refused the whole run before anything was changed."""
+    """A safety limit (circuit breaker) refused the whole run before anything was changed.
+
+    ``result`` is the recorded :class:`~lethe.model.results.RunResult` (status ``tripped``).
+    """
 
     exit_code = ExitCode.SAFETY_LIMIT
+
+    def __init__(self, message: str, result: object | None = None) -> None:
+        super().__init__(message)
+        self.result: Any = result
 
 
 class AuditIntegrityError(LetheError):

@@ -137,7 +137,7 @@ def execute_run(
                 )
         rt.runs.finish(result, head)
     if tripped:
-        raise SafetyLimitError(tripped)
+        raise SafetyLimitError(tripped, result)
     return result
 
 

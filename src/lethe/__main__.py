@@ -1,0 +1,5 @@
+"""``python -m lethe`` runs the command line."""
+
+from lethe.cli.app import entry
+
+entry()

@@ -1,0 +1,1 @@
+"""The ``lethe`` command: a thin layer over :class:`lethe.Lethe`."""

@@ -1,0 +1,158 @@
+"""Commands about lethe's own records: holds, runs, the audit chain, the schema, the demo."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lethe.cli.context import state
+from lethe.cli.render import render_holds, render_runs
+from lethe.config.schema import json_schema
+from lethe.errors import ExitCode
+
+__all__ = ["register"]
+
+hold_app = typer.Typer(
+    help="lethe's own legal holds: held items are never changed or deleted.", no_args_is_help=True
+)
+runs_app = typer.Typer(help="Recorded runs (real and dry).", invoke_without_command=True)
+audit_app = typer.Typer(help="The hash-chained audit ledger.", no_args_is_help=True)
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+@hold_app.command("add")
+def hold_add(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Argument(help="Dataset name.")],
+    key: Annotated[str, typer.Argument(help="The item's key.")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the history).")],
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who places it (default: your user name).")
+    ] = None,
+) -> None:
+    """Place a hold on one item."""
+    cli = state(ctx)
+    lethe = cli.lethe()
+    lethe.runtime.dataset(dataset).parse_key(key)  # refuse unknown datasets and malformed keys
+    hold = lethe.holds.add(dataset, key, reason, by or getpass.getuser())
+    cli.console.print(f"Hold #{hold.id} placed on {dataset} {key}.")
+
+
+@hold_app.command("release")
+def hold_release(
+    ctx: typer.Context,
+    hold_id: Annotated[int, typer.Argument(help="Hold id (see `lethe hold list`).")],
+    by: Annotated[str | None, typer.Option("--by", help="Who releases it.")] = None,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why.")] = "",
+) -> None:
+    """Release a hold; it stays in the history."""
+    cli = state(ctx)
+    hold = cli.lethe().holds.release(hold_id, by or getpass.getuser(), reason)
+    cli.console.print(f"Hold #{hold.id} on {hold.dataset} {hold.item_key} released.")
+
+
+@hold_app.command("list")
+def hold_list(
+    ctx: typer.Context,
+    dataset: Annotated[str | None, typer.Option(help="Only this dataset.")] = None,
+    include_released: Annotated[
+        bool, typer.Option("--all", help="Include released holds.")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """List holds (active ones unless --all)."""
+    cli = state(ctx)
+    holds = cli.lethe().holds.list(dataset, include_released=include_released)
+    if as_json:
+        typer.echo(json.dumps([h.to_document() for h in holds], indent=1))
+    else:
+        render_holds(cli.console, holds)
+
+
+@runs_app.callback()
+def runs_list(
+    ctx: typer.Context,
+    last: Annotated[int, typer.Option("--last", "-n", help="How many runs.")] = 20,
+    as_json: Json = False,
+) -> None:
+    """List recent runs, newest first (`lethe runs show RUN_ID` for one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    cli = state(ctx)
+    rows = cli.lethe().runs(last)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+    else:
+        render_runs(cli.console, rows)
+
+
+@runs_app.command("show")
+def runs_show(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="Run id, or a unique prefix of it.")],
+) -> None:
+    """Print one run's full record (JSON)."""
+    typer.echo(json.dumps(state(ctx).lethe().run_record(run_id), indent=1))
+
+
+@audit_app.command("verify")
+def audit_verify(ctx: typer.Context, as_json: Json = False) -> None:
+    """Recompute the hash chain; exit 4 if any record was edited, removed or inserted."""
+    cli = state(ctx)
+    report = cli.lethe().verify_audit()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "events": report.events,
+                    "head": report.head,
+                    "problems": list(report.problems),
+                },
+                indent=1,
+            )
+        )
+    elif report.ok:
+        cli.console.print(f"Audit chain verifies: {report.events} events, head {report.head}")
+    else:
+        for problem in report.problems:
+            cli.console.print(f"[red]✗[/] {problem}")
+    if not report.ok:
+        raise typer.Exit(int(ExitCode.AUDIT_BROKEN))
+
+
+def schema(
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None,
+) -> None:
+    """Print the JSON Schema of lethe.toml, for editors."""
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+def demo(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Option("--dir", help="Where to create the demo.")] = Path(
+        "lethe-demo"
+    ),
+) -> None:
+    """Create a small survey-platform database and policy, show the plan, run it."""
+    from lethe.demo.run import run_demo
+
+    run_demo(directory, state(ctx).console)
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to ``app``."""
+    app.add_typer(hold_app, name="hold")
+    app.add_typer(runs_app, name="runs")
+    app.add_typer(audit_app, name="audit")
+    app.command()(schema)
+    app.command()(demo)

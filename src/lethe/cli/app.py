@@ -1,0 +1,90 @@
+"""The ``lethe`` command line.
+
+Exit codes (also in the README): 0 success · 1 finished with errors · 2 invalid configuration
+or usage · 3 a safety limit refused the run (nothing changed) · 4 the audit chain does not
+verify · 5 a store is unreachable · 6 a run, hold or item was not found.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from lethe import __version__, secrets
+from lethe.cli import admin, operate
+from lethe.cli.context import CliState
+from lethe.errors import ExitCode, LetheError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="lethe",
+    help=(
+        "Declarative data retention: plan, dry-run and run deletions in short audited "
+        "batches.\n\nStart with `lethe demo`, then `lethe check`, `lethe plan`, `lethe run "
+        "--dry-run` and `lethe run` against your own lethe.toml."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lethe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="LETHE_CONFIG",
+            help="Policy file to use.",
+            show_default="lethe.toml",
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Options shared by every command."""
+    cli_state = CliState()
+    if config:
+        cli_state.config = config
+    ctx.obj = cli_state
+    ctx.call_on_close(cli_state.close)
+
+
+operate.register(app)
+admin.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run a command and map every error to its documented exit code.
+
+    Usage errors exit 2 (as the argument parser reports them); lethe's own errors print one
+    line on stderr and exit with their code (see :mod:`lethe.errors`).
+    """
+    try:
+        app(args=argv, prog_name="lethe")
+    except LetheError as exc:
+        print(f"lethe: error: {secrets.scrub(str(exc))}", file=sys.stderr)
+        return int(exc.exit_code)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else int(ExitCode.INVALID))
+    return 0
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Commands that look at and act on data: check, plan, run, explain."""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from lethe.cli.context import parse_instant, state
+from lethe.cli.render import render_check, render_explain, render_plan, render_result
+from lethe.engine.executor import BatchReport, ProgressFn
+from lethe.errors import ExitCode, SafetyLimitError
+from lethe.model.plan import Plan
+from lethe.model.results import RunStatus
+
+__all__ = ["register"]
+
+AsOf = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Evaluate at this instant instead of now (ISO 8601, UTC if no "
+        "offset), to preview or test.",
+        metavar="TIMESTAMP",
+    ),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print a JSON document instead of text.")]
+Policies = Annotated[
+    list[str] | None, typer.Argument(help="Policies to use (default: every enabled policy).")
+]
+
+
+def check(
+    ctx: typer.Context,
+    grants: Annotated[
+        bool,
+        typer.Option("--grants", help="Print the least-privilege statements the policies need."),
+    ] = False,
+    role: Annotated[str, typer.Option(help="Role name used in --grants output.")] = "lethe",
+    as_json: Json = False,
+) -> None:
+    """Validate the policy file, then the live stores: tables, columns, keys, indexes."""
+    cli = state(ctx)
+    lethe = cli.lethe()
+    if grants:
+        statements = lethe.grants(role)
+        if as_json:
+            typer.echo(json.dumps(statements, indent=2))
+            return
+        for store, lines in statements.items():
+            cli.console.print(f"-- store {store}")
+            for line in lines:
+                cli.console.print(line, markup=False)
+        return
+    report = lethe.check()
+    if as_json:
+        typer.echo(json.dumps([f.__dict__ for f in report.findings], indent=2))
+    else:
+        render_check(cli.console, report)
+    if not report.ok:
+        raise typer.Exit(int(ExitCode.INVALID))
+
+
+def plan(
+    ctx: typer.Context,
+    policies: Policies = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write the exact plan (keys and hash) to this file, for `lethe run --plan`.",
+        ),
+    ] = None,
+    as_of: AsOf = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every key.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Show exactly what a run would do now, using reads only."""
+    cli = state(ctx)
+    result = cli.lethe().plan(policies, as_of=parse_instant(as_of))
+    if out is not None:
+        cli.lethe().write_plan(result, out)
+    if as_json:
+        typer.echo(json.dumps(result.to_document(), indent=1))
+    else:
+        render_plan(cli.console, result, verbose=verbose)
+        if out is not None:
+            cli.console.print(f"\nPlan written to {out}; run it with: lethe run --plan {out}")
+
+
+def _progress_reporter(
+    console: Console, verbose: bool
+) -> tuple[ProgressFn | None, Progress | None]:
+    if verbose:
+
+        def report(batch: BatchReport) -> None:
+            cascade = ", ".join(f"{t} {n}" for t, n in sorted(batch.cascade.items()) if n)
+            console.print(
+                f"  batch {batch.batch_id}: {batch.policy} [{batch.phase}] "
+                f"{batch.label} {batch.acted}, held {batch.held}"
+                f"{f', cascaded {cascade}' if cascade else ''} ({batch.seconds:.3f} s)"
+            )
+
+        return report, None
+    if not console.is_terminal:
+        return None, None
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    tasks: dict[tuple[str, int], tuple[int, int]] = {}
+
+    def advance(batch: BatchReport) -> None:
+        key = (batch.policy, batch.phase)
+        task, done = tasks.get(key, (-1, 0))
+        done += batch.acted
+        description = f"{batch.policy} [{batch.phase}] {batch.label}: {done}"
+        if task < 0:
+            task = bar.add_task(description)
+        bar.update(task, description=description)
+        tasks[key] = (task, done)
+
+    return advance, bar
+
+
+def run(
+    ctx: typer.Context,
+    policies: Policies = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            "-n",
+            help="Show what would happen; change nothing (the dry run is still recorded).",
+        ),
+    ] = False,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan",
+            help="Act only on the items of a "
+            "plan file that are still due and not held; report the drift.",
+        ),
+    ] = None,
+    as_of: AsOf = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Per-batch detail (and the keys, in a dry run).")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """Run the policies in short batches, with an audit trail."""
+    cli = state(ctx)
+    lethe = cli.lethe()
+    planned: Plan | None = lethe.read_plan(plan_file) if plan_file else None
+    report, bar = (None, None) if as_json else _progress_reporter(cli.console, verbose)
+    try:
+        with bar or nullcontext():
+            result = lethe.run(
+                policies, dry_run=dry_run, as_of=parse_instant(as_of), plan=planned, progress=report
+            )
+    except SafetyLimitError as exc:
+        if exc.result is None:
+            raise
+        result = exc.result
+    if as_json:
+        typer.echo(json.dumps(result.to_document(), indent=1))
+    else:
+        preview = lethe.plan(policies, as_of=result.as_of) if dry_run and verbose else None
+        render_result(cli.console, result, plan=preview)
+    if result.status is RunStatus.TRIPPED:
+        raise typer.Exit(int(ExitCode.SAFETY_LIMIT))
+    if result.status is not RunStatus.SUCCEEDED:
+        raise typer.Exit(int(ExitCode.FINISHED_WITH_ERRORS))
+
+
+def explain(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Argument(help="Dataset name from the policy file.")],
+    key: Annotated[str, typer.Argument(help="The item's key (primary-key value).")],
+    as_of: AsOf = None,
+    as_json: Json = False,
+) -> None:
+    """When will this item go, by which policy, and what blocks it."""
+    cli = state(ctx)
+    result = cli.lethe().explain(dataset, key, as_of=parse_instant(as_of))
+    if as_json:
+        typer.echo(
+            json.dumps(
+                result, default=lambda o: o.__dict__ if hasattr(o, "__dict__") else str(o), indent=1
+            )
+        )
+    else:
+        render_explain(cli.console, result)
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to ``app``."""
+    for command in (check, plan, run, explain):
+        app.command()(command)

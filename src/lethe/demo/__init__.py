@@ -1,0 +1,1 @@
+"""``lethe demo``: a small survey platform to see lethe work end to end."""
