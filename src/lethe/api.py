@@ -24,12 +24,13 @@ from lethe.engine.executor import ProgressFn
 from lethe.engine.explain import Explanation, explain
 from lethe.engine.planning import plan as make_plan
 from lethe.engine.run import breaker_reasons, execute_run
-from lethe.engine.runtime import Runtime
+from lethe.engine.runtime import Runtime, Target
 from lethe.errors import ConfigError, PlanFileError
 from lethe.holds.registry import HoldRegistry
 from lethe.model.plan import Plan
 from lethe.model.results import RunResult
 from lethe.state.ledger import VerifyReport
+from lethe.stores.base import Finding
 
 __all__ = ["Lethe"]
 
@@ -190,8 +191,8 @@ class Lethe:
         """Write ``plan`` as JSON with its hash."""
         Path(path).write_text(json.dumps(plan.to_document(), indent=1) + "\n", encoding="utf-8")
 
-    def _index_warnings(self, targets: Sequence[Any]) -> list[Any]:
-        findings = []
+    def _index_warnings(self, targets: Sequence[Target]) -> list[Finding]:
+        findings: list[Finding] = []
         seen: set[str] = set()
         for target in targets:
             if target.dataset in seen:

@@ -60,7 +60,7 @@ class Action(BaseModel, ABC):
 
     @abstractmethod
     def selection(self, ctx: PhaseContext) -> Condition:
-        """The rows this phase acts on at ``ctx.as_of`` (dataset filters are added by the engine)."""
+        """The rows this phase acts on at ``ctx.as_of`` (the engine adds the dataset filters)."""
 
     @abstractmethod
     def apply(

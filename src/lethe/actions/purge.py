@@ -1,4 +1,4 @@
-"""``purge``: hard-delete rows with their cascade, optionally only a grace period after a soft delete."""
+"""``purge``: hard-delete rows with their cascade, optionally a grace period after soft deletion."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from lethe.cli.context import parse_instant, state
 from lethe.cli.render import render_check, render_explain, render_plan, render_result
@@ -117,15 +117,13 @@ def _progress_reporter(
         console=console,
         transient=True,
     )
-    tasks: dict[tuple[str, int], tuple[int, int]] = {}
+    tasks: dict[tuple[str, int], tuple[TaskID, int]] = {}
 
     def advance(batch: BatchReport) -> None:
         key = (batch.policy, batch.phase)
-        task, done = tasks.get(key, (-1, 0))
-        done += batch.acted
+        done = tasks[key][1] + batch.acted if key in tasks else batch.acted
         description = f"{batch.policy} [{batch.phase}] {batch.label}: {done}"
-        if task < 0:
-            task = bar.add_task(description)
+        task = tasks[key][0] if key in tasks else bar.add_task(description)
         bar.update(task, description=description)
         tasks[key] = (task, done)
 

@@ -117,16 +117,18 @@ class LetheConfig(_Strict):
     @classmethod
     def _single_store_default(cls, data: Any) -> Any:
         # A dataset may omit ``store`` when the file declares exactly one.
-        if isinstance(data, dict) and isinstance(data.get("stores"), dict):
-            if len(data["stores"]) == 1 and isinstance(data.get("datasets"), dict):
-                only = next(iter(data["stores"]))
-                data = {
-                    **data,
-                    "datasets": {
-                        name: ({"store": only, **ds} if isinstance(ds, dict) else ds)
-                        for name, ds in data["datasets"].items()
-                    },
-                }
+        if not isinstance(data, dict):
+            return data
+        stores, datasets = data.get("stores"), data.get("datasets")
+        if isinstance(stores, dict) and len(stores) == 1 and isinstance(datasets, dict):
+            only = next(iter(stores))
+            data = {
+                **data,
+                "datasets": {
+                    name: ({"store": only, **ds} if isinstance(ds, dict) else ds)
+                    for name, ds in datasets.items()
+                },
+            }
         return data
 
     def batch_size(self, policy: str) -> int:

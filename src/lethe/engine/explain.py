@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from lethe.engine.runtime import Runtime, Target
@@ -60,7 +61,7 @@ def first_selected(
     """The first instant from ``start`` at which ``build(instant)`` selects ``row``.
 
     Due conditions only ever become true as time passes, so a binary search (to the
-    millisecond) finds the instant; a condition that is still false at the horizon never selects the row.
+    millisecond) finds the instant; a condition still false at the horizon never selects.
     """
     if evaluate(build(start), row):
         return start
@@ -82,7 +83,7 @@ def _verdicts(target: Target, row: dict[str, Any], as_of: datetime) -> list[Phas
     for index, action in enumerate(target.actions):
         selection = target.selection(index, as_of)
         now = evaluate(selection, row)
-        when = first_selected(lambda t, i=index: target.selection(i, t), row, as_of)
+        when = first_selected(partial(target.selection, index), row, as_of)
         unmet = () if now else tuple(describe(c) for c in explain_failures(selection, row))
         verdicts.append(PhaseVerdict(target.policy, index, action.type, now, when, unmet))
     return verdicts
@@ -109,7 +110,9 @@ def explain(rt: Runtime, dataset: str, key_text: str, as_of: datetime | None = N
     config = rt.config.datasets[dataset]
     held_by_table = False
     if config.holds is not None:
-        found = handle.select(In(config.key, (key,)), limit=1)
+        found = handle.select(
+            In(config.key, (key if isinstance(key, int | str) else key_text,)), limit=1
+        )
         held_by_table = bool(found and found[0].held)
     verdicts = tuple(v for target in targets for v in _verdicts(target, row, as_of))
     return Explanation(dataset, key_text, True, row, verdicts, registry, held_by_table, history)

@@ -48,7 +48,7 @@ class Target:
         return datetime.now().astimezone()
 
     def selection(self, index: int, as_of: datetime) -> Condition:
-        """What phase ``index`` selects at ``as_of``: the dataset's filters and the phase's own rule."""
+        """What phase ``index`` selects at ``as_of``: dataset filters plus the phase's own rule."""
         action = self.config.actions[index]
         return All((self.dataset_config.filters(as_of), action.selection(self.context(as_of))))
 

@@ -75,14 +75,14 @@ class HoldRegistry:
         self.ledger = ledger
 
     def add(self, dataset: str, item_key: str, reason: str, placed_by: str) -> Hold:
-        """Place a hold; a second active hold on the same item is allowed (each is released alone)."""
+        """Place a hold; an item may carry several active holds, each released on its own."""
         if not reason.strip():
             raise ConfigError("a hold needs a reason (--reason)")
         if not placed_by.strip():
             raise ConfigError("a hold needs the name of who places it (--by)")
         now = datetime.now(UTC)
         with self.state.write() as conn:
-            hold_id = conn.execute(
+            inserted = conn.execute(
                 holds.insert().values(
                     dataset=dataset,
                     item_key=item_key,
@@ -90,7 +90,9 @@ class HoldRegistry:
                     placed_by=placed_by,
                     placed_at=now,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            assert inserted is not None  # an INSERT always reports its key
+            hold_id = int(inserted[0])
             self.ledger.append(
                 conn,
                 [
@@ -103,7 +105,7 @@ class HoldRegistry:
                     )
                 ],
             )
-        return self.get(int(hold_id))
+        return self.get(hold_id)
 
     def release(self, hold_id: int, released_by: str, reason: str = "") -> Hold:
         """Release an active hold; it stays in the registry as history."""

@@ -149,12 +149,12 @@ def _truth(condition: Condition, row: Mapping[str, Any]) -> bool | None:
     match condition:
         case Equals(column, value):
             current = row[column]
-            return None if current is None or value is None else current == value
+            return None if current is None or value is None else bool(current == value)
         case DistinctFrom(column, value):
-            return row[column] != value
+            return bool(row[column] != value)
         case In(column, values):
             current = row[column]
-            return None if current is None else current in values
+            return None if current is None else bool(current in values)
         case IsNull(column):
             return row[column] is None
         case NotNull(column):
@@ -170,15 +170,15 @@ def _truth(condition: Condition, row: Mapping[str, Any]) -> bool | None:
                 return None
             return stored >= instant if inclusive else stored > instant
         case All(parts):
-            values = [_truth(p, row) for p in parts]
-            if False in values:
+            truths = [_truth(p, row) for p in parts]
+            if False in truths:
                 return False
-            return None if None in values else True
+            return None if None in truths else True
         case Any_(parts):
-            values = [_truth(p, row) for p in parts]
-            if True in values:
+            truths = [_truth(p, row) for p in parts]
+            if True in truths:
                 return True
-            return None if None in values else False
+            return None if None in truths else False
         case Not(part):
             inner = _truth(part, row)
             return None if inner is None else not inner

@@ -1,4 +1,4 @@
-"""lethe's state database: opened, migrated to the newest revision, and handed out in transactions."""
+"""lethe's state database: opened, migrated to the newest revision, used in transactions."""
 
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ def _hash(prev: str, canonical: str) -> str:
     return hashlib.sha256(f"{prev}\n{canonical}".encode()).hexdigest()
 
 
-def _fields(row: Mapping[str, Any]) -> dict[str, Any]:
+def _fields(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {
         "run_id": row["run_id"],
         "batch_id": row["batch_id"],

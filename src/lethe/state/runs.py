@@ -48,7 +48,7 @@ class RunLog:
         """Store the final record and write it as ``<runs_dir>/<run_id>.json``."""
         document = result.to_document()
         document["auditHead"] = {"seq": audit_head[0], "hash": audit_head[1]}
-        document = json.loads(secrets.scrub(json.dumps(document)))
+        document = dict(json.loads(secrets.scrub(json.dumps(document))))
         with self.state.write() as conn:
             conn.execute(
                 update(runs)
@@ -113,7 +113,8 @@ class RunLog:
         if len(rows) > 1:
             raise NotFoundError(f"run id prefix {run_id!r} is ambiguous; give more characters")
         row = rows[0]
-        return dict(row["record"]) if row["record"] else _summary(row)
+        record: dict[str, Any] = dict(row["record"]) if row["record"] else _summary(row)
+        return record
 
 
 def _summary(row: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Live checks of a SQL dataset: the key is unique, and cascades and holds are indexed.
 
 An unindexed foreign-key column turns each parent delete into a scan of the child table
-(measured ~870× slower on PostgreSQL, ~2,300× on SQLite), so it is reported with the
+(measured ~870 times slower on PostgreSQL, ~2,300 times on SQLite), so it is reported with the
 ``CREATE INDEX`` to run before anything is deleted.
 """
 
@@ -55,12 +55,12 @@ def check_dataset(handle: SQLDataset, inspector: Inspector) -> list[Finding]:
     findings: list[Finding] = []
     schema = handle.root.schema
     dialect = handle.engine.dialect.name
-    unique_sets = [
-        list(u.get("column_names", []))
+    unique_sets: list[list[str]] = [
+        [c for c in u.get("column_names", []) if c]
         for u in inspector.get_unique_constraints(handle.root.name, schema=schema)
     ]
     unique_sets.extend(
-        list(i.get("column_names", []))
+        [c for c in i.get("column_names", []) if c]
         for i in inspector.get_indexes(handle.root.name, schema=schema)
         if i.get("unique")
     )

@@ -58,6 +58,8 @@ def to_column_value(table: Table, name: str, instant: datetime) -> Any:
 
 def _compare(table: Table, name: str, instant: datetime, op: str, sqlite: bool) -> Any:
     col = column(table, name)
+    left: Any
+    right: Any
     if sqlite:
         text = instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         left, right = func.julianday(col), func.julianday(text)

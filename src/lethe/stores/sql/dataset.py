@@ -27,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import BindParameter
 
 from lethe.config.datasets import DatasetConfig
 from lethe.errors import ConfigError
@@ -175,7 +176,9 @@ class SQLDataset:
     def cascade_counts_where(
         self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int | None
     ) -> dict[str, int]:
-        roots = select(self.key).where(self._eligible(condition, exclude)).order_by(self.key)
+        roots: Select[Any] = (
+            select(self.key).where(self._eligible(condition, exclude)).order_by(self.key)
+        )
         if limit is not None:
             roots = roots.limit(limit)
         # SQLite and PostgreSQL accept LIMIT inside IN (…) only through a derived table.
@@ -277,7 +280,7 @@ class SQLBatch:
 
     def delete(self, keys: Sequence[ItemKey]) -> DeleteOutcome:
         ds = self.dataset
-        roots = bindparam(_ROOT_KEYS, expanding=True)
+        roots: BindParameter[Any] = bindparam(_ROOT_KEYS, expanding=True)
         params = {_ROOT_KEYS: list(keys)}
         # value tuple of (table, columns) -> root keys it belongs to
         owners: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], set[str]]] = {
@@ -327,7 +330,7 @@ def _link_columns(node: Node) -> list[str]:
 
 def _owners_of(
     node: Node,
-    row: Mapping[str, Any],
+    row: Mapping[Any, Any],
     owners: Mapping[tuple[str, tuple[str, ...]], Mapping[tuple[Any, ...], set[str]]],
 ) -> set[str]:
     belongs: set[str] = set()

@@ -43,7 +43,7 @@ def create_sql_engine(url: str, *, where: str, create_dirs: bool = False) -> Eng
         engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         raise ConfigError(
-            f"no driver for {parsed.drivername!r}; for PostgreSQL install lethe-retention[postgres]",
+            f"no driver for {parsed.drivername!r} (for PostgreSQL: lethe-retention[postgres])",
             where,
         ) from exc
     if backend == "sqlite":

@@ -1,0 +1,97 @@
+"""A throw-away PostgreSQL server on loopback, for the test suite.
+
+PostgreSQL refuses to run as root, and CI runs as root: the server then runs as the
+``postgres`` system user (created by Debian's package) or a ``lethe-test`` user created here.
+Set ``LETHE_TEST_POSTGRES_URL`` to use a server you already have instead.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["postgres_server"]
+
+
+def _bindir() -> Path:
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2])
+    )
+    if candidates:
+        return Path(candidates[-1])
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(initdb).parent
+    raise RuntimeError(
+        "PostgreSQL server binaries not found; run the README's test command "
+        "(./run test), which installs Debian's postgresql package"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _server_user() -> pwd.struct_passwd | None:
+    """The unprivileged user to run the server as (None: we are not root)."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "lethe-test"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    subprocess.run(["useradd", "--system", "--no-create-home", "lethe-test"], check=True)
+    return pwd.getpwnam("lethe-test")
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """Start a server; yield the URL of its ``postgres`` database; stop and remove it."""
+    external = os.environ.get("LETHE_TEST_POSTGRES_URL")
+    if external:
+        yield external
+        return
+    bindir = _bindir()
+    user = _server_user()
+    root = Path(tempfile.mkdtemp(prefix="lethe-pg-"))
+    data, sockets = root / "data", root / "run"
+    sockets.mkdir()
+    if user is not None:
+        os.chown(root, user.pw_uid, user.pw_gid)
+        os.chown(sockets, user.pw_uid, user.pw_gid)
+    run_as = {"user": user.pw_uid, "group": user.pw_gid} if user else {}
+    port = _free_port()
+    env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
+    subprocess.run(
+        [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+         "-E", "UTF8", "--no-sync"],
+        check=True, capture_output=True, env=env, cwd=root, **run_as,
+    )
+    options = (
+        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
+    subprocess.run(
+        [str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"),
+         "-w", "-t", "60", "start"],
+        check=True, capture_output=True, env=env, cwd=root, **run_as,
+    )
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+            capture_output=True, env=env, cwd=root, **run_as,
+        )
+        shutil.rmtree(root, ignore_errors=True)
