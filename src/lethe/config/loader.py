@@ -58,7 +58,7 @@ class Settings:
 
     @property
     def hash(self) -> str:
-        """A fingerprint of the policy (URLs redacted) binding plans to the policy they came from."""
+        """A fingerprint of the policy (URLs redacted) binding plans to their policy."""
         dumped = self.config.model_dump(mode="json", by_alias=True)
         dumped["stores"] = {k: secrets.redact_url(v["url"]) for k, v in dumped["stores"].items()}
         dumped["state"]["url"] = secrets.redact_url(dumped["state"]["url"])
