@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.support.apps import OPEN_ENGINES
 from tests.support.postgres import postgres_server
 
 _counter = itertools.count()
@@ -51,3 +52,10 @@ def app_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'app.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(autouse=True)
+def _dispose_engines() -> Iterator[None]:
+    yield
+    while OPEN_ENGINES:
+        OPEN_ENGINES.pop().dispose()

@@ -1,0 +1,77 @@
+"""Helpers to load the examples' application schemas and run lethe against them."""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, select, text
+
+from lethe import Lethe
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+#: Engines created by the helpers; the suite disposes them after each test.
+OPEN_ENGINES: list[Engine] = []
+
+#: The instant every example is seeded around and evaluated at.
+NOW = datetime(2024, 10, 26, 2, 0, tzinfo=UTC)
+
+
+def example_module(name: str) -> ModuleType:
+    """``examples/<name>/app.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / name / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def seeded(name: str, url: str, now: datetime = NOW) -> tuple[ModuleType, Engine]:
+    """Create and seed an example's tables at ``url``."""
+    module = example_module(name)
+    engine = engine_for(url)
+    module.seed(engine, now)
+    return module, engine
+
+
+def engine_for(url: str) -> Engine:
+    """An engine that the test suite disposes after the test."""
+    engine = create_engine(url)
+    OPEN_ENGINES.append(engine)
+    return engine
+
+
+def example_lethe(name: str, url: str, state_dir: Path, policy: str | None = None) -> Lethe:
+    """The example's policy file, pointed at ``url``, with lethe's state under ``state_dir``."""
+    text_ = policy if policy is not None else (EXAMPLES / name / "lethe.toml").read_text()
+    return Lethe.from_toml(text_, base_dir=state_dir, env={"DATABASE_URL": url})
+
+
+def column_values(engine: Engine, table: Any, key: str, column: str) -> dict[Any, Any]:
+    """``{key: column}`` for every row of ``table``."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(table.c[key], table.c[column])).all()
+    return {row[0]: row[1] for row in rows}
+
+
+def keys(engine: Engine, table: Any, key: str = "id") -> set[Any]:
+    """The keys present in ``table``."""
+    with engine.connect() as conn:
+        return set(conn.execute(select(table.c[key])).scalars())
+
+
+def count(engine: Engine, table_name: str) -> int:
+    """Rows in a table."""
+    with engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table_name}")).scalar_one())
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Normalise a timestamp read back from SQLite (naive) or PostgreSQL (aware)."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
