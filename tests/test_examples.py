@@ -61,8 +61,13 @@ def test_checktick_progress_cleanup_deletes_only_stale_incomplete_progress(
 
 def test_therapy_account_deletion_cascades_over_both_roles(app_url: str, tmp_path: Path) -> None:
     therapy, engine = seeded("therapy", app_url)
-    alice, bob, carol, dave, erin = (therapy.ALICE, therapy.BOB, therapy.CAROL, therapy.DAVE,
-                                     therapy.ERIN)
+    alice, bob, carol, dave, erin = (
+        therapy.ALICE,
+        therapy.BOB,
+        therapy.CAROL,
+        therapy.DAVE,
+        therapy.ERIN,
+    )
     with example_lethe("therapy", app_url, tmp_path) as lethe:
         result = lethe.run(as_of=NOW)
         assert result.ok and result.errors == ()
@@ -70,19 +75,28 @@ def test_therapy_account_deletion_cascades_over_both_roles(app_url: str, tmp_pat
         remaining = {str(k).replace("-", "") for k in keys(engine, therapy.profiles)}
         assert remaining == {str(u).replace("-", "") for u in (carol, dave, erin)}
         with engine.connect() as conn:
-            notes = conn.execute(select(therapy.clinical_notes.c.patient_id,
-                                        therapy.clinical_notes.c.therapist_id)).all()
-            links = conn.execute(select(therapy.therapist_patients.c.patient_id,
-                                        therapy.therapist_patients.c.therapist_id)).all()
+            notes = conn.execute(
+                select(therapy.clinical_notes.c.patient_id, therapy.clinical_notes.c.therapist_id)
+            ).all()
+            links = conn.execute(
+                select(
+                    therapy.therapist_patients.c.patient_id,
+                    therapy.therapist_patients.c.therapist_id,
+                )
+            ).all()
             check_in_owners = set(conn.execute(select(therapy.check_ins.c.user_id)).scalars())
         assert notes == [(carol, dave)] and links == [(carol, dave)]
         assert check_in_owners == {carol, erin}
         events = _events(lethe, "hard_deleted")
         assert len(events) == 2
-        by_alice = next(e for k, e in events.items() if k.replace("-", "") ==
-                        str(alice).replace("-", ""))
+        by_alice = next(
+            e for k, e in events.items() if k.replace("-", "") == str(alice).replace("-", "")
+        )
         assert by_alice["details"]["cascade"] == {
-            "check_ins": 2, "crisis_plan": 1, "clinical_notes": 2, "therapist_patients": 2,
+            "check_ins": 2,
+            "crisis_plan": 1,
+            "clinical_notes": 2,
+            "therapist_patients": 2,
             "user_consent": 1,
         }
         assert lethe.run(as_of=NOW).deleted == 0
@@ -93,9 +107,13 @@ def test_therapy_job_script_prints_stats_with_an_errors_array(tmp_path: Path) ->
     seeded("therapy", url, now=datetime.now(UTC))  # the script runs at the real time
     for name in ("lethe.toml", "scheduled_deletion.py"):
         (tmp_path / name).write_text((EXAMPLES / "therapy" / name).read_text())
-    out = subprocess.run([sys.executable, str(tmp_path / "scheduled_deletion.py")],
-                         capture_output=True, text=True, check=True,
-                         env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, str(tmp_path / "scheduled_deletion.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
+    )
     stats = json.loads(out.stdout)
     assert stats["errors"] == [] and stats["deleted"] == 2
     assert stats["rows"]["profiles"]["purge"] == 2

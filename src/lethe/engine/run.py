@@ -19,16 +19,30 @@ __all__ = ["breaker_reasons", "execute_run"]
 
 
 def breaker_reasons(
-    rt: Runtime, targets: Sequence[Target], as_of: datetime, planned: Plan | None = None
+    rt: Runtime,
+    targets: Sequence[Target],
+    as_of: datetime,
+    planned: Plan | None = None,
+    failures: dict[str, str] | None = None,
 ) -> list[str]:
-    """Every policy whose planned removals the circuit breaker refuses, with the reason."""
+    """Every policy whose planned removals the circuit breaker refuses, with the reason.
+
+    A policy whose counts cannot be read is not judged: it goes into ``failures`` (when given,
+    else the error propagates) and must not run, since its size is unknown.
+    """
     reasons: list[str] = []
     for target in targets:
-        if planned is not None:
-            rows = removed_rows([p for p in planned.phases if p.policy == target.policy])
-        else:
-            rows = removed_rows(estimate(rt, target, as_of))
-        reason = trip_reason(rt, target, rows)
+        try:
+            if planned is not None:
+                rows = removed_rows([p for p in planned.phases if p.policy == target.policy])
+            else:
+                rows = removed_rows(estimate(rt, target, as_of))
+            reason = trip_reason(rt, target, rows)
+        except LetheError as exc:
+            if failures is None:
+                raise
+            failures[target.policy] = f"policy {target.policy}: {exc}"
+            continue
         if reason:
             reasons.append(f"policy {target.policy}: {reason}")
     return reasons
@@ -79,22 +93,25 @@ def execute_run(
     drift: dict[str, int] = {}
     status = RunStatus.SUCCEEDED
     tripped: str | None = None
+    unknown: dict[str, str] = {}
     try:
         if dry_run:
             preview = plan(rt, targets, as_of)
             phases = _from_plan(preview)
             reasons = breaker_reasons(rt, targets, as_of, preview)
         else:
-            reasons = breaker_reasons(rt, targets, as_of, planned)
+            reasons = breaker_reasons(rt, targets, as_of, planned, unknown)
+            errors.extend(unknown.values())
         if reasons:
             tripped, status = "; ".join(reasons), RunStatus.TRIPPED
         elif not dry_run:
             for target in targets:
-                phases.extend(
-                    _run_policy(rt, target, as_of, run_id, planned, progress, errors, drift)
-                )
-            if errors:
-                status = RunStatus.DEGRADED
+                if target.policy not in unknown:
+                    phases.extend(
+                        _run_policy(rt, target, as_of, run_id, planned, progress, errors, drift)
+                    )
+        if errors and status is RunStatus.SUCCEEDED:
+            status = RunStatus.DEGRADED
     except KeyboardInterrupt:
         status = RunStatus.INTERRUPTED
         errors.append("interrupted")
