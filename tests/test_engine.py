@@ -73,9 +73,11 @@ def test_breaker_with_and_ignores_a_small_table_but_trips_on_both(
     with example_lethe("census", app_url, tmp_path, lenient) as lethe:
         assert lethe.run(as_of=NOW, dry_run=True).status is RunStatus.SUCCEEDED
     strict = _with("[limits.breaker]\nmax_rows = 1\nmax_percent = 10\n")
-    with example_lethe("census", app_url, tmp_path, strict) as lethe:
-        with pytest.raises(SafetyLimitError):
-            lethe.run(as_of=NOW)
+    with (
+        example_lethe("census", app_url, tmp_path, strict) as lethe,
+        pytest.raises(SafetyLimitError),
+    ):
+        lethe.run(as_of=NOW)
 
 
 def test_dry_run_changes_nothing_and_reports_what_the_run_then_does(

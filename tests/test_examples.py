@@ -61,7 +61,7 @@ def test_checktick_progress_cleanup_deletes_only_stale_incomplete_progress(
 
 def test_therapy_account_deletion_cascades_over_both_roles(app_url: str, tmp_path: Path) -> None:
     therapy, engine = seeded("therapy", app_url)
-    alice, bob, carol, dave, erin = (
+    alice, carol, dave, erin = (
         therapy.ALICE,
         therapy.BOB,
         therapy.CAROL,
