@@ -26,14 +26,17 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 # CheckTick is Census's successor: the survey tables are the same.
-_spec = importlib.util.spec_from_file_location("census_app", Path(__file__).parent.parent / "census" / "app.py")
+_spec = importlib.util.spec_from_file_location(
+    "census_app", Path(__file__).parent.parent / "census" / "app.py"
+)
 assert _spec and _spec.loader
 census = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(census)
 
 metadata = census.metadata
 progress = Table(
-    "surveys_surveyprogress", metadata,
+    "surveys_surveyprogress",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("survey_id", ForeignKey("surveys_survey.id"), nullable=False, index=True),
     Column("user_id", ForeignKey("auth_user.id"), index=True),
@@ -45,12 +48,12 @@ progress = Table(
 
 # id: (user, session key, token, complete, days since last update)
 PROGRESS = {
-    1: (None, "anon-1", None, False, 45),   # anonymous, stale: deleted
-    2: (1, None, None, False, 31),          # authenticated, stale: deleted
-    3: (None, None, "tok-3", False, 60),    # token-based, stale: deleted
-    4: (2, None, None, False, 5),           # in progress: kept
-    5: (None, "anon-5", None, True, 90),    # complete: kept
-    6: (None, None, "tok-6", False, 29),    # 29 days: kept
+    1: (None, "anon-1", None, False, 45),  # anonymous, stale: deleted
+    2: (1, None, None, False, 31),  # authenticated, stale: deleted
+    3: (None, None, "tok-3", False, 60),  # token-based, stale: deleted
+    4: (2, None, None, False, 5),  # in progress: kept
+    5: (None, "anon-5", None, True, 90),  # complete: kept
+    6: (None, None, "tok-6", False, 29),  # 29 days: kept
 }
 
 
@@ -59,12 +62,21 @@ def seed(engine: Engine, now: datetime) -> None:
     census.seed(engine, now)
     with engine.begin() as conn:
         for row_id, (user, session, token, complete, days) in PROGRESS.items():
-            conn.execute(insert(progress).values(
-                id=row_id, survey_id=6, user_id=user, session_key=session, access_token=token,
-                is_complete=complete, updated_at=now - timedelta(days=days),
-            ))
+            conn.execute(
+                insert(progress).values(
+                    id=row_id,
+                    survey_id=6,
+                    user_id=user,
+                    session_key=session,
+                    access_token=token,
+                    is_complete=complete,
+                    updated_at=now - timedelta(days=days),
+                )
+            )
 
 
 if __name__ == "__main__":
-    seed(create_engine(sys.argv[1] if len(sys.argv) > 1 else "sqlite:///checktick.db"),
-         datetime.now(UTC))
+    seed(
+        create_engine(sys.argv[1] if len(sys.argv) > 1 else "sqlite:///checktick.db"),
+        datetime.now(UTC),
+    )
