@@ -67,7 +67,7 @@ def test_a_bad_file_exits_2_with_one_line(census, capsys, tmp_path: Path) -> Non
     text = (tmp_path / "lethe.toml").read_text().replace('grace = "30d"', 'grace = "30 dayz"')
     (tmp_path / "lethe.toml").write_text(text)
     for command in (["check"], ["plan"], ["run"]):
-        code, out, err = _run(capsys, *command)
+        code, _, err = _run(capsys, *command)
         assert code == 2
         assert err.strip().count("\n") == 0
         assert "lethe.toml: policies.data-governance.actions[1].grace: unknown unit" in err

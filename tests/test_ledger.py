@@ -69,7 +69,8 @@ def test_inserting_a_forged_event_is_detected(audited: Lethe) -> None:
         conn.execute(
             text(
                 "INSERT INTO lethe_events (seq, ts, run_id, event, details, prev_hash, hash) "
-                "SELECT 8, ts, run_id, 'hard_deleted', '{}', hash, hash FROM lethe_events WHERE seq = 7"
+                "SELECT 8, ts, run_id, 'hard_deleted', '{}', hash, hash "
+                "FROM lethe_events WHERE seq = 7"
             )
         )
 
