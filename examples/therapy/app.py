@@ -1,6 +1,6 @@
 """The therapy app's account tables, to try the account-deletion policy: ``python app.py URL``.
 
-``profiles`` are keyed by UUID (Supabase auth users). Clinical notes and therapist–patient
+``profiles`` are keyed by UUID (Supabase auth users). Clinical notes and therapist-patient
 links refer to a profile in two roles (patient and therapist).
 """
 
