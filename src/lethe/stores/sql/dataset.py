@@ -18,9 +18,9 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
-    exists,
     false,
     func,
+    literal,
     or_,
     select,
     tuple_,
@@ -86,7 +86,8 @@ class SQLDataset:
         clause = column(hold, spec.column) == self.key
         if spec.released_column:
             clause = clause & column(hold, spec.released_column).is_(None)
-        return exists().where(clause)
+        # SELECT 1, not SELECT *: a narrow role has column grants only.
+        return select(literal(1)).where(clause).exists()
 
     def _items(self, condition: Condition) -> Select[Any]:
         return select(self.key, self.held().label("held")).where(self.where(condition))
