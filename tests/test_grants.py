@@ -50,7 +50,7 @@ def test_each_example_runs_under_its_least_privilege_role(
 def test_a_role_missing_one_grant_is_refused_and_no_row_is_lost(
     pg_url: str, tmp_path: Path
 ) -> None:
-    census, engine = seeded("census", pg_url)
+    _census, engine = seeded("census", pg_url)
     with example_lethe("census", pg_url, tmp_path / "owner") as owner:
         statements = [
             s
