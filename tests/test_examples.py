@@ -63,7 +63,6 @@ def test_therapy_account_deletion_cascades_over_both_roles(app_url: str, tmp_pat
     therapy, engine = seeded("therapy", app_url)
     alice, carol, dave, erin = (
         therapy.ALICE,
-        therapy.BOB,
         therapy.CAROL,
         therapy.DAVE,
         therapy.ERIN,
