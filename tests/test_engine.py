@@ -210,3 +210,28 @@ def test_explain_says_when_an_item_goes_and_what_blocks_it(app_url: str, tmp_pat
         gone = lethe.explain("surveys", "2", as_of=NOW)
         assert not gone.exists
         assert [e["event"] for e in gone.history] == ["hard_deleted"]
+
+
+def test_a_phase_guard_holds_back_another_phases_items_in_plan_and_run(
+    app_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hook the warning phase uses: one phase blocks another phase's items, with a reason."""
+    from lethe.actions.soft_delete import SoftDelete
+
+    def guard(self, other, keys, ctx):  # type: ignore[no-untyped-def]
+        return {"7": "owner not warned yet"} if other.type == "purge" else {}
+
+    monkeypatch.setattr(SoftDelete, "guard", guard)
+    census, engine = seeded("census", app_url)
+    with example_lethe("census", app_url, tmp_path) as lethe:
+        plan = lethe.plan(as_of=NOW)
+        assert plan.phases[1].keys == (2,) and dict(plan.phases[1].blocked) == {
+            "7": "owner not warned yet"
+        }
+        result = lethe.run(as_of=NOW)
+        assert (result.phases[1].acted, result.phases[1].blocked) == (1, 1)
+        assert 7 in keys(engine, census.surveys)
+        blocked = [e for e in lethe.runtime.ledger.iter_events() if e["event"] == "skipped_blocked"]
+        assert [(e["item_key"], e["details"]["reason"]) for e in blocked] == [
+            ("7", "owner not warned yet")
+        ]

@@ -9,6 +9,7 @@ comes from the class) with three duties, each free of engine internals:
   returning per-item details for the audit events.
 * :meth:`Action.applied` — which of some items show this action's effect, so that an interrupted
   batch can be reconciled with the audit ledger after a crash.
+* :meth:`Action.guard` (optional) — which items of another phase must wait for this one.
 
 A new kind of phase is a new module in this package with a class decorated by
 :func:`lethe.actions.registry.register`; the engine does not change.
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from lethe.model.conditions import Condition
 from lethe.model.keys import ItemKey
+from lethe.state.db import StateDB
 from lethe.stores.base import Batch, DatasetHandle
 
 __all__ = ["Action", "PhaseContext"]
@@ -40,6 +42,8 @@ class PhaseContext:
     as_of: datetime
     due: Condition
     soft_delete_column: str | None = None
+    #: lethe's state database, for phases that keep their own records (a delivery ledger).
+    state: StateDB | None = None
 
 
 class Action(BaseModel, ABC):
@@ -73,6 +77,15 @@ class Action(BaseModel, ABC):
         self, dataset: DatasetHandle, keys: Sequence[ItemKey], ctx: PhaseContext
     ) -> set[str]:
         """Key texts among ``keys`` whose current state shows this action was applied."""
+
+    def guard(self, other: Action, keys: Sequence[ItemKey], ctx: PhaseContext) -> Mapping[str, str]:
+        """Items of ``other`` (another phase of the same policy) that must wait, with why.
+
+        The engine asks every phase before any phase acts, in plans and in batches alike, so a
+        phase can hold back another: a warning phase keeps items from deletion until their
+        notice was delivered. The default blocks nothing.
+        """
+        return {}
 
     def writes(self) -> set[str]:
         """Columns this phase changes (used to keep phases of one policy independent)."""

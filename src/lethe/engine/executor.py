@@ -52,6 +52,7 @@ ProgressFn = Callable[[BatchReport], None]
 class _Tally:
     acted: int = 0
     held: int = 0
+    blocked: int = 0
     capped: int = 0
     cascade: dict[str, int] = field(default_factory=dict)
     drift: dict[str, int] = field(default_factory=dict)
@@ -89,6 +90,7 @@ class PhaseRunner:
         self.progress = progress
         self.tally = _Tally()
         self._held_seen: set[str] = set()
+        self._blocked_seen: set[str] = set()
 
     # -- modes ---------------------------------------------------------------------------
 
@@ -161,6 +163,7 @@ class PhaseRunner:
             label=self.action.label,
             acted=self.tally.acted,
             held=self.tally.held,
+            blocked=self.tally.blocked,
             capped=self.tally.capped,
             cascade=dict(self.tally.cascade),
             destructive=self.action.destructive,
@@ -181,9 +184,11 @@ class PhaseRunner:
                 texts = [key_text(item.key) for item in items]
                 # A hold lookup that fails raises here: the batch rolls back untouched.
                 registry = self.rt.holds.active_keys(t.dataset, texts)
-                split = partition(items, registry, {}, None)
+                blocked = t.blocked(self.index, [i.key for i in items], self.ctx.as_of)
+                split = partition(items, registry, blocked, None)
                 details = self.action.apply(batch, split.act, self.ctx) if split.act else {}
                 drafts = self._drafts(batch_id, split.act, split.held, registry, details)
+                drafts += self._blocked_drafts(batch_id, split.blocked)
                 if drafts:
                     self.rt.batches.prepare(
                         batch_id,
@@ -257,6 +262,28 @@ class PhaseRunner:
                     item_key=text,
                     batch_id=batch_id,
                     details={"by": "registry" if text in registry else "hold_table"},
+                )
+            )
+        return drafts
+
+    def _blocked_drafts(self, batch_id: str, blocked: Mapping[str, str]) -> list[EventDraft]:
+        t = self.target
+        drafts = []
+        for text, why in blocked.items():
+            if text in self._blocked_seen:
+                continue
+            self._blocked_seen.add(text)
+            self.tally.blocked += 1
+            drafts.append(
+                EventDraft(
+                    run_id=self.run_id,
+                    event="skipped_blocked",
+                    policy=t.policy,
+                    dataset=t.dataset,
+                    phase=self.index,
+                    item_key=text,
+                    batch_id=batch_id,
+                    details={"reason": why},
                 )
             )
         return drafts

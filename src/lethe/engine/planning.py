@@ -29,9 +29,10 @@ def plan_target(rt: Runtime, target: Target, as_of: datetime) -> list[PhasePlan]
     used = 0
     phases: list[PhasePlan] = []
     for index, action in enumerate(target.actions):
-        items = target.handle.iter_select(target.selection(index, as_of))
+        items = list(target.handle.iter_select(target.selection(index, as_of)))
+        blocked = target.blocked(index, [i.key for i in items if not i.held], as_of)
         limit = _cap_left(cap, used) if action.destructive else None
-        split = partition(items, registry, {}, limit)
+        split = partition(items, registry, blocked, limit)
         if action.destructive:
             used += len(split.act)
         cascade = target.handle.cascade_counts(split.act) if action.cascades else {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from lethe.actions import Action, PhaseContext
@@ -14,6 +14,7 @@ from lethe.config.model import PolicyConfig
 from lethe.errors import ConfigError, LiveCheckError
 from lethe.holds.registry import HoldRegistry
 from lethe.model.conditions import All, Condition, columns_of
+from lethe.model.keys import ItemKey
 from lethe.state.batches import BatchLog
 from lethe.state.db import StateDB
 from lethe.state.ledger import Ledger
@@ -34,6 +35,7 @@ class Target:
     dataset_config: DatasetConfig
     handle: DatasetHandle
     settings: Settings
+    state: StateDB | None = None
 
     @property
     def actions(self) -> list[Action]:
@@ -41,7 +43,19 @@ class Target:
 
     def context(self, as_of: datetime) -> PhaseContext:
         """The phases' context at ``as_of``."""
-        return phase_context(self.settings.config, self.policy, as_of)
+        return replace(phase_context(self.settings.config, self.policy, as_of), state=self.state)
+
+    def blocked(self, index: int, keys: Sequence[ItemKey], as_of: datetime) -> dict[str, str]:
+        """Items of phase ``index`` that another phase of the policy holds back, with why."""
+        if not keys:
+            return {}
+        action, ctx = self.config.actions[index], self.context(as_of)
+        reasons: dict[str, str] = {}
+        for other_index, other in enumerate(self.config.actions):
+            if other_index != index:
+                for key, why in other.guard(action, keys, ctx).items():
+                    reasons.setdefault(key, why)
+        return reasons
 
     def context_probe(self) -> datetime:
         """Any instant, for questions about which columns a phase reads."""
@@ -100,6 +114,7 @@ class Runtime:
             self.config.datasets[config.dataset],
             handle,
             self.settings,
+            self.state,
         )
         probe = datetime.now().astimezone()
         for index, action in enumerate(config.actions):

@@ -154,6 +154,8 @@ def _truth(condition: Condition, row: Mapping[str, Any]) -> bool | None:
             return bool(row[column] != value)
         case In(column, values):
             current = row[column]
+            if not values:
+                return False  # nothing is in the empty set, not even NULL
             return None if current is None else bool(current in values)
         case IsNull(column):
             return row[column] is None
