@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -14,6 +16,12 @@ from tests.support.apps import OPEN_ENGINES
 from tests.support.postgres import postgres_server
 
 _counter = itertools.count()
+
+# The suite explores the same examples on every run, so CI is reproducible; set
+# LETHE_HYPOTHESIS_RANDOM=1 to explore new ones.
+settings.register_profile("reproducible", derandomize=True, print_blob=True)
+settings.register_profile("explore", print_blob=True)
+settings.load_profile("explore" if os.environ.get("LETHE_HYPOTHESIS_RANDOM") else "reproducible")
 
 
 @pytest.fixture(scope="session")

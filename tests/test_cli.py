@@ -89,6 +89,15 @@ def test_an_unknown_column_fails_check_and_run_and_touches_nothing(census, capsy
     assert keys(engine, module.surveys) == set(range(1, 8))
 
 
+def test_an_unknown_table_fails_check_and_run(census, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    text = (tmp_path / "lethe.toml").read_text().replace('"surveys_survey"', '"survey"')
+    (tmp_path / "lethe.toml").write_text(text)
+    code, out, _ = _run(capsys, "check")
+    assert code == 2 and "table 'survey' does not exist" in out
+    code, _, err = _run(capsys, "run")
+    assert code == 2 and "lethe.toml: datasets.surveys: table 'survey' does not exist" in err
+
+
 def test_breaker_trip_exits_3(census, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
     with (tmp_path / "lethe.toml").open("a") as f:
         f.write('\n[limits.breaker]\nmax_rows = 1\nmax_percent = 1\nmode = "or"\n')
