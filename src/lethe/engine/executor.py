@@ -206,7 +206,7 @@ class PhaseRunner:
                 settle_batch(self.rt, batch_id)
             raise
         if prepared:
-            self.rt.batches.commit(batch_id)
+            self.rt.batches.commit(batch_id, drafts)
         self._count(split.act, details)
         if self.progress is not None:
             self.progress(

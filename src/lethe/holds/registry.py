@@ -159,11 +159,8 @@ class HoldRegistry:
         query = select(holds.c.item_key).where(
             holds.c.dataset == dataset, holds.c.released_at.is_(None)
         )
-        found: set[str] = set()
+        # Active holds are few: read them all (one small query whatever the batch size) and
+        # intersect here, rather than sending a thousand keys to the state database.
         with self.state.read() as conn:
-            if keys is None:
-                return set(conn.execute(query).scalars())
-            for start in range(0, len(keys), 500):
-                chunk = list(keys[start : start + 500])
-                found.update(conn.execute(query.where(holds.c.item_key.in_(chunk))).scalars())
-        return found
+            active = set(conn.execute(query).scalars())
+        return active if keys is None else active.intersection(keys)

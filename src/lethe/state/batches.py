@@ -100,11 +100,10 @@ class BatchLog:
                 )
             )
 
-    def commit(self, batch_id: str, extra: Sequence[EventDraft] = ()) -> tuple[int, str]:
-        """The store committed: append the intent's events (and ``extra``) to the ledger."""
+    def commit(self, batch_id: str, drafts: Sequence[EventDraft]) -> tuple[int, str]:
+        """The store committed: append the intent's events (``drafts``, as prepared)."""
         with self.state.write() as conn:
-            drafts = self._drafts(conn, batch_id)
-            head = self.ledger.append(conn, [*drafts, *extra])
+            head = self.ledger.append(conn, drafts)
             self._set(conn, batch_id, COMMITTED)
         return head
 
@@ -144,9 +143,6 @@ class BatchLog:
     def _payload(conn: Connection, batch_id: str) -> dict[str, Any]:
         query = select(batches.c.payload).where(batches.c.id == batch_id)
         return dict(conn.execute(query).scalar_one())
-
-    def _drafts(self, conn: Connection, batch_id: str) -> list[EventDraft]:
-        return [EventDraft(**event) for event in self._payload(conn, batch_id)["events"]]
 
     @staticmethod
     def _set(conn: Connection, batch_id: str, status: str) -> None:

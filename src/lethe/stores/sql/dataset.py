@@ -16,7 +16,6 @@ from sqlalchemy import (
     Engine,
     Select,
     Table,
-    bindparam,
     delete,
     false,
     func,
@@ -27,7 +26,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import BindParameter
 
 from lethe.config.datasets import DatasetConfig
 from lethe.errors import ConfigError
@@ -37,6 +35,7 @@ from lethe.stores.base import DeleteOutcome, Item
 from lethe.stores.sql.cascade import Cascade, Link, Node
 from lethe.stores.sql.compile import column, compile_condition, to_column_value
 from lethe.stores.sql.engine import translate_errors
+from lethe.stores.sql.keysets import KeySet, Match
 
 __all__ = ["SQLBatch", "SQLDataset"]
 
@@ -66,6 +65,7 @@ class SQLDataset:
         self.label = label
         self.sqlite = engine.dialect.name == "sqlite"
         self.locks_rows = engine.dialect.name == "postgresql"
+        self.keyset = KeySet(_ROOT_KEYS, self.key, engine.dialect)
 
     @property
     def table(self) -> str:
@@ -92,18 +92,18 @@ class SQLDataset:
     def _items(self, condition: Condition) -> Select[Any]:
         return select(self.key, self.held().label("held")).where(self.where(condition))
 
-    def membership(self, node_name: str, roots: Any) -> ColumnElement[bool]:
-        """Rows of ``node_name`` that reach a root key in ``roots`` (a bind or a subquery)."""
+    def membership(self, node_name: str, roots: Match) -> ColumnElement[bool]:
+        """Rows of ``node_name`` that reach a root key matched by ``roots``."""
         if node_name == self.root.name:
-            return self.key.in_(roots)
+            return roots(self.key)
         node = next(n for n in self.cascade.nodes if n.name == node_name)
         clauses = [self._link_clause(node, link, roots) for link in node.links]
         return clauses[0] if len(clauses) == 1 else or_(*clauses)
 
-    def _link_clause(self, node: Node, link: Link, roots: Any) -> ColumnElement[bool]:
+    def _link_clause(self, node: Node, link: Link, roots: Match) -> ColumnElement[bool]:
         cols = [node.table.c[c] for c in link.columns]
         if link.parent == self.root.name and link.parent_columns == (self.key.name,):
-            return cols[0].in_(roots)
+            return roots(cols[0])
         parent = self.root if link.parent == self.root.name else self._node(link.parent).table
         inner = select(*(parent.c[c] for c in link.parent_columns)).where(
             self.membership(link.parent, roots)
@@ -162,16 +162,20 @@ class SQLDataset:
         counts = dict.fromkeys(self.cascade.tables, 0)
         if not keys or not counts:
             return counts
+        queries = [
+            (
+                n.name,
+                select(func.count())
+                .select_from(n.table)
+                .where(self.membership(n.name, self.keyset.match)),
+            )
+            for n in self.cascade.nodes
+        ]
         with translate_errors(self.label), self.engine.connect() as conn:
             for start in range(0, len(keys), 1000):
-                chunk = list(keys[start : start + 1000])
-                for node in self.cascade.nodes:
-                    query = (
-                        select(func.count())
-                        .select_from(node.table)
-                        .where(self.membership(node.name, chunk))
-                    )
-                    counts[node.name] += int(conn.execute(query).scalar_one())
+                params = self.keyset.params(keys[start : start + 1000])
+                for name, query in queries:
+                    counts[name] += int(conn.execute(query, params).scalar_one())
         return counts
 
     def cascade_counts_where(
@@ -190,7 +194,7 @@ class SQLDataset:
                 query = (
                     select(func.count())
                     .select_from(node.table)
-                    .where(self.membership(node.name, root_keys))
+                    .where(self.membership(node.name, lambda col: col.in_(root_keys)))
                 )
                 counts[node.name] = int(conn.execute(query).scalar_one())
         return counts
@@ -206,11 +210,11 @@ class SQLDataset:
     def fetch(self, keys: Sequence[ItemKey], columns: Sequence[str]) -> dict[str, dict[str, Any]]:
         cols = [column(self.root, c) for c in columns]
         found: dict[str, dict[str, Any]] = {}
+        query = select(self.key, *cols).where(self.keyset.match(self.key))
         with translate_errors(self.label), self.engine.connect() as conn:
             for start in range(0, len(keys), 1000):
-                chunk = list(keys[start : start + 1000])
-                query = select(self.key, *cols).where(self.key.in_(chunk))
-                for row in conn.execute(query):
+                params = self.keyset.params(keys[start : start + 1000])
+                for row in conn.execute(query, params):
                     found[key_text(row[0])] = dict(zip(columns, row[1:], strict=True))
         return found
 
@@ -260,13 +264,15 @@ class SQLBatch:
     ) -> list[Item]:
         ds = self.dataset
         query = ds._items(condition).order_by(ds.key).limit(limit)
+        params: dict[str, Any] = {}
         if keys is not None:
-            query = query.where(ds.key.in_(list(keys)))
+            query = query.where(ds.keyset.match(ds.key))
+            params = ds.keyset.params(keys)
         if after is not None:
             query = query.where(ds.key > after)
         if ds.locks_rows:
             query = query.with_for_update(of=ds.root, skip_locked=skip_locked)
-        return [Item(row[0], bool(row[1])) for row in self.conn.execute(query)]
+        return [Item(row[0], bool(row[1])) for row in self.conn.execute(query, params)]
 
     def update(self, keys: Sequence[ItemKey], values: Mapping[str, Any]) -> int:
         ds = self.dataset
@@ -276,13 +282,13 @@ class SQLBatch:
         }
         for name in converted:
             column(ds.root, name)
-        statement = update(ds.root).where(ds.key.in_(list(keys))).values(converted)
-        return int(self.conn.execute(statement).rowcount)
+        statement = update(ds.root).where(ds.keyset.match(ds.key)).values(converted)
+        return int(self.conn.execute(statement, ds.keyset.params(keys)).rowcount)
 
     def delete(self, keys: Sequence[ItemKey]) -> DeleteOutcome:
         ds = self.dataset
-        roots: BindParameter[Any] = bindparam(_ROOT_KEYS, expanding=True)
-        params = {_ROOT_KEYS: list(keys)}
+        roots = ds.keyset.match
+        params = ds.keyset.params(keys)
         # value tuple of (table, columns) -> root keys it belongs to
         owners: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], set[str]]] = {
             (ds.root.name, (ds.key.name,)): {(k,): {key_text(k)} for k in keys}
@@ -318,7 +324,7 @@ class SQLBatch:
                     per_root = outcome.per_item.setdefault(root, {})
                     per_root[node.name] = per_root.get(node.name, 0) + 1
             outcome.per_table[node.name] = removed
-        result = self.conn.execute(delete(ds.root).where(ds.key.in_(roots)), params)
+        result = self.conn.execute(delete(ds.root).where(roots(ds.key)), params)
         outcome.per_table[ds.root.name] = int(result.rowcount)
         for key in keys:
             outcome.per_item.setdefault(key_text(key), {})
