@@ -80,6 +80,7 @@ class LimitsConfig(_Strict):
     """Defaults for every policy."""
 
     batch_size: int = Field(default=1000, ge=1, le=100_000)
+    batch_seconds: float = Field(default=0.25, ge=0, le=60)
     max_deletions: int | None = Field(default=None, ge=0)
     breaker: BreakerConfig = BreakerConfig()
     min_retain: DurationField = Duration(seconds=3600)
@@ -89,6 +90,7 @@ class PolicyLimits(_Strict):
     """Per-policy overrides of :class:`LimitsConfig` (``min_retain`` is global only)."""
 
     batch_size: int | None = Field(default=None, ge=1, le=100_000)
+    batch_seconds: float | None = Field(default=None, ge=0, le=60)
     max_deletions: int | None = Field(default=None, ge=0)
     breaker: BreakerConfig | None = None
 
@@ -134,6 +136,11 @@ class LetheConfig(_Strict):
     def batch_size(self, policy: str) -> int:
         """The effective batch size of a policy."""
         return self.policies[policy].limits.batch_size or self.limits.batch_size
+
+    def batch_seconds(self, policy: str) -> float:
+        """The transaction time batches of a policy aim at (0: fixed batch_size)."""
+        own = self.policies[policy].limits.batch_seconds
+        return own if own is not None else self.limits.batch_seconds
 
     def max_deletions(self, policy: str) -> int | None:
         """The effective per-run cap of a policy (None: no cap)."""

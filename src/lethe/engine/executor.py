@@ -63,6 +63,7 @@ class _Outcome:
     locked: int
     last: ItemKey | None
     acted: int
+    seconds: float = 0.0
 
 
 class PhaseRunner:
@@ -87,6 +88,7 @@ class PhaseRunner:
         self.run_id = run_id
         self.cap_left = cap_left if self.action.destructive else None
         self.batch_size = rt.config.batch_size(target.policy)
+        self.batch_seconds = rt.config.batch_seconds(target.policy)
         self.progress = progress
         self.tally = _Tally()
         self._held_seen: set[str] = set()
@@ -98,10 +100,9 @@ class PhaseRunner:
         """Every selected item, in key order, up to the cap."""
         after: ItemKey | None = None
         skip_locked = True
+        size = self.batch_size
         while True:
-            limit = (
-                self.batch_size if self.cap_left is None else min(self.batch_size, self.cap_left)
-            )
+            limit = size if self.cap_left is None else min(size, self.cap_left)
             if limit == 0:
                 eligible, _ = self.target.handle.count(self.selection)
                 self.tally.capped = eligible
@@ -122,7 +123,22 @@ class PhaseRunner:
                     continue
                 break
             after = outcome.last
+            size = self._next_size(size, outcome)
         return self.result()
+
+    def _next_size(self, size: int, outcome: _Outcome) -> int:
+        """Size the next batch so its transaction takes about ``batch_seconds``.
+
+        Lock time grows linearly with the batch while throughput barely does, so lethe aims at
+        a transaction time rather than a count: from ``batch_size``, within a tenth and ten
+        times of it, moving halfway (geometrically) toward the size the last batch suggests.
+        """
+        if not self.batch_seconds or outcome.locked < size or outcome.seconds <= 0:
+            return size
+        suggested = size * self.batch_seconds / outcome.seconds
+        smoothed = (size * suggested) ** 0.5
+        low, high = max(1, self.batch_size // 10), self.batch_size * 10
+        return int(min(high, max(low, smoothed)))
 
     def run_planned(self, planned: Sequence[str]) -> PhaseResult:
         """Only the planned items that are still selected and not held (``run --plan``)."""
@@ -200,6 +216,7 @@ class PhaseRunner:
                         drafts,
                     )
                     prepared = True
+            held_for = time.perf_counter() - started  # the store transaction, commit included
         except LetheError:
             if prepared:
                 # The commit itself failed: whether it happened is unknown until we look.
@@ -221,7 +238,7 @@ class PhaseRunner:
                     time.perf_counter() - started,
                 )
             )
-        return _Outcome(len(items), items[-1].key, len(split.act))
+        return _Outcome(len(items), items[-1].key, len(split.act), held_for)
 
     def _drafts(
         self,

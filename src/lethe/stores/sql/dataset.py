@@ -7,6 +7,7 @@ across transactions and unique across partitions.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -287,14 +288,46 @@ class SQLBatch:
 
     def delete(self, keys: Sequence[ItemKey]) -> DeleteOutcome:
         ds = self.dataset
-        roots = ds.keyset.match
         params = ds.keyset.params(keys)
-        # value tuple of (table, columns) -> root keys it belongs to
+        batch = {key_text(k) for k in keys}
+        owners = self._owners(keys, params)
+        outcome = DeleteOutcome(per_item={text: {} for text in batch})
+        for node in ds.cascade.nodes:
+            links = _link_columns(node)
+            statement = (
+                delete(node.table)
+                .where(ds.membership(node.name, ds.keyset.match))
+                .returning(*(node.table.c[c] for c in links))
+            )
+            # Count returned link values server-row by server-row in C (Counter), then
+            # attribute each distinct value once: a child row may belong to two parents.
+            counted = Counter(map(tuple, self.conn.execute(statement, params).all()))
+            outcome.per_table[node.name] = sum(counted.values())
+            direct = all(
+                link.parent == ds.root.name and link.parent_columns == (ds.key.name,)
+                for link in node.links
+            )
+            for values, rows in counted.items():
+                if direct:
+                    roots = {key_text(v) for v in values if v is not None} & batch
+                else:
+                    roots = _owners_of(node, dict(zip(links, values, strict=True)), owners)
+                for root in roots:
+                    per_root = outcome.per_item[root]
+                    per_root[node.name] = per_root.get(node.name, 0) + rows
+        result = self.conn.execute(delete(ds.root).where(ds.keyset.match(ds.key)), params)
+        outcome.per_table[ds.root.name] = int(result.rowcount)
+        return outcome
+
+    def _owners(
+        self, keys: Sequence[ItemKey], params: dict[str, Any]
+    ) -> dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], set[str]]]:
+        """For rows deeper than one level: which root each intermediate row belongs to, read
+        parents-first while the rows still exist."""
+        ds = self.dataset
         owners: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], set[str]]] = {
             (ds.root.name, (ds.key.name,)): {(k,): {key_text(k)} for k in keys}
         }
-        # Parents before children: learn which root each intermediate row belongs to while
-        # the rows still exist.
         for node in reversed(ds.cascade.nodes):
             referenced = ds.cascade.referenced(node.name)
             if not referenced:
@@ -302,33 +335,14 @@ class SQLBatch:
             link_cols = _link_columns(node)
             wanted = sorted({c for ref in referenced for c in ref} | set(link_cols))
             query = select(*(node.table.c[c] for c in wanted)).where(
-                ds.membership(node.name, roots)
+                ds.membership(node.name, ds.keyset.match)
             )
             for row in self.conn.execute(query, params).mappings():
                 belongs = _owners_of(node, row, owners)
                 for ref in referenced:
                     slot = owners.setdefault((node.name, ref), {})
                     slot.setdefault(tuple(row[c] for c in ref), set()).update(belongs)
-        outcome = DeleteOutcome()
-        for node in ds.cascade.nodes:
-            link_cols = _link_columns(node)
-            statement = (
-                delete(node.table)
-                .where(ds.membership(node.name, roots))
-                .returning(*(node.table.c[c] for c in link_cols))
-            )
-            removed = 0
-            for row in self.conn.execute(statement, params).mappings():
-                removed += 1
-                for root in _owners_of(node, row, owners):
-                    per_root = outcome.per_item.setdefault(root, {})
-                    per_root[node.name] = per_root.get(node.name, 0) + 1
-            outcome.per_table[node.name] = removed
-        result = self.conn.execute(delete(ds.root).where(roots(ds.key)), params)
-        outcome.per_table[ds.root.name] = int(result.rowcount)
-        for key in keys:
-            outcome.per_item.setdefault(key_text(key), {})
-        return outcome
+        return owners
 
 
 def _link_columns(node: Node) -> list[str]:
