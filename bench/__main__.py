@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.support.postgres import postgres_server
+
 from bench import machine
 from bench.chart import draw
 from bench.harness import Measurement, summarise, write_jsonl
 from bench.scenarios import sql
-from tests.support.postgres import postgres_server
 
 Scenario = Callable[[sql.Context], list[Measurement]]
 

@@ -21,10 +21,18 @@ def draw(results: Sequence[Measurement], path: Path) -> None:
     sizes = sorted({m.extra["parents"] for m in scale})
     if sizes:
         by_size = {n: [m for m in scale if m.extra["parents"] == n] for n in sizes}
-        speed.plot(sizes, [statistics.median(m.rows_per_s for m in by_size[n]) for n in sizes],
-                   marker="o", label="lethe")
-        memory.plot(sizes, [statistics.median(m.peak_rss_mb for m in by_size[n]) for n in sizes],
-                    marker="o", label="lethe")
+        speed.plot(
+            sizes,
+            [statistics.median(m.rows_per_s for m in by_size[n]) for n in sizes],
+            marker="o",
+            label="lethe",
+        )
+        memory.plot(
+            sizes,
+            [statistics.median(m.peak_rss_mb for m in by_size[n]) for n in sizes],
+            marker="o",
+            label="lethe",
+        )
         for axis in (speed, memory):
             axis.set_xscale("log")
             axis.set_xlabel("due parents (each with 5 child rows)")

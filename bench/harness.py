@@ -1,4 +1,4 @@
-"""Running contenders in child processes, measuring them, and summarising interleaved repetitions."""
+"""Running contenders in child processes, measuring them, summarising interleaved repetitions."""
 
 from __future__ import annotations
 
@@ -78,8 +78,11 @@ def wal_lsn(admin_url: str) -> int:
     engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            return int(conn.execute(text(
-                "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")).scalar_one())
+            return int(
+                conn.execute(
+                    text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")
+                ).scalar_one()
+            )
     finally:
         engine.dispose()
 
@@ -89,13 +92,17 @@ def run_child(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[f
     in MB, its stdout)."""
     started = time.perf_counter()
     child = subprocess.run(
-        list(argv), capture_output=True, text=True, check=False,
+        list(argv),
+        capture_output=True,
+        text=True,
+        check=False,
         env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}", **(env or {})},
     )
     seconds = time.perf_counter() - started
     if child.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv[2:5])} failed ({child.returncode}):\n"
-                           f"{child.stderr[-3000:]}")
+        raise RuntimeError(
+            f"{' '.join(argv[2:5])} failed ({child.returncode}):\n{child.stderr[-3000:]}"
+        )
     return seconds, _peak_rss_from(child.stderr), child.stdout
 
 
@@ -136,9 +143,11 @@ def summarise(results: Sequence[Measurement], baselines: dict[str, str]) -> list
         tx = [m.longest_tx_s for m in ms if m.longest_tx_s is not None]
         wal = [m.wal_bytes for m in ms if m.wal_bytes is not None]
         secs = [m.seconds for m in ms]
-        line = (f"  {name:<24} {statistics.median(rps):>10,.0f} rows/s ({min(rps):,.0f}–"
-                f"{max(rps):,.0f})  {statistics.median(secs):7.2f} s  "
-                f"peak RSS {statistics.median(rss):6.1f} MB")
+        line = (
+            f"  {name:<24} {statistics.median(rps):>10,.0f} rows/s ({min(rps):,.0f}–"
+            f"{max(rps):,.0f})  {statistics.median(secs):7.2f} s  "
+            f"peak RSS {statistics.median(rss):6.1f} MB"
+        )
         if tx:
             line += f"  longest tx {statistics.median(tx):6.2f} s ({min(tx):.2f}–{max(tx):.2f})"
         if wal:
@@ -146,7 +155,9 @@ def summarise(results: Sequence[Measurement], baselines: dict[str, str]) -> list
         lines.append(line)
     for label, baseline in baselines.items():
         if "lethe" in medians and baseline in medians and medians[baseline]:
-            lines.append(f"  ratio lethe / {label:<22} {medians['lethe'] / medians[baseline]:5.2f}x")
+            lines.append(
+                f"  ratio lethe / {label:<22} {medians['lethe'] / medians[baseline]:5.2f}x"
+            )
     if "lethe plan" in by_name and "lethe" in by_name:
         plan = statistics.median(m.seconds for m in by_name["lethe plan"])
         run = statistics.median(m.seconds for m in by_name["lethe"])

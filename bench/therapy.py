@@ -47,51 +47,70 @@ def ddl(dialect: str) -> list[str]:
 def _series(dialect: str, count: str) -> str:
     if dialect == "postgresql":
         return f"generate_series(1, {count}) AS s(i)"
-    return f"(WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < {count}) SELECT i FROM g) AS s"
+    recursive = f"SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < {count}"
+    return f"(WITH RECURSIVE g(i) AS ({recursive}) SELECT i FROM g) AS s"
 
 
 def populate(engine: Engine, profiles: int, layout: str) -> int:
     """Create and fill the schema; return the number of due profiles."""
     dialect = engine.dialect.name
-    due = {"scattered": "i % 10 = 0", "clustered": f"i <= {profiles // 10}",
-           "all": "1 = 1"}[layout]
+    due = {"scattered": "i % 10 = 0", "clustered": f"i <= {profiles // 10}", "all": "1 = 1"}[layout]
     due_at = f"'{DUE_AT}'::timestamptz" if dialect == "postgresql" else f"'{DUE_AT[:19]}'"
     with engine.begin() as conn:
         for statement in ddl(dialect):
             conn.execute(text(statement))
-        conn.execute(text(
-            f"INSERT INTO profiles (id, email, role, deletion_scheduled_at) "
-            f"SELECT i, 'user' || i || '@example.org', 'patient', "
-            f"CASE WHEN {due} THEN {due_at} END FROM {_series(dialect, str(profiles))}"
-        ))
-        conn.execute(text(
-            f"INSERT INTO profiles (id, email, role) SELECT {profiles} + i, 't' || i, "
-            f"'therapist' FROM {_series(dialect, str(THERAPISTS))}"
-        ))
+        conn.execute(
+            text(
+                f"INSERT INTO profiles (id, email, role, deletion_scheduled_at) "
+                f"SELECT i, 'user' || i || '@example.org', 'patient', "
+                f"CASE WHEN {due} THEN {due_at} END FROM {_series(dialect, str(profiles))}"
+            )
+        )
+        conn.execute(
+            text(
+                f"INSERT INTO profiles (id, email, role) SELECT {profiles} + i, 't' || i, "
+                f"'therapist' FROM {_series(dialect, str(THERAPISTS))}"
+            )
+        )
         for table, columns in CHILDREN:
             values = ", ".join(
                 "i" if c in ("user_id", "patient_id") else f"{profiles} + 1 + i % {THERAPISTS}"
                 for c in columns
             )
-            conn.execute(text(
-                f"INSERT INTO {table} ({', '.join(columns)}, note) SELECT {values}, 'x' "
-                f"FROM {_series(dialect, str(profiles))}"
-            ))
+            conn.execute(
+                text(
+                    f"INSERT INTO {table} ({', '.join(columns)}, note) SELECT {values}, 'x' "
+                    f"FROM {_series(dialect, str(profiles))}"
+                )
+            )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE" if dialect == "postgresql" else "ANALYZE"))
-        return int(conn.execute(text(
-            "SELECT count(*) FROM profiles WHERE deletion_scheduled_at IS NOT NULL")).scalar_one())
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM profiles WHERE deletion_scheduled_at IS NOT NULL")
+            ).scalar_one()
+        )
 
 
 def fingerprint(engine: Engine) -> dict[str, tuple[int, int]]:
     """Per table: (rows, sum of the first profile-referencing column): equal ⇔ same rows gone."""
     out: dict[str, tuple[int, int]] = {}
     with engine.connect() as conn:
-        out["profiles"] = tuple(conn.execute(text(  # type: ignore[assignment]
-            "SELECT count(*), coalesce(sum(id), 0) FROM profiles")).one())
+        out["profiles"] = tuple(
+            conn.execute(
+                text(  # type: ignore[assignment]
+                    "SELECT count(*), coalesce(sum(id), 0) FROM profiles"
+                )
+            ).one()
+        )
         for table, columns in CHILDREN:
-            out[table] = tuple(conn.execute(text(  # type: ignore[assignment]
-                f"SELECT count(*), coalesce(sum({columns[0]}), 0) FROM {table}")).one())
+            out[table] = tuple(
+                conn.execute(
+                    text(  # type: ignore[assignment]
+                        f"SELECT count(*), coalesce(sum({columns[0]}), 0) FROM {table}"
+                    )
+                ).one()
+            )
     return {k: (int(v[0]), int(v[1])) for k, v in out.items()}
 
 

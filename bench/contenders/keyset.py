@@ -31,13 +31,19 @@ def postgres() -> None:
                 if not ids:
                     return
                 for table, columns in CHILDREN:
-                    cur.execute(f"DELETE FROM {table} WHERE {where(columns, '= ANY(%(ids)s)')} "
-                                f"RETURNING {columns[0]}", {"ids": ids})
+                    cur.execute(
+                        f"DELETE FROM {table} WHERE {where(columns, '= ANY(%(ids)s)')} "
+                        f"RETURNING {columns[0]}",
+                        {"ids": ids},
+                    )
                     cur.fetchall()
                 cur.execute("DELETE FROM profiles WHERE id = ANY(%s) RETURNING id", (ids,))
                 cur.fetchall()
-                cur.execute("INSERT INTO audit_log (user_id, action, at) "
-                            "SELECT unnest(%s::bigint[]), 'hard_deleted', now()", (ids,))
+                cur.execute(
+                    "INSERT INTO audit_log (user_id, action, at) "
+                    "SELECT unnest(%s::bigint[]), 'hard_deleted', now()",
+                    (ids,),
+                )
                 last = ids[-1]
 
 
@@ -48,21 +54,29 @@ def sqlite() -> None:
     last = 0
     while True:
         conn.execute("BEGIN IMMEDIATE")
-        ids = [row[0] for row in conn.execute(
-            "SELECT id FROM profiles WHERE deletion_scheduled_at <= :as_of AND deleted_at IS NULL "
-            "AND id > :last ORDER BY id LIMIT :n",
-            {"as_of": AS_OF.strftime("%Y-%m-%d %H:%M:%S"), "last": last, "n": batch},
-        )]
+        ids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT id FROM profiles WHERE deletion_scheduled_at <= :as_of "
+                "AND deleted_at IS NULL AND id > :last ORDER BY id LIMIT :n",
+                {"as_of": AS_OF.strftime("%Y-%m-%d %H:%M:%S"), "last": last, "n": batch},
+            )
+        ]
         if not ids:
             conn.execute("COMMIT")
             return
         param = {"ids": json.dumps(ids)}
         for table, columns in CHILDREN:
-            conn.execute(f"DELETE FROM {table} WHERE {where(columns, in_batch)} "
-                         f"RETURNING {columns[0]}", param).fetchall()
+            conn.execute(
+                f"DELETE FROM {table} WHERE {where(columns, in_batch)} RETURNING {columns[0]}",
+                param,
+            ).fetchall()
         conn.execute(f"DELETE FROM profiles WHERE id {in_batch} RETURNING id", param).fetchall()
-        conn.execute("INSERT INTO audit_log (user_id, action, at) SELECT value, 'hard_deleted', "
-                     f"datetime('now') FROM json_each(:ids)", param)
+        conn.execute(
+            "INSERT INTO audit_log (user_id, action, at) SELECT value, 'hard_deleted', "
+            "datetime('now') FROM json_each(:ids)",
+            param,
+        )
         conn.execute("COMMIT")
         last = ids[-1]
 

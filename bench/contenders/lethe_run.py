@@ -4,9 +4,8 @@ import json
 import sys
 import time
 
-from lethe import Lethe
-
 from bench.therapy import AS_OF
+from lethe import Lethe
 
 path, mode = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "run"
 # A scheduled job finds its state database already created: create it outside the timing.

@@ -14,12 +14,16 @@ if url.startswith("postgresql"):
     import psycopg
 
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
-        conn.execute("DELETE FROM profiles WHERE deletion_scheduled_at <= %s AND deleted_at IS NULL",
-                     (AS_OF,))
+        conn.execute(
+            "DELETE FROM profiles WHERE deletion_scheduled_at <= %s AND deleted_at IS NULL",
+            (AS_OF,),
+        )
 else:
     conn = sqlite3.connect(url.removeprefix("sqlite:///"))
     conn.execute("PRAGMA foreign_keys=ON")
     with conn:
-        conn.execute("DELETE FROM profiles WHERE deletion_scheduled_at <= ? AND deleted_at IS NULL",
-                     (AS_OF.strftime("%Y-%m-%d %H:%M:%S"),))
+        conn.execute(
+            "DELETE FROM profiles WHERE deletion_scheduled_at <= ? AND deleted_at IS NULL",
+            (AS_OF.strftime("%Y-%m-%d %H:%M:%S"),),
+        )
 print(json.dumps({"seconds": time.perf_counter() - started}))

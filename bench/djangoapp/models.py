@@ -22,8 +22,9 @@ def _child(table: str, *roles: str) -> type[models.Model]:
         "Meta": type("Meta", (), {"app_label": "djangoapp", "db_table": table, "managed": False}),
     }
     for role in roles:
-        attrs[role] = models.ForeignKey(Profile, models.CASCADE, related_name=f"+",
-                                        db_column=f"{role}_id")
+        attrs[role] = models.ForeignKey(
+            Profile, models.CASCADE, related_name="+", db_column=f"{role}_id"
+        )
     return type(table.title().replace("_", ""), (models.Model,), attrs)
 
 

@@ -108,12 +108,15 @@ def _measure(
     shutil.rmtree(state, ignore_errors=True)
     longest = probe.longest if probe else None
     work = json.loads(out.strip().splitlines()[-1])
-    measurement = Measurement(scenario, name, rep, work["seconds"], therapy.removed(before, after),
-                              rss, longest, wal)
+    measurement = Measurement(
+        scenario, name, rep, work["seconds"], therapy.removed(before, after), rss, longest, wal
+    )
     return measurement, after
 
 
-def _check_same(ctx: Context, scenario: str, outcomes: dict[str, dict[str, tuple[int, int]]]) -> None:
+def _check_same(
+    ctx: Context, scenario: str, outcomes: dict[str, dict[str, tuple[int, int]]]
+) -> None:
     reference = outcomes.get("lethe")
     for name, outcome in outcomes.items():
         if outcome != reference:
@@ -142,8 +145,13 @@ def pg_cascade(ctx: Context, layout: str) -> list[Measurement]:
         finally:
             _sql(ctx, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
 
-    contenders = ["lethe", "keyset batches", "single DELETE", "django QuerySet.delete",
-                  "django obj.delete loop"]
+    contenders = [
+        "lethe",
+        "keyset batches",
+        "single DELETE",
+        "django QuerySet.delete",
+        "django obj.delete loop",
+    ]
     results = interleave(contenders, ctx.reps, once)
     _check_same(ctx, scenario, outcomes)
     _sql(ctx, f"DROP DATABASE IF EXISTS {template}")
@@ -189,7 +197,13 @@ def scale(ctx: Context) -> list[Measurement]:
         _pg_template(ctx, template, profiles, "all")
         print(f"\n== {scenario}", flush=True)
 
-        def once(name: str, rep: int) -> Measurement:
+        def once(
+            name: str,
+            rep: int,
+            template: str = template,
+            scenario: str = scenario,
+            profiles: int = profiles,
+        ) -> Measurement:
             db = f"bench_scale_{rep}"
             _sql(ctx, f"DROP DATABASE IF EXISTS {db}")
             _sql(ctx, f"CREATE DATABASE {db} TEMPLATE {template}")
@@ -244,8 +258,12 @@ def unindexed_fk(ctx: Context) -> list[Measurement]:
     (state / "lethe.toml").write_text(therapy.policy(url, str(state)))
     fix = "CREATE INDEX CONCURRENTLY ix_check_ins_user_id ON check_ins (user_id);"
     for command in (["check"], ["plan"]):
-        out = subprocess.run([sys.executable, "-m", "lethe", "-c", str(state / "lethe.toml"),
-                              *command], capture_output=True, text=True, check=False).stdout
+        out = subprocess.run(
+            [sys.executable, "-m", "lethe", "-c", str(state / "lethe.toml"), *command],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
         flat = " ".join(out.split())
         if "check_ins.user_id has no index" not in flat or fix not in flat:
             ctx.failures.append(f"unindexed FK: `lethe {command[0]}` did not warn:\n{out}")
