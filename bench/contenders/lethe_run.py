@@ -11,7 +11,7 @@ path, mode = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "run"
 # A scheduled job finds its state database already created: create it outside the timing.
 with Lethe.from_file(path, env={}) as setup:
     setup.runtime.state.migrate()
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 with Lethe.from_file(path, env={}) as lethe:
     if mode == "plan":
         planned = lethe.plan(as_of=AS_OF)
@@ -20,4 +20,8 @@ with Lethe.from_file(path, env={}) as lethe:
         result = lethe.run(as_of=AS_OF)
         assert result.errors == (), result.errors
         count = result.deleted
-print(json.dumps({"seconds": time.perf_counter() - started, "items": count}))
+print(
+    json.dumps(
+        {"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu, "items": count}
+    )
+)

@@ -9,7 +9,7 @@ import time
 from bench.therapy import AS_OF
 
 url = sys.argv[1]
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 if url.startswith("postgresql"):
     import psycopg
 
@@ -26,4 +26,4 @@ else:
             "DELETE FROM profiles WHERE deletion_scheduled_at <= ? AND deleted_at IS NULL",
             (AS_OF.strftime("%Y-%m-%d %H:%M:%S"),),
         )
-print(json.dumps({"seconds": time.perf_counter() - started}))
+print(json.dumps({"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu}))

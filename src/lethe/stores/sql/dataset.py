@@ -23,6 +23,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
@@ -201,12 +202,26 @@ class SQLDataset:
         return counts
 
     def table_sizes(self) -> dict[str, int]:
+        """Row counts; on PostgreSQL the planner's estimate (``pg_class.reltuples``, kept
+        current by autovacuum) where one exists, since exact counts scan every table."""
         tables = [self.root, *(n.table for n in self.cascade.nodes)]
+        sizes: dict[str, int] = {}
         with translate_errors(self.label), self.engine.connect() as conn:
-            return {
-                t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
-                for t in tables
-            }
+            if self.locks_rows:
+                estimates = conn.execute(
+                    text(
+                        "SELECT oid::regclass::text, reltuples FROM pg_class "
+                        "WHERE oid = ANY(CAST(:names AS regclass[]))"
+                    ),
+                    {"names": [t.fullname for t in tables]},
+                ).all()
+                sizes = {name.split(".")[-1]: int(n) for name, n in estimates if n >= 0}
+            for t in tables:
+                if t.name not in sizes:
+                    sizes[t.name] = int(
+                        conn.execute(select(func.count()).select_from(t)).scalar_one()
+                    )
+        return sizes
 
     def fetch(self, keys: Sequence[ItemKey], columns: Sequence[str]) -> dict[str, dict[str, Any]]:
         cols = [column(self.root, c) for c in columns]
@@ -294,14 +309,16 @@ class SQLBatch:
         outcome = DeleteOutcome(per_item={text: {} for text in batch})
         for node in ds.cascade.nodes:
             links = _link_columns(node)
-            statement = (
-                delete(node.table)
-                .where(ds.membership(node.name, ds.keyset.match))
-                .returning(*(node.table.c[c] for c in links))
-            )
-            # Count returned link values server-row by server-row in C (Counter), then
-            # attribute each distinct value once: a child row may belong to two parents.
-            counted = Counter(map(tuple, self.conn.execute(statement, params).all()))
+            returning = [node.table.c[c] for c in links]
+            # One DELETE per link rather than one with "a = ANY(…) OR b = ANY(…)": the OR
+            # makes PostgreSQL's planner fall back to a sequential scan of the child table.
+            counted: Counter[tuple[Any, ...]] = Counter()
+            for link in node.links:
+                clause = self.dataset._link_clause(node, link, ds.keyset.match)
+                statement = delete(node.table).where(clause).returning(*returning)
+                # Count returned link values in C (Counter), then attribute each distinct
+                # value once below: a child row may belong to two parents of the batch.
+                counted.update(map(tuple, self.conn.execute(statement, params).all()))
             outcome.per_table[node.name] = sum(counted.values())
             direct = all(
                 link.parent == ds.root.name and link.parent_columns == (ds.key.name,)
