@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from lethe.engine.decisions import partition
+from lethe.engine.decisions import Partition, partition
 from lethe.engine.recovery import settle_batch
 from lethe.engine.runtime import Runtime, Target
 from lethe.errors import LetheError
@@ -51,8 +51,6 @@ ProgressFn = Callable[[BatchReport], None]
 @dataclass
 class _Tally:
     acted: int = 0
-    held: int = 0
-    blocked: int = 0
     capped: int = 0
     cascade: dict[str, int] = field(default_factory=dict)
     drift: dict[str, int] = field(default_factory=dict)
@@ -162,7 +160,7 @@ class PhaseRunner:
         self.tally.drift = {
             "planned": len(keys),
             "no_longer_due": no_longer,
-            "now_held": self.tally.held,
+            "now_held": len(self._held_seen),
             "newly_due_not_planned": newly_due,
         }
         return self.result()
@@ -178,8 +176,8 @@ class PhaseRunner:
             action=self.action.type,
             label=self.action.label,
             acted=self.tally.acted,
-            held=self.tally.held,
-            blocked=self.tally.blocked,
+            held=len(self._held_seen),
+            blocked=len(self._blocked_seen),
             capped=self.tally.capped,
             cascade=dict(self.tally.cascade),
             destructive=self.action.destructive,
@@ -203,8 +201,7 @@ class PhaseRunner:
                 blocked = t.blocked(self.index, [i.key for i in items], self.ctx.as_of)
                 split = partition(items, registry, blocked, None)
                 details = self.action.apply(batch, split.act, self.ctx) if split.act else {}
-                drafts = self._drafts(batch_id, split.act, split.held, registry, details)
-                drafts += self._blocked_drafts(batch_id, split.blocked)
+                drafts = self._drafts(batch_id, split, registry, details)
                 if drafts:
                     self.rt.batches.prepare(
                         batch_id,
@@ -243,67 +240,52 @@ class PhaseRunner:
     def _drafts(
         self,
         batch_id: str,
-        act: Sequence[ItemKey],
-        held: Sequence[ItemKey],
+        split: Partition,
         registry: set[str],
         details: Mapping[str, Mapping[str, Any]],
     ) -> list[EventDraft]:
-        t = self.target
-        per_key = details
+        """The batch's audit events: one per item acted on, one per item skipped."""
         drafts = [
-            EventDraft(
-                run_id=self.run_id,
-                event=self.action.event,
-                policy=t.policy,
-                dataset=t.dataset,
-                phase=self.index,
-                item_key=key_text(key),
-                batch_id=batch_id,
-                details={"action": self.action.type, **per_key.get(key_text(key), {})},
+            self._event(
+                batch_id,
+                self.action.event,
+                key_text(key),
+                {"action": self.action.type, **details.get(key_text(key), {})},
             )
-            for key in act
+            for key in split.act
         ]
-        for key in held:
-            text = key_text(key)
-            if text in self._held_seen:
-                continue
-            self._held_seen.add(text)
-            self.tally.held += 1
-            drafts.append(
-                EventDraft(
-                    run_id=self.run_id,
-                    event="skipped_hold",
-                    policy=t.policy,
-                    dataset=t.dataset,
-                    phase=self.index,
-                    item_key=text,
-                    batch_id=batch_id,
-                    details={"by": "registry" if text in registry else "hold_table"},
-                )
-            )
+        held = {
+            key_text(k): {"by": "registry" if key_text(k) in registry else "hold_table"}
+            for k in split.held
+        }
+        blocked = {text: {"reason": why} for text, why in split.blocked.items()}
+        drafts += self._first_time(batch_id, "skipped_hold", held, self._held_seen)
+        drafts += self._first_time(batch_id, "skipped_blocked", blocked, self._blocked_seen)
         return drafts
 
-    def _blocked_drafts(self, batch_id: str, blocked: Mapping[str, str]) -> list[EventDraft]:
+    def _first_time(
+        self, batch_id: str, event: str, skipped: Mapping[str, dict[str, Any]], seen: set[str]
+    ) -> list[EventDraft]:
+        """Events for skipped items not yet reported by this phase (the final pass, which
+        starts again from the lowest key, meets them a second time)."""
+        fresh = [text for text in skipped if text not in seen]
+        seen.update(fresh)
+        return [self._event(batch_id, event, text, skipped[text]) for text in fresh]
+
+    def _event(
+        self, batch_id: str, event: str, item_key: str, details: Mapping[str, Any]
+    ) -> EventDraft:
         t = self.target
-        drafts = []
-        for text, why in blocked.items():
-            if text in self._blocked_seen:
-                continue
-            self._blocked_seen.add(text)
-            self.tally.blocked += 1
-            drafts.append(
-                EventDraft(
-                    run_id=self.run_id,
-                    event="skipped_blocked",
-                    policy=t.policy,
-                    dataset=t.dataset,
-                    phase=self.index,
-                    item_key=text,
-                    batch_id=batch_id,
-                    details={"reason": why},
-                )
-            )
-        return drafts
+        return EventDraft(
+            run_id=self.run_id,
+            event=event,
+            policy=t.policy,
+            dataset=t.dataset,
+            phase=self.index,
+            item_key=item_key,
+            batch_id=batch_id,
+            details=details,
+        )
 
     def _count(self, act: Sequence[ItemKey], details: Mapping[str, Mapping[str, Any]]) -> None:
         self.tally.acted += len(act)
