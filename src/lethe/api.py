@@ -129,12 +129,14 @@ class Lethe:
         self,
         policies: Sequence[str] | None = None,
         *,
-        dry_run: bool = False,
+        dry_run: bool | None = None,
         as_of: datetime | None = None,
         plan: Plan | None = None,
         progress: ProgressFn | None = None,
     ) -> RunResult:
         """Run the policies (all enabled ones by default) and return what happened.
+
+        ``dry_run=None`` follows the policy file's ``run.dry_run`` (default false).
 
         With ``plan``, only its items that are still due and not held are acted on, and the
         drift is reported. Raises :class:`~lethe.errors.SafetyLimitError` when a circuit
@@ -146,7 +148,7 @@ class Lethe:
         return execute_run(
             self.runtime,
             targets,
-            dry_run=dry_run,
+            dry_run=self.settings.config.run.dry_run if dry_run is None else dry_run,
             as_of=_aware(as_of),
             planned=plan,
             progress=progress,

@@ -134,13 +134,15 @@ def run(
     ctx: typer.Context,
     policies: Policies = None,
     dry_run: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--dry-run",
+            "--dry-run/--no-dry-run",
             "-n",
-            help="Show what would happen; change nothing (the dry run is still recorded).",
+            help="Show what would happen; change nothing (the dry run is still recorded). "
+            "Default: the policy file's run.dry_run (false unless it says so).",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
     plan_file: Annotated[
         Path | None,
         typer.Option(
@@ -159,6 +161,12 @@ def run(
     cli = state(ctx)
     lethe = cli.lethe()
     planned: Plan | None = lethe.read_plan(plan_file) if plan_file else None
+    if dry_run is None and lethe.settings.config.run.dry_run:
+        dry_run = True
+        notice = "Dry run: the policy file sets run.dry_run; pass --no-dry-run to change data."
+        typer.echo(notice, err=as_json)
+        if not as_json:
+            typer.echo()
     report, bar = (None, None) if as_json else _progress_reporter(cli.console, verbose)
     try:
         with bar or nullcontext():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -54,6 +55,8 @@ class _Tally:
     held: int = 0
     blocked: int = 0
     capped: int = 0
+    unreadable: int = 0
+    failed: int = 0
     cascade: dict[str, int] = field(default_factory=dict)
     drift: dict[str, int] = field(default_factory=dict)
 
@@ -91,6 +94,9 @@ class PhaseRunner:
         self.tally = _Tally()
         self._held_seen: set[str] = set()
         self._blocked_seen: set[str] = set()
+        self._unreadable_seen: set[str] = set()
+        #: One line per item the store could not act on (e.g. a per-key DeleteObjects error).
+        self.errors: list[str] = []
 
     # -- modes ---------------------------------------------------------------------------
 
@@ -167,6 +173,8 @@ class PhaseRunner:
             capped=self.tally.capped,
             cascade=dict(self.tally.cascade),
             destructive=self.action.destructive,
+            unreadable=self.tally.unreadable,
+            failed=self.tally.failed,
         )
 
     # -- one batch ------------------------------------------------------------------------
@@ -205,9 +213,11 @@ class PhaseRunner:
                 # The commit itself failed: whether it happened is unknown until we look.
                 settle_batch(self.rt, batch_id)
             raise
+        failed = dict(batch.failed)
         if prepared:
-            self.rt.batches.commit(batch_id)
-        self._count(split.act, details)
+            self.rt.batches.commit(batch_id, self._failed_drafts(batch_id, failed), failed)
+        self._note_skipped(split.unreadable, failed)
+        self._count([k for k in split.act if key_text(k) not in failed], details)
         if self.progress is not None:
             self.progress(
                 BatchReport(
@@ -228,7 +238,7 @@ class PhaseRunner:
         batch_id: str,
         act: Sequence[ItemKey],
         held: Sequence[ItemKey],
-        registry: set[str],
+        registry: AbstractSet[str],
         details: Mapping[str, Mapping[str, Any]],
     ) -> list[EventDraft]:
         t = self.target
@@ -287,6 +297,33 @@ class PhaseRunner:
                 )
             )
         return drafts
+
+    def _note_skipped(self, unreadable: Sequence[ItemKey], failed: Mapping[str, str]) -> None:
+        fresh = {key_text(k) for k in unreadable} - self._unreadable_seen
+        self._unreadable_seen |= fresh
+        self.tally.unreadable += len(fresh)
+        self.tally.failed += len(failed)
+        t = self.target
+        self.errors.extend(
+            f"policy {t.policy}, phase [{self.index}] {self.action.type}: {t.dataset} {key}: {why}"
+            for key, why in sorted(failed.items())
+        )
+
+    def _failed_drafts(self, batch_id: str, failed: Mapping[str, str]) -> list[EventDraft]:
+        t = self.target
+        return [
+            EventDraft(
+                run_id=self.run_id,
+                event="failed",
+                policy=t.policy,
+                dataset=t.dataset,
+                phase=self.index,
+                item_key=key,
+                batch_id=batch_id,
+                details={"action": self.action.type, "error": why},
+            )
+            for key, why in sorted(failed.items())
+        ]
 
     def _count(self, act: Sequence[ItemKey], details: Mapping[str, Mapping[str, Any]]) -> None:
         self.tally.acted += len(act)

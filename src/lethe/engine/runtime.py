@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from lethe.actions import Action, PhaseContext
 from lethe.config.checks import phase_context
@@ -76,9 +77,20 @@ class Runtime:
         self.state = StateDB(settings.state_url)
         self.ledger = Ledger(self.state)
         self.holds = HoldRegistry(self.state, self.ledger)
-        self.runs = RunLog(self.state, settings.runs_dir)
+        self.runs = RunLog(self.state, settings.runs_dir, self._record_sink())
         self.batches = BatchLog(self.state, self.ledger)
         self._stores: dict[str, Store] = {}
+
+    def _record_sink(self) -> Callable[[str, dict[str, Any]], None] | None:
+        """Where run records also go (``state.records``), if anywhere."""
+        records = self.config.state.records
+        if records is None:
+            return None
+
+        def keep(run_id: str, document: dict[str, Any]) -> None:
+            self.store(records.store).write_document(f"{records.prefix}{run_id}.json", document)
+
+        return keep
 
     def store(self, name: str) -> Store:
         """The named store, opened on first use."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets as pysecrets
 import socket
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -100,10 +100,20 @@ class BatchLog:
                 )
             )
 
-    def commit(self, batch_id: str, extra: Sequence[EventDraft] = ()) -> tuple[int, str]:
-        """The store committed: append the intent's events (and ``extra``) to the ledger."""
+    def commit(
+        self, batch_id: str, extra: Sequence[EventDraft] = (), failed: Collection[str] = ()
+    ) -> tuple[int, str]:
+        """The store committed: append the intent's events (and ``extra``) to the ledger.
+
+        Items in ``failed`` (key texts the store could not change) lose their action event.
+        """
         with self.state.write() as conn:
-            drafts = self._drafts(conn, batch_id)
+            action_event = self._payload(conn, batch_id)["action_event"]
+            drafts = [
+                d
+                for d in self._drafts(conn, batch_id)
+                if not (d.event == action_event and d.item_key in failed)
+            ]
             head = self.ledger.append(conn, [*drafts, *extra])
             self._set(conn, batch_id, COMMITTED)
         return head

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,16 @@ __all__ = ["RunLog"]
 class RunLog:
     """Where runs are recorded and read back."""
 
-    def __init__(self, state: StateDB, runs_dir: Path | None) -> None:
+    def __init__(
+        self,
+        state: StateDB,
+        runs_dir: Path | None,
+        sink: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.state = state
         self.runs_dir = runs_dir
+        #: Also keeps each final record elsewhere (a blob store's audit prefix).
+        self.sink = sink
 
     def start(
         self, run_id: str, policies: list[str], dry_run: bool, as_of: datetime, started: datetime
@@ -65,6 +73,8 @@ class RunLog:
             temporary = target.with_suffix(".json.tmp")
             temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
             os.replace(temporary, target)  # readers never see half a record
+        if self.sink is not None:
+            self.sink(result.run_id, document)
         return document
 
     def mark(self, run_id: str, status: RunStatus, completed: datetime) -> None:
