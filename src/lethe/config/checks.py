@@ -71,8 +71,7 @@ def _check_purge_only(config: LetheConfig, name: str, policy: PolicyConfig, sour
     for index, action in enumerate(policy.actions):
         if action.writes():
             raise ConfigError(
-                f"{action.type} changes items in place; a blob or Redis dataset can only be "
-                "purged",
+                f"{action.type} changes items in place; a blob or Redis dataset can only be purged",
                 f"{source}: policies.{name}.actions[{index}]",
             )
 
