@@ -54,7 +54,10 @@ def check(rt: Runtime) -> CheckReport:
 
 
 def dataset_uses(rt: Runtime) -> dict[str, list[DatasetUse]]:
-    """Per store: how the policies use each dataset (columns read and written, deletes)."""
+    """Per store: how the policies use each dataset (columns read and written, deletes).
+
+    The run-record prefix of ``state.records`` is a use without a dataset config.
+    """
     per_dataset: dict[str, DatasetUse] = {}
     for name in rt.config.policies:
         target = rt.target(name)
@@ -75,6 +78,10 @@ def dataset_uses(rt: Runtime) -> dict[str, list[DatasetUse]]:
     by_store: dict[str, list[DatasetUse]] = {}
     for use in per_dataset.values():
         by_store.setdefault(str(use.config.store), []).append(use)
+    records = rt.config.state.records
+    if records is not None:  # run records are written under this prefix of that store
+        use = DatasetUse("<run records>", None, set(), {records.prefix}, False)
+        by_store.setdefault(records.store, []).append(use)
     return by_store
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -95,6 +95,7 @@ class PhaseRunner:
         self._held_seen: set[str] = set()
         self._blocked_seen: set[str] = set()
         self._unreadable_seen: set[str] = set()
+        self._failed_seen: set[str] = set()
         #: One line per item the store could not act on (e.g. a per-key DeleteObjects error).
         self.errors: list[str] = []
 
@@ -194,6 +195,9 @@ class PhaseRunner:
                 registry = self.rt.holds.active_keys(t.dataset, texts)
                 blocked = t.blocked(self.index, [i.key for i in items], self.ctx.as_of)
                 split = partition(items, registry, blocked, None)
+                # An item the store failed on is left for the next run, not retried now.
+                act = tuple(k for k in split.act if key_text(k) not in self._failed_seen)
+                split = replace(split, act=act)
                 details = self.action.apply(batch, split.act, self.ctx) if split.act else {}
                 drafts = self._drafts(batch_id, split.act, split.held, registry, details)
                 drafts += self._blocked_drafts(batch_id, split.blocked)
@@ -303,6 +307,7 @@ class PhaseRunner:
         self._unreadable_seen |= fresh
         self.tally.unreadable += len(fresh)
         self.tally.failed += len(failed)
+        self._failed_seen |= set(failed)
         t = self.target
         self.errors.extend(
             f"policy {t.policy}, phase [{self.index}] {self.action.type}: {t.dataset} {key}: {why}"
