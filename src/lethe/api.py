@@ -22,6 +22,7 @@ from lethe.config.model import LetheConfig
 from lethe.engine import check as checking
 from lethe.engine.executor import ProgressFn
 from lethe.engine.explain import Explanation, explain
+from lethe.engine.health import HealthReport, health
 from lethe.engine.planning import plan as make_plan
 from lethe.engine.run import breaker_reasons, execute_run
 from lethe.engine.runtime import Runtime, Target
@@ -153,6 +154,13 @@ class Lethe:
             planned=plan,
             progress=progress,
         )
+
+    def health(
+        self, policies: Sequence[str] | None = None, *, as_of: datetime | None = None
+    ) -> HealthReport:
+        """Whether each policy ran successfully within ``health.window`` and its last run had
+        no more than ``health.max_errors`` errors (from the recorded runs)."""
+        return health(self.runtime, policies, _aware(as_of))
 
     def explain(self, dataset: str, key: str, *, as_of: datetime | None = None) -> Explanation:
         """When ``key`` of ``dataset`` will go, by which policy, and what blocks it."""

@@ -208,7 +208,29 @@ def explain(
         render_explain(cli.console, result)
 
 
+def health(
+    ctx: typer.Context,
+    policies: Policies = None,
+    as_of: AsOf = None,
+    as_json: Json = False,
+) -> None:
+    """Exit 0 when every policy ran successfully within health.window and its last run had
+    no more than health.max_errors errors; exit 7 (unhealthy) otherwise."""
+    cli = state(ctx)
+    report = cli.lethe().health(policies, as_of=parse_instant(as_of))
+    if as_json:
+        typer.echo(json.dumps(report.to_document(), indent=1))
+    else:
+        for verdict in report.policies:
+            mark = "[green]✓[/]" if verdict.healthy else "[red]✗[/]"
+            detail = "; ".join(verdict.problems) or f"last success {verdict.last_success}"
+            cli.console.print(f"{mark} {verdict.policy}: {detail}")
+        cli.console.print("healthy" if report.healthy else "unhealthy")
+    if not report.healthy:
+        raise typer.Exit(int(ExitCode.UNHEALTHY))
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to ``app``."""
-    for command in (check, plan, run, explain):
+    for command in (check, plan, run, explain, health):
         app.command()(command)

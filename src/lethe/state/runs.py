@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,23 @@ class RunLog:
             rows = conn.execute(
                 select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
             ).mappings()
+            return [_summary(row) for row in rows]
+
+    def iter_recent(self, page: int = 200) -> Iterator[dict[str, Any]]:
+        """Every run as a summary row, newest first, read a page at a time."""
+        offset = 0
+        while True:
+            rows = self.recent_page(page, offset)
+            yield from rows
+            if len(rows) < page:
+                return
+            offset += page
+
+    def recent_page(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        """One page of summary rows, newest first."""
+        query = select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc())
+        with self.state.read() as conn:
+            rows = conn.execute(query.limit(limit).offset(offset)).mappings()
             return [_summary(row) for row in rows]
 
     def running(self) -> list[dict[str, Any]]:
