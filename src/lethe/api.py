@@ -23,6 +23,7 @@ from lethe.engine import check as checking
 from lethe.engine.executor import ProgressFn
 from lethe.engine.explain import Explanation, explain
 from lethe.engine.health import HealthReport, health
+from lethe.engine.orphans import OrphanReport, orphans
 from lethe.engine.planning import plan as make_plan
 from lethe.engine.run import breaker_reasons, execute_run
 from lethe.engine.runtime import Runtime, Target
@@ -161,6 +162,18 @@ class Lethe:
         """Whether each policy ran successfully within ``health.window`` and its last run had
         no more than ``health.max_errors`` errors (from the recorded runs)."""
         return health(self.runtime, policies, _aware(as_of))
+
+    def orphans(
+        self,
+        policies: Sequence[str] | None = None,
+        *,
+        delete: bool = False,
+        as_of: datetime | None = None,
+    ) -> list[OrphanReport]:
+        """Rows whose linked item is gone and items no row points to, per link; with
+        ``delete``, datasets saying ``orphans = "delete"`` lose their orphans that are due
+        (by the linked dataset's own rule, at ``as_of``) and not held."""
+        return orphans(self.runtime, policies, delete=delete, as_of=_aware(as_of))
 
     def explain(self, dataset: str, key: str, *, as_of: datetime | None = None) -> Explanation:
         """When ``key`` of ``dataset`` will go, by which policy, and what blocks it."""

@@ -230,7 +230,38 @@ def health(
         raise typer.Exit(int(ExitCode.UNHEALTHY))
 
 
+def orphans(
+    ctx: typer.Context,
+    policies: Policies = None,
+    delete: Annotated[
+        bool,
+        typer.Option(
+            "--delete",
+            help='Delete due, unheld orphan items of datasets that say orphans = "delete".',
+        ),
+    ] = False,
+    as_of: AsOf = None,
+    as_json: Json = False,
+) -> None:
+    """Report rows whose linked blob or key is gone, and blobs or keys no row points to."""
+    cli = state(ctx)
+    reports = cli.lethe().orphans(policies, delete=delete, as_of=parse_instant(as_of))
+    if as_json:
+        typer.echo(json.dumps([r.to_document() for r in reports], indent=1))
+        return
+    for r in reports:
+        cli.console.print(f"--- {r.policy}: {r.dataset} → {r.linked} ---")
+        rows = ", ".join(r.row_examples)
+        items = ", ".join(r.item_examples)
+        cli.console.print(f"Rows whose {r.linked} item is gone: {r.rows_without_item} {rows}")
+        cli.console.print(f"{r.linked} items no row points to: {r.items_without_row} {items}")
+        if delete:
+            cli.console.print(f"Orphans deleted: {r.deleted}, failed: {r.failed}")
+    if not reports:
+        cli.console.print("No policy's dataset has links.")
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to ``app``."""
-    for command in (check, plan, run, explain, health):
+    for command in (check, plan, run, explain, health, orphans):
         app.command()(command)

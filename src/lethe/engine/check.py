@@ -69,6 +69,15 @@ def dataset_uses(rt: Runtime) -> dict[str, list[DatasetUse]]:
             reads |= columns_of(target.selection(index, target.context_probe()))
             writes |= action.writes()
             deletes |= action.cascades
+        for links in target.links if deletes else ():  # a purge deletes the linked items
+            use = per_dataset.get(links.name)
+            per_dataset[links.name] = DatasetUse(
+                links.name,
+                rt.config.datasets[links.name],
+                use.reads if use else set(),
+                use.writes if use else set(),
+                True,
+            )
         previous = per_dataset.get(target.dataset)
         if previous is not None:
             reads |= previous.reads

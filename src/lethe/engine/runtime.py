@@ -21,6 +21,7 @@ from lethe.state.db import StateDB
 from lethe.state.ledger import Ledger
 from lethe.state.runs import RunLog
 from lethe.stores.base import DatasetHandle, Store
+from lethe.stores.links import LinkedItems
 from lethe.stores.registry import open_store
 
 __all__ = ["Runtime", "Target"]
@@ -37,6 +38,7 @@ class Target:
     handle: DatasetHandle
     settings: Settings
     state: StateDB | None = None
+    links: tuple[LinkedItems, ...] = ()
 
     @property
     def actions(self) -> list[Action]:
@@ -44,7 +46,8 @@ class Target:
 
     def context(self, as_of: datetime) -> PhaseContext:
         """The phases' context at ``as_of``."""
-        return replace(phase_context(self.settings.config, self.policy, as_of), state=self.state)
+        ctx = phase_context(self.settings.config, self.policy, as_of)
+        return replace(ctx, state=self.state, links=self.links)
 
     def blocked(self, index: int, keys: Sequence[ItemKey], as_of: datetime) -> dict[str, str]:
         """Items of phase ``index`` that another phase of the policy holds back, with why."""
@@ -127,6 +130,10 @@ class Runtime:
             handle,
             self.settings,
             self.state,
+            tuple(
+                LinkedItems(link.dataset, link, handle, self.dataset(link.dataset))
+                for link in self.config.datasets[config.dataset].links
+            ),
         )
         probe = datetime.now().astimezone()
         for index, action in enumerate(config.actions):
