@@ -184,11 +184,12 @@ class DatasetConfig(_Strict):
         if sql_only:
             keys = ", ".join(sorted("schema" if n == "db_schema" else n for n in sql_only))
             raise ValueError(f"{keys}: only for table datasets")
-        if self.kind == "blob":
-            for prefix in self.prefixes or []:
-                others = [p for p in self.prefixes or [] if p != prefix and p.startswith(prefix)]
-                if others or prefix.startswith("/"):
-                    raise ValueError(f"prefix {prefix!r} overlaps another or starts with /")
+        for prefix in self.prefixes or []:
+            # Object stores match prefixes by whole path segments: a prefix is a folder.
+            if not prefix.endswith("/") or prefix.startswith("/"):
+                raise ValueError(f"prefix {prefix!r} must end with / and not start with one")
+            if any(p != prefix and p.startswith(prefix) for p in self.prefixes or []):
+                raise ValueError(f"prefix {prefix!r} overlaps another prefix")
         return self
 
     def _columns(self) -> list[str]:
