@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from lethe.engine.decisions import partition
+from lethe.engine.decisions import Partition, partition
 from lethe.engine.recovery import settle_batch
 from lethe.engine.runtime import Runtime, Target
 from lethe.errors import LetheError
@@ -124,7 +124,8 @@ class PhaseRunner:
 
             outcome = self._batch(lock)
             if outcome.locked == 0:
-                if skip_locked:  # final pass: pick up rows that were locked by someone else
+                if skip_locked and self.target.handle.skips_locked:
+                    # final pass: pick up rows that were locked by someone else
                     skip_locked, after = False, None
                     continue
                 break
@@ -196,8 +197,7 @@ class PhaseRunner:
                 blocked = t.blocked(self.index, [i.key for i in items], self.ctx.as_of)
                 split = partition(items, registry, blocked, None)
                 # An item the store failed on is left for the next run, not retried now.
-                act = tuple(k for k in split.act if key_text(k) not in self._failed_seen)
-                split = replace(split, act=act)
+                split = replace(split, act=self._untried(split.act))
                 details = self.action.apply(batch, split.act, self.ctx) if split.act else {}
                 drafts = self._drafts(batch_id, split.act, split.held, registry, details)
                 drafts += self._blocked_drafts(batch_id, split.blocked)
@@ -217,7 +217,22 @@ class PhaseRunner:
                 # The commit itself failed: whether it happened is unknown until we look.
                 settle_batch(self.rt, batch_id)
             raise
-        failed = dict(batch.failed)
+        self._finish(batch_id, prepared, dict(batch.failed), split, details, started)
+        return _Outcome(len(items), items[-1].key, len(split.act))
+
+    def _untried(self, act: Sequence[ItemKey]) -> tuple[ItemKey, ...]:
+        return tuple(k for k in act if key_text(k) not in self._failed_seen)
+
+    def _finish(
+        self,
+        batch_id: str,
+        prepared: bool,
+        failed: dict[str, str],
+        split: Partition,
+        details: Mapping[str, Mapping[str, Any]],
+        started: float,
+    ) -> None:
+        """After the store committed: audit (failed items apart), count, report progress."""
         if prepared:
             self.rt.batches.commit(batch_id, self._failed_drafts(batch_id, failed), failed)
         self._note_skipped(split.unreadable, failed)
@@ -225,7 +240,7 @@ class PhaseRunner:
         if self.progress is not None:
             self.progress(
                 BatchReport(
-                    t.policy,
+                    self.target.policy,
                     self.index,
                     self.action.label,
                     batch_id,
@@ -235,7 +250,6 @@ class PhaseRunner:
                     time.perf_counter() - started,
                 )
             )
-        return _Outcome(len(items), items[-1].key, len(split.act))
 
     def _drafts(
         self,

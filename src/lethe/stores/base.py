@@ -90,6 +90,12 @@ class DatasetHandle(Protocol):
         """The name reported for this dataset's items (a table, a prefix, a key pattern)."""
         ...
 
+    @property
+    def skips_locked(self) -> bool:
+        """Whether ``lock(skip_locked=True)`` may pass over items another transaction holds
+        (the executor then ends a phase with a final pass that waits for them)."""
+        ...
+
     def select(
         self,
         condition: Condition,

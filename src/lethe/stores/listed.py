@@ -96,6 +96,11 @@ class ListedDataset(ABC):
     def table(self) -> str:
         """The name reported for the dataset's items (its prefixes or key pattern)."""
 
+    @property
+    def skips_locked(self) -> bool:
+        """Nothing is locked, so nothing is passed over: no final pass is needed."""
+        return False
+
     @abstractmethod
     def rows(self, columns: set[str], after: str | None) -> Iterator[tuple[str, Row]]:
         """Every item after ``after`` (in listing order) with ``columns``, streamed."""

@@ -71,6 +71,10 @@ class SQLDataset:
     def table(self) -> str:
         return self.root.name
 
+    @property
+    def skips_locked(self) -> bool:
+        return self.locks_rows  # only PostgreSQL's SKIP LOCKED leaves rows behind the cursor
+
     # -- building blocks -------------------------------------------------------------------
 
     def where(self, condition: Condition) -> ColumnElement[bool]:
