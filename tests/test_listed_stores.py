@@ -134,7 +134,7 @@ def test_the_redis_acl_rule_is_enough_to_run_and_no_more(redis_url: str, tmp_pat
         (rule,) = lethe.grants("cleaner")["main"]
     assert rule == (
         "ACL SETUSER cleaner on >CHANGE-ME resetkeys ~job:* resetchannels -@all "
-        "+hmget +ping +scan +type +unlink"
+        "+eval_ro +hmget +ping +scan +type +unlink"
     )
     admin = Redis.from_url(redis_url)
     admin.execute_command(*rule.replace("CHANGE-ME", "s3cret-pw").split())
@@ -145,4 +145,40 @@ def test_the_redis_acl_rule_is_enough_to_run_and_no_more(redis_url: str, tmp_pat
         assert "s3cret-pw" not in json.dumps(lethe.run_record(result.run_id))
     assert backend.keys() == {"job:2", "session:1"}
     admin.execute_command("ACL", "DELUSER", "cleaner")
+    admin.close()
+
+
+def test_redis_keys_the_server_refuses_to_unlink_are_reported_per_key(
+    redis_url: str, tmp_path: Path
+) -> None:
+    backend = RedisBackend(redis_url)
+    backend.seed({"job:01": OLD, "job:02": OLD, "job:11": OLD, "job:12": OLD})
+    admin = Redis.from_url(redis_url)
+    # Reads on every job key, writes (UNLINK) only on job:0*: a real per-key NOPERM.
+    admin.execute_command(
+        "ACL",
+        "SETUSER",
+        "half",
+        "on",
+        ">half-pw",
+        "resetkeys",
+        "%R~job:*",
+        "%W~job:0*",
+        "-@all",
+        "+eval_ro",
+        "+ping",
+        "+scan",
+        "+type",
+        "+hmget",
+        "+unlink",
+    )
+    narrow = redis_url.replace("redis://", "redis://half:half-pw@")
+    with _lethe(backend.policy().replace(redis_url, narrow), tmp_path) as lethe:
+        result = lethe.run(as_of=NOW)
+        assert result.status is RunStatus.DEGRADED
+        assert (result.phases[0].acted, result.phases[0].failed) == (2, 2)
+        assert all("NOPERM" in e or "permission" in e.lower() for e in result.errors)
+        assert [e.split(": ")[1] for e in result.errors] == ["items job:11", "items job:12"]
+    assert backend.keys() == {"job:11", "job:12"}
+    admin.execute_command("ACL", "DELUSER", "half")
     admin.close()

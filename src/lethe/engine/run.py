@@ -35,6 +35,8 @@ def breaker_reasons(
     """
     reasons: list[str] = []
     for target in targets:
+        if not rt.config.breaker(target.policy).enabled:
+            continue  # nothing to judge: don't count what a run would remove
         try:
             if planned is not None:
                 rows = removed_rows([p for p in planned.phases if p.policy == target.policy])

@@ -30,7 +30,7 @@ from lethe.model.conditions import After, Before, Condition, columns_of, truth
 from lethe.model.keys import ItemKey, key_text
 from lethe.stores.base import DeleteOutcome, Item
 
-__all__ = ["ListedBatch", "ListedDataset", "Row", "judge", "to_instant"]
+__all__ = ["Judge", "ListedBatch", "ListedDataset", "Row", "judge", "to_instant"]
 
 Row = dict[str, Any]
 
@@ -67,22 +67,36 @@ def _instant_columns(condition: Condition) -> set[str]:
     return _instant_columns(part) if part is not None else set()
 
 
+class Judge:
+    """A condition prepared for judging many rows: which columns it reads, which are instants."""
+
+    def __init__(self, condition: Condition) -> None:
+        self.condition = condition
+        self.columns = tuple(columns_of(condition))
+        self.instants = tuple(_instant_columns(condition))
+
+    def __call__(self, row: Mapping[str, Any]) -> bool | None:
+        """True: selected; False: not selected; None: unreadable (a timestamp it needs is bad)."""
+        values = {name: row.get(name) for name in self.columns}
+        bad = False
+        for name in self.instants:
+            value = values[name]
+            if value is None:
+                bad = True
+            elif not isinstance(value, datetime) or value.tzinfo is None:
+                try:
+                    values[name] = to_instant(value)
+                except (ValueError, OverflowError, OSError):
+                    values[name], bad = None, True
+        answer = truth(self.condition, values)
+        if answer is None and bad:
+            return None
+        return bool(answer)
+
+
 def judge(condition: Condition, row: Mapping[str, Any]) -> bool | None:
     """True: selected; False: not selected; None: unreadable (a timestamp it needs is bad)."""
-    values = {name: row.get(name) for name in columns_of(condition)}
-    bad = False
-    for name in _instant_columns(condition):
-        if values[name] is None:
-            bad = True
-            continue
-        try:
-            values[name] = to_instant(values[name])
-        except (ValueError, OverflowError, OSError):
-            values[name], bad = None, True
-    answer = truth(condition, values)
-    if answer is None and bad:
-        return None
-    return bool(answer)
+    return Judge(condition)(row)
 
 
 class ListedDataset(ABC):
@@ -118,8 +132,9 @@ class ListedDataset(ABC):
     def judged(self, condition: Condition, after: ItemKey | None) -> Iterator[Item]:
         """Selected (and unreadable) items after ``after``, streamed."""
         start = None if after is None else key_text(after)
-        for key, row in self.rows(columns_of(condition), start):
-            verdict = judge(condition, row)
+        verdict_of = Judge(condition)
+        for key, row in self.rows(set(verdict_of.columns), start):
+            verdict = verdict_of(row)
             if verdict is not False:
                 yield Item(key, unreadable=verdict is None)
 
@@ -218,10 +233,11 @@ class ListedBatch:
         if keys is None:
             return self.dataset.select(condition, after=after, limit=limit)
         texts = [key_text(k) for k in keys]
-        rows = self.dataset.rows_for(texts, columns_of(condition))
+        verdict_of = Judge(condition)
+        rows = self.dataset.rows_for(texts, set(verdict_of.columns))
         items = []
         for text in texts:
-            verdict = judge(condition, rows[text]) if text in rows else False
+            verdict = verdict_of(rows[text]) if text in rows else False
             if verdict is not False:
                 items.append(Item(text, unreadable=verdict is None))
         return items[:limit]

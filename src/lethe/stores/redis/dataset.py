@@ -1,9 +1,10 @@
 """A Redis dataset: the keys matching a SCAN pattern (``job:*``).
 
 Keys are found with ``SCAN … MATCH pattern COUNT 1000`` (never ``KEYS``, which blocks the
-server); each page's fields are read with one pipeline, and deletions are one pipeline of
-``UNLINK`` (the memory is freed off the main thread) whose per-key replies are the per-key
-outcome.
+server); each page's fields are read in one round trip by a short read-only script (``TYPE``,
+``OBJECT IDLETIME``, ``HMGET`` per key), and deletions are one ``UNLINK`` per 1,000 keys (the
+memory is freed off the main thread), falling back to a pipeline of single-key ``UNLINK``s whose
+replies tell each refused key apart.
 
 Columns: a hash field by its name (``createdAt``), ``@key``, and ``@idle_since`` — the instant
 of the key's last access, from ``OBJECT IDLETIME``. ``TYPE`` and ``OBJECT`` do not count as an
@@ -18,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from lethe.config.datasets import DatasetConfig
 from lethe.errors import StoreError
@@ -29,6 +30,24 @@ __all__ = ["IDLE_SINCE", "KEY", "RedisDataset"]
 IDLE_SINCE = "@idle_since"
 KEY = "@key"
 SCAN_COUNT = 1000
+
+# Per key: {type, idle seconds or 0, fields...}; a missing field comes back as nil. Read-only,
+# short (one page of keys), and it names every key it touches, so ACL key patterns apply.
+_READ = """
+local out = {}
+local idle = ARGV[1] == "1"
+for i, key in ipairs(KEYS) do
+  local kind = redis.call("TYPE", key)["ok"]
+  local row = {kind, 0}
+  if kind ~= "none" and idle then row[2] = redis.call("OBJECT", "IDLETIME", key) end
+  if kind == "hash" and #ARGV > 1 then
+    local values = redis.call("HMGET", key, unpack(ARGV, 2))
+    for j = 1, #ARGV - 1 do row[j + 2] = values[j] end
+  end
+  out[i] = row
+end
+return out
+"""
 
 
 def _text(value: Any) -> Any:
@@ -82,44 +101,45 @@ class RedisDataset(ListedDataset):
         return found
 
     def _read(self, keys: Sequence[str], columns: set[str]) -> dict[str, Row]:
-        """One pipeline: TYPE (and OBJECT IDLETIME) before HMGET, which counts as an access."""
+        """One round trip per page: a read-only script returns each key's type, idle time and
+        fields (``TYPE`` and ``OBJECT`` before ``HMGET``, which counts as an access)."""
         fields = sorted(c for c in columns if not c.startswith("@"))
         idle = IDLE_SINCE in columns
-        pipe = self.client.pipeline(transaction=False)
-        for key in keys:
-            pipe.type(key)
-            if idle:
-                pipe.object("idletime", key)
-            if fields:
-                pipe.hmget(key, fields)
+        if not keys:
+            return {}
+        arguments = (*keys, "1" if idle else "0", *fields)
         try:
-            replies = iter(pipe.execute(raise_on_error=False))
+            # EVAL_RO: a read-only script, so ACLs ask read access only (Redis 7).
+            replies = self.client.eval_ro(_READ, len(keys), *arguments)
         except RedisError as exc:
             raise StoreError(f"{self.label}: {exc}") from exc
         now = datetime.now(UTC)
         rows: dict[str, Row] = {}
-        for key in keys:
-            kind = _text(next(replies))
-            idle_seconds = next(replies) if idle else None
-            values = next(replies) if fields else []
-            if isinstance(kind, Exception):
-                raise StoreError(f"{self.label}: {kind}")
-            if kind == "none":
+        for key, (kind, idle_seconds, *values) in zip(keys, replies, strict=True):
+            if _text(kind) == "none":
                 continue  # gone since it was scanned
             row: Row = {KEY: key}
-            if isinstance(idle_seconds, int):
-                row[IDLE_SINCE] = now - timedelta(seconds=idle_seconds)
-            if isinstance(values, list):  # an error (not a hash) leaves the fields unreadable
-                row.update({f: _text(v) for f, v in zip(fields, values, strict=True)})
+            if idle:
+                row[IDLE_SINCE] = now - timedelta(seconds=int(idle_seconds))
+            # a key that is not a hash has no fields: an age read from one is unreadable
+            row.update({f: _text(v) for f, v in zip(fields, values, strict=False)})
             rows[key] = row
         return rows
 
     # -- deleting ------------------------------------------------------------------------
 
     def remove(self, keys: Sequence[str]) -> dict[str, str]:
-        """Pipelined UNLINK, 1,000 keys a round trip; a key whose UNLINK fails is reported."""
+        """One ``UNLINK`` per 1,000 keys; if the server refuses one (an ACL, a cluster slot),
+        the keys are unlinked one by one in a pipeline so each failure is told apart."""
         failed: dict[str, str] = {}
         for chunk in chunked(keys, SCAN_COUNT):
+            try:
+                self.client.unlink(*chunk)
+                continue
+            except ResponseError:
+                pass
+            except RedisError as exc:
+                raise StoreError(f"{self.label}: {exc}") from exc
             pipe = self.client.pipeline(transaction=False)
             for key in chunk:
                 pipe.unlink(key)

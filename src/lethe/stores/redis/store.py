@@ -18,8 +18,9 @@ __all__ = ["RedisStore", "acl_rule"]
 
 
 def acl_rule(uses: Sequence[DatasetUse], role: str) -> str:
-    """The ``ACL SETUSER`` rule: the datasets' key patterns and the commands lethe sends."""
-    commands = {"ping", "scan", "type"}
+    """The ``ACL SETUSER`` rule: the datasets' key patterns and the commands lethe sends
+    (``eval_ro`` runs the read-only page script, whose own calls are checked too)."""
+    commands = {"eval_ro", "ping", "scan", "type"}
     for use in uses:
         if any(not column.startswith("@") for column in use.reads):
             commands.add("hmget")
