@@ -71,6 +71,8 @@ def test_items_with_a_missing_or_malformed_age_are_skipped_and_counted(
         assert backend.keys() == {missing, bad}
         record = lethe.run_record(result.run_id)
         assert record["phases"][0]["unreadable"] == 2
+        unreadable = lethe.explain("items", bad, as_of=NOW)
+        assert unreadable.exists and not unreadable.verdicts[0].selected_now
 
 
 def test_objects_come_in_key_order_on_a_local_directory_as_on_s3(

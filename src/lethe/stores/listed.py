@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from lethe.config.datasets import DatasetConfig
 from lethe.errors import StoreError
 from lethe.model.conditions import After, Before, Condition, columns_of, truth
 from lethe.model.keys import ItemKey, key_text
@@ -99,11 +100,19 @@ def judge(condition: Condition, row: Mapping[str, Any]) -> bool | None:
     return Judge(condition)(row)
 
 
+def _instant_or_none(value: Any) -> datetime | None:
+    try:
+        return None if value is None else to_instant(value)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 class ListedDataset(ABC):
     """The read side shared by blob and Redis datasets; subclasses list and remove items."""
 
     name: str
     label: str
+    config: DatasetConfig
 
     @property
     @abstractmethod
@@ -192,9 +201,15 @@ class ListedDataset(ABC):
         return {self.table: sum(1 for _ in self.rows(set(), None))}
 
     def fetch(self, keys: Sequence[ItemKey], columns: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """``columns`` of the items that exist, keyed by key text."""
+        """``columns`` of the items that exist, keyed by key text; the dataset's timestamps
+        as instants (None when unreadable), so that ``lethe explain`` can judge them."""
         found = self.rows_for([key_text(k) for k in keys], set(columns))
-        return {key: {c: row.get(c) for c in columns} for key, row in found.items()}
+        instants = {self.config.due_column, self.config.age_field}
+        instants |= {f.column for f in self.config.where if f.older_than is not None}
+        return {
+            key: {c: _instant_or_none(row.get(c)) if c in instants else row.get(c) for c in columns}
+            for key, row in found.items()
+        }
 
     def require_columns(self, columns: set[str]) -> None:
         """Any field may be asked for: a missing one makes its items unreadable, not an error."""
