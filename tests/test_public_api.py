@@ -35,6 +35,7 @@ def test_the_exports_are_pinned() -> None:
         "Duration",
         "ExitCode",
         "Explanation",
+        "HealthReport",
         "Hold",
         "Lethe",
         "LetheConfig",
@@ -73,6 +74,7 @@ def test_every_public_callable_has_a_docstring() -> None:
         "plan",
         "run",
         "explain",
+        "health",
         "runs",
         "run_record",
         "verify_audit",
@@ -103,7 +105,7 @@ def test_every_action_has_a_docstring_a_schema_and_an_example_that_loads(name: s
 
 
 def test_every_store_scheme_is_served() -> None:
-    assert {"sqlite", "postgresql"} <= set(STORES)
+    assert {"sqlite", "postgresql", "file", "s3", "gs", "az", "redis", "rediss"} <= set(STORES)
     with pytest.raises(lethe.ConfigError, match="supported schemes"):
         from lethe.stores.registry import open_store
 

@@ -44,6 +44,7 @@ class ExitCode(IntEnum):
     AUDIT_BROKEN = 4
     STORE_UNAVAILABLE = 5
     NOT_FOUND = 6
+    UNHEALTHY = 7
 
 
 class LetheError(Exception):

@@ -29,6 +29,7 @@ from lethe.model.conditions import Condition
 from lethe.model.keys import ItemKey
 from lethe.state.db import StateDB
 from lethe.stores.base import Batch, DatasetHandle
+from lethe.stores.links import LinkedItems
 
 __all__ = ["Action", "PhaseContext"]
 
@@ -44,6 +45,8 @@ class PhaseContext:
     soft_delete_column: str | None = None
     #: lethe's state database, for phases that keep their own records (a delivery ledger).
     state: StateDB | None = None
+    #: Items in other stores that the dataset's rows point to (``links``), deleted with them.
+    links: tuple[LinkedItems, ...] = ()
 
 
 class Action(BaseModel, ABC):

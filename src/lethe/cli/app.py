@@ -2,7 +2,8 @@
 
 Exit codes (also in the README): 0 success · 1 finished with errors · 2 invalid configuration
 or usage · 3 a safety limit refused the run (nothing changed) · 4 the audit chain does not
-verify · 5 a store is unreachable · 6 a run, hold or item was not found.
+verify · 5 a store is unreachable · 6 a run, hold or item was not found · 7 ``lethe health``
+found a policy unhealthy.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +53,8 @@ ProgressFn = Callable[[BatchReport], None]
 class _Tally:
     acted: int = 0
     capped: int = 0
+    unreadable: int = 0
+    failed: int = 0
     cascade: dict[str, int] = field(default_factory=dict)
     drift: dict[str, int] = field(default_factory=dict)
 
@@ -91,6 +94,10 @@ class PhaseRunner:
         self.tally = _Tally()
         self._held_seen: set[str] = set()
         self._blocked_seen: set[str] = set()
+        self._unreadable_seen: set[str] = set()
+        self._failed_seen: set[str] = set()
+        #: One line per item the store could not act on (e.g. a per-key DeleteObjects error).
+        self.errors: list[str] = []
 
     # -- modes ---------------------------------------------------------------------------
 
@@ -116,7 +123,8 @@ class PhaseRunner:
 
             outcome = self._batch(lock)
             if outcome.locked == 0:
-                if skip_locked:  # final pass: pick up rows that were locked by someone else
+                if skip_locked and self.target.handle.skips_locked:
+                    # final pass: pick up rows that were locked by someone else
                     skip_locked, after = False, None
                     continue
                 break
@@ -181,6 +189,8 @@ class PhaseRunner:
             capped=self.tally.capped,
             cascade=dict(self.tally.cascade),
             destructive=self.action.destructive,
+            unreadable=self.tally.unreadable,
+            failed=self.tally.failed,
         )
 
     # -- one batch ------------------------------------------------------------------------
@@ -200,6 +210,8 @@ class PhaseRunner:
                 registry = self.rt.holds.active_keys(t.dataset, texts)
                 blocked = t.blocked(self.index, [i.key for i in items], self.ctx.as_of)
                 split = partition(items, registry, blocked, None)
+                # An item the store failed on is left for the next run, not retried now.
+                split = replace(split, act=self._untried(split.act))
                 details = self.action.apply(batch, split.act, self.ctx) if split.act else {}
                 drafts = self._drafts(batch_id, split, registry, details)
                 if drafts:
@@ -219,13 +231,34 @@ class PhaseRunner:
                 # The commit itself failed: whether it happened is unknown until we look.
                 settle_batch(self.rt, batch_id)
             raise
+        self._finish(batch_id, prepared, dict(batch.failed), split, details, drafts, started)
+        return _Outcome(len(items), items[-1].key, len(split.act), held_for)
+
+    def _untried(self, act: Sequence[ItemKey]) -> tuple[ItemKey, ...]:
+        return tuple(k for k in act if key_text(k) not in self._failed_seen)
+
+    def _finish(
+        self,
+        batch_id: str,
+        prepared: bool,
+        failed: dict[str, str],
+        split: Partition,
+        details: Mapping[str, Mapping[str, Any]],
+        drafts: Sequence[EventDraft],
+        started: float,
+    ) -> None:
+        """After the store committed: audit (failed items apart), count, report progress."""
         if prepared:
-            self.rt.batches.commit(batch_id, drafts)
-        self._count(split.act, details)
+            kept = [
+                d for d in drafts if not (d.event == self.action.event and d.item_key in failed)
+            ]
+            self.rt.batches.commit(batch_id, kept + self._failed_drafts(batch_id, failed))
+        self._note_skipped(split.unreadable, failed)
+        self._count([k for k in split.act if key_text(k) not in failed], details)
         if self.progress is not None:
             self.progress(
                 BatchReport(
-                    t.policy,
+                    self.target.policy,
                     self.index,
                     self.action.label,
                     batch_id,
@@ -235,13 +268,12 @@ class PhaseRunner:
                     time.perf_counter() - started,
                 )
             )
-        return _Outcome(len(items), items[-1].key, len(split.act), held_for)
 
     def _drafts(
         self,
         batch_id: str,
         split: Partition,
-        registry: set[str],
+        registry: AbstractSet[str],
         details: Mapping[str, Mapping[str, Any]],
     ) -> list[EventDraft]:
         """The batch's audit events: one per item acted on, one per item skipped."""
@@ -286,6 +318,24 @@ class PhaseRunner:
             batch_id=batch_id,
             details=details,
         )
+
+    def _note_skipped(self, unreadable: Sequence[ItemKey], failed: Mapping[str, str]) -> None:
+        fresh = {key_text(k) for k in unreadable} - self._unreadable_seen
+        self._unreadable_seen |= fresh
+        self.tally.unreadable += len(fresh)
+        self.tally.failed += len(failed)
+        self._failed_seen |= set(failed)
+        t = self.target
+        self.errors.extend(
+            f"policy {t.policy}, phase [{self.index}] {self.action.type}: {t.dataset} {key}: {why}"
+            for key, why in sorted(failed.items())
+        )
+
+    def _failed_drafts(self, batch_id: str, failed: Mapping[str, str]) -> list[EventDraft]:
+        return [
+            self._event(batch_id, "failed", key, {"action": self.action.type, "error": why})
+            for key, why in sorted(failed.items())
+        ]
 
     def _count(self, act: Sequence[ItemKey], details: Mapping[str, Mapping[str, Any]]) -> None:
         self.tally.acted += len(act)

@@ -37,6 +37,8 @@ class PhasePlan:
     capped: int = 0
     cascade: Mapping[str, int] = field(default_factory=dict)
     destructive: bool = True
+    #: Items skipped because their age could not be read (never acted on).
+    unreadable: tuple[ItemKey, ...] = ()
 
     @property
     def rows_by_table(self) -> dict[str, int]:
@@ -59,6 +61,7 @@ class PhasePlan:
             "capped": self.capped,
             "cascade": dict(self.cascade),
             "destructive": self.destructive,
+            "unreadable": [key_text(k) for k in self.unreadable],
         }
 
 
@@ -114,6 +117,7 @@ class Plan:
                     capped=int(p["capped"]),
                     cascade=dict(p["cascade"]),
                     destructive=bool(p.get("destructive", True)),
+                    unreadable=tuple(p.get("unreadable", ())),
                 )
                 for p in document["phases"]
             )

@@ -38,6 +38,10 @@ class PhaseResult:
     capped: int = 0
     cascade: Mapping[str, int] = field(default_factory=dict)
     destructive: bool = True
+    #: Items skipped because their age field was missing or unreadable (never acted on).
+    unreadable: int = 0
+    #: Items the store could not act on (e.g. per-key errors of a bulk delete); retried next run.
+    failed: int = 0
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -53,6 +57,8 @@ class PhaseResult:
             "capped": self.capped,
             "cascade": dict(self.cascade),
             "destructive": self.destructive,
+            "unreadable": self.unreadable,
+            "failed": self.failed,
         }
 
 

@@ -93,7 +93,7 @@ class BatchLog:
             )
 
     def commit(self, batch_id: str, drafts: Sequence[EventDraft]) -> tuple[int, str]:
-        """The store committed: append the intent's events (``drafts``, as prepared)."""
+        """The store committed: append the batch's events (``drafts``) to the ledger."""
         with self.state.write() as conn:
             head = self.ledger.append(conn, drafts)
             self._set(conn, batch_id, COMMITTED)

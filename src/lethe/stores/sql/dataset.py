@@ -62,7 +62,7 @@ class SQLDataset:
         self.engine = engine
         self.root = table
         self.cascade = cascade
-        self.key = column(table, config.key)
+        self.key = column(table, str(config.key))
         self.hold_table = hold_table
         self.label = label
         self.sqlite = engine.dialect.name == "sqlite"
@@ -72,6 +72,10 @@ class SQLDataset:
     @property
     def table(self) -> str:
         return self.root.name
+
+    @property
+    def skips_locked(self) -> bool:
+        return self.locks_rows  # only PostgreSQL's SKIP LOCKED leaves rows behind the cursor
 
     # -- building blocks -------------------------------------------------------------------
 
@@ -268,6 +272,7 @@ class SQLBatch:
     def __init__(self, dataset: SQLDataset, conn: Connection) -> None:
         self.dataset = dataset
         self.conn = conn
+        self.failed: dict[str, str] = {}  # a transaction applies all of a batch or none
 
     def lock(
         self,
