@@ -18,7 +18,7 @@ from tests.support.postgres import postgres_server
 from bench import machine
 from bench.chart import draw
 from bench.harness import Measurement, summarise, write_jsonl
-from bench.scenarios import sql
+from bench.scenarios import listed, sql
 
 Scenario = Callable[[sql.Context], list[Measurement]]
 
@@ -29,12 +29,19 @@ SCENARIOS: dict[str, tuple[Scenario, dict[str, str]]] = {
     "scale": (sql.scale, {}),
     "plan": (sql.plan_cost, {}),
     "unindexed-fk": (sql.unindexed_fk, {}),
+    "files": (listed.files, {}),
+    "s3": (listed.s3, {}),
+    "redis": (listed.redis, {}),
 }
 BASELINES = {
     "keyset batches (audited)": "keyset batches",
     "single DELETE (unaudited)": "single DELETE",
     "Django QuerySet.delete": "django QuerySet.delete",
     "Django obj.delete loop": "django obj.delete loop",
+    "find -delete": "find -delete",
+    "per-object S3 loop": "per-object loop",
+    "pipelined SCAN+HGET+UNLINK": "pipelined SCAN+HGET+UNLINK",
+    "scan_iter+HGET+DEL loop": "scan_iter+HGET+DEL",
 }
 
 

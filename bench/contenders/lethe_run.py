@@ -1,27 +1,30 @@
-"""lethe through its Python API (what the CLI does): load the policy, run (or plan) it."""
+"""lethe through its Python API (what the CLI does): load the policy, run (or plan) it.
+
+``python -m bench.contenders.lethe_run POLICY [run|plan] [AS_OF]``; AS_OF defaults to the
+instant the therapy data is built around.
+"""
 
 import json
 import sys
 import time
+from datetime import datetime
 
 from bench.therapy import AS_OF
 from lethe import Lethe
 
 path, mode = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "run"
+as_of = datetime.fromisoformat(sys.argv[3]) if len(sys.argv) > 3 else AS_OF
 # A scheduled job finds its state database already created: create it outside the timing.
 with Lethe.from_file(path, env={}) as setup:
     setup.runtime.state.migrate()
 started, cpu = time.perf_counter(), time.process_time()
 with Lethe.from_file(path, env={}) as lethe:
     if mode == "plan":
-        planned = lethe.plan(as_of=AS_OF)
+        planned = lethe.plan(as_of=as_of)
         count = sum(len(p.keys) for p in planned.phases)
     else:
-        result = lethe.run(as_of=AS_OF)
+        result = lethe.run(as_of=as_of, dry_run=False)
         assert result.errors == (), result.errors
         count = result.deleted
-print(
-    json.dumps(
-        {"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu, "items": count}
-    )
-)
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+print(json.dumps({"seconds": seconds, "cpu": cpu, "items": count}))
