@@ -8,6 +8,9 @@ it; an intent left pending is settled by the next run (:mod:`lethe.engine.recove
 
 Rows skipped because another transaction held their lock lie behind the keyset cursor, so a
 phase ends with a final pass from the lowest key that waits for locks instead of skipping.
+
+Before each batch the runner checks its :class:`~lethe.engine.stop.StopFlag` (SIGTERM, a job's
+timeout, a lost lease): a stop raises :class:`~lethe.engine.stop.StopRequested` between batches.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 from lethe.engine.decisions import partition
 from lethe.engine.recovery import settle_batch
 from lethe.engine.runtime import Runtime, Target
+from lethe.engine.stop import StopFlag
 from lethe.errors import LetheError
 from lethe.model.keys import ItemKey, key_text
 from lethe.model.results import PhaseResult
@@ -77,8 +81,10 @@ class PhaseRunner:
         run_id: str,
         cap_left: int | None,
         progress: ProgressFn | None = None,
+        stop: StopFlag | None = None,
     ) -> None:
         self.rt = rt
+        self.stop = stop
         self.target = target
         self.index = index
         self.action = target.actions[index]
@@ -99,6 +105,7 @@ class PhaseRunner:
         after: ItemKey | None = None
         skip_locked = True
         while True:
+            self._check_stop()
             limit = (
                 self.batch_size if self.cap_left is None else min(self.batch_size, self.cap_left)
             )
@@ -137,6 +144,7 @@ class PhaseRunner:
         no_longer = 0
         for start in range(0, len(keys), self.batch_size):
             chunk = keys[start : start + self.batch_size]
+            self._check_stop()
 
             def lock(batch: Batch, chunk: list[ItemKey] = chunk) -> list[Item]:
                 return batch.lock(self.selection, keys=chunk, limit=len(chunk), skip_locked=False)
@@ -168,6 +176,10 @@ class PhaseRunner:
             cascade=dict(self.tally.cascade),
             destructive=self.action.destructive,
         )
+
+    def _check_stop(self) -> None:
+        if self.stop is not None:
+            self.stop.check()
 
     # -- one batch ------------------------------------------------------------------------
 
