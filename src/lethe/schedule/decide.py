@@ -3,7 +3,8 @@
 Slots are always counted from the newest slot in the ledger, never from "now", so a process
 that was down, a duplicate trigger and a second replica all reach the same verdict:
 
-* the newest slot due (at most ``early`` ahead of now) inside the catch-up window runs once;
+* the newest slot due (at most ``early`` ahead of now) inside the catch-up window runs once
+  (for a job new to the ledger too: its first run is its newest slot inside the window);
 * older due slots inside the window are recorded as ``coalesced`` into it, slots older than the
   window as ``missed`` (one record each, with how many slots it covers);
 * while a run of the job is in flight, due slots are ``skipped`` (overlap ``skip``) or the
@@ -153,7 +154,8 @@ def decide(rules: Rules, state: JobState, now: datetime) -> Verdict:
         records.append(_all(inside, status, why))
         return Verdict("none", None, tuple(records), f"{status.value}: {why}", next_slot)
     older = inside.record(SlotStatus.COALESCED, f"run once as {latest.isoformat()}", but_last=True)
-    records.extend([older] if older else [])
+    if older and state.last_slot is not None:  # a job new to the ledger owes no older slots
+        records.append(older)
     if state.in_flight:
         return Verdict(
             "queue", latest, tuple(records), "queued behind the run in flight", next_slot
