@@ -64,7 +64,7 @@ class Schedule:
         cron = ALIASES.get(text.lower(), text)
         if cron.startswith("@"):
             raise ValueError(f"unknown schedule {text!r}; use one of {', '.join(ALIASES)}")
-        parts = cron.upper().split(" ")
+        parts = [_normalise(part) for part in cron.upper().split(" ")]
         if len(parts) != 5:
             raise ValueError(
                 f"schedule {text!r} has {len(parts)} fields; write 5: minute hour "
@@ -146,6 +146,16 @@ class Schedule:
         return found
 
 
+def _normalise(part: str) -> str:
+    """``5-5/2`` is the single value 5 in Debian cron; cronsim would read it as ``5-59/2``."""
+    terms = []
+    for term in part.split(","):
+        base, slash, _ = term.partition("/")
+        low, dash, high = base.partition("-")
+        terms.append(low if slash and dash and low == high else term)
+    return ",".join(terms)
+
+
 def _check_field(index: int, part: str) -> None:
     """Debian cron's syntax only: no seconds, no ``L``, ``W``, ``#`` or ``?``."""
     name = _FIELDS[index]
@@ -153,6 +163,9 @@ def _check_field(index: int, part: str) -> None:
         base, _, step = term.partition("/")
         if "/" in term and not step.isdigit():
             raise ValueError(f"{name} field {part!r}: a step is a number ('*/10')")
+        if "/" in term and base != "*" and "-" not in base:
+            # Debian cron refuses '5/15'; other crons disagree on what it means.
+            raise ValueError(f"{name} field {part!r}: a step needs * or a range ('5-59/15')")
         for atom in base.split("-", 1) if base != "*" else ["*"]:
             if not _ATOM.match(atom) or (atom.isalpha() and atom not in _NAMES.get(index, ())):
                 raise ValueError(
