@@ -4,7 +4,7 @@ the next-slot iteration is strictly increasing and equals a brute-force minute s
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from itertools import islice, takewhile
+from itertools import islice, pairwise, takewhile
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -70,7 +70,7 @@ def test_a_sub_hourly_job_skips_the_hour_that_does_not_exist(
         if f"{s.astimezone(ZoneInfo(zone)):%Y-%m-%d}" == day
     ]
     assert len(local) == 23 * 4  # a 23-hour day
-    assert all(b - a == timedelta(minutes=15) for a, b in zip(slots, slots[1:], strict=False))
+    assert all(b - a == timedelta(minutes=15) for a, b in pairwise(slots))
 
 
 @pytest.mark.parametrize(("zone", "start", "day"), FALL)
@@ -81,7 +81,7 @@ def test_a_sub_hourly_job_runs_in_both_passes_of_the_repeated_hour(
     slots = list(takewhile(lambda s: s < start + timedelta(days=3), schedule.after(start)))
     on_the_day = [s for s in slots if f"{s.astimezone(ZoneInfo(zone)):%Y-%m-%d}" == day]
     assert len(on_the_day) == 25 * 6  # a 25-hour day, every real 10 minutes
-    assert all(b - a == timedelta(minutes=10) for a, b in zip(slots, slots[1:], strict=False))
+    assert all(b - a == timedelta(minutes=10) for a, b in pairwise(slots))
 
 
 def test_iterating_from_inside_the_second_pass_never_goes_back() -> None:

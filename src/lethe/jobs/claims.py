@@ -182,10 +182,19 @@ class Claimer:
                 return _started(job, row, verdict.reason, verdict.next_slot)
         if verdict.action == "queue":
             return Claim(job, ClaimStatus.QUEUED, verdict.reason, verdict.slot, None, "queued")
-        skipped = [r for r in verdict.records if r.status is SlotStatus.SKIPPED]
-        if skipped:
-            newest = skipped[-1]
-            return Claim(job, ClaimStatus.SKIPPED, verdict.reason, newest.slot, None, "skipped")
+        # Nothing runs for the due slot: recorded skipped, or coalesced into the queued run.
+        passed = [r for r in verdict.records if r.status is not SlotStatus.MISSED]
+        if passed:
+            newest = passed[-1]
+            return Claim(
+                job, ClaimStatus.SKIPPED, verdict.reason, newest.slot, None, newest.status.value
+            )
+        missed = [r for r in verdict.records if r.status is SlotStatus.MISSED]
+        if missed:
+            why = f"{missed[0].covers} slot(s) missed: older than catch_up"
+            return Claim(
+                job, ClaimStatus.NOT_DUE, why, missed[0].slot, None, "missed", verdict.next_slot
+            )
         if last is not None and last.status is not SlotStatus.MISSED:
             return _duplicate(job, last, verdict.next_slot)
         return Claim(job, ClaimStatus.NOT_DUE, verdict.reason, next_slot=verdict.next_slot)

@@ -173,7 +173,9 @@ class RunLog:
         if len(rows) > 1:
             raise NotFoundError(f"run id prefix {run_id!r} is ambiguous; give more characters")
         row = rows[0]
-        record: dict[str, Any] = dict(row["record"]) if row["record"] else _summary(row)
+        record: dict[str, Any] = dict(row["record"] or {})
+        if "runId" not in record:  # still running, or found dead: no final record was written
+            record = {**_summary(row), **record}
         return record
 
 
