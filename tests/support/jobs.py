@@ -58,7 +58,7 @@ def write_policy(
     *,
     state_url: str | None = None,
     extra: str = "",
-    batch_size: int = 1000,
+    batch_size: int | str = 1000,
 ) -> Path:
     """``lethe.toml`` with the ``purge-items`` policy, the given ``[[jobs]]`` and extras."""
     state = f'[state]\nurl = "{state_url}"\n' if state_url else ""
