@@ -46,6 +46,33 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The authenticated caller, or 401/403 (503 when the OIDC keys cannot be fetched)."""
+    auth: Authenticator = request.app.state.auth
+    header = f"Bearer {credentials.credentials}" if credentials else None
+    try:
+        return auth.authenticate(header)
+    except AuthError as exc:
+        challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        headers = challenge if exc.status == 401 else None
+        raise HTTPException(exc.status, exc.message, headers) from None
+    except JWKSUnavailable as exc:
+        log.error("%s", exc)
+        raise HTTPException(503, "the OIDC signing keys cannot be fetched; retry") from None
+
+
+def _worker(request: Request) -> None:
+    """Trigger endpoints exist only on worker instances."""
+    if not request.app.state.worker:
+        raise HTTPException(404, "Not Found")
+
+
+Caller = Annotated[Principal, Depends(_caller)]
+
+
 def create_app(service: JobService) -> FastAPI:
     """The service for ``service``'s policy file; refuses to build without authentication."""
     serve = service.config.serve
@@ -69,26 +96,8 @@ def create_app(service: JobService) -> FastAPI:
         service.close()
 
     app = FastAPI(title="lethe", version=__version__, lifespan=lifespan)
-
-    def caller(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> Principal:
-        header = f"Bearer {credentials.credentials}" if credentials else None
-        try:
-            return auth.authenticate(header)
-        except AuthError as exc:
-            challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-            headers = challenge if exc.status == 401 else None
-            raise HTTPException(exc.status, exc.message, headers) from None
-        except JWKSUnavailable as exc:
-            log.error("%s", exc)
-            raise HTTPException(503, "the OIDC signing keys cannot be fetched; retry") from None
-
-    def worker() -> None:
-        if not serve.worker:
-            raise HTTPException(404, "Not Found")
-
-    Caller = Annotated[Principal, Depends(caller)]
+    app.state.auth = auth
+    app.state.worker = serve.worker
 
     def background(claim: Claim) -> None:
         try:
@@ -100,6 +109,7 @@ def create_app(service: JobService) -> FastAPI:
     def answer(claim: Claim, response: Response, wait: bool) -> TriggerReply:
         if claim.status is ClaimStatus.STARTED and wait:
             runs = [service.execute(claim), *service.follow(claim.job, trigger="http")]
+            response.status_code = 200
             return TriggerReply.of(claim, runs)
         if claim.status is ClaimStatus.STARTED:
             pool.submit(background, claim)
@@ -115,7 +125,7 @@ def create_app(service: JobService) -> FastAPI:
         response_model=TriggerReply,
         status_code=202,
         responses={200: {"model": TriggerReply}, **_REFUSALS},
-        dependencies=[Depends(worker)],
+        dependencies=[Depends(_worker)],
     )
     def trigger_job(
         name: str, who: Caller, response: Response, manual: bool = False, wait: bool = False
@@ -129,16 +139,15 @@ def create_app(service: JobService) -> FastAPI:
         "/tick",
         response_model=list[TriggerReply],
         responses={202: {"model": list[TriggerReply]}, **_REFUSALS},
-        dependencies=[Depends(worker)],
+        dependencies=[Depends(_worker)],
     )
     def tick(who: Caller, response: Response, wait: bool = False) -> list[TriggerReply]:
         """Run whatever slot is due now, for every job."""
         replies = []
         for job in service.config.jobs:
             replies.append(answer(service.claim(job.name, trigger="http"), Response(), wait))
-        response.status_code = (
-            202 if any(r.status in ("started", "queued") for r in replies) else 200
-        )
+        coming = any(r.status in ("started", "queued") for r in replies)
+        response.status_code = 202 if coming and not wait else 200
         log.info("tick by %s", who.name)
         return replies
 
