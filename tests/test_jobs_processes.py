@@ -174,3 +174,17 @@ def test_dead_man_pings_mark_start_success_and_failure_and_never_fail_a_run(
         ("POST", "/ping/good-uuid/start"),
         ("POST", "/ping/good-uuid/fail"),
     ]
+
+
+def test_sigterm_ends_a_plain_lethe_run_after_its_batch(tmp_path: Path) -> None:
+    policy, app = _big(tmp_path)
+    run = _lethe(policy, "run", "--json")
+    _wait_until_deleting(app, run)
+    run.send_signal(signal.SIGTERM)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 1 and b"Traceback" not in err
+    import json
+
+    document = json.loads(out)
+    assert document["status"] == "interrupted"
+    assert remaining(app) == ROWS - sum(p["acted"] for p in document["phases"])

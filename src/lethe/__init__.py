@@ -10,10 +10,12 @@ from lethe.api import Lethe
 from lethe.config import Duration, LetheConfig, Settings, load, load_file, parse_duration
 from lethe.engine.check import CheckReport
 from lethe.engine.explain import Explanation
+from lethe.engine.stop import StopFlag
 from lethe.errors import (
     AuditIntegrityError,
     ConfigError,
     ExitCode,
+    LeaseLostError,
     LetheError,
     LiveCheckError,
     NotFoundError,
@@ -35,6 +37,7 @@ __all__ = [
     "ExitCode",
     "Explanation",
     "Hold",
+    "LeaseLostError",
     "Lethe",
     "LetheConfig",
     "LetheError",
@@ -48,6 +51,7 @@ __all__ = [
     "RunStatus",
     "SafetyLimitError",
     "Settings",
+    "StopFlag",
     "StoreError",
     "__version__",
     "load",
