@@ -112,3 +112,16 @@ def test_a_bearer_token_never_appears_in_an_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert secret not in done.stderr.decode() and "serve.bearer_tokens" in done.stderr.decode()
+
+
+def test_the_readme_jobs_example_loads() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Jobs on a schedule", 1)[1]
+    snippet = section.split("```toml", 1)[1].split("```", 1)[0]
+    base = BASE.replace("[policies.p]", "[policies.clear-sessions]").replace(
+        "[[policies.p.actions]]", "[[policies.clear-sessions.actions]]"
+    )
+    settings = load(base + snippet)
+    (job,) = settings.config.jobs
+    assert (job.name, job.timezone) == ("clear-sessions", "Australia/Sydney")
+    assert settings.config.serve.oidc is not None
