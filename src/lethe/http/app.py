@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import anyio
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -73,6 +73,121 @@ def _worker(request: Request) -> None:
 Caller = Annotated[Principal, Depends(_caller)]
 
 
+def _service(request: Request) -> JobService:
+    service: JobService = request.app.state.service
+    return service
+
+
+Service = Annotated[JobService, Depends(_service)]
+router = APIRouter()
+
+
+def _background(service: JobService, claim: Claim) -> None:
+    try:
+        service.execute(claim)
+        service.follow(claim.job, trigger="http")
+    except Exception:
+        log.exception("job %s: background run failed", claim.job)
+
+
+def _answer(request: Request, claim: Claim, response: Response, wait: bool) -> TriggerReply:
+    """Run a started claim (in the background, or now with ``wait``) and say what happened."""
+    service: JobService = request.app.state.service
+    if claim.status is ClaimStatus.STARTED and wait:
+        runs = [service.execute(claim), *service.follow(claim.job, trigger="http")]
+        response.status_code = 200
+        return TriggerReply.of(claim, runs)
+    if claim.status is ClaimStatus.STARTED:
+        request.app.state.pool.submit(_background, service, claim)
+    response.status_code = 202 if claim.accepted else 200
+    return TriggerReply.of(claim)
+
+
+@router.post(
+    "/jobs/{name}/runs",
+    response_model=TriggerReply,
+    status_code=202,
+    responses={200: {"model": TriggerReply}, **_REFUSALS},
+    dependencies=[Depends(_worker)],
+)
+def trigger_job(
+    name: str,
+    who: Caller,
+    service: Service,
+    request: Request,
+    response: Response,
+    manual: bool = False,
+    wait: bool = False,
+) -> TriggerReply:
+    """Run the job's due slot (``manual=true``: run it now); exactly once per slot."""
+    claim = service.claim(name, trigger="http", manual=manual)
+    log.info("trigger %s by %s: %s", name, who.name, claim.status.value)
+    return _answer(request, claim, response, wait)
+
+
+@router.post(
+    "/tick",
+    response_model=list[TriggerReply],
+    responses={202: {"model": list[TriggerReply]}, **_REFUSALS},
+    dependencies=[Depends(_worker)],
+)
+def tick(
+    who: Caller, service: Service, request: Request, response: Response, wait: bool = False
+) -> list[TriggerReply]:
+    """Run whatever slot is due now, for every job."""
+    replies = [
+        _answer(request, service.claim(job.name, trigger="http"), Response(), wait)
+        for job in service.config.jobs
+    ]
+    coming = any(r.status in ("started", "queued") for r in replies)
+    response.status_code = 202 if coming and not wait else 200
+    log.info("tick by %s", who.name)
+    return replies
+
+
+@router.get("/jobs", responses=_REFUSALS)
+def list_jobs(_who: Caller, service: Service) -> list[dict[str, Any]]:
+    """Each job: next slots, last run, last success, slot counts, health."""
+    now = service.clock.now()
+    return [s.to_document() for s in job_statuses(service.config.jobs, service.ledger, now)]
+
+
+@router.get("/runs/{run_id}", responses=_REFUSALS)
+def show_run(run_id: str, _who: Caller, service: Service) -> dict[str, Any]:
+    """A run's record, and the job slot it ran for."""
+    record = RunLog(service.state, None).show(run_id)
+    slot = service.ledger.by_run(str(record.get("runId", run_id)))
+    return {**record, "slot": slot.to_document() if slot else None}
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+def health(service: Service, response: Response) -> Health:
+    """Every job succeeded inside its ``alert_after`` window (503 with reasons if not)."""
+    statuses = job_statuses(service.config.jobs, service.ledger, service.clock.now())
+    problems = [p for s in statuses for p in s.problems]
+    response.status_code = 503 if problems else 200
+    jobs = [{"name": s.job.name, "healthy": s.healthy, "paused": s.paused} for s in statuses]
+    return Health(status="unhealthy" if problems else "ok", problems=problems, jobs=jobs)
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def prometheus(request: Request) -> PlainTextResponse:
+    """Prometheus metrics (text exposition format)."""
+    metrics: Metrics = request.app.state.metrics
+    return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+async def _lethe_error(_request: Request, exc: Exception) -> JSONResponse:
+    status = http_status_for(exc) if isinstance(exc, LetheError) else 500
+    return JSONResponse({"detail": str(exc)}, status_code=status)
+
+
 def create_app(service: JobService) -> FastAPI:
     """The service for ``service``'s policy file; refuses to build without authentication."""
     serve = service.config.serve
@@ -96,92 +211,8 @@ def create_app(service: JobService) -> FastAPI:
         service.close()
 
     app = FastAPI(title="lethe", version=__version__, lifespan=lifespan)
-    app.state.auth = auth
-    app.state.worker = serve.worker
-
-    def background(claim: Claim) -> None:
-        try:
-            service.execute(claim)
-            service.follow(claim.job, trigger="http")
-        except Exception:
-            log.exception("job %s: background run failed", claim.job)
-
-    def answer(claim: Claim, response: Response, wait: bool) -> TriggerReply:
-        if claim.status is ClaimStatus.STARTED and wait:
-            runs = [service.execute(claim), *service.follow(claim.job, trigger="http")]
-            response.status_code = 200
-            return TriggerReply.of(claim, runs)
-        if claim.status is ClaimStatus.STARTED:
-            pool.submit(background, claim)
-        response.status_code = 202 if claim.accepted else 200
-        return TriggerReply.of(claim)
-
-    @app.exception_handler(LetheError)
-    async def lethe_error(_request: Request, exc: LetheError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=http_status_for(exc))
-
-    @app.post(
-        "/jobs/{name}/runs",
-        response_model=TriggerReply,
-        status_code=202,
-        responses={200: {"model": TriggerReply}, **_REFUSALS},
-        dependencies=[Depends(_worker)],
-    )
-    def trigger_job(
-        name: str, who: Caller, response: Response, manual: bool = False, wait: bool = False
-    ) -> TriggerReply:
-        """Run the job's due slot (``manual=true``: run it now); exactly once per slot."""
-        claim = service.claim(name, trigger="http", manual=manual)
-        log.info("trigger %s by %s: %s", name, who.name, claim.status.value)
-        return answer(claim, response, wait)
-
-    @app.post(
-        "/tick",
-        response_model=list[TriggerReply],
-        responses={202: {"model": list[TriggerReply]}, **_REFUSALS},
-        dependencies=[Depends(_worker)],
-    )
-    def tick(who: Caller, response: Response, wait: bool = False) -> list[TriggerReply]:
-        """Run whatever slot is due now, for every job."""
-        replies = []
-        for job in service.config.jobs:
-            replies.append(answer(service.claim(job.name, trigger="http"), Response(), wait))
-        coming = any(r.status in ("started", "queued") for r in replies)
-        response.status_code = 202 if coming and not wait else 200
-        log.info("tick by %s", who.name)
-        return replies
-
-    @app.get("/jobs", responses=_REFUSALS)
-    def list_jobs(_who: Caller) -> list[dict[str, Any]]:
-        """Each job: next slots, last run, last success, slot counts, health."""
-        now = service.clock.now()
-        return [s.to_document() for s in job_statuses(service.config.jobs, service.ledger, now)]
-
-    @app.get("/runs/{run_id}", responses=_REFUSALS)
-    def show_run(run_id: str, _who: Caller) -> dict[str, Any]:
-        """A run's record, and the job slot it ran for."""
-        record = RunLog(service.state, None).show(run_id)
-        slot = service.ledger.by_run(str(record.get("runId", run_id)))
-        return {**record, "slot": slot.to_document() if slot else None}
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        """The process is alive."""
-        return {"status": "ok"}
-
-    @app.get("/health", response_model=Health, responses={503: {"model": Health}})
-    def health(response: Response) -> Health:
-        """Every job succeeded inside its ``alert_after`` window (503 with reasons if not)."""
-        now = service.clock.now()
-        statuses = job_statuses(service.config.jobs, service.ledger, now)
-        problems = [p for s in statuses for p in s.problems]
-        response.status_code = 503 if problems else 200
-        jobs = [{"name": s.job.name, "healthy": s.healthy, "paused": s.paused} for s in statuses]
-        return Health(status="unhealthy" if problems else "ok", problems=problems, jobs=jobs)
-
-    @app.get("/metrics", response_class=PlainTextResponse)
-    def prometheus() -> PlainTextResponse:
-        """Prometheus metrics (text exposition format)."""
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
-
+    app.state.service, app.state.auth, app.state.worker = service, auth, serve.worker
+    app.state.metrics, app.state.pool = metrics, pool
+    app.add_exception_handler(LetheError, _lethe_error)
+    app.include_router(router)
     return app
