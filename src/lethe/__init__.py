@@ -11,10 +11,12 @@ from lethe.config import Duration, LetheConfig, Settings, load, load_file, parse
 from lethe.engine.check import CheckReport
 from lethe.engine.explain import Explanation
 from lethe.engine.health import HealthReport
+from lethe.engine.stop import StopFlag
 from lethe.errors import (
     AuditIntegrityError,
     ConfigError,
     ExitCode,
+    LeaseLostError,
     LetheError,
     LiveCheckError,
     NotFoundError,
@@ -37,6 +39,7 @@ __all__ = [
     "Explanation",
     "HealthReport",
     "Hold",
+    "LeaseLostError",
     "Lethe",
     "LetheConfig",
     "LetheError",
@@ -50,6 +53,7 @@ __all__ = [
     "RunStatus",
     "SafetyLimitError",
     "Settings",
+    "StopFlag",
     "StoreError",
     "__version__",
     "load",

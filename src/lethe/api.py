@@ -27,6 +27,7 @@ from lethe.engine.orphans import OrphanReport, orphans
 from lethe.engine.planning import plan as make_plan
 from lethe.engine.run import breaker_reasons, execute_run
 from lethe.engine.runtime import Runtime, Target
+from lethe.engine.stop import StopFlag
 from lethe.errors import ConfigError, PlanFileError
 from lethe.holds.registry import HoldRegistry
 from lethe.model.plan import Plan
@@ -135,6 +136,8 @@ class Lethe:
         as_of: datetime | None = None,
         plan: Plan | None = None,
         progress: ProgressFn | None = None,
+        stop: StopFlag | None = None,
+        run_id: str | None = None,
     ) -> RunResult:
         """Run the policies (all enabled ones by default) and return what happened.
 
@@ -142,7 +145,9 @@ class Lethe:
 
         With ``plan``, only its items that are still due and not held are acted on, and the
         drift is reported. Raises :class:`~lethe.errors.SafetyLimitError` when a circuit
-        breaker refuses the run (nothing is changed; the run is still recorded).
+        breaker refuses the run (nothing is changed; the run is still recorded). Setting
+        ``stop`` from another thread ends the run after its current batch (status
+        ``interrupted``); ``run_id`` names the run instead of a generated id.
         """
         if plan is not None and not policies:
             policies = sorted({p.policy for p in plan.phases})
@@ -154,6 +159,8 @@ class Lethe:
             as_of=_aware(as_of),
             planned=plan,
             progress=progress,
+            stop=stop,
+            run_id=run_id,
         )
 
     def health(

@@ -9,6 +9,7 @@ Every error lethe raises on purpose derives from :class:`LetheError`::
     ├── AuditIntegrityError    the audit chain does not verify (exit 4)
     ├── StoreError             a store failed or could not be reached (exit 5)
     ├── PlanFileError          a plan file is unreadable, of an unknown version or tampered (exit 2)
+    ├── LeaseLostError         a run lost its lease; its final writes were refused (exit 1)
     └── NotFoundError          a run, hold or item named on the command line does not exist (exit 6)
 
 Driver exceptions are translated once, at the store boundary, with ``raise … from exc`` so that
@@ -24,6 +25,7 @@ __all__ = [
     "AuditIntegrityError",
     "ConfigError",
     "ExitCode",
+    "LeaseLostError",
     "LetheError",
     "LiveCheckError",
     "NotFoundError",
@@ -101,6 +103,11 @@ class PlanFileError(LetheError):
     """A plan file cannot be used: unreadable, unknown version, or its hash does not match."""
 
     exit_code = ExitCode.INVALID
+
+
+class LeaseLostError(LetheError):
+    """A run's lease expired and another process took it as dead: the run's final writes (its
+    run record, its job slot's outcome) are refused so they cannot overwrite that verdict."""
 
 
 class NotFoundError(LetheError):

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from lethe import __version__, secrets
-from lethe.cli import admin, operate
+from lethe.cli import admin, jobs, operate
 from lethe.cli.context import CliState
 from lethe.errors import ExitCode, LetheError
 
@@ -67,6 +67,7 @@ def root(
 
 operate.register(app)
 admin.register(app)
+jobs.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from datetime import datetime
 import typer
 from rich.console import Console
 
+from lethe import secrets
 from lethe.api import Lethe
 from lethe.config.loader import DEFAULT_CONFIG
 from lethe.errors import ConfigError
@@ -24,13 +25,16 @@ class CliState:
 
     config: str = field(default_factory=lambda: os.environ.get("LETHE_CONFIG", DEFAULT_CONFIG))
     console: Console = field(default_factory=lambda: Console(highlight=False))
+    #: Long-running commands log at least this much (INFO: one line per job event).
+    log_floor: int = logging.WARNING
     _lethe: Lethe | None = None
 
     def lethe(self) -> Lethe:
         """The policy file, loaded once per command."""
         if self._lethe is None:
             self._lethe = Lethe.from_file(self.config)
-            configure_logging(self._lethe.settings.config.run.log_level)
+            level = logging.getLevelName(self._lethe.settings.config.run.log_level)
+            configure_logging(min(int(level), self.log_floor))
         return self._lethe
 
     def close(self) -> None:
@@ -38,16 +42,25 @@ class CliState:
             self._lethe.close()
 
 
-def configure_logging(level: str) -> None:
-    """Send the ``lethe`` logger's records at ``level`` and above to stderr."""
-    logger = logging.getLogger("lethe")
-    logger.setLevel(level)
-    for handler in [h for h in logger.handlers if getattr(h, "lethe_cli", False)]:
-        logger.removeHandler(handler)
+class _Scrub(logging.Filter):
+    """Mask secrets in every record on its way out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = secrets.scrub(record.getMessage())
+        record.args = None
+        return True
+
+
+def configure_logging(level: int | str) -> None:
+    """Send the ``lethe`` logger's records at ``level`` and above to stderr, one line each,
+    secrets masked."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.lethe_cli = True  # type: ignore[attr-defined]
-    logger.addHandler(handler)
+    handler.addFilter(_Scrub())
+    logger = logging.getLogger("lethe")
+    logger.handlers = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
 
 
 def state(ctx: typer.Context) -> CliState:

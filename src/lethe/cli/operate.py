@@ -13,7 +13,9 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 
 from lethe.cli.context import parse_instant, state
 from lethe.cli.render import render_check, render_explain, render_plan, render_result
+from lethe.cli.signals import stop_on_signals
 from lethe.engine.executor import BatchReport, ProgressFn
+from lethe.engine.stop import StopFlag
 from lethe.errors import ExitCode, SafetyLimitError
 from lethe.model.plan import Plan
 from lethe.model.results import RunStatus
@@ -168,10 +170,16 @@ def run(
         if not as_json:
             typer.echo()
     report, bar = (None, None) if as_json else _progress_reporter(cli.console, verbose)
+    stop = StopFlag()  # SIGTERM: finish the batch in flight, record the run interrupted
     try:
-        with bar or nullcontext():
+        with bar or nullcontext(), stop_on_signals(stop.set):
             result = lethe.run(
-                policies, dry_run=dry_run, as_of=parse_instant(as_of), plan=planned, progress=report
+                policies,
+                dry_run=dry_run,
+                as_of=parse_instant(as_of),
+                plan=planned,
+                progress=report,
+                stop=stop,
             )
     except SafetyLimitError as exc:
         if exc.result is None:

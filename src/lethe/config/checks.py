@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from lethe.actions import PhaseContext
 from lethe.actions.soft_delete import SoftDelete
+from lethe.config.jobs import check_jobs
 from lethe.config.model import LetheConfig, PolicyConfig
 from lethe.errors import ConfigError
 from lethe.model.conditions import columns_of
@@ -52,6 +53,7 @@ def cross_check(config: LetheConfig, source: str) -> None:
         _check_min_retain(config, name, policy, source)
         _check_phases(config, name, policy, source)
         _check_purge_only(config, name, policy, source)
+    check_jobs(config.jobs, set(config.policies), source)
 
 
 def _check_links(config: LetheConfig, name: str, source: str) -> None:

@@ -10,6 +10,8 @@ Top level::
     [stores.NAME]  connections, by URL (``${VAR}`` and ``${VAR:-default}`` expand)
     [datasets.NAME]  a table, its key, when rows are due, filters, cascade, hold table
     [policies.NAME]  a dataset and its phases (``[[policies.NAME.actions]]``), in order
+    [[jobs]]       policies run on a cron schedule in a time zone (:mod:`lethe.config.jobs`)
+    [scheduler]    leases and trigger tolerance;  [serve]  the HTTP service and its auth
 
 The JSON Schema for editors is :func:`lethe.config.schema.json_schema`.
 """
@@ -23,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from lethe.actions import ACTIONS, Action
 from lethe.config.datasets import DatasetConfig
 from lethe.config.durations import Duration
+from lethe.config.jobs import JobConfig, SchedulerConfig, ServeConfig
 from lethe.config.types import DurationField, Identifier
 
 __all__ = [
@@ -158,6 +161,9 @@ class LetheConfig(_Strict):
     stores: dict[Identifier, StoreConfig] = Field(min_length=1)
     datasets: dict[Identifier, DatasetConfig] = Field(default_factory=dict)
     policies: dict[Identifier, PolicyConfig] = Field(default_factory=dict)
+    jobs: list[JobConfig] = Field(default_factory=list)
+    scheduler: SchedulerConfig = SchedulerConfig()
+    serve: ServeConfig = ServeConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -176,6 +182,10 @@ class LetheConfig(_Strict):
                 },
             }
         return data
+
+    def job(self, name: str) -> JobConfig | None:
+        """The job called ``name``, if any."""
+        return next((job for job in self.jobs if job.name == name), None)
 
     def batch_size(self, policy: str) -> int:
         """The effective batch size of a policy."""

@@ -8,6 +8,9 @@ it; an intent left pending is settled by the next run (:mod:`lethe.engine.recove
 
 Rows skipped because another transaction held their lock lie behind the keyset cursor, so a
 phase ends with a final pass from the lowest key that waits for locks instead of skipping.
+
+Before each batch the runner checks its :class:`~lethe.engine.stop.StopFlag` (SIGTERM, a job's
+timeout, a lost lease): a stop raises :class:`~lethe.engine.stop.StopRequested` between batches.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from lethe.engine.decisions import Partition, partition
 from lethe.engine.recovery import settle_batch
 from lethe.engine.runtime import Runtime, Target
+from lethe.engine.stop import StopFlag
 from lethe.errors import LetheError
 from lethe.model.keys import ItemKey, key_text
 from lethe.model.results import PhaseResult
@@ -79,8 +83,10 @@ class PhaseRunner:
         run_id: str,
         cap_left: int | None,
         progress: ProgressFn | None = None,
+        stop: StopFlag | None = None,
     ) -> None:
         self.rt = rt
+        self.stop = stop
         self.target = target
         self.index = index
         self.action = target.actions[index]
@@ -107,6 +113,7 @@ class PhaseRunner:
         skip_locked = True
         size = self.batch_size
         while True:
+            self._check_stop()
             limit = size if self.cap_left is None else min(size, self.cap_left)
             if limit == 0:
                 eligible, _ = self.target.handle.count(self.selection)
@@ -159,6 +166,7 @@ class PhaseRunner:
         no_longer = 0
         for start in range(0, len(keys), self.batch_size):
             chunk = keys[start : start + self.batch_size]
+            self._check_stop()
 
             def lock(batch: Batch, chunk: list[ItemKey] = chunk) -> list[Item]:
                 return batch.lock(self.selection, keys=chunk, limit=len(chunk), skip_locked=False)
@@ -192,6 +200,10 @@ class PhaseRunner:
             unreadable=self.tally.unreadable,
             failed=self.tally.failed,
         )
+
+    def _check_stop(self) -> None:
+        if self.stop is not None:
+            self.stop.check()
 
     # -- one batch ------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 * A batch intent still ``pending`` whose process is gone: the action says which of its items
   show the effect; their events are appended (marked ``recovered``), the rest never happened.
-* A run still ``running`` whose process is gone is marked ``interrupted``.
+* A run still ``running`` whose process is gone, or whose lease expired (its heartbeat stopped,
+  on any host; :mod:`lethe.engine.lease`), is marked ``interrupted``.
 
 A process counts as gone when it ran on this host and its pid no longer exists, or, from
 another host, when its intent is older than :data:`STALE_AFTER`.
@@ -64,7 +65,15 @@ def recover(rt: Runtime, *, current_run: str | None = None) -> list[str]:
         if gone:
             notes.append(settle_batch(rt, row["id"]))
     for run in rt.runs.running_with_process():
-        if run["id"] != current_run and process_is_dead(run["process"]):
-            rt.runs.mark(run["id"], RunStatus.INTERRUPTED, now)
-            notes.append(f"run {run['id']} was interrupted (its process is gone)")
+        if run["id"] == current_run:
+            continue
+        if process_is_dead(run["process"]):
+            if rt.runs.mark(run["id"], RunStatus.INTERRUPTED, now):
+                notes.append(f"run {run['id']} was interrupted (its process is gone)")
+        elif (
+            run["lease_expires_at"] is not None
+            and run["lease_expires_at"] < now
+            and rt.runs.reap(run["id"], now)
+        ):
+            notes.append(f"run {run['id']} was interrupted (its lease expired)")
     return notes

@@ -1,15 +1,22 @@
-"""One run, start to finish: recover, record, check limits, execute phases, record the result."""
+"""One run, start to finish: recover, record, check limits, execute phases, record the result.
+
+The run holds a lease renewed by a heartbeat (:mod:`lethe.engine.lease`) from its start record to
+its final one; a stop asked for through its :class:`~lethe.engine.stop.StopFlag` ends it after
+the batch in flight, recorded as ``interrupted``.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from lethe.engine.executor import PhaseRunner, ProgressFn
+from lethe.engine.lease import RunLease
 from lethe.engine.planning import estimate, plan, removed_rows, trip_reason
 from lethe.engine.recovery import recover
 from lethe.engine.runtime import Runtime, Target
+from lethe.engine.stop import StopFlag, StopRequested
 from lethe.errors import LetheError, PlanFileError, SafetyLimitError
 from lethe.model.plan import Plan
 from lethe.model.results import PhaseResult, RunResult, RunStatus
@@ -82,19 +89,46 @@ def execute_run(
     as_of: datetime | None,
     planned: Plan | None,
     progress: ProgressFn | None,
+    stop: StopFlag | None = None,
+    run_id: str | None = None,
 ) -> RunResult:
-    """Run (or dry-run) ``targets``; the result is recorded whatever happens."""
+    """Run (or dry-run) ``targets``; the result is recorded whatever happens.
+
+    ``stop`` lets another thread end the run after its current batch; ``run_id`` lets a caller
+    (a job claiming its slot) name the run before it starts.
+    """
     started = datetime.now(UTC)
     as_of = as_of or started
     if planned is not None and planned.config_hash != rt.settings.hash:
         raise PlanFileError(
             "the plan was made for a different version of the policy file; plan again"
         )
-    run_id = new_id("run-")
+    run_id = run_id or new_id("run-")
+    stop = stop or StopFlag()
+    lease = timedelta(seconds=rt.config.scheduler.lease.seconds)
     warnings = recover(rt)
     policies = [t.policy for t in targets]
-    rt.runs.start(run_id, policies, dry_run, as_of, started)
+    rt.runs.start(run_id, policies, dry_run, as_of, started, lease)
     log.info("run %s started%s: %s", run_id, " (dry run)" if dry_run else "", ", ".join(policies))
+    with RunLease(rt.runs, run_id, lease, stop):
+        return _execute(
+            rt, targets, run_id, dry_run, as_of, started, planned, progress, stop, warnings
+        )
+
+
+def _execute(
+    rt: Runtime,
+    targets: Sequence[Target],
+    run_id: str,
+    dry_run: bool,
+    as_of: datetime,
+    started: datetime,
+    planned: Plan | None,
+    progress: ProgressFn | None,
+    stop: StopFlag,
+    warnings: list[str],
+) -> RunResult:
+    policies = [t.policy for t in targets]
     phases: list[PhaseResult] = []
     errors: list[str] = []
     drift: dict[str, int] = {}
@@ -114,11 +148,14 @@ def execute_run(
         elif not dry_run:
             for target in targets:
                 if target.policy not in unknown:
-                    phases.extend(
-                        _run_policy(rt, target, as_of, run_id, planned, progress, errors, drift)
+                    _run_policy(
+                        rt, target, as_of, run_id, planned, progress, errors, drift, stop, phases
                     )
         if errors and status is RunStatus.SUCCEEDED:
             status = RunStatus.DEGRADED
+    except StopRequested as exc:
+        status = RunStatus.INTERRUPTED
+        errors.append(f"stopped after the batch in flight: {exc.reason}")
     except KeyboardInterrupt:
         status = RunStatus.INTERRUPTED
         errors.append("interrupted")
@@ -177,12 +214,14 @@ def _run_policy(
     progress: ProgressFn | None,
     errors: list[str],
     drift: dict[str, int],
-) -> list[PhaseResult]:
-    """Each phase in order; a failure stops this policy (and is recorded), not the run."""
+    stop: StopFlag,
+    results: list[PhaseResult],
+) -> None:
+    """Each phase in order, into ``results``; a failure stops this policy (and is recorded),
+    not the run; a stop ends the run after the batch in flight."""
     cap_left = rt.config.max_deletions(target.policy)
-    results: list[PhaseResult] = []
     for index, action in enumerate(target.actions):
-        runner = PhaseRunner(rt, target, index, as_of, run_id, cap_left, progress)
+        runner = PhaseRunner(rt, target, index, as_of, run_id, cap_left, progress, stop)
         try:
             if planned is not None:
                 phase_plan = planned.phase(target.policy, index)
@@ -192,6 +231,9 @@ def _run_policy(
                     drift[name] = drift.get(name, 0) + count
             else:
                 results.append(runner.run())
+        except StopRequested:
+            results.append(runner.result())
+            raise
         except LetheError as exc:
             results.append(runner.result())
             errors.extend(runner.errors)
@@ -200,4 +242,3 @@ def _run_policy(
         errors.extend(runner.errors)
         if action.destructive and cap_left is not None:
             cap_left = runner.cap_left
-    return results

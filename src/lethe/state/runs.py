@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
 
 from lethe import secrets
-from lethe.errors import NotFoundError
+from lethe.errors import LeaseLostError, NotFoundError
 from lethe.model.results import RunResult, RunStatus
 from lethe.state.batches import process_identity
 from lethe.state.db import StateDB, as_utc
@@ -36,9 +36,15 @@ class RunLog:
         self.sink = sink
 
     def start(
-        self, run_id: str, policies: list[str], dry_run: bool, as_of: datetime, started: datetime
+        self,
+        run_id: str,
+        policies: list[str],
+        dry_run: bool,
+        as_of: datetime,
+        started: datetime,
+        lease: timedelta | None = None,
     ) -> None:
-        """Record that a run began (status ``running``), before it changes anything."""
+        """Record that a run began (status ``running``, holding a lease), before any change."""
         with self.state.write() as conn:
             conn.execute(
                 runs.insert().values(
@@ -49,8 +55,20 @@ class RunLog:
                     started_at=started,
                     status=RunStatus.RUNNING.value,
                     record={"process": process_identity()},
+                    heartbeat_at=started,
+                    lease_expires_at=started + lease if lease else None,
                 )
             )
+
+    def heartbeat(self, run_id: str, now: datetime, expires: datetime) -> bool:
+        """Renew a running run's lease; False when the run is no longer ``running``."""
+        with self.state.write() as conn:
+            renewed = conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING.value)
+                .values(heartbeat_at=now, lease_expires_at=expires)
+            )
+            return renewed.rowcount == 1
 
     def finish(self, result: RunResult, audit_head: tuple[int, str]) -> dict[str, Any]:
         """Store the final record and write it as ``<runs_dir>/<run_id>.json``."""
@@ -58,14 +76,20 @@ class RunLog:
         document["auditHead"] = {"seq": audit_head[0], "hash": audit_head[1]}
         document = dict(json.loads(secrets.scrub(json.dumps(document))))
         with self.state.write() as conn:
-            conn.execute(
+            # Fenced: a run that another process reaped (lease expired) may not overwrite that.
+            written = conn.execute(
                 update(runs)
-                .where(runs.c.id == result.run_id)
+                .where(runs.c.id == result.run_id, runs.c.status == RunStatus.RUNNING.value)
                 .values(
                     completed_at=result.completed_at,
                     status=result.status.value,
                     record=document,
                 )
+            )
+        if written.rowcount != 1:
+            raise LeaseLostError(
+                f"run {result.run_id} lost its lease (another process marked it as dead); "
+                f"its outcome ({result.status.value}) was not recorded"
             )
         if self.runs_dir is not None:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -77,14 +101,41 @@ class RunLog:
             self.sink(result.run_id, document)
         return document
 
-    def mark(self, run_id: str, status: RunStatus, completed: datetime) -> None:
-        """Set a run's status without a full record (a run found dead by a later one)."""
+    def mark(self, run_id: str, status: RunStatus, completed: datetime) -> bool:
+        """Set a still-running run's status without a full record (found dead by another)."""
         with self.state.write() as conn:
-            conn.execute(
+            marked = conn.execute(
                 update(runs)
-                .where(runs.c.id == run_id)
+                .where(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING.value)
                 .values(status=status.value, completed_at=completed)
             )
+            return marked.rowcount == 1
+
+    def reap(self, run_id: str, now: datetime) -> bool:
+        """Mark a running run whose lease expired before ``now`` as ``interrupted``."""
+        with self.state.write() as conn:
+            reaped = conn.execute(
+                update(runs)
+                .where(
+                    runs.c.id == run_id,
+                    runs.c.status == RunStatus.RUNNING.value,
+                    runs.c.lease_expires_at < now,
+                )
+                .values(status=RunStatus.INTERRUPTED.value, completed_at=now)
+            )
+            return reaped.rowcount == 1
+
+    def lease_of(self, run_id: str) -> tuple[str, datetime | None, datetime | None] | None:
+        """A run's status, lease expiry and completion instant (None: no such run)."""
+        with self.state.read() as conn:
+            row = conn.execute(
+                select(runs.c.status, runs.c.lease_expires_at, runs.c.completed_at).where(
+                    runs.c.id == run_id
+                )
+            ).first()
+        if row is None:
+            return None
+        return str(row[0]), as_utc(row[1]), as_utc(row[2])
 
     def recent(self, limit: int = 20) -> list[dict[str, Any]]:
         """The newest runs first, as summary rows."""
@@ -121,9 +172,18 @@ class RunLog:
         """Runs still marked ``running``, with the process that started them."""
         with self.state.read() as conn:
             rows = conn.execute(
-                select(runs.c.id, runs.c.record).where(runs.c.status == RunStatus.RUNNING.value)
+                select(runs.c.id, runs.c.record, runs.c.lease_expires_at).where(
+                    runs.c.status == RunStatus.RUNNING.value
+                )
             ).mappings()
-            return [{"id": r["id"], "process": (r["record"] or {}).get("process")} for r in rows]
+            return [
+                {
+                    "id": r["id"],
+                    "process": (r["record"] or {}).get("process"),
+                    "lease_expires_at": as_utc(r["lease_expires_at"]),
+                }
+                for r in rows
+            ]
 
     def show(self, run_id: str) -> dict[str, Any]:
         """The full record of one run (a unique prefix of its id is enough)."""
@@ -140,7 +200,9 @@ class RunLog:
         if len(rows) > 1:
             raise NotFoundError(f"run id prefix {run_id!r} is ambiguous; give more characters")
         row = rows[0]
-        record: dict[str, Any] = dict(row["record"]) if row["record"] else _summary(row)
+        record: dict[str, Any] = dict(row["record"] or {})
+        if "runId" not in record:  # still running, or found dead: no final record was written
+            record = {**_summary(row), **record}
         return record
 
 

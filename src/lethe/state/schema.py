@@ -17,9 +17,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
-__all__ = ["batches", "chain", "events", "holds", "metadata", "runs"]
+__all__ = ["batches", "chain", "events", "holds", "jobs", "metadata", "runs", "slots"]
 
 metadata = MetaData()
 
@@ -34,6 +35,9 @@ runs = Table(
     Column("completed_at", DateTime(timezone=True)),
     Column("status", String(16), nullable=False),
     Column("record", JSON),
+    # The run's lease: renewed by a heartbeat; a run past its expiry is taken as dead.
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("lease_expires_at", DateTime(timezone=True)),
 )
 
 events = Table(
@@ -93,4 +97,43 @@ batches = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("payload", JSON, nullable=False),
     Index("ix_lethe_batches_status", "status"),
+)
+
+# The slot ledger: one row per scheduled occurrence of a job (or per manual trigger minute).
+# The unique (job, slot_utc) pair is the claim: whoever inserts it runs the slot, once.
+# A row may stand for several slots (``covers``) when it records coalesced or missed ones.
+slots = Table(
+    "lethe_slots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(128), nullable=False),
+    Column("slot_utc", DateTime(timezone=True), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("covers", Integer, nullable=False),
+    Column("covers_from", DateTime(timezone=True)),
+    Column("run_id", String(64)),
+    Column("attempt", Integer, nullable=False),
+    Column("fence", Integer, nullable=False),
+    Column("trigger", String(32)),
+    Column("owner", String(256)),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("note", Text),
+    UniqueConstraint("job", "slot_utc", name="uq_lethe_slots_job_slot"),
+    Index("ix_lethe_slots_job_status", "job", "status"),
+    Index("ix_lethe_slots_run", "run_id"),
+)
+
+# One row per job: pause state, and the row claims lock to serialise one job's verdicts.
+jobs = Table(
+    "lethe_jobs",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("paused", Boolean, nullable=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("changed_at", DateTime(timezone=True)),
+    Column("changed_by", String(256)),
 )

@@ -1,0 +1,124 @@
+"""Who may call the trigger and admin endpoints.
+
+``Authorization: Bearer <token>`` where the token is either one of ``serve.bearer_tokens``
+(compared in constant time against every configured token) or an OIDC ID token:
+
+* signed with RS256 or ES256 only, by a key of the issuer's JWKS whose type and algorithm match
+  the token's header — ``alg: none``, HMAC algorithms (the HS/RS confusion) and unknown key ids
+  are refused;
+* ``iss`` and ``aud`` as configured, ``exp`` and ``iat`` present, not expired, not before its
+  ``nbf`` (with ``leeway`` for clock skew);
+* an ``email`` in ``allowed_emails`` (and not ``email_verified: false``).
+
+A missing or invalid credential answers 401; a valid token for a caller not allowed, 403.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import timedelta
+
+import jwt
+
+from lethe.config.jobs import OIDCConfig, ServeConfig
+from lethe.http.jwks import JWKSCache
+
+__all__ = ["AuthError", "Authenticator", "Principal"]
+
+ALGORITHMS = {"RS256": "RSA", "ES256": "EC"}
+
+
+class AuthError(Exception):
+    """A refused credential: ``status`` is 401 (who are you?) or 403 (not you)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller."""
+
+    kind: str  # "token", "oidc" or "anonymous"
+    name: str
+
+
+class Authenticator:
+    """Checks ``Authorization`` headers against the ``[serve]`` configuration."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.allow_anonymous = config.allow_unauthenticated
+        self.tokens = [t.get_secret_value().encode() for t in config.bearer_tokens]
+        self.oidc = config.oidc
+        self.jwks = (
+            JWKSCache(config.oidc.jwks_url, timedelta(seconds=config.oidc.jwks_cache.seconds))
+            if config.oidc
+            else None
+        )
+
+    @property
+    def configured(self) -> bool:
+        """Whether any way in (or explicit anonymity) is configured."""
+        return bool(self.tokens or self.oidc or self.allow_anonymous)
+
+    def authenticate(self, header: str | None) -> Principal:
+        """The caller named by an ``Authorization`` header, or :class:`AuthError`."""
+        if self.allow_anonymous:
+            return Principal("anonymous", "anonymous")
+        scheme, _, credential = (header or "").partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            raise AuthError(401, "missing bearer token")
+        credential = credential.strip()
+        matched = False
+        for index, token in enumerate(self.tokens):  # no early exit: constant time overall
+            if hmac.compare_digest(token, credential.encode()):
+                matched, which = True, index
+        if matched:
+            return Principal("token", f"bearer token #{which + 1}")
+        if self.oidc is None or self.jwks is None or credential.count(".") != 2:
+            raise AuthError(401, "invalid bearer token")
+        return _verify(credential, self.oidc, self.jwks)
+
+
+def _verify(token: str, oidc: OIDCConfig, jwks: JWKSCache) -> Principal:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError:
+        raise AuthError(401, "malformed token") from None
+    alg, kid = header.get("alg"), header.get("kid")
+    if alg not in ALGORITHMS:
+        raise AuthError(401, f"algorithm {alg!r} is not accepted (RS256 or ES256 only)")
+    if not isinstance(kid, str):
+        raise AuthError(401, "the token names no signing key (kid)")
+    key = jwks.key(kid)
+    if key is None:
+        raise AuthError(401, "unknown signing key")
+    if key.key_type != ALGORITHMS[alg] or key.algorithm_name != alg:
+        raise AuthError(401, f"key {kid!r} does not sign with {alg}")
+    try:
+        claims = jwt.decode(
+            token,
+            key.key,
+            algorithms=[alg],
+            audience=oidc.audience,
+            issuer=oidc.issuer,
+            leeway=oidc.leeway.seconds,
+            options={"require": ["exp", "iat", "iss", "aud"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthError(401, "token expired") from None
+    except jwt.ImmatureSignatureError:
+        raise AuthError(401, "token not yet valid") from None
+    except jwt.InvalidAudienceError:
+        raise AuthError(401, "token is for another audience") from None
+    except jwt.InvalidIssuerError:
+        raise AuthError(401, "token from another issuer") from None
+    except jwt.InvalidTokenError as exc:
+        raise AuthError(401, f"invalid token: {exc}") from None
+    email = claims.get("email")
+    if claims.get("email_verified") is False or email not in oidc.allowed_emails:
+        raise AuthError(403, "this identity may not call lethe")
+    return Principal("oidc", str(email))
