@@ -2,7 +2,8 @@
 
 Exit codes (also in the README): 0 success · 1 finished with errors · 2 invalid configuration
 or usage · 3 a safety limit refused the run (nothing changed) · 4 the audit chain does not
-verify · 5 a store is unreachable · 6 a run, hold or item was not found.
+verify · 5 a store is unreachable · 6 a run, hold or item was not found · 7 to 10 a notice was
+not delivered (unreachable, TLS, authentication, rejected).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated
 import typer
 
 from lethe import __version__, secrets
-from lethe.cli import admin, operate
+from lethe.cli import admin, notify, operate
 from lethe.cli.context import CliState
 from lethe.errors import ExitCode, LetheError
 
@@ -66,6 +67,7 @@ def root(
 
 operate.register(app)
 admin.register(app)
+notify.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

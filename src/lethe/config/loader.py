@@ -110,9 +110,11 @@ def load(
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", source) from exc
-    data = _interpolate(data, os.environ if env is None else env, source, ())
+    env = os.environ if env is None else env
+    data = _interpolate(data, env, source, ())
     try:
-        config = LetheConfig.model_validate(data)
+        # Defaults some models read from the environment (EMAIL_HOST, …) come from ``env`` too.
+        config = LetheConfig.model_validate(data, context={"env": env})
     except ValidationError as exc:
         raise _config_error(exc, source) from None
     for store in config.stores.values():

@@ -18,6 +18,7 @@ from lethe.model.conditions import (
     evaluate,
     explain_failures,
 )
+from lethe.state.deliveries import Delivery, DeliveryLedger
 
 __all__ = ["Explanation", "PhaseVerdict", "explain"]
 
@@ -49,6 +50,8 @@ class Explanation:
     registry_holds: tuple[Hold, ...]
     held_by_table: bool
     history: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    #: Deletion warnings claimed or delivered for this item (the delivery ledger).
+    warnings: tuple[Delivery, ...] = field(default_factory=tuple)
 
     @property
     def blocked(self) -> bool:
@@ -105,8 +108,9 @@ def explain(rt: Runtime, dataset: str, key_text: str, as_of: datetime | None = N
     row = rows.get(key_text)
     history = tuple(rt.ledger.iter_events(dataset=dataset, item_key=key_text))
     registry = tuple(h for h in rt.holds.list(dataset) if h.item_key == key_text)
+    warnings = tuple(DeliveryLedger(rt.state).for_item(dataset, key_text))
     if row is None:
-        return Explanation(dataset, key_text, False, {}, (), registry, False, history)
+        return Explanation(dataset, key_text, False, {}, (), registry, False, history, warnings)
     config = rt.config.datasets[dataset]
     held_by_table = False
     if config.holds is not None:
@@ -115,4 +119,6 @@ def explain(rt: Runtime, dataset: str, key_text: str, as_of: datetime | None = N
         )
         held_by_table = bool(found and found[0].held)
     verdicts = tuple(v for target in targets for v in _verdicts(target, row, as_of))
-    return Explanation(dataset, key_text, True, row, verdicts, registry, held_by_table, history)
+    return Explanation(
+        dataset, key_text, True, row, verdicts, registry, held_by_table, history, warnings
+    )

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from lethe.actions.external import ExternalAction
 from lethe.engine.executor import PhaseRunner, ProgressFn
+from lethe.engine.external import run_external
 from lethe.engine.planning import estimate, plan, removed_rows, trip_reason
 from lethe.engine.recovery import recover
 from lethe.engine.runtime import Runtime, Target
@@ -63,6 +65,8 @@ def _from_plan(planned: Plan) -> list[PhaseResult]:
             capped=p.capped,
             cascade=dict(p.cascade),
             destructive=p.destructive,
+            summary=p.summary,
+            details=dict(p.details),
         )
         for p in planned.phases
     ]
@@ -172,6 +176,19 @@ def _run_policy(
     cap_left = rt.config.max_deletions(target.policy)
     results: list[PhaseResult] = []
     for index, action in enumerate(target.actions):
+        if isinstance(action, ExternalAction):
+            wanted = _planned_keys(planned, target.policy, index)
+            try:
+                result, failures = run_external(rt, target, index, as_of, run_id, wanted)
+            except LetheError as exc:
+                errors.append(f"policy {target.policy}, phase [{index}] {action.type}: {exc}")
+                break
+            results.append(result)
+            errors.extend(
+                f"policy {target.policy}, phase [{index}] {action.type}: {failure}"
+                for failure in failures
+            )
+            continue
         runner = PhaseRunner(rt, target, index, as_of, run_id, cap_left, progress)
         try:
             if planned is not None:
@@ -189,3 +206,10 @@ def _run_policy(
         if action.destructive and cap_left is not None:
             cap_left = runner.cap_left
     return results
+
+
+def _planned_keys(planned: Plan | None, policy: str, index: int) -> set[str] | None:
+    if planned is None:
+        return None
+    phase = planned.phase(policy, index)
+    return {str(k) for k in phase.keys} if phase else set()

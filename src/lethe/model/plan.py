@@ -37,6 +37,11 @@ class PhasePlan:
     capped: int = 0
     cascade: Mapping[str, int] = field(default_factory=dict)
     destructive: bool = True
+    #: Summary lines and counts of a phase that acts outside the store (warnings).
+    summary: tuple[str, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+    #: What it would send, one line per message (recipients included).
+    notes: tuple[str, ...] = ()
 
     @property
     def rows_by_table(self) -> dict[str, int]:
@@ -59,6 +64,9 @@ class PhasePlan:
             "capped": self.capped,
             "cascade": dict(self.cascade),
             "destructive": self.destructive,
+            "summary": list(self.summary),
+            "details": dict(self.details),
+            "notes": list(self.notes),
         }
 
 
@@ -114,6 +122,9 @@ class Plan:
                     capped=int(p["capped"]),
                     cascade=dict(p["cascade"]),
                     destructive=bool(p.get("destructive", True)),
+                    summary=tuple(p.get("summary", ())),
+                    details=dict(p.get("details", {})),
+                    notes=tuple(p.get("notes", ())),
                 )
                 for p in document["phases"]
             )

@@ -38,6 +38,10 @@ class PhaseResult:
     capped: int = 0
     cascade: Mapping[str, int] = field(default_factory=dict)
     destructive: bool = True
+    #: Lines replacing the default summary line (a warning phase's "Sent 3 deletion …").
+    summary: tuple[str, ...] = ()
+    #: Phase-specific counts (never personal data: this is recorded).
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -53,6 +57,8 @@ class PhaseResult:
             "capped": self.capped,
             "cascade": dict(self.cascade),
             "destructive": self.destructive,
+            "summary": list(self.summary),
+            "details": dict(self.details),
         }
 
 

@@ -17,9 +17,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
-__all__ = ["batches", "chain", "events", "holds", "metadata", "runs"]
+__all__ = ["batches", "chain", "deliveries", "events", "holds", "metadata", "runs"]
 
 metadata = MetaData()
 
@@ -93,4 +94,28 @@ batches = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("payload", JSON, nullable=False),
     Index("ix_lethe_batches_status", "status"),
+)
+
+# The delivery ledger of deletion warnings: one row per (policy, item, milestone), claimed
+# ('sending') by a unique insert before the message leaves and marked 'delivered' once the
+# server accepted it, so no milestone is sent twice whatever the runs, replicas or retries.
+deliveries = Table(
+    "lethe_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("policy", String(128), nullable=False),
+    Column("dataset", String(128), nullable=False),
+    Column("item_key", Text, nullable=False),
+    Column("milestone", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("recipient_sha256", String(64), nullable=False),
+    Column("message_id", String(255), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_by", JSON, nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("error", Text),
+    UniqueConstraint("policy", "item_key", "milestone", name="uq_lethe_deliveries_item"),
+    Index("ix_lethe_deliveries_item", "dataset", "item_key"),
 )
