@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from tests.support.apps import OPEN_ENGINES
 from tests.support.postgres import postgres_server
+from tests.support.servers import Hook, Inbox, self_signed, smtp_server, webhook_server
 
 _counter = itertools.count()
 
@@ -67,3 +68,23 @@ def _dispose_engines() -> Iterator[None]:
     yield
     while OPEN_ENGINES:
         OPEN_ENGINES.pop().dispose()
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    """A plain SMTP server on loopback that accepts everything (see tests/support/servers)."""
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    """A webhook endpoint on loopback recording each JSON body."""
+    with webhook_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate (and key) for 127.0.0.1 and localhost."""
+    return self_signed(tmp_path_factory.mktemp("tls"))

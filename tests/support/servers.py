@@ -21,7 +21,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-__all__ = ["Inbox", "Hook", "free_port", "self_signed", "smtp_server", "webhook_server"]
+__all__ = ["Hook", "Inbox", "free_port", "self_signed", "smtp_server", "webhook_server"]
 
 
 def free_port() -> int:
@@ -60,7 +60,7 @@ class Inbox:
     host: str = "127.0.0.1"
     port: int = 0
 
-    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
         if address in self.refuse:
@@ -68,7 +68,7 @@ class Inbox:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.data_reply:
             return self.data_reply
         message = email.message_from_bytes(envelope.content, policy=default_policy)
@@ -84,7 +84,8 @@ class Inbox:
             data.login.decode(),
             data.password.decode(),
         )
-        return AuthResult(success=ok)
+        # handled=False: the server itself answers 535 on failure.
+        return AuthResult(success=ok, handled=False)
 
     def received(self) -> list[EmailMessage]:
         with self.lock:
@@ -151,7 +152,7 @@ def webhook_server() -> Iterator[Hook]:
     hook = Hook()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's hook name)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = json.loads(self.rfile.read(length))
             status = hook.status
@@ -163,12 +164,12 @@ def webhook_server() -> Iterator[Hook]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     hook.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/s3cr3t-path-token"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield hook

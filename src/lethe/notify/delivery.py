@@ -106,7 +106,8 @@ def _one(
     try:
         receipt = sender.send(message)
     except DeliveryError as exc:
-        reason = str(exc).replace(notice.recipient, "<recipient>")
+        address = notice.recipient  # never in errors, the ledger or run records
+        reason = str(exc).replace(f"<{address}>", "<recipient>").replace(address, "<recipient>")
         ledger.failed(sending.policy, sending.run_id, claim.entries, reason)
         report.failed += len(claim.entries)
         keys = ", ".join(key for key, _ in claim.entries)

@@ -223,10 +223,13 @@ def _insert_if_absent(conn: Connection, row: dict[str, Any]) -> bool:
     dialect = conn.dialect.name
     if dialect in ("postgresql", "sqlite"):
         insert = (postgresql if dialect == "postgresql" else sqlite).insert(deliveries)
-        statement = insert.values(row).on_conflict_do_nothing(
-            index_elements=["policy", "item_key", "milestone"]
+        statement = (
+            insert.values(row)
+            .on_conflict_do_nothing(index_elements=["policy", "item_key", "milestone"])
+            .returning(deliveries.c.id)
         )
-        return bool(conn.execute(statement).rowcount)
+        # RETURNING, not rowcount: drivers disagree on rowcount for a skipped insert.
+        return conn.execute(statement).first() is not None
     try:  # other databases: the unique constraint decides, inside a savepoint
         with conn.begin_nested():
             conn.execute(deliveries.insert().values(row))
@@ -270,6 +273,8 @@ def _take_over(
             error=None,
         )
     )
-    if not conn.execute(statement).rowcount:
-        return None
-    return existing.stale
+    if conn.dialect.update_returning:
+        won = conn.execute(statement.returning(deliveries.c.id)).first() is not None
+    else:
+        won = bool(conn.execute(statement).rowcount)
+    return existing.stale if won else None
