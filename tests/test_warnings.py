@@ -211,14 +211,14 @@ def test_an_outage_degrades_the_run_blocks_deletion_and_the_next_run_delivers(
         assert down.phases[1].blocked == 1 and 1 in survey_ids(engine, census)
         assert [r["status"] for r in deliveries(lethe)] == ["failed"]
         assert _events(lethe, "warned") == []
-    with smtp_server() as inbox:  # the server is back (on another port: point lethe at it)
-        with census_with_warnings(sqlite_url, tmp_path, inbox.port) as lethe:
-            back = lethe.run(as_of=NOW + timedelta(hours=1))
-            assert back.ok and back.phases[0].acted == 2 and len(inbox.received()) == 2
-            explained = lethe.explain("surveys", "6", as_of=NOW)
-            assert [(w.milestone, w.status, w.attempts) for w in explained.warnings] == [
-                ("30d", "delivered", 2)
-            ]
+    # The server is back (on another port: lethe is pointed at it).
+    with smtp_server() as inbox, census_with_warnings(sqlite_url, tmp_path, inbox.port) as lethe:
+        back = lethe.run(as_of=NOW + timedelta(hours=1))
+        assert back.ok and back.phases[0].acted == 2 and len(inbox.received()) == 2
+        explained = lethe.explain("surveys", "6", as_of=NOW)
+        assert [(w.milestone, w.status, w.attempts) for w in explained.warnings] == [
+            ("30d", "delivered", 2)
+        ]
 
 
 def test_a_refused_recipient_fails_alone_and_is_retried(
