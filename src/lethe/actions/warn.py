@@ -30,7 +30,7 @@ from lethe.notify.digest import Composer, Notice, Owed, digest, owed
 from lethe.notify.environment import environment
 from lethe.notify.milestones import Milestone, schedule
 from lethe.notify.recipients import Recipient
-from lethe.notify.templates import Templates
+from lethe.notify.templates import Templates, templates_for
 from lethe.state.deliveries import DeliveryLedger
 from lethe.stores.base import DatasetHandle
 
@@ -117,13 +117,13 @@ class Warn(ExternalAction):
 
     def _templates(self, ctx: PhaseContext) -> Templates:
         if self.templates is None:
-            return Templates()
+            return templates_for(None)
         directory = Path(self.templates)
         if not directory.is_absolute() and ctx.base_dir is not None:
             directory = ctx.base_dir / directory
         if not directory.is_dir():
             raise ValueError(f"templates directory {directory} does not exist")
-        return Templates(directory)
+        return templates_for(directory.resolve())
 
     # -- notify before delete ------------------------------------------------------------
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-__all__ = ["NAMES", "NoticeItem", "Rendered", "Templates", "notice_context"]
+__all__ = ["NAMES", "NoticeItem", "Rendered", "Templates", "notice_context", "templates_for"]
 
 DEFAULTS = Path(__file__).parent / "templates"
 NAMES = ("subject.txt", "body.txt", "body.html")
@@ -136,3 +137,21 @@ class Templates:
             line = getattr(exc, "lineno", None)
             where = f"{source}{f', line {line}' if line else ''}"
             raise ValueError(f"template {where}: {exc.message or type(exc).__name__}") from exc
+
+
+def templates_for(directory: Path | None) -> Templates:
+    """The templates of ``directory`` (None: the defaults), compiled once per process for as
+    long as the directory's override files stay the same."""
+    stamp: tuple[tuple[str, float], ...] = ()
+    if directory is not None:
+        stamp = tuple(
+            (name, (directory / name).stat().st_mtime)
+            for name in NAMES
+            if (directory / name).is_file()
+        )
+    return _cached(directory, stamp)
+
+
+@lru_cache(maxsize=32)
+def _cached(directory: Path | None, stamp: tuple[tuple[str, float], ...]) -> Templates:
+    return Templates(directory)
