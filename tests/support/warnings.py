@@ -13,25 +13,43 @@ from sqlalchemy import Engine, insert, select, text
 from lethe import Lethe
 from tests.support.apps import NOW, example_lethe, example_policy
 
-__all__ = ["add_surveys", "body", "census_with_warnings", "deliveries", "listed_items"]
+__all__ = [
+    "add_surveys",
+    "body",
+    "census_with_warnings",
+    "deliveries",
+    "listed_items",
+    "mail_env",
+    "survey_ids",
+]
+
+
+def mail_env(port: int) -> dict[str, str]:
+    """The environment pointing an example's SMTP sender at ``127.0.0.1:port``."""
+    return {
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(port),
+        "DEFAULT_FROM_EMAIL": "governance@census.example.org",
+        "SITE_URL": "https://census.example.org",
+    }
 
 
 def census_with_warnings(
-    url: str, state_dir: Path, port: int, policy: str | None = None, **env: str
+    url: str,
+    state_dir: Path,
+    port: int,
+    policy: str | None = None,
+    *,
+    name: str = "census",
+    **env: str,
 ) -> Lethe:
-    """Census with warnings on, sending to ``127.0.0.1:port``."""
+    """An example (Census by default) with warnings on, sending to ``127.0.0.1:port``."""
     return example_lethe(
-        "census",
+        name,
         url,
         state_dir,
-        policy if policy is not None else example_policy("census", warnings=True),
-        env={
-            "EMAIL_HOST": "127.0.0.1",
-            "EMAIL_PORT": str(port),
-            "DEFAULT_FROM_EMAIL": "governance@census.example.org",
-            "SITE_URL": "https://census.example.org",
-            **env,
-        },
+        policy if policy is not None else example_policy(name, warnings=True),
+        env={**mail_env(port), **env},
     )
 
 
