@@ -165,30 +165,19 @@ class Warn(ExternalAction):
         run_id: str | None,
         phase: int,
     ) -> ExternalOutcome:
-        if ctx.state is None or ctx.due_at is None:
-            raise ConfigError("warn needs lethe's state database and the dataset's due rule")
+        if ctx.state is None:
+            raise ConfigError("warn needs lethe's state database")
         milestones = self.milestones()
-        texts = {key_text(k): k for k in keys}
-        rows = dataset.fetch(list(keys), sorted(columns_of(ctx.due) | self.reads()))
         ledger = DeliveryLedger(ctx.state)
-        due = owed(
-            rows,
-            ledger.lookup(ctx.policy, list(texts)),
-            milestones,
-            ctx.due_at,
-            ctx.as_of,
-            fields=self.fields,
-            guarded=self.wait_for_delivery,
-        )
-        recipients = self.recipient.resolve(dataset, [texts[o.key] for o in due], rows)
-        notices, orphans = digest(due, recipients)
+        notices, orphans = self._notices(dataset, keys, ctx, ledger)
         errors = [self._orphan_error(ctx, orphans)] if orphans else []
         if run_id is None:
-            acted = tuple(texts[i.key] for n in notices for i in n.items)
+            items = [i for n in notices for i in n.items]
+            chosen = {i.key for i in items}
             return ExternalOutcome(
-                acted=acted,
-                summary=(_summary("Would send", notices, milestones),),
-                details=_details([i for n in notices for i in n.items], len(notices), orphans),
+                acted=tuple(k for k in keys if key_text(k) in chosen),
+                summary=(_summary("Would send", items, len(notices), milestones),),
+                details=_details(items, len(notices), orphans),
                 notes=tuple(_note(ctx.dataset, notice) for notice in notices),
                 errors=tuple(errors),
             )
@@ -202,7 +191,31 @@ class Warn(ExternalAction):
         )
         sending = Sending(ctx.policy, ctx.dataset, run_id, phase, ctx.as_of)
         report = deliver(notices, composer, self.sender.build(), ledger, sending)
-        return self._outcome(report, notices, orphans, milestones, texts, errors)
+        return self._outcome(report, notices, orphans, milestones, keys, errors)
+
+    def _notices(
+        self,
+        dataset: DatasetHandle,
+        keys: Sequence[ItemKey],
+        ctx: PhaseContext,
+        ledger: DeliveryLedger,
+    ) -> tuple[list[Notice], list[Owed]]:
+        """What each item is owed now, grouped per recipient; and who has no address."""
+        if ctx.due_at is None:
+            raise ConfigError("warn needs the dataset's due rule")
+        texts = {key_text(k): k for k in keys}
+        rows = dataset.fetch(list(keys), sorted(columns_of(ctx.due) | self.reads()))
+        due = owed(
+            rows,
+            ledger.lookup(ctx.policy, list(texts)),
+            self.milestones(),
+            ctx.due_at,
+            ctx.as_of,
+            fields=self.fields,
+            guarded=self.wait_for_delivery,
+        )
+        recipients = self.recipient.resolve(dataset, [texts[o.key] for o in due], rows)
+        return digest(due, recipients)
 
     def _outcome(
         self,
@@ -210,12 +223,13 @@ class Warn(ExternalAction):
         notices: list[Notice],
         orphans: list[Owed],
         milestones: tuple[Milestone, ...],
-        texts: dict[str, ItemKey],
+        keys: Sequence[ItemKey],
         errors: list[str],
     ) -> ExternalOutcome:
         sent = set(report.delivered)
         items = [i for n in notices for i in n.items if (i.key, i.milestone.name) in sent]
-        summary = [_summary("Sent", [Notice("-", tuple(items))], milestones, report.messages)]
+        done = {i.key for i in items}
+        summary = [_summary("Sent", items, report.messages, milestones)]
         if report.failed or report.unattempted:
             summary.append(
                 f"Not delivered: {report.failed + report.unattempted} deletion warnings "
@@ -224,7 +238,7 @@ class Warn(ExternalAction):
         details = _details(items, report.messages, orphans)
         details.update(not_delivered=report.failed + report.unattempted, resent=report.resent)
         return ExternalOutcome(
-            acted=tuple(texts[i.key] for i in items),
+            acted=tuple(k for k in keys if key_text(k) in done),
             summary=tuple(summary),
             details=details,
             errors=tuple(errors + report.errors),
@@ -249,14 +263,13 @@ def _counts(items: Sequence[Owed], milestones: tuple[Milestone, ...]) -> dict[st
 
 
 def _summary(
-    verb: str, notices: Sequence[Notice], milestones: tuple[Milestone, ...], messages: int = -1
+    verb: str, items: Sequence[Owed], messages: int, milestones: tuple[Milestone, ...]
 ) -> str:
-    items = [i for n in notices for i in n.items]
-    count = len(notices) if messages < 0 else messages
+    """The seeds' line: ``Sent 3 deletion warnings in 2 messages: 30-day: 2, 7-day: 1, …``."""
     labels = {m.name: m.label for m in milestones}
     parts = ", ".join(f"{labels[name]}: {n}" for name, n in _counts(items, milestones).items())
-    noun = "message" if count == 1 else "messages"
-    return f"{verb} {len(items)} deletion warnings in {count} {noun}: {parts}"
+    noun = "message" if messages == 1 else "messages"
+    return f"{verb} {len(items)} deletion warnings in {messages} {noun}: {parts}"
 
 
 def _details(items: Sequence[Owed], messages: int, orphans: Sequence[Owed]) -> dict[str, Any]:

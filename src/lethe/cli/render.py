@@ -176,6 +176,8 @@ def render_explain(console: Console, exp: Explanation) -> None:
         console.print(f"  policy {v.policy} [{v.phase}] {v.action}: {state}")
         for unmet in v.unmet:
             console.print(f"      needs: {unmet}")
+        if v.waits_for:
+            console.print(f"      waits: {v.waits_for}", markup=False)
     for hold in exp.registry_holds:
         console.print(
             f"  [red]held[/] by hold #{hold.id} ({hold.reason}; placed by "

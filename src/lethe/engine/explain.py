@@ -36,6 +36,8 @@ class PhaseVerdict:
     selected_now: bool
     from_instant: datetime | None
     unmet: tuple[str, ...]
+    #: Why another phase holds it back now (a deletion waiting for its warning).
+    waits_for: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,14 +83,15 @@ def first_selected(
     return high
 
 
-def _verdicts(target: Target, row: dict[str, Any], as_of: datetime) -> list[PhaseVerdict]:
+def _verdicts(target: Target, key: Any, row: dict[str, Any], as_of: datetime) -> list[PhaseVerdict]:
     verdicts = []
     for index, action in enumerate(target.actions):
         selection = target.selection(index, as_of)
         now = evaluate(selection, row)
         when = first_selected(partial(target.selection, index), row, as_of)
         unmet = () if now else tuple(describe(c) for c in explain_failures(selection, row))
-        verdicts.append(PhaseVerdict(target.policy, index, action.type, now, when, unmet))
+        waits = target.blocked(index, [key], as_of).get(str(key)) if now else None
+        verdicts.append(PhaseVerdict(target.policy, index, action.type, now, when, unmet, waits))
     return verdicts
 
 
@@ -118,7 +121,7 @@ def explain(rt: Runtime, dataset: str, key_text: str, as_of: datetime | None = N
             In(config.key, (key if isinstance(key, int | str) else key_text,)), limit=1
         )
         held_by_table = bool(found and found[0].held)
-    verdicts = tuple(v for target in targets for v in _verdicts(target, row, as_of))
+    verdicts = tuple(v for target in targets for v in _verdicts(target, key, row, as_of))
     return Explanation(
         dataset, key_text, True, row, verdicts, registry, held_by_table, history, warnings
     )

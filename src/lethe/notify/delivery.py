@@ -16,7 +16,7 @@ from datetime import datetime
 from lethe.errors import DeliveryError, DeliveryRejectedError
 from lethe.notify.base import Sender
 from lethe.notify.digest import Composer, Notice, recipient_hash
-from lethe.state.deliveries import DeliveryLedger
+from lethe.state.deliveries import Claim, DeliveryLedger
 from lethe.state.ledger import EventDraft
 
 __all__ = ["DeliveryReport", "deliver"]
@@ -89,6 +89,7 @@ def _one(
     sending: Sending,
     report: DeliveryReport,
 ) -> None:
+    """Claim, send, record one notice (raises the ``DeliveryError`` after recording it)."""
     hashed = recipient_hash(notice.recipient)
     intended = composer.message(notice)
     claim = ledger.claim(
@@ -116,8 +117,25 @@ def _one(
             f"not delivered: {reason}; the next run tries again"
         )
         raise
+    details = {
+        "recipient_sha256": hashed,
+        "message_id": message.message_id,
+        "sender": sender.describe(),
+        "reply": receipt.reply,
+    }
+    events = _warned(sending, claim, details)
+    ledger.delivered(
+        sending.policy, sending.run_id, claim.entries, sending.as_of, message.message_id, events
+    )
+    report.delivered.extend(claim.entries)
+    report.messages += 1
+    report.resent += len(claim.resumed)
+
+
+def _warned(sending: Sending, claim: Claim, details: dict[str, str]) -> list[EventDraft]:
+    """One ``warned`` audit event per item and milestone of a delivered message."""
     resumed = set(claim.resumed)
-    events = [
+    return [
         EventDraft(
             run_id=sending.run_id,
             event="warned",
@@ -127,18 +145,10 @@ def _one(
             item_key=key,
             details={
                 "milestone": milestone,
-                "recipient_sha256": hashed,
-                "message_id": message.message_id,
-                "sender": sender.describe(),
-                "reply": receipt.reply,
+                **details,
+                # The first attempt's outcome was unknown: this may be a second copy.
                 **({"resent_after_unknown_outcome": True} if (key, milestone) in resumed else {}),
             },
         )
         for key, milestone in claim.entries
     ]
-    ledger.delivered(
-        sending.policy, sending.run_id, claim.entries, sending.as_of, message.message_id, events
-    )
-    report.delivered.extend(claim.entries)
-    report.messages += 1
-    report.resent += len(resumed)
