@@ -156,7 +156,8 @@ class DeliveryLedger:
             "claimed_by": process_identity(),
         }
         with self.state.write() as conn:
-            for key, milestone in entries:
+            # One order for every replica, so two claiming the same rows wait, never deadlock.
+            for key, milestone in sorted(entries):
                 row = {**fresh, "item_key": key, "milestone": milestone}
                 if _insert_if_absent(conn, row):
                     won.append((key, milestone))
