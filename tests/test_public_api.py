@@ -144,5 +144,5 @@ def test_errors_form_one_tree_with_distinct_exit_codes() -> None:
         lethe.DeliveryRejectedError,
     ]
     assert all(issubclass(kind, lethe.LetheError) for kind in kinds)
-    assert {int(k.exit_code) for k in kinds} == {2, 3, 4, 5, 6, 7, 8, 9, 10}
+    assert {int(k.exit_code) for k in kinds} == {2, 3, 4, 5, 6, 8, 9, 10, 11}
     assert all(issubclass(k, lethe.DeliveryError) for k in kinds[-4:])

@@ -58,7 +58,7 @@ def test_database_and_mail_passwords_never_leave_lethe(
             output.append(capsys.readouterr())
         assert len(inbox.received()) == 3  # two warnings and the test message
         monkeypatch.setenv("EMAIL_HOST_PASSWORD", MAIL_PASSWORD + "-wrong")
-        assert main(["notify", "test", "dpo@example.org"]) == 9
+        assert main(["notify", "test", "dpo@example.org"]) == 10
         output.append(capsys.readouterr())
     run_id = json.loads(output[4].out)["runId"]
     assert main(["runs", "show", run_id]) == 0

@@ -165,10 +165,10 @@ sender = {{ type = "smtp", host = "127.0.0.1", port = {port}{extra} }}
 @pytest.mark.parametrize(
     ("setup", "code", "said"),
     [
-        ("down", 7, "cannot connect (connection refused)"),
-        ("tls", 8, "TLS failed"),
-        ("auth", 9, "authentication failed"),
-        ("550", 10, "550 5.1.1 No such user"),
+        ("down", 8, "cannot connect (connection refused)"),
+        ("tls", 9, "TLS failed"),
+        ("auth", 10, "authentication failed"),
+        ("550", 11, "550 5.1.1 No such user"),
         ("ok", 0, "accepted"),
     ],
 )

@@ -10,11 +10,11 @@ Every error lethe raises on purpose derives from :class:`LetheError`::
     ├── StoreError             a store failed or could not be reached (exit 5)
     ├── PlanFileError          a plan file is unreadable, of an unknown version or tampered (exit 2)
     ├── NotFoundError          a run, hold or item named on the command line does not exist (exit 6)
-    └── DeliveryError          a notice was not delivered (exits 7 to 10, by cause)
-        ├── SenderUnreachableError  connection refused, unknown host, timeout, dropped (exit 7)
-        ├── SenderTLSError          TLS or STARTTLS failed (certificate, handshake) (exit 8)
-        ├── SenderAuthError         the server refused the credentials (exit 9)
-        └── DeliveryRejectedError   the server answered 4xx/5xx for this message (exit 10)
+    └── DeliveryError          a notice was not delivered (exits 8 to 11, by cause)
+        ├── SenderUnreachableError  connection refused, unknown host, timeout, dropped (exit 8)
+        ├── SenderTLSError          TLS or STARTTLS failed (certificate, handshake) (exit 9)
+        ├── SenderAuthError         the server refused the credentials (exit 10)
+        └── DeliveryRejectedError   the server answered 4xx/5xx for this message (exit 11)
 
 Driver exceptions are translated once, at the store boundary, with ``raise … from exc`` so that
 the CLI and the Python API only ever see this tree.
@@ -54,10 +54,11 @@ class ExitCode(IntEnum):
     AUDIT_BROKEN = 4
     STORE_UNAVAILABLE = 5
     NOT_FOUND = 6
-    SENDER_UNREACHABLE = 7
-    SENDER_TLS = 8
-    SENDER_AUTH = 9
-    DELIVERY_REJECTED = 10
+    # 7 is taken on main by UNHEALTHY (issue 4's `lethe health`).
+    SENDER_UNREACHABLE = 8
+    SENDER_TLS = 9
+    SENDER_AUTH = 10
+    DELIVERY_REJECTED = 11
 
 
 class LetheError(Exception):

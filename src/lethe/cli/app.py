@@ -2,7 +2,7 @@
 
 Exit codes (also in the README): 0 success · 1 finished with errors · 2 invalid configuration
 or usage · 3 a safety limit refused the run (nothing changed) · 4 the audit chain does not
-verify · 5 a store is unreachable · 6 a run, hold or item was not found · 7 to 10 a notice was
+verify · 5 a store is unreachable · 6 a run, hold or item was not found · 8 to 11 a notice was
 not delivered (unreachable, TLS, authentication, rejected).
 """
 

@@ -50,8 +50,8 @@ def notify_test(
         str | None, typer.Option("--policy", "-p", help="Use this policy's warn phase's sender.")
     ] = None,
 ) -> None:
-    """Send one test message; on failure say what went wrong (exit 7 unreachable, 8 TLS,
-    9 authentication, 10 rejected)."""
+    """Send one test message; on failure say what went wrong (exit 8 unreachable, 9 TLS,
+    10 authentication, 11 rejected)."""
     cli = state(ctx)
     try:
         delivery = cli.lethe().notify_test(address, policy=policy)
