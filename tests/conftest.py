@@ -13,8 +13,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.support.apps import OPEN_ENGINES
+from tests.support.backends import BACKENDS, Backend, make_backend
+from tests.support.mail import Hook, Inbox, self_signed, smtp_server, webhook_server
 from tests.support.postgres import postgres_server
-from tests.support.servers import Hook, Inbox, self_signed, smtp_server, webhook_server
+from tests.support.servers import S3_ENV, moto_server, redis_server
 
 _counter = itertools.count()
 
@@ -72,7 +74,7 @@ def _dispose_engines() -> Iterator[None]:
 
 @pytest.fixture
 def inbox() -> Iterator[Inbox]:
-    """A plain SMTP server on loopback that accepts everything (see tests/support/servers)."""
+    """A plain SMTP server on loopback that accepts everything (see tests/support/mail)."""
     with smtp_server() as server:
         yield server
 
@@ -88,3 +90,48 @@ def hook() -> Iterator[Hook]:
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate (and key) for 127.0.0.1 and localhost."""
     return self_signed(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server, over HTTP on loopback, for the session."""
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def redis_session_url() -> Iterator[str]:
+    """A Redis server on loopback for the session."""
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url(redis_session_url: str) -> str:
+    """The session's Redis server, emptied for one test."""
+    from redis import Redis
+
+    with Redis.from_url(redis_session_url) as client:
+        client.flushall()
+    return redis_session_url
+
+
+@pytest.fixture
+def s3_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Credentials for moto in the environment (where obstore and boto3 read them)."""
+    for name, value in S3_ENV.items():
+        monkeypatch.setenv(name, value)
+    return dict(S3_ENV)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """The ``items`` dataset on SQLite, a local directory, S3 (moto) and Redis in turn."""
+    name = request.param
+    s3 = redis = None
+    if name == "s3":
+        request.getfixturevalue("s3_env")
+        s3 = request.getfixturevalue("s3_endpoint")
+    if name == "redis":
+        redis = request.getfixturevalue("redis_url")
+    return make_backend(name, tmp_path, s3, redis)

@@ -56,6 +56,7 @@ def _setup(url: str, tmp_path: Path) -> Path:
         textwrap.dedent(f"""
         [limits]
         batch_size = 25
+        batch_seconds = 0
         [limits.breaker]
         enabled = false
         [stores.app]

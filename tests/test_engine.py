@@ -151,7 +151,7 @@ def test_a_failing_hold_lookup_skips_the_items_and_degrades_the_run(
 
 def test_batches_of_one_give_the_same_result_as_one_batch(app_url: str, tmp_path: Path) -> None:
     census, engine = seeded("census", app_url)
-    policy = _with("[limits]\nbatch_size = 1\n")
+    policy = _with("[limits]\nbatch_size = 1\nbatch_seconds = 0\n")
     batches: list[int] = []
     with example_lethe("census", app_url, tmp_path, policy) as lethe:
         result = lethe.run(as_of=NOW, progress=lambda report: batches.append(report.acted))

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.support.apps import EXAMPLES, NOW, as_utc, column_values, example_lethe, keys, seeded
-from tests.support.servers import Inbox
+from tests.support.mail import Inbox
 from tests.support.warnings import census_with_warnings, listed_items
 
 

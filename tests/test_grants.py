@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 
 from lethe import RunStatus
 from tests.support.apps import NOW, example_lethe, example_policy, seeded
-from tests.support.servers import Inbox
+from tests.support.mail import Inbox
 from tests.support.warnings import mail_env
 
 

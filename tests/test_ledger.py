@@ -47,7 +47,7 @@ def test_editing_an_event_is_detected(audited: Lethe) -> None:
 
 def test_editing_details_and_rehashing_one_event_breaks_the_next_link(audited: Lethe) -> None:
     def forge(conn: Connection) -> None:
-        # Change the first hex digit (to 'e' when it already is 'f': 1 run in 16 before).
+        # Change the first hex digit (whatever it was: a hash may start with 'f' already).
         conn.execute(
             text(
                 "UPDATE lethe_events SET hash = CASE WHEN substr(hash, 1, 1) = 'f' THEN 'e' "

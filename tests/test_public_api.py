@@ -38,6 +38,7 @@ def test_the_exports_are_pinned() -> None:
         "Duration",
         "ExitCode",
         "Explanation",
+        "HealthReport",
         "Hold",
         "Lethe",
         "LetheConfig",
@@ -79,6 +80,7 @@ def test_every_public_callable_has_a_docstring() -> None:
         "plan",
         "run",
         "explain",
+        "health",
         "runs",
         "run_record",
         "verify_audit",
@@ -122,7 +124,7 @@ def test_every_sender_has_a_docstring_a_schema_and_an_example_that_loads(name: s
 
 
 def test_every_store_scheme_is_served() -> None:
-    assert {"sqlite", "postgresql"} <= set(STORES)
+    assert {"sqlite", "postgresql", "file", "s3", "gs", "az", "redis", "rediss"} <= set(STORES)
     with pytest.raises(lethe.ConfigError, match="supported schemes"):
         from lethe.stores.registry import open_store
 

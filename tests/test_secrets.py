@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 
 from lethe.cli.app import main
 from tests.support.apps import NOW, example_policy, seeded
-from tests.support.servers import smtp_server
+from tests.support.mail import smtp_server
 from tests.support.warnings import mail_env
 
 PASSWORD = "S3cr3t-Passw0rd-xyz"

@@ -18,7 +18,7 @@ from lethe.errors import (
 from lethe.notify.probe import send_test
 from lethe.notify.smtp import SMTP
 from lethe.notify.webhook import Webhook
-from tests.support.servers import Hook, Inbox, free_port, smtp_server
+from tests.support.mail import Hook, Inbox, free_port, smtp_server
 
 
 def _smtp(**keys: object) -> SMTP:

@@ -33,7 +33,7 @@ from sqlalchemy import (
 
 from lethe import Lethe
 from tests.support.apps import as_utc
-from tests.support.servers import Hook, webhook_server
+from tests.support.mail import Hook, webhook_server
 
 START = datetime(2025, 1, 1, 2, 0, tzinfo=UTC)
 LEADS = {"30d": timedelta(days=30), "7d": timedelta(days=7), "1d": timedelta(days=1)}

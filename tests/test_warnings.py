@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from lethe import RunStatus
 from tests.support.apps import NOW, example_policy, seeded
-from tests.support.servers import Inbox, free_port, smtp_server
+from tests.support.mail import Inbox, free_port, smtp_server
 from tests.support.warnings import (
     add_surveys,
     body,

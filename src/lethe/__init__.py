@@ -10,6 +10,7 @@ from lethe.api import Lethe
 from lethe.config import Duration, LetheConfig, Settings, load, load_file, parse_duration
 from lethe.engine.check import CheckReport
 from lethe.engine.explain import Explanation
+from lethe.engine.health import HealthReport
 from lethe.errors import (
     AuditIntegrityError,
     ConfigError,
@@ -41,6 +42,7 @@ __all__ = [
     "Duration",
     "ExitCode",
     "Explanation",
+    "HealthReport",
     "Hold",
     "Lethe",
     "LetheConfig",

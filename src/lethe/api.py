@@ -22,6 +22,8 @@ from lethe.config.model import LetheConfig
 from lethe.engine import check as checking
 from lethe.engine.executor import ProgressFn
 from lethe.engine.explain import Explanation, explain
+from lethe.engine.health import HealthReport, health
+from lethe.engine.orphans import OrphanReport, orphans
 from lethe.engine.planning import plan as make_plan
 from lethe.engine.run import breaker_reasons, execute_run
 from lethe.engine.runtime import Runtime, Target
@@ -130,12 +132,14 @@ class Lethe:
         self,
         policies: Sequence[str] | None = None,
         *,
-        dry_run: bool = False,
+        dry_run: bool | None = None,
         as_of: datetime | None = None,
         plan: Plan | None = None,
         progress: ProgressFn | None = None,
     ) -> RunResult:
         """Run the policies (all enabled ones by default) and return what happened.
+
+        ``dry_run=None`` follows the policy file's ``run.dry_run`` (default false).
 
         With ``plan``, only its items that are still due and not held are acted on, and the
         drift is reported. Raises :class:`~lethe.errors.SafetyLimitError` when a circuit
@@ -147,11 +151,30 @@ class Lethe:
         return execute_run(
             self.runtime,
             targets,
-            dry_run=dry_run,
+            dry_run=self.settings.config.run.dry_run if dry_run is None else dry_run,
             as_of=_aware(as_of),
             planned=plan,
             progress=progress,
         )
+
+    def health(
+        self, policies: Sequence[str] | None = None, *, as_of: datetime | None = None
+    ) -> HealthReport:
+        """Whether each policy ran successfully within ``health.window`` and its last run had
+        no more than ``health.max_errors`` errors (from the recorded runs)."""
+        return health(self.runtime, policies, _aware(as_of))
+
+    def orphans(
+        self,
+        policies: Sequence[str] | None = None,
+        *,
+        delete: bool = False,
+        as_of: datetime | None = None,
+    ) -> list[OrphanReport]:
+        """Rows whose linked item is gone and items no row points to, per link; with
+        ``delete``, datasets saying ``orphans = "delete"`` lose their orphans that are due
+        (by the linked dataset's own rule, at ``as_of``) and not held."""
+        return orphans(self.runtime, policies, delete=delete, as_of=_aware(as_of))
 
     def explain(self, dataset: str, key: str, *, as_of: datetime | None = None) -> Explanation:
         """When ``key`` of ``dataset`` will go, by which policy, and what blocks it."""

@@ -54,6 +54,7 @@ class ExitCode(IntEnum):
     AUDIT_BROKEN = 4
     STORE_UNAVAILABLE = 5
     NOT_FOUND = 6
+    UNHEALTHY = 7
     # 7 is taken on main by UNHEALTHY (issue 4's `lethe health`).
     SENDER_UNREACHABLE = 8
     SENDER_TLS = 9

@@ -54,8 +54,12 @@ def _server_user() -> pwd.struct_passwd | None:
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start a server; yield the URL of its ``postgres`` database; stop and remove it."""
+def postgres_server(*, durable: bool = False) -> Iterator[str]:
+    """Start a server; yield the URL of its ``postgres`` database; stop and remove it.
+
+    Tests run without fsync (fast, and a crash of the test server loses nothing of value);
+    benchmarks pass ``durable=True`` to measure with PostgreSQL's default durability.
+    """
     external = os.environ.get("LETHE_TEST_POSTGRES_URL")
     if external:
         yield external
@@ -89,10 +93,9 @@ def postgres_server() -> Iterator[str]:
         cwd=root,
         **run_as,
     )
-    options = (
-        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-    )
+    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    if not durable:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     subprocess.run(
         [
             str(bindir / "pg_ctl"),

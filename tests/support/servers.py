@@ -1,179 +1,120 @@
-"""Real servers on loopback for the notification tests: SMTP (aiosmtpd) and a webhook
-(http.server), each in a thread, recording what they accepted and answering as told."""
+"""Throw-away Redis and S3 (moto in server mode) servers on loopback, for the test suite.
+
+Both run as child processes on a free port of 127.0.0.1 and are stopped when the session
+ends. ``./run test`` installs Debian's ``redis-server``; moto comes with the test extra.
+Set ``LETHE_TEST_REDIS_URL`` or ``LETHE_TEST_S3_ENDPOINT`` to use servers you already have.
+"""
 
 from __future__ import annotations
 
-import email
-import json
+import os
+import shutil
 import socket
-import ssl
 import subprocess
-import threading
+import sys
+import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.policy import default as default_policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+__all__ = ["S3_ENV", "moto_server", "redis_server"]
 
-__all__ = ["Hook", "Inbox", "free_port", "self_signed", "smtp_server", "webhook_server"]
+#: Credentials moto accepts (any will do); obstore and boto3 read them from the environment.
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "lethe-test",
+    "AWS_SECRET_ACCESS_KEY": "lethe-test-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
-def free_port() -> int:
-    """A port nothing listens on right now."""
+def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and localhost, and its key (openssl, two days)."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
+def _wait(ready: object, what: str, child: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise RuntimeError(f"{what} exited with {child.returncode}")
+        try:
+            if ready():  # type: ignore[operator]
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not start within 30 s")
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """Start ``redis-server`` without persistence; yield its URL."""
+    external = os.environ.get("LETHE_TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server not found; run the README's test command (./run test)")
+    port = _free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="lethe-redis-"))
+    child = subprocess.Popen(
         [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
         ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
-
-
-@dataclass
-class Inbox:
-    """The SMTP server's handler: accepted messages, and replies to give instead."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-    #: address -> reply to RCPT TO (e.g. "550 5.1.1 No such user")
-    refuse: dict[str, str] = field(default_factory=dict)
-    #: a reply to DATA instead of accepting (e.g. "421 4.3.2 Try again later")
-    data_reply: str | None = None
-    credentials: tuple[str, str] | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    host: str = "127.0.0.1"
-    port: int = 0
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.data_reply:
-            return self.data_reply
-        message = email.message_from_bytes(envelope.content, policy=default_policy)
-        assert isinstance(message, EmailMessage)
-        with self.lock:
-            self.messages.append(message)
-        return "250 2.0.0 Message accepted"
-
-    def authenticate(
-        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
-    ) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and self.credentials == (
-            data.login.decode(),
-            data.password.decode(),
-        )
-        # handled=False: the server itself answers 535 on failure.
-        return AuthResult(success=ok, handled=False)
-
-    def received(self) -> list[EmailMessage]:
-        with self.lock:
-            return list(self.messages)
-
-
-@contextmanager
-def smtp_server(
-    *,
-    credentials: tuple[str, str] | None = None,
-    starttls: tuple[Path, Path] | None = None,
-    implicit_tls: tuple[Path, Path] | None = None,
-) -> Iterator[Inbox]:
-    """An SMTP server on 127.0.0.1; with ``credentials`` it requires AUTH (over TLS when
-    TLS is configured), with ``starttls``/``implicit_tls`` it serves that certificate."""
-    inbox = Inbox(credentials=credentials, port=free_port())
-    kwargs: dict[str, Any] = {}
-    tls = starttls or implicit_tls
-    context = None
-    if tls is not None:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(str(tls[0]), str(tls[1]))
-    if starttls is not None:
-        kwargs["tls_context"] = context
-    if credentials is not None:
-        kwargs.update(
-            authenticator=inbox.authenticate,
-            auth_required=True,
-            auth_require_tls=tls is not None,
-        )
-    controller = Controller(
-        inbox,
-        hostname=inbox.host,
-        port=inbox.port,
-        ssl_context=context if implicit_tls is not None else None,
-        server_hostname="localhost",
-        **kwargs,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    controller.start()
+
+    def ready() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+
     try:
-        yield inbox
+        _wait(ready, "redis-server", child)
+        yield f"redis://127.0.0.1:{port}/0"
     finally:
-        controller.stop()
-
-
-@dataclass
-class Hook:
-    """The webhook server: JSON bodies received and the status to answer with."""
-
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    status: int = 200
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    url: str = ""
-
-    def received(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return list(self.bodies)
+        child.terminate()
+        child.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @contextmanager
-def webhook_server() -> Iterator[Hook]:
-    """An HTTP server on 127.0.0.1 recording each POSTed JSON body."""
-    hook = Hook()
+def moto_server() -> Iterator[str]:
+    """Start moto's S3 server; yield its endpoint (``http://127.0.0.1:PORT``)."""
+    external = os.environ.get("LETHE_TEST_S3_ENDPOINT")
+    if external:
+        yield external
+        return
+    port = _free_port()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            body = json.loads(self.rfile.read(length))
-            status = hook.status
-            if 200 <= status < 300:
-                with hook.lock:
-                    hook.bodies.append(body)
-                    hook.headers.append(dict(self.headers.items()))
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def ready() -> bool:
+        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1) as reply:
+            return bool(reply.status == 200)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    hook.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/s3cr3t-path-token"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
     try:
-        yield hook
+        _wait(ready, "moto server", child)
+        yield endpoint
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+        child.terminate()
+        child.wait(10)

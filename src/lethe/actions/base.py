@@ -35,6 +35,7 @@ from lethe.model.conditions import Condition
 from lethe.model.keys import ItemKey
 from lethe.state.db import StateDB
 from lethe.stores.base import Batch, DatasetHandle
+from lethe.stores.links import LinkedItems
 
 __all__ = ["Action", "PhaseContext"]
 
@@ -54,6 +55,8 @@ class PhaseContext:
     due_at: Callable[[datetime], Condition] | None = None
     #: The policy file's directory, against which a phase's relative paths resolve.
     base_dir: Path | None = None
+    #: Items in other stores that the dataset's rows point to (``links``), deleted with them.
+    links: tuple[LinkedItems, ...] = ()
 
 
 class Action(BaseModel, ABC):

@@ -9,7 +9,7 @@ from lethe.actions.base import Action, PhaseContext
 from lethe.actions.registry import register
 from lethe.config.types import DurationField, SqlName
 from lethe.model.conditions import All, Before, Condition, NotNull
-from lethe.model.keys import ItemKey
+from lethe.model.keys import ItemKey, key_text
 from lethe.stores.base import Batch, DatasetHandle
 
 
@@ -55,11 +55,31 @@ class Purge(Action):
     def apply(
         self, batch: Batch, keys: Sequence[ItemKey], ctx: PhaseContext
     ) -> Mapping[str, Mapping[str, Any]]:
-        outcome = batch.delete(keys)
-        return {key: {"cascade": counts} for key, counts in outcome.per_item.items()}
+        linked = _delete_linked(batch, keys, ctx)
+        outcome = batch.delete([k for k in keys if key_text(k) not in batch.failed])
+        return {
+            key: {"cascade": counts, **({"linked": linked[key]} if key in linked else {})}
+            for key, counts in outcome.per_item.items()
+        }
 
     def applied(
         self, dataset: DatasetHandle, keys: Sequence[ItemKey], ctx: PhaseContext
     ) -> set[str]:
         present = dataset.fetch(keys, [])
         return {str(key) for key in keys} - set(present)
+
+
+def _delete_linked(
+    batch: Batch, keys: Sequence[ItemKey], ctx: PhaseContext
+) -> dict[str, dict[str, str]]:
+    """Delete the items the rows link to, link by link; a row whose item stays is kept."""
+    linked: dict[str, dict[str, str]] = {}
+    for links in ctx.links:
+        pending = [k for k in keys if key_text(k) not in batch.failed]
+        targets = links.resolve(pending)
+        failures = links.delete(sorted(set(targets.values())))
+        for row, item in targets.items():
+            linked.setdefault(row, {})[links.name] = item
+            if item in failures:
+                batch.failed[row] = f"linked {links.name} {item} not deleted: {failures[item]}"
+    return linked

@@ -2,8 +2,9 @@
 
 Exit codes (also in the README): 0 success · 1 finished with errors · 2 invalid configuration
 or usage · 3 a safety limit refused the run (nothing changed) · 4 the audit chain does not
-verify · 5 a store is unreachable · 6 a run, hold or item was not found · 8 to 11 a notice was
-not delivered (unreachable, TLS, authentication, rejected).
+verify · 5 a store is unreachable · 6 a run, hold or item was not found · 7 ``lethe health``
+found a policy unhealthy · 8 to 11 a notice was not delivered (unreachable, TLS,
+authentication, rejected).
 """
 
 from __future__ import annotations

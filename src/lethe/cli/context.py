@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -13,7 +15,7 @@ from lethe.api import Lethe
 from lethe.config.loader import DEFAULT_CONFIG
 from lethe.errors import ConfigError
 
-__all__ = ["CliState", "parse_instant", "state"]
+__all__ = ["CliState", "configure_logging", "parse_instant", "state"]
 
 
 @dataclass
@@ -28,11 +30,24 @@ class CliState:
         """The policy file, loaded once per command."""
         if self._lethe is None:
             self._lethe = Lethe.from_file(self.config)
+            configure_logging(self._lethe.settings.config.run.log_level)
         return self._lethe
 
     def close(self) -> None:
         if self._lethe is not None:
             self._lethe.close()
+
+
+def configure_logging(level: str) -> None:
+    """Send the ``lethe`` logger's records at ``level`` and above to stderr."""
+    logger = logging.getLogger("lethe")
+    logger.setLevel(level)
+    for handler in [h for h in logger.handlers if getattr(h, "lethe_cli", False)]:
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.lethe_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
 
 
 def state(ctx: typer.Context) -> CliState:

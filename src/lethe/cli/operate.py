@@ -134,13 +134,15 @@ def run(
     ctx: typer.Context,
     policies: Policies = None,
     dry_run: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--dry-run",
+            "--dry-run/--no-dry-run",
             "-n",
-            help="Show what would happen; change nothing (the dry run is still recorded).",
+            help="Show what would happen; change nothing (the dry run is still recorded). "
+            "Default: the policy file's run.dry_run (false unless it says so).",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
     plan_file: Annotated[
         Path | None,
         typer.Option(
@@ -159,6 +161,12 @@ def run(
     cli = state(ctx)
     lethe = cli.lethe()
     planned: Plan | None = lethe.read_plan(plan_file) if plan_file else None
+    if dry_run is None and lethe.settings.config.run.dry_run:
+        dry_run = True
+        notice = "Dry run: the policy file sets run.dry_run; pass --no-dry-run to change data."
+        typer.echo(notice, err=as_json)
+        if not as_json:
+            typer.echo()
     report, bar = (None, None) if as_json else _progress_reporter(cli.console, verbose)
     try:
         with bar or nullcontext():
@@ -200,7 +208,60 @@ def explain(
         render_explain(cli.console, result)
 
 
+def health(
+    ctx: typer.Context,
+    policies: Policies = None,
+    as_of: AsOf = None,
+    as_json: Json = False,
+) -> None:
+    """Exit 0 when every policy ran successfully within health.window and its last run had
+    no more than health.max_errors errors; exit 7 (unhealthy) otherwise."""
+    cli = state(ctx)
+    report = cli.lethe().health(policies, as_of=parse_instant(as_of))
+    if as_json:
+        typer.echo(json.dumps(report.to_document(), indent=1))
+    else:
+        for verdict in report.policies:
+            mark = "[green]✓[/]" if verdict.healthy else "[red]✗[/]"
+            detail = "; ".join(verdict.problems) or f"last success {verdict.last_success}"
+            cli.console.print(f"{mark} {verdict.policy}: {detail}")
+        cli.console.print("healthy" if report.healthy else "unhealthy")
+    if not report.healthy:
+        raise typer.Exit(int(ExitCode.UNHEALTHY))
+
+
+def orphans(
+    ctx: typer.Context,
+    policies: Policies = None,
+    delete: Annotated[
+        bool,
+        typer.Option(
+            "--delete",
+            help='Delete due, unheld orphan items of datasets that say orphans = "delete".',
+        ),
+    ] = False,
+    as_of: AsOf = None,
+    as_json: Json = False,
+) -> None:
+    """Report rows whose linked blob or key is gone, and blobs or keys no row points to."""
+    cli = state(ctx)
+    reports = cli.lethe().orphans(policies, delete=delete, as_of=parse_instant(as_of))
+    if as_json:
+        typer.echo(json.dumps([r.to_document() for r in reports], indent=1))
+        return
+    for r in reports:
+        cli.console.print(f"--- {r.policy}: {r.dataset} → {r.linked} ---")
+        rows = ", ".join(r.row_examples)
+        items = ", ".join(r.item_examples)
+        cli.console.print(f"Rows whose {r.linked} item is gone: {r.rows_without_item} {rows}")
+        cli.console.print(f"{r.linked} items no row points to: {r.items_without_row} {items}")
+        if delete:
+            cli.console.print(f"Orphans deleted: {r.deleted}, failed: {r.failed}")
+    if not reports:
+        cli.console.print("No policy's dataset has links.")
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to ``app``."""
-    for command in (check, plan, run, explain):
+    for command in (check, plan, run, explain, health, orphans):
         app.command()(command)

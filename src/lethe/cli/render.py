@@ -73,6 +73,9 @@ def render_plan(console: Console, plan: Plan, *, verbose: bool) -> None:
         if p.held:
             console.print(f"  {p.policy} [{p.phase}] held: {_keys_text(list(p.held))}")
         _print_notes(console, p, verbose=verbose)
+        if p.unreadable:
+            unreadable = _keys_text(list(p.unreadable))
+            console.print(f"  {p.policy} [{p.phase}] age unreadable, kept: {unreadable}")
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     for error in plan.errors:
@@ -101,6 +104,10 @@ def _phase_lines(phase: PhaseResult, dry_run: bool) -> list[str]:
         lines.append(f"Waiting (blocked by another phase): {phase.blocked} {phase.dataset}")
     if phase.capped:
         lines.append(f"Capped (max_deletions reached; next run continues): {phase.capped}")
+    if phase.unreadable:
+        lines.append(f"Skipped, age missing or unreadable: {phase.unreadable} {phase.dataset}")
+    if phase.failed:
+        lines.append(f"Failed (left for the next run): {phase.failed} {phase.dataset}")
     return lines
 
 

@@ -41,6 +41,10 @@ def cross_check(config: LetheConfig, source: str) -> None:
             )
         if dataset.store not in config.stores:
             raise ConfigError(f"unknown store {dataset.store!r}", where)
+        _check_links(config, name, source)
+    records = config.state.records
+    if records is not None and records.store not in config.stores:
+        raise ConfigError(f"unknown store {records.store!r}", f"{source}: state.records.store")
     for name, policy in config.policies.items():
         if policy.dataset not in config.datasets:
             raise ConfigError(
@@ -48,6 +52,29 @@ def cross_check(config: LetheConfig, source: str) -> None:
             )
         _check_min_retain(config, name, policy, source)
         _check_phases(config, name, policy, source)
+        _check_purge_only(config, name, policy, source)
+
+
+def _check_links(config: LetheConfig, name: str, source: str) -> None:
+    for index, link in enumerate(config.datasets[name].links):
+        where = f"{source}: datasets.{name}.links[{index}].dataset"
+        linked = config.datasets.get(link.dataset)
+        if linked is None:
+            raise ConfigError(f"unknown dataset {link.dataset!r}", where)
+        if linked.kind == "table":
+            raise ConfigError("a link names a blob or Redis dataset (tables cascade)", where)
+
+
+def _check_purge_only(config: LetheConfig, name: str, policy: PolicyConfig, source: str) -> None:
+    # Objects and Redis keys are deleted, never changed in place.
+    if config.datasets[policy.dataset].kind == "table":
+        return
+    for index, action in enumerate(policy.actions):
+        if action.writes():
+            raise ConfigError(
+                f"{action.type} changes items in place; a blob or Redis dataset can only be purged",
+                f"{source}: policies.{name}.actions[{index}]",
+            )
 
 
 def _check_min_retain(config: LetheConfig, name: str, policy: PolicyConfig, source: str) -> None:

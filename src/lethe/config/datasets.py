@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from lethe.config.types import DurationField, Identifier, SqlName
+from lethe.config.types import SQL_NAME, DurationField, FieldName, Identifier, SqlName
 from lethe.model.conditions import (
     All,
     Before,
@@ -21,7 +21,7 @@ from lethe.model.conditions import (
     Scalar,
 )
 
-__all__ = ["CascadeStep", "DatasetConfig", "HoldTable", "RowFilter"]
+__all__ = ["CascadeStep", "DatasetConfig", "HoldTable", "Link", "RowFilter"]
 
 
 class _Strict(BaseModel):
@@ -35,7 +35,7 @@ class RowFilter(_Strict):
     ``{ column = "kind", in = ["a", "b"] }``, ``{ column = "updated_at", older_than = "30d" }``.
     """
 
-    column: SqlName
+    column: FieldName
     equals: Scalar | None = None
     not_equals: Scalar | None = None
     is_null: bool | None = None
@@ -100,29 +100,107 @@ class HoldTable(_Strict):
     released_column: SqlName | None = None
 
 
-class DatasetConfig(_Strict):
-    """A table (or later a prefix or key pattern) and when each of its items is due.
+def _prefix_list(value: Any) -> Any:
+    # ``BLOB_PATH_PREFIXES="uploads/,results/"`` arrives as one string.
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
 
-    Give either ``due_column`` (a column holding the due instant) or ``age_column`` plus
-    ``retain`` (due once the age column is older than the retention).
+
+Prefixes = Annotated[list[str], BeforeValidator(_prefix_list), Field(min_length=1)]
+
+
+class Link(_Strict):
+    """An item in another dataset that a row points to, deleted with the row (cross-store).
+
+    A purge deletes a row's linked items first, in the order the links are listed, and the
+    row last, so an interruption can leave a row whose item is gone (finished by the next run)
+    but never an item whose row is gone.
+
+    ``column`` holds the linked item's key (a blob path, a Redis key), optionally after
+    ``prefix``: ``{ dataset = "jobs", column = "job_id", prefix = "job:" }``.
+    """
+
+    dataset: Identifier
+    column: SqlName
+    prefix: str = ""
+
+    def key_for(self, value: Any) -> str | None:
+        """The linked item's key for a row's ``column`` value (None: the row links nothing)."""
+        return None if value is None or value == "" else f"{self.prefix}{value}"
+
+
+class DatasetConfig(_Strict):
+    """Where a dataset's items are, and when each of them is due.
+
+    Exactly one of ``table`` (SQL rows), ``prefixes`` (objects under blob prefixes) or
+    ``pattern`` (Redis keys matching a SCAN pattern). Give either ``due_column`` (holding the
+    due instant) or ``age_column`` plus ``retain``; a blob dataset's age defaults to its
+    objects' ``last_modified``.
     """
 
     store: Identifier | None = None
-    table: SqlName
+    table: SqlName | None = None
+    prefixes: Prefixes | None = None
+    pattern: str | None = Field(default=None, min_length=1)
     db_schema: SqlName | None = Field(default=None, alias="schema")
-    key: SqlName
-    due_column: SqlName | None = None
-    age_column: SqlName | None = None
+    key: SqlName | None = None
+    due_column: FieldName | None = None
+    age_column: FieldName | None = None
     retain: DurationField | None = None
     where: list[RowFilter] = Field(default_factory=list)
     cascade: Literal["auto", "none"] | list[CascadeStep] = "auto"
     holds: HoldTable | None = None
+    links: list[Link] = Field(default_factory=list)
+    orphans: Literal["report", "delete"] = "report"
+
+    @property
+    def kind(self) -> Literal["table", "blob", "keys"]:
+        """``table`` (SQL), ``blob`` (object prefixes) or ``keys`` (a Redis key pattern)."""
+        if self.prefixes is not None:
+            return "blob"
+        return "keys" if self.pattern is not None else "table"
+
+    @property
+    def age_field(self) -> str | None:
+        """The column the age is read from (a blob's ``last_modified`` by default)."""
+        if self.age_column is None and self.retain is not None and self.kind == "blob":
+            return "last_modified"
+        return self.age_column
+
+    @model_validator(mode="after")
+    def _one_location(self) -> DatasetConfig:
+        given = [n for n in ("table", "prefixes", "pattern") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of table, prefixes or pattern")
+        if self.kind == "table":
+            if self.key is None:
+                raise ValueError("a table dataset needs key (its primary-key column)")
+            for name in self._columns():
+                if not SQL_NAME.match(name):
+                    raise ValueError(f"{name!r} is not a plain SQL identifier (letters, digits, _)")
+            return self
+        sql_only = {"key", "db_schema", "cascade", "holds", "links"} & self.model_fields_set
+        if sql_only:
+            keys = ", ".join(sorted("schema" if n == "db_schema" else n for n in sql_only))
+            raise ValueError(f"{keys}: only for table datasets")
+        for prefix in self.prefixes or []:
+            # Object stores match prefixes by whole path segments: a prefix is a folder.
+            if not prefix.endswith("/") or prefix.startswith("/"):
+                raise ValueError(f"prefix {prefix!r} must end with / and not start with one")
+            if any(p != prefix and p.startswith(prefix) for p in self.prefixes or []):
+                raise ValueError(f"prefix {prefix!r} overlaps another prefix")
+        return self
+
+    def _columns(self) -> list[str]:
+        named = [self.due_column, self.age_column, *(f.column for f in self.where)]
+        return [name for name in named if name is not None]
 
     @model_validator(mode="after")
     def _one_due_rule(self) -> DatasetConfig:
         if self.due_column and (self.age_column or self.retain):
             raise ValueError("give either due_column, or age_column with retain, not both")
-        if not self.due_column and not (self.age_column and self.retain):
+        if not self.due_column and not (self.age_field and self.retain):
             raise ValueError("say when rows are due: due_column, or age_column with retain")
         return self
 
@@ -130,8 +208,8 @@ class DatasetConfig(_Strict):
         """The condition "due at ``as_of``": the due instant has passed (inclusive)."""
         if self.due_column:
             return Before(self.due_column, as_of)
-        assert self.age_column is not None and self.retain is not None  # by _one_due_rule
-        return Before(self.age_column, self.retain.before(as_of))
+        assert self.age_field is not None and self.retain is not None  # by _one_due_rule
+        return Before(self.age_field, self.retain.before(as_of))
 
     def filters(self, as_of: datetime) -> Condition:
         """The dataset's row filters, all of them, at ``as_of``."""

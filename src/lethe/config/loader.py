@@ -68,7 +68,10 @@ class Settings:
 
 
 def resolve_url(url: str, base_dir: Path) -> str:
-    """Make a relative SQLite file path absolute against ``base_dir``; leave others alone."""
+    """Make a relative SQLite or ``file://`` path absolute against ``base_dir``."""
+    if url.startswith("file://"):
+        path = Path(url[len("file://") :] or ".")
+        return url if path.is_absolute() else f"file://{(base_dir / path).resolve()}"
     try:
         parsed = make_url(url)
     except ArgumentError:

@@ -4,6 +4,8 @@ Top level::
 
     version = 1
     [state]        where lethe keeps runs, events and holds (default: .lethe/state.db)
+    [run]          how ``lethe run`` behaves by default (dry run, log level)
+    [health]       when ``lethe health`` says unhealthy (window, error threshold)
     [limits]       defaults for every policy: batch size, caps, circuit breaker, min_retain
     [stores.NAME]  connections, by URL (``${VAR}`` and ``${VAR:-default}`` expand)
     [datasets.NAME]  a table, its key, when rows are due, filters, cascade, hold table
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lethe.actions import ACTIONS, Action
 from lethe.config.datasets import DatasetConfig
@@ -25,10 +27,13 @@ from lethe.config.types import DurationField, Identifier
 
 __all__ = [
     "BreakerConfig",
+    "HealthConfig",
     "LetheConfig",
     "LimitsConfig",
     "PolicyConfig",
     "PolicyLimits",
+    "RecordsConfig",
+    "RunConfig",
     "StateConfig",
     "StoreConfig",
 ]
@@ -51,15 +56,52 @@ class StoreConfig(_Strict):
     url: str
 
 
+class RecordsConfig(_Strict):
+    """Also keep each run record as ``<prefix><run id>.json`` in a blob store (DataPilot's
+    ``CLEANER_AUDIT_BLOB_PATH``)."""
+
+    store: Identifier
+    prefix: str = Field(default="maintenance/cleaner_runs/", pattern=r"^[^/].*/$")
+
+
 class StateConfig(_Strict):
     """Where lethe keeps its own runs, audit events and holds.
 
     ``url`` may point at the application's own database (tables are prefixed ``lethe_``).
     ``runs_dir`` receives one JSON file per run; set it to ``""`` to turn that off.
+    ``records`` also writes each run record into a blob store.
     """
 
     url: str = "sqlite:///.lethe/state.db"
     runs_dir: str = ".lethe/runs"
+    records: RecordsConfig | None = None
+
+
+class RunConfig(_Strict):
+    """How ``lethe run`` behaves when the command line does not say.
+
+    ``dry_run = true`` makes every run a dry run unless ``--no-dry-run`` is given (the
+    seeds' ``CLEANER_DRY_RUN``, on by default there); ``log_level`` sets the level of the
+    ``lethe`` logger (``CLEANER_LOG_LEVEL``).
+    """
+
+    dry_run: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+
+class HealthConfig(_Strict):
+    """``lethe health`` is unhealthy when a policy has no successful run within ``window``,
+    or its last run had more than ``max_errors`` errors. Dry runs count as runs unless
+    ``count_dry_runs = false``."""
+
+    window: DurationField = Duration(seconds=48 * 3600)
+    max_errors: int = Field(default=5, ge=0)
+    count_dry_runs: bool = True
 
 
 class BreakerConfig(_Strict):
@@ -80,6 +122,7 @@ class LimitsConfig(_Strict):
     """Defaults for every policy."""
 
     batch_size: int = Field(default=1000, ge=1, le=100_000)
+    batch_seconds: float = Field(default=0.25, ge=0, le=60)
     max_deletions: int | None = Field(default=None, ge=0)
     breaker: BreakerConfig = BreakerConfig()
     min_retain: DurationField = Duration(seconds=3600)
@@ -89,6 +132,7 @@ class PolicyLimits(_Strict):
     """Per-policy overrides of :class:`LimitsConfig` (``min_retain`` is global only)."""
 
     batch_size: int | None = Field(default=None, ge=1, le=100_000)
+    batch_seconds: float | None = Field(default=None, ge=0, le=60)
     max_deletions: int | None = Field(default=None, ge=0)
     breaker: BreakerConfig | None = None
 
@@ -108,6 +152,8 @@ class LetheConfig(_Strict):
 
     version: Literal[1] = 1
     state: StateConfig = StateConfig()
+    run: RunConfig = RunConfig()
+    health: HealthConfig = HealthConfig()
     limits: LimitsConfig = LimitsConfig()
     stores: dict[Identifier, StoreConfig] = Field(min_length=1)
     datasets: dict[Identifier, DatasetConfig] = Field(default_factory=dict)
@@ -134,6 +180,11 @@ class LetheConfig(_Strict):
     def batch_size(self, policy: str) -> int:
         """The effective batch size of a policy."""
         return self.policies[policy].limits.batch_size or self.limits.batch_size
+
+    def batch_seconds(self, policy: str) -> float:
+        """The transaction time batches of a policy aim at (0: fixed batch_size)."""
+        own = self.policies[policy].limits.batch_seconds
+        return own if own is not None else self.limits.batch_seconds
 
     def max_deletions(self, policy: str) -> int | None:
         """The effective per-run cap of a policy (None: no cap)."""

@@ -9,7 +9,7 @@ from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 from lethe.config.durations import Duration, parse_duration
 
-__all__ = ["DurationField", "Identifier", "SqlName"]
+__all__ = ["SQL_NAME", "DurationField", "FieldName", "Identifier", "SqlName"]
 
 
 def _to_duration(value: Any) -> Duration:
@@ -36,11 +36,11 @@ DurationField = Annotated[
 # Names of policies, datasets and stores end up in file names, metrics and Kubernetes objects.
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")]
 
-_SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 
 
 def _sql_name(value: Any) -> str:
-    if not isinstance(value, str) or not _SQL_NAME.match(value):
+    if not isinstance(value, str) or not SQL_NAME.match(value):
         raise ValueError(f"{value!r} is not a plain SQL identifier (letters, digits, _)")
     return value
 
@@ -48,3 +48,8 @@ def _sql_name(value: Any) -> str:
 # Table and column names are checked against the live schema too (``lethe check``); this guard
 # keeps anything that is not a bare identifier out of the file before it reaches a store.
 SqlName = Annotated[str, BeforeValidator(_sql_name)]
+
+# A field of a non-SQL item: a blob's ``last_modified`` or ``metadata.created-at``, a Redis hash
+# field such as ``createdAt``, or a store fact such as ``@idle_since``. Datasets over tables
+# narrow these to SQL identifiers.
+FieldName = Annotated[str, Field(pattern=r"^@?[A-Za-z_][A-Za-z0-9_$.:-]{0,127}$")]

@@ -54,7 +54,10 @@ def check(rt: Runtime) -> CheckReport:
 
 
 def dataset_uses(rt: Runtime) -> dict[str, list[DatasetUse]]:
-    """Per store: how the policies use each dataset (columns read and written, deletes)."""
+    """Per store: how the policies use each dataset (columns read and written, deletes).
+
+    The run-record prefix of ``state.records`` is a use without a dataset config.
+    """
     per_dataset: dict[str, DatasetUse] = {}
     for name in rt.config.policies:
         target = rt.target(name)
@@ -69,6 +72,15 @@ def dataset_uses(rt: Runtime) -> dict[str, list[DatasetUse]]:
             deletes |= action.cascades
             for table, columns in action.reads_related().items():
                 related[table] = related.get(table, set()) | columns
+        for links in target.links if deletes else ():  # a purge deletes the linked items
+            use = per_dataset.get(links.name)
+            per_dataset[links.name] = DatasetUse(
+                links.name,
+                rt.config.datasets[links.name],
+                use.reads if use else set(),
+                use.writes if use else set(),
+                True,
+            )
         previous = per_dataset.get(target.dataset)
         if previous is not None:
             reads |= previous.reads
@@ -82,6 +94,10 @@ def dataset_uses(rt: Runtime) -> dict[str, list[DatasetUse]]:
     by_store: dict[str, list[DatasetUse]] = {}
     for use in per_dataset.values():
         by_store.setdefault(str(use.config.store), []).append(use)
+    records = rt.config.state.records
+    if records is not None:  # run records are written under this prefix of that store
+        use = DatasetUse("<run records>", None, set(), {records.prefix}, False)
+        by_store.setdefault(records.store, []).append(use)
     return by_store
 
 

@@ -24,6 +24,7 @@ class Partition:
     held: tuple[ItemKey, ...]
     blocked: Mapping[str, str]
     capped: int
+    unreadable: tuple[ItemKey, ...] = ()
 
 
 def partition(
@@ -32,22 +33,25 @@ def partition(
     blocked: Mapping[str, str],
     cap: int | None,
 ) -> Partition:
-    """Holds first (they beat everything), then guards, then the per-run cap, in key order."""
+    """Holds first (they beat everything), then unreadable items, guards, the cap, in key order."""
     act: list[ItemKey] = []
     held: list[ItemKey] = []
+    unreadable: list[ItemKey] = []
     stopped: dict[str, str] = {}
     capped = 0
     for item in items:
         text = key_text(item.key)
         if item.held or text in registry_holds:
             held.append(item.key)
+        elif item.unreadable:
+            unreadable.append(item.key)
         elif text in blocked:
             stopped[text] = blocked[text]
         elif cap is not None and len(act) >= cap:
             capped += 1
         else:
             act.append(item.key)
-    return Partition(tuple(act), tuple(held), stopped, capped)
+    return Partition(tuple(act), tuple(held), stopped, capped, tuple(unreadable))
 
 
 def breaker_verdict(

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from lethe.engine.decisions import partition
+from lethe.engine.decisions import Partition, partition
 from lethe.engine.recovery import settle_batch
 from lethe.engine.runtime import Runtime, Target
 from lethe.errors import LetheError
@@ -51,9 +52,9 @@ ProgressFn = Callable[[BatchReport], None]
 @dataclass
 class _Tally:
     acted: int = 0
-    held: int = 0
-    blocked: int = 0
     capped: int = 0
+    unreadable: int = 0
+    failed: int = 0
     cascade: dict[str, int] = field(default_factory=dict)
     drift: dict[str, int] = field(default_factory=dict)
 
@@ -63,6 +64,7 @@ class _Outcome:
     locked: int
     last: ItemKey | None
     acted: int
+    seconds: float = 0.0
 
 
 class PhaseRunner:
@@ -87,10 +89,15 @@ class PhaseRunner:
         self.run_id = run_id
         self.cap_left = cap_left if self.action.destructive else None
         self.batch_size = rt.config.batch_size(target.policy)
+        self.batch_seconds = rt.config.batch_seconds(target.policy)
         self.progress = progress
         self.tally = _Tally()
         self._held_seen: set[str] = set()
         self._blocked_seen: set[str] = set()
+        self._unreadable_seen: set[str] = set()
+        self._failed_seen: set[str] = set()
+        #: One line per item the store could not act on (e.g. a per-key DeleteObjects error).
+        self.errors: list[str] = []
 
     # -- modes ---------------------------------------------------------------------------
 
@@ -98,10 +105,9 @@ class PhaseRunner:
         """Every selected item, in key order, up to the cap."""
         after: ItemKey | None = None
         skip_locked = True
+        size = self.batch_size
         while True:
-            limit = (
-                self.batch_size if self.cap_left is None else min(self.batch_size, self.cap_left)
-            )
+            limit = size if self.cap_left is None else min(size, self.cap_left)
             if limit == 0:
                 eligible, _ = self.target.handle.count(self.selection)
                 self.tally.capped = eligible
@@ -117,12 +123,28 @@ class PhaseRunner:
 
             outcome = self._batch(lock)
             if outcome.locked == 0:
-                if skip_locked:  # final pass: pick up rows that were locked by someone else
+                if skip_locked and self.target.handle.skips_locked:
+                    # final pass: pick up rows that were locked by someone else
                     skip_locked, after = False, None
                     continue
                 break
             after = outcome.last
+            size = self._next_size(size, outcome)
         return self.result()
+
+    def _next_size(self, size: int, outcome: _Outcome) -> int:
+        """Size the next batch so its transaction takes about ``batch_seconds``.
+
+        Lock time grows linearly with the batch while throughput barely does, so lethe aims at
+        a transaction time rather than a count: from ``batch_size``, within a tenth and ten
+        times of it, moving halfway (geometrically) toward the size the last batch suggests.
+        """
+        if not self.batch_seconds or outcome.locked < size or outcome.seconds <= 0:
+            return size
+        suggested = size * self.batch_seconds / outcome.seconds
+        smoothed = (size * suggested) ** 0.5
+        low, high = max(1, self.batch_size // 10), self.batch_size * 10
+        return int(min(high, max(low, smoothed)))
 
     def run_planned(self, planned: Sequence[str]) -> PhaseResult:
         """Only the planned items that are still selected and not held (``run --plan``)."""
@@ -146,7 +168,7 @@ class PhaseRunner:
         self.tally.drift = {
             "planned": len(keys),
             "no_longer_due": no_longer,
-            "now_held": self.tally.held,
+            "now_held": len(self._held_seen),
             "newly_due_not_planned": newly_due,
         }
         return self.result()
@@ -162,11 +184,13 @@ class PhaseRunner:
             action=self.action.type,
             label=self.action.label,
             acted=self.tally.acted,
-            held=self.tally.held,
-            blocked=self.tally.blocked,
+            held=len(self._held_seen),
+            blocked=len(self._blocked_seen),
             capped=self.tally.capped,
             cascade=dict(self.tally.cascade),
             destructive=self.action.destructive,
+            unreadable=self.tally.unreadable,
+            failed=self.tally.failed,
         )
 
     # -- one batch ------------------------------------------------------------------------
@@ -186,9 +210,10 @@ class PhaseRunner:
                 registry = self.rt.holds.active_keys(t.dataset, texts)
                 blocked = t.blocked(self.index, [i.key for i in items], self.ctx.as_of)
                 split = partition(items, registry, blocked, None)
+                # An item the store failed on is left for the next run, not retried now.
+                split = replace(split, act=self._untried(split.act))
                 details = self.action.apply(batch, split.act, self.ctx) if split.act else {}
-                drafts = self._drafts(batch_id, split.act, split.held, registry, details)
-                drafts += self._blocked_drafts(batch_id, split.blocked)
+                drafts = self._drafts(batch_id, split, registry, details)
                 if drafts:
                     self.rt.batches.prepare(
                         batch_id,
@@ -200,18 +225,40 @@ class PhaseRunner:
                         drafts,
                     )
                     prepared = True
+            held_for = time.perf_counter() - started  # the store transaction, commit included
         except LetheError:
             if prepared:
                 # The commit itself failed: whether it happened is unknown until we look.
                 settle_batch(self.rt, batch_id)
             raise
+        self._finish(batch_id, prepared, dict(batch.failed), split, details, drafts, started)
+        return _Outcome(len(items), items[-1].key, len(split.act), held_for)
+
+    def _untried(self, act: Sequence[ItemKey]) -> tuple[ItemKey, ...]:
+        return tuple(k for k in act if key_text(k) not in self._failed_seen)
+
+    def _finish(
+        self,
+        batch_id: str,
+        prepared: bool,
+        failed: dict[str, str],
+        split: Partition,
+        details: Mapping[str, Mapping[str, Any]],
+        drafts: Sequence[EventDraft],
+        started: float,
+    ) -> None:
+        """After the store committed: audit (failed items apart), count, report progress."""
         if prepared:
-            self.rt.batches.commit(batch_id)
-        self._count(split.act, details)
+            kept = [
+                d for d in drafts if not (d.event == self.action.event and d.item_key in failed)
+            ]
+            self.rt.batches.commit(batch_id, kept + self._failed_drafts(batch_id, failed))
+        self._note_skipped(split.unreadable, failed)
+        self._count([k for k in split.act if key_text(k) not in failed], details)
         if self.progress is not None:
             self.progress(
                 BatchReport(
-                    t.policy,
+                    self.target.policy,
                     self.index,
                     self.action.label,
                     batch_id,
@@ -221,72 +268,74 @@ class PhaseRunner:
                     time.perf_counter() - started,
                 )
             )
-        return _Outcome(len(items), items[-1].key, len(split.act))
 
     def _drafts(
         self,
         batch_id: str,
-        act: Sequence[ItemKey],
-        held: Sequence[ItemKey],
-        registry: set[str],
+        split: Partition,
+        registry: AbstractSet[str],
         details: Mapping[str, Mapping[str, Any]],
     ) -> list[EventDraft]:
-        t = self.target
-        per_key = details
+        """The batch's audit events: one per item acted on, one per item skipped."""
         drafts = [
-            EventDraft(
-                run_id=self.run_id,
-                event=self.action.event,
-                policy=t.policy,
-                dataset=t.dataset,
-                phase=self.index,
-                item_key=key_text(key),
-                batch_id=batch_id,
-                details={"action": self.action.type, **per_key.get(key_text(key), {})},
+            self._event(
+                batch_id,
+                self.action.event,
+                key_text(key),
+                {"action": self.action.type, **details.get(key_text(key), {})},
             )
-            for key in act
+            for key in split.act
         ]
-        for key in held:
-            text = key_text(key)
-            if text in self._held_seen:
-                continue
-            self._held_seen.add(text)
-            self.tally.held += 1
-            drafts.append(
-                EventDraft(
-                    run_id=self.run_id,
-                    event="skipped_hold",
-                    policy=t.policy,
-                    dataset=t.dataset,
-                    phase=self.index,
-                    item_key=text,
-                    batch_id=batch_id,
-                    details={"by": "registry" if text in registry else "hold_table"},
-                )
-            )
+        held = {
+            key_text(k): {"by": "registry" if key_text(k) in registry else "hold_table"}
+            for k in split.held
+        }
+        blocked = {text: {"reason": why} for text, why in split.blocked.items()}
+        drafts += self._first_time(batch_id, "skipped_hold", held, self._held_seen)
+        drafts += self._first_time(batch_id, "skipped_blocked", blocked, self._blocked_seen)
         return drafts
 
-    def _blocked_drafts(self, batch_id: str, blocked: Mapping[str, str]) -> list[EventDraft]:
+    def _first_time(
+        self, batch_id: str, event: str, skipped: Mapping[str, dict[str, Any]], seen: set[str]
+    ) -> list[EventDraft]:
+        """Events for skipped items not yet reported by this phase (the final pass, which
+        starts again from the lowest key, meets them a second time)."""
+        fresh = [text for text in skipped if text not in seen]
+        seen.update(fresh)
+        return [self._event(batch_id, event, text, skipped[text]) for text in fresh]
+
+    def _event(
+        self, batch_id: str, event: str, item_key: str, details: Mapping[str, Any]
+    ) -> EventDraft:
         t = self.target
-        drafts = []
-        for text, why in blocked.items():
-            if text in self._blocked_seen:
-                continue
-            self._blocked_seen.add(text)
-            self.tally.blocked += 1
-            drafts.append(
-                EventDraft(
-                    run_id=self.run_id,
-                    event="skipped_blocked",
-                    policy=t.policy,
-                    dataset=t.dataset,
-                    phase=self.index,
-                    item_key=text,
-                    batch_id=batch_id,
-                    details={"reason": why},
-                )
-            )
-        return drafts
+        return EventDraft(
+            run_id=self.run_id,
+            event=event,
+            policy=t.policy,
+            dataset=t.dataset,
+            phase=self.index,
+            item_key=item_key,
+            batch_id=batch_id,
+            details=details,
+        )
+
+    def _note_skipped(self, unreadable: Sequence[ItemKey], failed: Mapping[str, str]) -> None:
+        fresh = {key_text(k) for k in unreadable} - self._unreadable_seen
+        self._unreadable_seen |= fresh
+        self.tally.unreadable += len(fresh)
+        self.tally.failed += len(failed)
+        self._failed_seen |= set(failed)
+        t = self.target
+        self.errors.extend(
+            f"policy {t.policy}, phase [{self.index}] {self.action.type}: {t.dataset} {key}: {why}"
+            for key, why in sorted(failed.items())
+        )
+
+    def _failed_drafts(self, batch_id: str, failed: Mapping[str, str]) -> list[EventDraft]:
+        return [
+            self._event(batch_id, "failed", key, {"action": self.action.type, "error": why})
+            for key, why in sorted(failed.items())
+        ]
 
     def _count(self, act: Sequence[ItemKey], details: Mapping[str, Mapping[str, Any]]) -> None:
         self.tally.acted += len(act)

@@ -110,13 +110,13 @@ def explain(rt: Runtime, dataset: str, key_text: str, as_of: datetime | None = N
     rows = handle.fetch([key], sorted(columns))
     row = rows.get(key_text)
     history = tuple(rt.ledger.iter_events(dataset=dataset, item_key=key_text))
-    registry = tuple(h for h in rt.holds.list(dataset) if h.item_key == key_text)
+    registry = tuple(h for h in rt.holds.list(dataset) if h.covers(key_text))
     warnings = tuple(DeliveryLedger(rt.state).for_item(dataset, key_text))
     if row is None:
         return Explanation(dataset, key_text, False, {}, (), registry, False, history, warnings)
     config = rt.config.datasets[dataset]
     held_by_table = False
-    if config.holds is not None:
+    if config.holds is not None and config.key is not None:
         found = handle.select(
             In(config.key, (key if isinstance(key, int | str) else key_text,)), limit=1
         )

@@ -54,6 +54,7 @@ def plan_external(rt: Runtime, target: Target, index: int, as_of: datetime) -> P
         held=split.held,
         blocked=split.blocked,
         destructive=False,
+        unreadable=split.unreadable,
         summary=outcome.summary,
         details=outcome.details,
         notes=outcome.notes + tuple(f"not sent: {error}" for error in outcome.errors),
@@ -85,6 +86,7 @@ def run_external(
         held=len(split.held),
         blocked=len(split.blocked),
         destructive=False,
+        unreadable=len(split.unreadable),
         summary=outcome.summary,
         details=outcome.details,
     )

@@ -55,6 +55,7 @@ def plan_target(rt: Runtime, target: Target, as_of: datetime) -> list[PhasePlan]
                 capped=split.capped,
                 cascade=cascade,
                 destructive=action.destructive,
+                unreadable=split.unreadable,
             )
         )
     return phases

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -19,6 +20,8 @@ from lethe.state.ledger import EventDraft
 
 __all__ = ["breaker_reasons", "execute_run"]
 
+log = logging.getLogger(__name__)
+
 
 def breaker_reasons(
     rt: Runtime,
@@ -34,6 +37,8 @@ def breaker_reasons(
     """
     reasons: list[str] = []
     for target in targets:
+        if not rt.config.breaker(target.policy).enabled:
+            continue  # nothing to judge: don't count what a run would remove
         try:
             if planned is not None:
                 rows = removed_rows([p for p in planned.phases if p.policy == target.policy])
@@ -67,6 +72,7 @@ def _from_plan(planned: Plan) -> list[PhaseResult]:
             destructive=p.destructive,
             summary=p.summary,
             details=dict(p.details),
+            unreadable=len(p.unreadable),
         )
         for p in planned.phases
     ]
@@ -92,6 +98,7 @@ def execute_run(
     warnings = recover(rt)
     policies = [t.policy for t in targets]
     rt.runs.start(run_id, policies, dry_run, as_of, started)
+    log.info("run %s started%s: %s", run_id, " (dry run)" if dry_run else "", ", ".join(policies))
     phases: list[PhaseResult] = []
     errors: list[str] = []
     drift: dict[str, int] = {}
@@ -157,6 +164,9 @@ def execute_run(
                     ],
                 )
         rt.runs.finish(result, head)
+        for error in errors:
+            log.warning("run %s: %s", run_id, error)
+        log.info("run %s %s: %s", run_id, status.value, result.counts())
     if tripped:
         raise SafetyLimitError(tripped, result)
     return result
@@ -201,8 +211,10 @@ def _run_policy(
                 results.append(runner.run())
         except LetheError as exc:
             results.append(runner.result())
+            errors.extend(runner.errors)
             errors.append(f"policy {target.policy}, phase [{index}] {action.type}: {exc}")
             break
+        errors.extend(runner.errors)
         if action.destructive and cap_left is not None:
             cap_left = runner.cap_left
     return results

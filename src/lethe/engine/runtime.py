@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from lethe.actions import Action, PhaseContext
 from lethe.config.checks import phase_context
@@ -20,6 +21,7 @@ from lethe.state.db import StateDB
 from lethe.state.ledger import Ledger
 from lethe.state.runs import RunLog
 from lethe.stores.base import DatasetHandle, Store
+from lethe.stores.links import LinkedItems
 from lethe.stores.registry import open_store
 
 __all__ = ["Runtime", "Target"]
@@ -36,6 +38,7 @@ class Target:
     handle: DatasetHandle
     settings: Settings
     state: StateDB | None = None
+    links: tuple[LinkedItems, ...] = ()
 
     @property
     def actions(self) -> list[Action]:
@@ -43,11 +46,8 @@ class Target:
 
     def context(self, as_of: datetime) -> PhaseContext:
         """The phases' context at ``as_of``."""
-        return replace(
-            phase_context(self.settings.config, self.policy, as_of),
-            state=self.state,
-            base_dir=self.settings.base_dir,
-        )
+        ctx = phase_context(self.settings.config, self.policy, as_of)
+        return replace(ctx, state=self.state, links=self.links, base_dir=self.settings.base_dir)
 
     def blocked(self, index: int, keys: Sequence[ItemKey], as_of: datetime) -> dict[str, str]:
         """Items of phase ``index`` that another phase of the policy holds back, with why."""
@@ -80,9 +80,20 @@ class Runtime:
         self.state = StateDB(settings.state_url)
         self.ledger = Ledger(self.state)
         self.holds = HoldRegistry(self.state, self.ledger)
-        self.runs = RunLog(self.state, settings.runs_dir)
+        self.runs = RunLog(self.state, settings.runs_dir, self._record_sink())
         self.batches = BatchLog(self.state, self.ledger)
         self._stores: dict[str, Store] = {}
+
+    def _record_sink(self) -> Callable[[str, dict[str, Any]], None] | None:
+        """Where run records also go (``state.records``), if anywhere."""
+        records = self.config.state.records
+        if records is None:
+            return None
+
+        def keep(run_id: str, document: dict[str, Any]) -> None:
+            self.store(records.store).write_document(f"{records.prefix}{run_id}.json", document)
+
+        return keep
 
     def store(self, name: str) -> Store:
         """The named store, opened on first use."""
@@ -119,6 +130,10 @@ class Runtime:
             handle,
             self.settings,
             self.state,
+            tuple(
+                LinkedItems(link.dataset, link, handle, self.dataset(link.dataset))
+                for link in self.config.datasets[config.dataset].links
+            ),
         )
         probe = datetime.now().astimezone()
         for index, action in enumerate(config.actions):

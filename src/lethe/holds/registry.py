@@ -2,11 +2,15 @@
 
 Released holds are kept as history (``released_at`` set, never deleted). Placing and releasing
 a hold is also written to the audit ledger.
+
+A hold names one key, or — when its key ends in ``*`` — every key that starts with the text
+before the star: ``uploads/user-42/*`` holds a blob prefix, ``job:42:*`` a family of Redis keys.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +22,28 @@ from lethe.state.db import StateDB, as_utc
 from lethe.state.ledger import EventDraft, Ledger
 from lethe.state.schema import holds
 
-__all__ = ["Hold", "HoldRegistry"]
+__all__ = ["PREFIX_MARK", "HeldKeys", "Hold", "HoldRegistry"]
+
+#: A hold key ending in this holds every key that starts with the rest of it.
+PREFIX_MARK = "*"
+
+
+class HeldKeys(frozenset[str]):
+    """The exactly held keys of a dataset, whose ``in`` also answers for prefix holds."""
+
+    prefixes: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, texts: set[str]) -> HeldKeys:
+        """Split hold keys into exact keys and prefixes."""
+        held = cls(t for t in texts if not t.endswith(PREFIX_MARK))
+        held.prefixes = tuple(sorted(t[: -len(PREFIX_MARK)] for t in texts - held))
+        return held
+
+    def __contains__(self, key: object) -> bool:
+        if frozenset.__contains__(self, key):
+            return True
+        return isinstance(key, str) and any(key.startswith(p) for p in self.prefixes)
 
 
 @dataclass(frozen=True)
@@ -38,6 +63,12 @@ class Hold:
     @property
     def active(self) -> bool:
         return self.released_at is None
+
+    def covers(self, key: str) -> bool:
+        """Whether this hold names ``key`` (exactly, or as a prefix hold)."""
+        if self.item_key.endswith(PREFIX_MARK):
+            return key.startswith(self.item_key[: -len(PREFIX_MARK)])
+        return key == self.item_key
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -154,16 +185,16 @@ class HoldRegistry:
         with self.state.read() as conn:
             return [_hold(row) for row in conn.execute(query).mappings()]
 
-    def active_keys(self, dataset: str, keys: Sequence[str] | None = None) -> set[str]:
-        """Keys of ``dataset`` under an active hold (restricted to ``keys`` when given)."""
+    def active_keys(self, dataset: str, keys: Sequence[str] | None = None) -> AbstractSet[str]:
+        """Keys of ``dataset`` under an active hold (restricted to ``keys`` when given).
+
+        Without ``keys`` the answer is a :class:`HeldKeys`, whose ``in`` honours prefix holds.
+        """
         query = select(holds.c.item_key).where(
             holds.c.dataset == dataset, holds.c.released_at.is_(None)
         )
-        found: set[str] = set()
+        # Active holds are few: read them all (one small query whatever the batch size) and
+        # intersect here, rather than sending a thousand keys to the state database.
         with self.state.read() as conn:
-            if keys is None:
-                return set(conn.execute(query).scalars())
-            for start in range(0, len(keys), 500):
-                chunk = list(keys[start : start + 500])
-                found.update(conn.execute(query.where(holds.c.item_key.in_(chunk))).scalars())
-        return found
+            held = HeldKeys.of(set(conn.execute(query).scalars()))
+        return held if keys is None else {key for key in keys if key in held}

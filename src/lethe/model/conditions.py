@@ -33,6 +33,7 @@ __all__ = [
     "describe",
     "evaluate",
     "explain_failures",
+    "truth",
 ]
 
 Scalar: TypeAlias = str | int | float | bool | None
@@ -185,6 +186,15 @@ def _truth(condition: Condition, row: Mapping[str, Any]) -> bool | None:
             inner = _truth(part, row)
             return None if inner is None else not inner
     raise TypeError(f"unknown condition {condition!r}")
+
+
+def truth(condition: Condition, row: Mapping[str, Any]) -> bool | None:
+    """SQL's three-valued answer: True, False, or None when a missing value leaves it UNKNOWN.
+
+    Stores that evaluate conditions themselves use it to tell "not selected" from "cannot
+    tell" (an item whose age field is missing or unreadable is skipped and counted).
+    """
+    return _truth(condition, row)
 
 
 def evaluate(condition: Condition, row: Mapping[str, Any]) -> bool:

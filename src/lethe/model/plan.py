@@ -37,6 +37,8 @@ class PhasePlan:
     capped: int = 0
     cascade: Mapping[str, int] = field(default_factory=dict)
     destructive: bool = True
+    #: Items skipped because their age could not be read (never acted on).
+    unreadable: tuple[ItemKey, ...] = ()
     #: Summary lines and counts of a phase that acts outside the store (warnings).
     summary: tuple[str, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
@@ -64,6 +66,7 @@ class PhasePlan:
             "capped": self.capped,
             "cascade": dict(self.cascade),
             "destructive": self.destructive,
+            "unreadable": [key_text(k) for k in self.unreadable],
             "summary": list(self.summary),
             "details": dict(self.details),
             "notes": list(self.notes),
@@ -122,6 +125,7 @@ class Plan:
                     capped=int(p["capped"]),
                     cascade=dict(p["cascade"]),
                     destructive=bool(p.get("destructive", True)),
+                    unreadable=tuple(p.get("unreadable", ())),
                     summary=tuple(p.get("summary", ())),
                     details=dict(p.get("details", {})),
                     notes=tuple(p.get("notes", ())),

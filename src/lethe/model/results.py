@@ -38,6 +38,10 @@ class PhaseResult:
     capped: int = 0
     cascade: Mapping[str, int] = field(default_factory=dict)
     destructive: bool = True
+    #: Items skipped because their age field was missing or unreadable (never acted on).
+    unreadable: int = 0
+    #: Items the store could not act on (e.g. per-key errors of a bulk delete); retried next run.
+    failed: int = 0
     #: Lines replacing the default summary line (a warning phase's "Sent 3 deletion …").
     summary: tuple[str, ...] = ()
     #: Phase-specific counts (never personal data: this is recorded).
@@ -57,6 +61,8 @@ class PhaseResult:
             "capped": self.capped,
             "cascade": dict(self.cascade),
             "destructive": self.destructive,
+            "unreadable": self.unreadable,
+            "failed": self.failed,
             "summary": list(self.summary),
             "details": dict(self.details),
         }

@@ -25,6 +25,7 @@ from lethe.state.schema import batches
 __all__ = ["BatchLog", "new_id", "process_identity", "process_is_dead"]
 
 PENDING, COMMITTED, ABORTED = "pending", "committed", "aborted"
+_COMMON = ("run_id", "policy", "dataset", "phase", "batch_id")
 
 
 def new_id(prefix: str) -> str:
@@ -50,19 +51,6 @@ def process_is_dead(identity: Any) -> bool:
     return False
 
 
-def _draft_document(draft: EventDraft) -> dict[str, Any]:
-    return {
-        "run_id": draft.run_id,
-        "event": draft.event,
-        "policy": draft.policy,
-        "dataset": draft.dataset,
-        "phase": draft.phase,
-        "item_key": draft.item_key,
-        "batch_id": draft.batch_id,
-        "details": dict(draft.details),
-    }
-
-
 class BatchLog:
     """Intent records in the state database."""
 
@@ -81,11 +69,15 @@ class BatchLog:
         drafts: Sequence[EventDraft],
     ) -> None:
         """Record the intent; must succeed before the store transaction may commit."""
+        # Every event of a batch shares its run, policy, dataset, phase and batch: store those
+        # once and, per event, only what differs.
+        first = drafts[0]
         payload = {
             "keys": list(keys),
             "action_event": action_event,
             "process": process_identity(),
-            "events": [_draft_document(d) for d in drafts],
+            "common": {name: getattr(first, name) for name in _COMMON},
+            "events": [[d.event, d.item_key, dict(d.details)] for d in drafts],
         }
         with self.state.write() as conn:
             conn.execute(
@@ -100,11 +92,10 @@ class BatchLog:
                 )
             )
 
-    def commit(self, batch_id: str, extra: Sequence[EventDraft] = ()) -> tuple[int, str]:
-        """The store committed: append the intent's events (and ``extra``) to the ledger."""
+    def commit(self, batch_id: str, drafts: Sequence[EventDraft]) -> tuple[int, str]:
+        """The store committed: append the batch's events (``drafts``) to the ledger."""
         with self.state.write() as conn:
-            drafts = self._drafts(conn, batch_id)
-            head = self.ledger.append(conn, [*drafts, *extra])
+            head = self.ledger.append(conn, drafts)
             self._set(conn, batch_id, COMMITTED)
         return head
 
@@ -127,14 +118,13 @@ class BatchLog:
             payload = self._payload(conn, batch_id)
             # Events of the action itself only for items whose effect is visible; the other
             # events of the batch (holds seen) only if the batch committed at all.
+            common = payload["common"]
             drafts = [
-                EventDraft(**{**event, "details": {**event["details"], "recovered": note}})
-                for event in payload["events"]
-                if (
-                    event["item_key"] in applied
-                    if event["event"] == payload["action_event"]
-                    else bool(applied)
+                EventDraft(
+                    **common, event=event, item_key=key, details={**details, "recovered": note}
                 )
+                for event, key, details in payload["events"]
+                if (key in applied if event == payload["action_event"] else bool(applied))
             ]
             self.ledger.append(conn, drafts)
             self._set(conn, batch_id, COMMITTED if applied else ABORTED)
@@ -144,9 +134,6 @@ class BatchLog:
     def _payload(conn: Connection, batch_id: str) -> dict[str, Any]:
         query = select(batches.c.payload).where(batches.c.id == batch_id)
         return dict(conn.execute(query).scalar_one())
-
-    def _drafts(self, conn: Connection, batch_id: str) -> list[EventDraft]:
-        return [EventDraft(**event) for event in self._payload(conn, batch_id)["events"]]
 
     @staticmethod
     def _set(conn: Connection, batch_id: str, status: str) -> None:

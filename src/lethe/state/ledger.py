@@ -55,28 +55,44 @@ class VerifyReport:
         return not self.problems
 
 
-def _canonical(seq: int, ts: str, draft: Mapping[str, Any]) -> str:
-    body = {"v": LEDGER_VERSION, "seq": seq, "ts": ts, **draft}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+_FIELDS = ("run_id", "batch_id", "policy", "dataset", "phase", "event", "item_key")
+
+
+def _canonical(seq: int, ts: str, fields: Mapping[Any, Any], details_json: str) -> str:
+    """The exact text an event's hash covers: its fields in a fixed order, then its details
+    as stored (so verifying hashes the stored bytes, not a re-serialisation)."""
+    head = [LEDGER_VERSION, seq, ts, *(fields[name] for name in _FIELDS)]
+    return _ENCODER.encode(head) + "\n" + details_json
 
 
 def _hash(prev: str, canonical: str) -> str:
     return hashlib.sha256(f"{prev}\n{canonical}".encode()).hexdigest()
 
 
-def _fields(row: Mapping[Any, Any]) -> dict[str, Any]:
-    return {
-        "run_id": row["run_id"],
-        "batch_id": row["batch_id"],
-        "policy": row["policy"],
-        "dataset": row["dataset"],
-        "phase": row["phase"],
-        "event": row["event"],
-        "item_key": row["item_key"],
-        "details": json.loads(row["details"])
-        if isinstance(row["details"], str)
-        else row["details"],
-    }
+# Built once: json.dumps() with non-default options builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _details_json(details: Mapping[str, Any]) -> str:
+    return _ENCODER.encode(details)
+
+
+_COLUMNS = ("seq", "ts", *_FIELDS, "details", "prev_hash", "hash")
+
+
+def _insert_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert events with the driver's executemany: the ledger is on every batch's path, and
+    per-row parameter processing in the ORM-free Core insert is most of its cost."""
+    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+    if mark is None:
+        conn.execute(events.insert(), rows)
+        return
+    columns = ", ".join(_COLUMNS)
+    marks = ", ".join([mark] * len(_COLUMNS))
+    conn.exec_driver_sql(
+        f"INSERT INTO {events.name} ({columns}) VALUES ({marks})",
+        [tuple(row[c] for c in _COLUMNS) for row in rows],
+    )
 
 
 class Ledger:
@@ -98,30 +114,21 @@ class Ledger:
         rows = []
         for draft in drafts:
             seq += 1
-            body = {
-                "run_id": draft.run_id,
-                "batch_id": draft.batch_id,
-                "policy": draft.policy,
-                "dataset": draft.dataset,
-                "phase": draft.phase,
-                "event": draft.event,
-                "item_key": draft.item_key,
-                # Round-trip through JSON so the hash covers exactly what is stored.
-                "details": json.loads(json.dumps(dict(draft.details), default=str)),
-            }
-            digest = _hash(prev, _canonical(seq, ts, body))
+            fields = {name: getattr(draft, name) for name in _FIELDS}
+            details = _details_json(draft.details)
+            digest = _hash(prev, _canonical(seq, ts, fields, details))
             rows.append(
                 {
-                    **body,
+                    **fields,
                     "seq": seq,
                     "ts": ts,
-                    "details": json.dumps(body["details"], sort_keys=True, default=str),
+                    "details": details,
                     "prev_hash": prev,
                     "hash": digest,
                 }
             )
             prev = digest
-        conn.execute(events.insert(), rows)
+        _insert_many(conn, rows)
         conn.execute(update(chain).where(chain.c.id == 1).values(seq=seq, hash=prev))
         return seq, prev
 
@@ -144,7 +151,13 @@ class Ledger:
             query = query.where(events.c.run_id == run_id)
         with self.state.read() as conn:
             for row in conn.execute(query.execution_options(yield_per=5000)).mappings():
-                yield {"seq": row["seq"], "ts": row["ts"], **_fields(row), "hash": row["hash"]}
+                yield {
+                    "seq": row["seq"],
+                    "ts": row["ts"],
+                    **{name: row[name] for name in _FIELDS},
+                    "details": json.loads(row["details"]),
+                    "hash": row["hash"],
+                }
 
     def verify(self) -> VerifyReport:
         """Recompute every hash; report each break (an empty list means the chain verifies)."""
@@ -161,7 +174,8 @@ class Ledger:
                     problems.append(f"event {expected_seq} is missing (next stored is {seq})")
                 if row["prev_hash"] != prev:
                     problems.append(f"event {seq} does not follow the event before it")
-                recomputed = _hash(row["prev_hash"], _canonical(seq, row["ts"], _fields(row)))
+                canonical = _canonical(seq, row["ts"], row, row["details"])
+                recomputed = _hash(row["prev_hash"], canonical)
                 if recomputed != row["hash"]:
                     problems.append(f"event {seq} was altered (hash mismatch)")
                 prev, expected_seq = str(row["hash"]), seq + 1

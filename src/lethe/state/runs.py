@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,16 @@ __all__ = ["RunLog"]
 class RunLog:
     """Where runs are recorded and read back."""
 
-    def __init__(self, state: StateDB, runs_dir: Path | None) -> None:
+    def __init__(
+        self,
+        state: StateDB,
+        runs_dir: Path | None,
+        sink: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.state = state
         self.runs_dir = runs_dir
+        #: Also keeps each final record elsewhere (a blob store's audit prefix).
+        self.sink = sink
 
     def start(
         self, run_id: str, policies: list[str], dry_run: bool, as_of: datetime, started: datetime
@@ -65,6 +73,8 @@ class RunLog:
             temporary = target.with_suffix(".json.tmp")
             temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
             os.replace(temporary, target)  # readers never see half a record
+        if self.sink is not None:
+            self.sink(result.run_id, document)
         return document
 
     def mark(self, run_id: str, status: RunStatus, completed: datetime) -> None:
@@ -82,6 +92,23 @@ class RunLog:
             rows = conn.execute(
                 select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
             ).mappings()
+            return [_summary(row) for row in rows]
+
+    def iter_recent(self, page: int = 200) -> Iterator[dict[str, Any]]:
+        """Every run as a summary row, newest first, read a page at a time."""
+        offset = 0
+        while True:
+            rows = self.recent_page(page, offset)
+            yield from rows
+            if len(rows) < page:
+                return
+            offset += page
+
+    def recent_page(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        """One page of summary rows, newest first."""
+        query = select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc())
+        with self.state.read() as conn:
+            rows = conn.execute(query.limit(limit).offset(offset)).mappings()
             return [_summary(row) for row in rows]
 
     def running(self) -> list[dict[str, Any]]:

@@ -36,10 +36,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Item:
-    """An item selected or locked; ``held`` says the application's own hold table holds it."""
+    """An item selected or locked; ``held`` says the application's own hold table holds it.
+
+    ``unreadable`` marks an item the store returned although the condition could not be
+    judged (its age field is missing or malformed): it is skipped and counted, never acted on.
+    """
 
     key: ItemKey
     held: bool = False
+    unreadable: bool = False
 
 
 @dataclass
@@ -51,7 +56,16 @@ class DeleteOutcome:
 
 
 class Batch(Protocol):
-    """One short transaction on a dataset (see the module docstring for the contract)."""
+    """One short transaction on a dataset (see the module docstring for the contract).
+
+    ``failed`` names the items (key text → why) the batch could not act on although it
+    committed: a store without transactions (object storage, Redis) may apply part of a
+    batch, e.g. a DeleteObjects reply with per-key errors; an action may add items it left
+    alone. The executor reads it after the commit: those items get a ``failed`` event instead
+    of the action's, and are left for the next run. Transactional stores leave it empty.
+    """
+
+    failed: dict[str, str]
 
     def lock(
         self,
@@ -83,6 +97,12 @@ class DatasetHandle(Protocol):
     @property
     def table(self) -> str:
         """The name reported for this dataset's items (a table, a prefix, a key pattern)."""
+        ...
+
+    @property
+    def skips_locked(self) -> bool:
+        """Whether ``lock(skip_locked=True)`` may pass over items another transaction holds
+        (the executor then ends a phase with a final pass that waits for them)."""
         ...
 
     def select(
@@ -195,7 +215,15 @@ class Store(Protocol):
         ...
 
     def grants(self, uses: Sequence[DatasetUse], role: str) -> list[str]:
-        """Least-privilege statements (GRANTs, IAM, ACL) covering ``uses``."""
+        """Least-privilege statements (GRANTs, IAM, ACL) covering ``uses``.
+
+        A use whose ``config`` is None is the run-record prefix (``writes``) of a store that
+        keeps run records.
+        """
+        ...
+
+    def write_document(self, path: str, document: Mapping[str, Any]) -> None:
+        """Keep a JSON document (a run record) at ``path``; only blob stores can."""
         ...
 
     def close(self) -> None:

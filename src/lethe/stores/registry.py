@@ -1,4 +1,4 @@
-"""Stores selected by URL scheme: ``postgresql://…``, ``sqlite:///…`` (later ``s3://``, ``redis://``)."""
+"""Stores selected by URL scheme: ``postgresql://…``, ``sqlite:///…``, ``s3://…``, ``redis://…``."""
 
 from __future__ import annotations
 
@@ -45,3 +45,17 @@ def _sql(name: str, url: str) -> Store:
     from lethe.stores.sql.store import SQLStore
 
     return SQLStore(name, url)
+
+
+@register("file", "s3", "gs", "az", "abfs", "azure")
+def _blob(name: str, url: str) -> Store:
+    from lethe.stores.blob.store import BlobStore
+
+    return BlobStore(name, url)
+
+
+@register("redis", "rediss")
+def _redis(name: str, url: str) -> Store:
+    from lethe.stores.redis.store import RedisStore
+
+    return RedisStore(name, url)

@@ -7,6 +7,7 @@ across transactions and unique across partitions.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -17,7 +18,6 @@ from sqlalchemy import (
     MetaData,
     Select,
     Table,
-    bindparam,
     delete,
     false,
     func,
@@ -25,11 +25,11 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import BindParameter
 
 from lethe.config.datasets import DatasetConfig
 from lethe.errors import ConfigError, LiveCheckError, StoreError
@@ -39,6 +39,7 @@ from lethe.stores.base import DeleteOutcome, Item
 from lethe.stores.sql.cascade import Cascade, Link, Node
 from lethe.stores.sql.compile import column, compile_condition, to_column_value
 from lethe.stores.sql.engine import translate_errors
+from lethe.stores.sql.keysets import KeySet, Match
 
 __all__ = ["SQLBatch", "SQLDataset"]
 
@@ -63,16 +64,21 @@ class SQLDataset:
         self.engine = engine
         self.root = table
         self.cascade = cascade
-        self.key = column(table, config.key)
+        self.key = column(table, str(config.key))
         self.hold_table = hold_table
         self.label = label
         self._related: dict[str, Table] = {}
         self.sqlite = engine.dialect.name == "sqlite"
         self.locks_rows = engine.dialect.name == "postgresql"
+        self.keyset = KeySet(_ROOT_KEYS, self.key, engine.dialect)
 
     @property
     def table(self) -> str:
         return self.root.name
+
+    @property
+    def skips_locked(self) -> bool:
+        return self.locks_rows  # only PostgreSQL's SKIP LOCKED leaves rows behind the cursor
 
     # -- building blocks -------------------------------------------------------------------
 
@@ -95,18 +101,18 @@ class SQLDataset:
     def _items(self, condition: Condition) -> Select[Any]:
         return select(self.key, self.held().label("held")).where(self.where(condition))
 
-    def membership(self, node_name: str, roots: Any) -> ColumnElement[bool]:
-        """Rows of ``node_name`` that reach a root key in ``roots`` (a bind or a subquery)."""
+    def membership(self, node_name: str, roots: Match) -> ColumnElement[bool]:
+        """Rows of ``node_name`` that reach a root key matched by ``roots``."""
         if node_name == self.root.name:
-            return self.key.in_(roots)
+            return roots(self.key)
         node = next(n for n in self.cascade.nodes if n.name == node_name)
         clauses = [self._link_clause(node, link, roots) for link in node.links]
         return clauses[0] if len(clauses) == 1 else or_(*clauses)
 
-    def _link_clause(self, node: Node, link: Link, roots: Any) -> ColumnElement[bool]:
+    def _link_clause(self, node: Node, link: Link, roots: Match) -> ColumnElement[bool]:
         cols = [node.table.c[c] for c in link.columns]
         if link.parent == self.root.name and link.parent_columns == (self.key.name,):
-            return cols[0].in_(roots)
+            return roots(cols[0])
         parent = self.root if link.parent == self.root.name else self._node(link.parent).table
         inner = select(*(parent.c[c] for c in link.parent_columns)).where(
             self.membership(link.parent, roots)
@@ -165,16 +171,20 @@ class SQLDataset:
         counts = dict.fromkeys(self.cascade.tables, 0)
         if not keys or not counts:
             return counts
+        queries = [
+            (
+                n.name,
+                select(func.count())
+                .select_from(n.table)
+                .where(self.membership(n.name, self.keyset.match)),
+            )
+            for n in self.cascade.nodes
+        ]
         with translate_errors(self.label), self.engine.connect() as conn:
             for start in range(0, len(keys), 1000):
-                chunk = list(keys[start : start + 1000])
-                for node in self.cascade.nodes:
-                    query = (
-                        select(func.count())
-                        .select_from(node.table)
-                        .where(self.membership(node.name, chunk))
-                    )
-                    counts[node.name] += int(conn.execute(query).scalar_one())
+                params = self.keyset.params(keys[start : start + 1000])
+                for name, query in queries:
+                    counts[name] += int(conn.execute(query, params).scalar_one())
         return counts
 
     def cascade_counts_where(
@@ -193,27 +203,41 @@ class SQLDataset:
                 query = (
                     select(func.count())
                     .select_from(node.table)
-                    .where(self.membership(node.name, root_keys))
+                    .where(self.membership(node.name, lambda col: col.in_(root_keys)))
                 )
                 counts[node.name] = int(conn.execute(query).scalar_one())
         return counts
 
     def table_sizes(self) -> dict[str, int]:
+        """Row counts; on PostgreSQL the planner's estimate (``pg_class.reltuples``, kept
+        current by autovacuum) where one exists, since exact counts scan every table."""
         tables = [self.root, *(n.table for n in self.cascade.nodes)]
+        sizes: dict[str, int] = {}
         with translate_errors(self.label), self.engine.connect() as conn:
-            return {
-                t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
-                for t in tables
-            }
+            if self.locks_rows:
+                estimates = conn.execute(
+                    text(
+                        "SELECT oid::regclass::text, reltuples FROM pg_class "
+                        "WHERE oid = ANY(CAST(:names AS regclass[]))"
+                    ),
+                    {"names": [t.fullname for t in tables]},
+                ).all()
+                sizes = {name.split(".")[-1]: int(n) for name, n in estimates if n >= 0}
+            for t in tables:
+                if t.name not in sizes:
+                    sizes[t.name] = int(
+                        conn.execute(select(func.count()).select_from(t)).scalar_one()
+                    )
+        return sizes
 
     def fetch(self, keys: Sequence[ItemKey], columns: Sequence[str]) -> dict[str, dict[str, Any]]:
         cols = [column(self.root, c) for c in columns]
         found: dict[str, dict[str, Any]] = {}
+        query = select(self.key, *cols).where(self.keyset.match(self.key))
         with translate_errors(self.label), self.engine.connect() as conn:
             for start in range(0, len(keys), 1000):
-                chunk = list(keys[start : start + 1000])
-                query = select(self.key, *cols).where(self.key.in_(chunk))
-                for row in conn.execute(query):
+                params = self.keyset.params(keys[start : start + 1000])
+                for row in conn.execute(query, params):
                     found[key_text(row[0])] = dict(zip(columns, row[1:], strict=True))
         return found
 
@@ -286,6 +310,7 @@ class SQLBatch:
     def __init__(self, dataset: SQLDataset, conn: Connection) -> None:
         self.dataset = dataset
         self.conn = conn
+        self.failed: dict[str, str] = {}  # a transaction applies all of a batch or none
 
     def lock(
         self,
@@ -298,13 +323,15 @@ class SQLBatch:
     ) -> list[Item]:
         ds = self.dataset
         query = ds._items(condition).order_by(ds.key).limit(limit)
+        params: dict[str, Any] = {}
         if keys is not None:
-            query = query.where(ds.key.in_(list(keys)))
+            query = query.where(ds.keyset.match(ds.key))
+            params = ds.keyset.params(keys)
         if after is not None:
             query = query.where(ds.key > after)
         if ds.locks_rows:
             query = query.with_for_update(of=ds.root, skip_locked=skip_locked)
-        return [Item(row[0], bool(row[1])) for row in self.conn.execute(query)]
+        return [Item(row[0], bool(row[1])) for row in self.conn.execute(query, params)]
 
     def update(self, keys: Sequence[ItemKey], values: Mapping[str, Any]) -> int:
         ds = self.dataset
@@ -314,19 +341,53 @@ class SQLBatch:
         }
         for name in converted:
             column(ds.root, name)
-        statement = update(ds.root).where(ds.key.in_(list(keys))).values(converted)
-        return int(self.conn.execute(statement).rowcount)
+        statement = update(ds.root).where(ds.keyset.match(ds.key)).values(converted)
+        return int(self.conn.execute(statement, ds.keyset.params(keys)).rowcount)
 
     def delete(self, keys: Sequence[ItemKey]) -> DeleteOutcome:
         ds = self.dataset
-        roots: BindParameter[Any] = bindparam(_ROOT_KEYS, expanding=True)
-        params = {_ROOT_KEYS: list(keys)}
-        # value tuple of (table, columns) -> root keys it belongs to
+        params = ds.keyset.params(keys)
+        batch = {key_text(k) for k in keys}
+        owners = self._owners(keys, params)
+        outcome = DeleteOutcome(per_item={text: {} for text in batch})
+        for node in ds.cascade.nodes:
+            links = _link_columns(node)
+            returning = [node.table.c[c] for c in links]
+            # One DELETE per link rather than one with "a = ANY(…) OR b = ANY(…)": the OR
+            # makes PostgreSQL's planner fall back to a sequential scan of the child table.
+            counted: Counter[tuple[Any, ...]] = Counter()
+            for link in node.links:
+                clause = self.dataset._link_clause(node, link, ds.keyset.match)
+                statement = delete(node.table).where(clause).returning(*returning)
+                # Count returned link values in C (Counter), then attribute each distinct
+                # value once below: a child row may belong to two parents of the batch.
+                counted.update(map(tuple, self.conn.execute(statement, params).all()))
+            outcome.per_table[node.name] = sum(counted.values())
+            direct = all(
+                link.parent == ds.root.name and link.parent_columns == (ds.key.name,)
+                for link in node.links
+            )
+            for values, rows in counted.items():
+                if direct:
+                    roots = {key_text(v) for v in values if v is not None} & batch
+                else:
+                    roots = _owners_of(node, dict(zip(links, values, strict=True)), owners)
+                for root in roots:
+                    per_root = outcome.per_item[root]
+                    per_root[node.name] = per_root.get(node.name, 0) + rows
+        result = self.conn.execute(delete(ds.root).where(ds.keyset.match(ds.key)), params)
+        outcome.per_table[ds.root.name] = int(result.rowcount)
+        return outcome
+
+    def _owners(
+        self, keys: Sequence[ItemKey], params: dict[str, Any]
+    ) -> dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], set[str]]]:
+        """For rows deeper than one level: which root each intermediate row belongs to, read
+        parents-first while the rows still exist."""
+        ds = self.dataset
         owners: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], set[str]]] = {
             (ds.root.name, (ds.key.name,)): {(k,): {key_text(k)} for k in keys}
         }
-        # Parents before children: learn which root each intermediate row belongs to while
-        # the rows still exist.
         for node in reversed(ds.cascade.nodes):
             referenced = ds.cascade.referenced(node.name)
             if not referenced:
@@ -334,33 +395,14 @@ class SQLBatch:
             link_cols = _link_columns(node)
             wanted = sorted({c for ref in referenced for c in ref} | set(link_cols))
             query = select(*(node.table.c[c] for c in wanted)).where(
-                ds.membership(node.name, roots)
+                ds.membership(node.name, ds.keyset.match)
             )
             for row in self.conn.execute(query, params).mappings():
                 belongs = _owners_of(node, row, owners)
                 for ref in referenced:
                     slot = owners.setdefault((node.name, ref), {})
                     slot.setdefault(tuple(row[c] for c in ref), set()).update(belongs)
-        outcome = DeleteOutcome()
-        for node in ds.cascade.nodes:
-            link_cols = _link_columns(node)
-            statement = (
-                delete(node.table)
-                .where(ds.membership(node.name, roots))
-                .returning(*(node.table.c[c] for c in link_cols))
-            )
-            removed = 0
-            for row in self.conn.execute(statement, params).mappings():
-                removed += 1
-                for root in _owners_of(node, row, owners):
-                    per_root = outcome.per_item.setdefault(root, {})
-                    per_root[node.name] = per_root.get(node.name, 0) + 1
-            outcome.per_table[node.name] = removed
-        result = self.conn.execute(delete(ds.root).where(ds.key.in_(roots)), params)
-        outcome.per_table[ds.root.name] = int(result.rowcount)
-        for key in keys:
-            outcome.per_item.setdefault(key_text(key), {})
-        return outcome
+        return owners
 
 
 def _link_columns(node: Node) -> list[str]:

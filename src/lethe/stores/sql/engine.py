@@ -23,8 +23,15 @@ from lethe.errors import ConfigError, StoreError
 __all__ = ["create_sql_engine", "describe_error", "translate_errors"]
 
 
-def create_sql_engine(url: str, *, where: str, create_dirs: bool = False) -> Engine:
-    """An engine for ``url``; ``where`` names the store in error messages."""
+def create_sql_engine(
+    url: str, *, where: str, create_dirs: bool = False, wal: bool = False
+) -> Engine:
+    """An engine for ``url``; ``where`` names the store in error messages.
+
+    ``wal`` puts a SQLite database in write-ahead-log mode (lethe's own state database: one
+    fsync per commit instead of several, and readers never wait for the writer). An
+    application's database keeps whatever journal mode it has.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -47,11 +54,11 @@ def create_sql_engine(url: str, *, where: str, create_dirs: bool = False) -> Eng
             where,
         ) from exc
     if backend == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, wal)
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, wal: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
@@ -59,6 +66,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        if wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Engine, MetaData, Table, inspect
 
 from lethe import secrets
 from lethe.config.datasets import DatasetConfig
-from lethe.errors import LiveCheckError
+from lethe.errors import ConfigError, LiveCheckError
 from lethe.stores.base import DatasetUse, Finding
 from lethe.stores.sql import cascade as cascading
 from lethe.stores.sql.checks import check_dataset
@@ -56,19 +57,20 @@ class SQLStore:
         if dataset in self._bound:
             return self._bound[dataset]
         where = f"datasets.{dataset}"
+        if config.table is None or config.key is None:
+            raise ConfigError(f"{self.label} is a SQL database: give table and key", where)
+        key = config.key
         root = self.table(config.table, config.db_schema, where)
-        if config.key not in root.c:
-            raise LiveCheckError(
-                f"table {root.name!r} has no column {config.key!r}", f"{where}.key"
-            )
+        if key not in root.c:
+            raise LiveCheckError(f"table {root.name!r} has no column {key!r}", f"{where}.key")
         metadata = self.metadata(config.db_schema)
         try:
             if config.cascade == "auto":
-                cascade = cascading.discover(metadata, root, config.key, self._ondelete(metadata))
+                cascade = cascading.discover(metadata, root, key, self._ondelete(metadata))
             elif config.cascade == "none":
-                cascade = cascading.Cascade(root=root, key=config.key, nodes=())
+                cascade = cascading.Cascade(root=root, key=key, nodes=())
             else:
-                cascade = cascading.explicit(metadata, root, config.key, config.cascade)
+                cascade = cascading.explicit(metadata, root, key, config.cascade)
         except LiveCheckError as exc:
             raise LiveCheckError(exc.message, f"{where}.cascade") from None
         hold_table = None
@@ -109,6 +111,10 @@ class SQLStore:
         """Least-privilege GRANTs for the datasets this store serves."""
         handles = [(self.bind(use.dataset, use.config), use) for use in uses]
         return grant_statements(handles, role, self.dialect)
+
+    def write_document(self, path: str, document: Mapping[str, Any]) -> None:
+        """A database does not keep run records as documents: they are in lethe's state."""
+        raise ConfigError(f"{self.label} cannot keep run records; use a blob store")
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Django models of the therapy schema, for the Django baselines (tables created by bench)."""

@@ -1,0 +1,173 @@
+"""Running contenders in child processes, measuring them, summarising interleaved repetitions."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Measurement:
+    """One contender, one repetition."""
+
+    scenario: str
+    contender: str
+    rep: int
+    seconds: float
+    rows: int
+    peak_rss_mb: float
+    longest_tx_s: float | None = None
+    wal_bytes: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def record(self, scale: float) -> dict[str, Any]:
+        return {**asdict(self), "rows_per_s": round(self.rows_per_s, 1), "scale": scale}
+
+
+class TransactionSampler:
+    """Samples the age of the oldest open transaction in one PostgreSQL database every 10 ms."""
+
+    def __init__(self, admin_url: str, database: str) -> None:
+        self.engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.database = database
+        self.longest = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        query = text(
+            "SELECT coalesce(max(extract(epoch FROM clock_timestamp() - xact_start)), 0) "
+            "FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid() "
+            "AND xact_start IS NOT NULL AND state <> 'idle'"
+        )
+        with self.engine.connect() as conn:
+            while not self._stop.is_set():
+                age = float(conn.execute(query, {"db": self.database}).scalar_one())
+                self.longest = max(self.longest, age)
+                time.sleep(0.01)
+
+    def __enter__(self) -> TransactionSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.engine.dispose()
+
+
+def wal_lsn(admin_url: str) -> int:
+    """The server's current WAL position, in bytes."""
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def run_child(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Run a contender (through :mod:`bench.contenders.measure`); return (wall seconds, peak RSS
+    in MB, its stdout)."""
+    started = time.perf_counter()
+    child = subprocess.run(
+        list(argv),
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}", **(env or {})},
+    )
+    seconds = time.perf_counter() - started
+    if child.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(argv[2:5])} failed ({child.returncode}):\n{child.stderr[-3000:]}"
+        )
+    return seconds, _peak_rss_from(child.stderr), child.stdout
+
+
+def _peak_rss_from(stderr: str) -> float:
+    """The wrapper prints the child's peak RSS (MB) as a stderr line: ``peak_rss_mb=12.3``."""
+    for line in reversed(stderr.strip().splitlines()):
+        if line.startswith("peak_rss_mb="):
+            return float(line.split("=", 1)[1])
+    return float("nan")
+
+
+def measured(module: str, *args: str) -> list[str]:
+    """argv running ``python -m module args`` under the peak-RSS wrapper."""
+    return [sys.executable, "-m", "bench.contenders.measure", module, *args]
+
+
+def interleave(
+    contenders: Sequence[str], reps: int, once: Callable[[str, int], Measurement]
+) -> list[Measurement]:
+    """A B C A B C …: every contender runs once per repetition, in turn."""
+    results = []
+    for rep in range(reps):
+        for name in contenders:
+            results.append(once(name, rep))
+    return results
+
+
+def summarise(results: Sequence[Measurement], baselines: dict[str, str]) -> list[str]:
+    """Lines with medians (min–max) per contender and lethe/baseline throughput ratios."""
+    lines: list[str] = []
+    by_name: dict[str, list[Measurement]] = {}
+    for m in results:
+        by_name.setdefault(m.contender, []).append(m)
+    medians = {name: statistics.median(m.rows_per_s for m in ms) for name, ms in by_name.items()}
+    for name, ms in by_name.items():
+        rps = [m.rows_per_s for m in ms]
+        rss = [m.peak_rss_mb for m in ms]
+        tx = [m.longest_tx_s for m in ms if m.longest_tx_s is not None]
+        wal = [m.wal_bytes for m in ms if m.wal_bytes is not None]
+        secs = [m.seconds for m in ms]
+        line = (
+            f"  {name:<24} {statistics.median(rps):>10,.0f} rows/s ({min(rps):,.0f}–"
+            f"{max(rps):,.0f})  {statistics.median(secs):7.2f} s  "
+            f"peak RSS {statistics.median(rss):6.1f} MB"
+        )
+        if tx:
+            line += f"  longest tx {statistics.median(tx):6.2f} s ({min(tx):.2f}–{max(tx):.2f})"
+        if wal:
+            line += f"  WAL {statistics.median(wal) / 2**20:7.1f} MB"
+        lines.append(line)
+    for label, baseline in baselines.items():
+        if "lethe" in medians and baseline in medians and medians[baseline]:
+            lines.append(
+                f"  ratio lethe / {label:<22} {medians['lethe'] / medians[baseline]:5.2f}x"
+            )
+    if "lethe plan" in by_name and "lethe" in by_name:
+        plan = statistics.median(m.seconds for m in by_name["lethe plan"])
+        run = statistics.median(m.seconds for m in by_name["lethe"])
+        lines.append(f"  plan time / run time            {plan / run:5.2f}")
+    return lines
+
+
+def write_jsonl(path: Path, results: Sequence[Measurement], scale: float) -> None:
+    """Append the measurements to a JSON-lines file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        for m in results:
+            out.write(json.dumps(m.record(scale)) + "\n")

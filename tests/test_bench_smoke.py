@@ -1,0 +1,34 @@
+"""The benchmark suite at --scale 0.01: every scenario completes and lethe removes exactly the
+rows its baselines remove (the bench exits 1 otherwise). No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_scenario_completes_and_agrees_with_its_baselines(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--scale", "0.01", "--reps", "3", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    records = [
+        json.loads(line)
+        for path in tmp_path.glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    scenarios = {r["scenario"].split(" (")[0].split(":")[0] for r in records}
+    assert {"postgresql cascade purge", "sqlite cascade purge", "scale", "plan cost"} <= scenarios
+    assert all(r["rows"] > 0 for r in records if r["contender"] != "lethe plan")
+    assert list(tmp_path.glob("*.png"))
+    assert "unindexed foreign key" in done.stdout and "warns and prints" in done.stdout
