@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from tests.support.apps import OPEN_ENGINES
 from tests.support.backends import BACKENDS, Backend, make_backend
+from tests.support.mail import Hook, Inbox, self_signed, smtp_server, webhook_server
 from tests.support.postgres import postgres_server
 from tests.support.servers import S3_ENV, moto_server, redis_server
 
@@ -69,6 +70,26 @@ def _dispose_engines() -> Iterator[None]:
     yield
     while OPEN_ENGINES:
         OPEN_ENGINES.pop().dispose()
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    """A plain SMTP server on loopback that accepts everything (see tests/support/mail)."""
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    """A webhook endpoint on loopback recording each JSON body."""
+    with webhook_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate (and key) for 127.0.0.1 and localhost."""
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lethe.cli.app import main
-from tests.support.apps import EXAMPLES, NOW, keys, seeded
+from tests.support.apps import NOW, example_policy, keys, seeded
 
 AS_OF = ["--as-of", NOW.isoformat()]
 
@@ -18,7 +18,7 @@ AS_OF = ["--as-of", NOW.isoformat()]
 def census(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'census.db'}"
     module, engine = seeded("census", url)
-    (tmp_path / "lethe.toml").write_text((EXAMPLES / "census" / "lethe.toml").read_text())
+    (tmp_path / "lethe.toml").write_text(example_policy("census"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("COLUMNS", "200")

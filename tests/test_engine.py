@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import text, update
 
 from lethe import PlanFileError, RunStatus, SafetyLimitError
-from tests.support.apps import EXAMPLES, NOW, column_values, example_lethe, keys, seeded
+from tests.support.apps import NOW, column_values, example_lethe, example_policy, keys, seeded
 
-POLICY = (EXAMPLES / "census" / "lethe.toml").read_text()
+POLICY = example_policy("census")
 
 
 def _with(extra: str) -> str:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from tests.support.apps import EXAMPLES, NOW, as_utc, column_values, example_lethe, keys, seeded
+from tests.support.mail import Inbox
+from tests.support.warnings import census_with_warnings, listed_items
 
 
 def _events(lethe, event: str) -> dict[str, dict]:
@@ -45,6 +48,43 @@ def test_census_soft_deletes_then_hard_deletes_after_grace_and_honours_holds(
         again = lethe.run(as_of=NOW)
         assert again.deleted == 0
         assert lethe.verify_audit().ok
+
+
+@pytest.mark.parametrize("name", ["census", "checktick"])
+def test_survey_owners_are_warned_before_their_surveys_go(
+    app_url: str, tmp_path: Path, inbox: Inbox, name: str
+) -> None:
+    """The seeds' 30/7/1-day emails: each owner hears once per milestone, and a survey is
+    soft-deleted only a day after its 1-day notice, here a day late as none was sent before."""
+    module, engine = seeded(name, app_url)
+    surveys = getattr(module, "census", module).surveys  # CheckTick reuses Census's tables
+    with census_with_warnings(app_url, tmp_path, inbox.port, name=name) as lethe:
+        first = lethe.run(["data-governance"], as_of=NOW)
+        warn, soft, hard = first.phases
+        assert warn.summary == (
+            "Sent 2 deletion warnings in 2 messages: 30-day: 1, 7-day: 0, 1-day: 1",
+        )
+        assert (soft.acted, soft.blocked, hard.acted) == (0, 1, 2)
+        sent = {m["To"]: listed_items(m) for m in inbox.received()}
+        assert sent == {"owner1@example.org": {"6"}, "owner2@example.org": {"1"}}
+
+        second = lethe.run(["data-governance"], as_of=NOW + timedelta(days=1))
+        assert [p.acted for p in second.phases] == [0, 1, 0]
+        deleted_at = column_values(engine, surveys, "id", "deleted_at")
+        assert as_utc(deleted_at[1]) == NOW + timedelta(days=1)
+        # Survey 6 is due in 20 days: its 7-day and 1-day notices come on time.
+        for day in (13, 19, 20):
+            lethe.run(["data-governance"], as_of=NOW + timedelta(days=day))
+        notices = [
+            (e["details"]["milestone"], e["item_key"])
+            for e in lethe.runtime.ledger.iter_events()
+            if e["event"] == "warned"
+        ]
+        assert notices == [("30d", "6"), ("1d", "1"), ("7d", "6"), ("1d", "6")]
+        assert as_utc(column_values(engine, surveys, "id", "deleted_at")[6]) == (
+            NOW + timedelta(days=20)
+        )
+        assert len(inbox.received()) == 4 and lethe.verify_audit().ok
 
 
 def test_checktick_progress_cleanup_deletes_only_stale_incomplete_progress(

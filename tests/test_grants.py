@@ -10,7 +10,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from lethe import RunStatus
-from tests.support.apps import NOW, example_lethe, seeded
+from tests.support.apps import NOW, example_lethe, example_policy, seeded
+from tests.support.mail import Inbox
+from tests.support.warnings import mail_env
 
 
 def _role_url(pg_url: str, role: str) -> str:
@@ -19,11 +21,15 @@ def _role_url(pg_url: str, role: str) -> str:
 
 @pytest.mark.parametrize("name", ["census", "checktick", "therapy", "validibot"])
 def test_each_example_runs_under_its_least_privilege_role(
-    pg_url: str, tmp_path: Path, name: str
+    pg_url: str, tmp_path: Path, inbox: Inbox, name: str
 ) -> None:
     seeded(name, pg_url)
-    with example_lethe(name, pg_url, tmp_path / "owner") as owner:
+    policy = example_policy(name, warnings=True)  # the owner's email is read through auth_user
+    env = mail_env(inbox.port)
+    with example_lethe(name, pg_url, tmp_path / "owner", policy, env=env) as owner:
         statements = owner.grants("lethe_runner")["app"]
+    if name in ("census", "checktick"):
+        assert "GRANT SELECT (email, id) ON auth_user TO lethe_runner;" in statements
     assert statements and all(s.startswith("GRANT ") for s in statements)
     assert not any("ALL" in s or " ON ALL " in s for s in statements)
     admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
@@ -33,7 +39,8 @@ def test_each_example_runs_under_its_least_privilege_role(
         for statement in statements:
             conn.execute(text(statement))
     try:
-        with example_lethe(name, _role_url(pg_url, "lethe_runner"), tmp_path / "runner") as lethe:
+        runner = _role_url(pg_url, "lethe_runner")
+        with example_lethe(name, runner, tmp_path / "runner", policy, env=env) as lethe:
             assert lethe.check().ok
             dry = lethe.run(as_of=NOW, dry_run=True)
             result = lethe.run(as_of=NOW)

@@ -9,6 +9,7 @@ import pytest
 import lethe
 from lethe.actions import ACTIONS
 from lethe.config.schema import json_schema
+from lethe.notify import SENDERS
 from lethe.stores.registry import STORES
 
 BASE = """
@@ -32,6 +33,8 @@ def test_the_exports_are_pinned() -> None:
         "AuditIntegrityError",
         "CheckReport",
         "ConfigError",
+        "DeliveryError",
+        "DeliveryRejectedError",
         "Duration",
         "ExitCode",
         "Explanation",
@@ -50,6 +53,9 @@ def test_the_exports_are_pinned() -> None:
         "RunResult",
         "RunStatus",
         "SafetyLimitError",
+        "SenderAuthError",
+        "SenderTLSError",
+        "SenderUnreachableError",
         "Settings",
         "StopFlag",
         "StoreError",
@@ -80,6 +86,7 @@ def test_every_public_callable_has_a_docstring() -> None:
         "runs",
         "run_record",
         "verify_audit",
+        "notify_test",
         "read_plan",
         "write_plan",
     ):
@@ -106,6 +113,18 @@ def test_every_action_has_a_docstring_a_schema_and_an_example_that_loads(name: s
     assert settings.config.policies[policy_name].actions[-1].type == name
 
 
+@pytest.mark.parametrize("name", sorted(SENDERS))
+def test_every_sender_has_a_docstring_a_schema_and_an_example_that_loads(name: str) -> None:
+    cls = SENDERS[name]
+    assert cls.__doc__ and "::" in cls.__doc__, f"{name} needs a docstring with an example"
+    assert cls.__name__ in json_schema()["$defs"]
+    example = _example(cls).replace("${CHAT_WEBHOOK_URL}", "https://chat.example.org/hook/x")
+    warn = '[[policies.governance.actions]]\ntype = "warn"\nbefore = ["7d"]\n'
+    warn += 'recipient = { to = "dpo@example.org" }\n'
+    settings = lethe.load(BASE + warn + example, env={})
+    assert settings.config.policies["governance"].actions[0].sender.type == name  # type: ignore[attr-defined]
+
+
 def test_every_store_scheme_is_served() -> None:
     assert {"sqlite", "postgresql", "file", "s3", "gs", "az", "redis", "rediss"} <= set(STORES)
     with pytest.raises(lethe.ConfigError, match="supported schemes"):
@@ -123,6 +142,11 @@ def test_errors_form_one_tree_with_distinct_exit_codes() -> None:
         lethe.StoreError,
         lethe.PlanFileError,
         lethe.NotFoundError,
+        lethe.SenderUnreachableError,
+        lethe.SenderTLSError,
+        lethe.SenderAuthError,
+        lethe.DeliveryRejectedError,
     ]
     assert all(issubclass(kind, lethe.LetheError) for kind in kinds)
-    assert {int(k.exit_code) for k in kinds} == {2, 3, 4, 5, 6}
+    assert {int(k.exit_code) for k in kinds} == {2, 3, 4, 5, 6, 8, 9, 10, 11}
+    assert all(issubclass(k, lethe.DeliveryError) for k in kinds[-4:])

@@ -15,6 +15,8 @@ from lethe.engine.stop import StopFlag
 from lethe.errors import (
     AuditIntegrityError,
     ConfigError,
+    DeliveryError,
+    DeliveryRejectedError,
     ExitCode,
     LeaseLostError,
     LetheError,
@@ -22,6 +24,9 @@ from lethe.errors import (
     NotFoundError,
     PlanFileError,
     SafetyLimitError,
+    SenderAuthError,
+    SenderTLSError,
+    SenderUnreachableError,
     StoreError,
 )
 from lethe.holds.registry import Hold
@@ -34,6 +39,8 @@ __all__ = [
     "AuditIntegrityError",
     "CheckReport",
     "ConfigError",
+    "DeliveryError",
+    "DeliveryRejectedError",
     "Duration",
     "ExitCode",
     "Explanation",
@@ -52,6 +59,9 @@ __all__ = [
     "RunResult",
     "RunStatus",
     "SafetyLimitError",
+    "SenderAuthError",
+    "SenderTLSError",
+    "SenderUnreachableError",
     "Settings",
     "StopFlag",
     "StoreError",

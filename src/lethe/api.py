@@ -32,6 +32,7 @@ from lethe.errors import ConfigError, PlanFileError
 from lethe.holds.registry import HoldRegistry
 from lethe.model.plan import Plan
 from lethe.model.results import RunResult
+from lethe.notify.probe import TestDelivery, pick_sender, send_test, senders_of
 from lethe.state.ledger import VerifyReport
 from lethe.stores.base import Finding
 
@@ -202,6 +203,16 @@ class Lethe:
     def verify_audit(self) -> VerifyReport:
         """Recompute the audit chain; the report lists every break found."""
         return self.runtime.ledger.verify()
+
+    def notify_test(self, address: str, *, policy: str | None = None) -> TestDelivery:
+        """Send one test message to ``address`` through the configured sender.
+
+        The sender is the named policy's warn phase's, the only one configured, or SMTP from
+        the ``EMAIL_*`` environment variables. Raises a :class:`~lethe.errors.DeliveryError`
+        subclass saying what failed (unreachable, TLS, authentication, rejected).
+        """
+        configured = senders_of(self.settings.config.policies)
+        return send_test(pick_sender(configured, policy, os.environ), address)
 
     # -- plan files -------------------------------------------------------------------------
 

@@ -10,7 +10,12 @@ Every error lethe raises on purpose derives from :class:`LetheError`::
     ├── StoreError             a store failed or could not be reached (exit 5)
     ├── PlanFileError          a plan file is unreadable, of an unknown version or tampered (exit 2)
     ├── LeaseLostError         a run lost its lease; its final writes were refused (exit 1)
-    └── NotFoundError          a run, hold or item named on the command line does not exist (exit 6)
+    ├── NotFoundError          a run, hold or item named on the command line does not exist (exit 6)
+    └── DeliveryError          a notice was not delivered (exits 8 to 11, by cause)
+        ├── SenderUnreachableError  connection refused, unknown host, timeout, dropped (exit 8)
+        ├── SenderTLSError          TLS or STARTTLS failed (certificate, handshake) (exit 9)
+        ├── SenderAuthError         the server refused the credentials (exit 10)
+        └── DeliveryRejectedError   the server answered 4xx/5xx for this message (exit 11)
 
 Driver exceptions are translated once, at the store boundary, with ``raise … from exc`` so that
 the CLI and the Python API only ever see this tree.
@@ -24,6 +29,8 @@ from typing import Any
 __all__ = [
     "AuditIntegrityError",
     "ConfigError",
+    "DeliveryError",
+    "DeliveryRejectedError",
     "ExitCode",
     "LeaseLostError",
     "LetheError",
@@ -31,6 +38,9 @@ __all__ = [
     "NotFoundError",
     "PlanFileError",
     "SafetyLimitError",
+    "SenderAuthError",
+    "SenderTLSError",
+    "SenderUnreachableError",
     "StoreError",
     "exit_code_for",
 ]
@@ -47,6 +57,11 @@ class ExitCode(IntEnum):
     STORE_UNAVAILABLE = 5
     NOT_FOUND = 6
     UNHEALTHY = 7
+    # 7 is taken on main by UNHEALTHY (issue 4's `lethe health`).
+    SENDER_UNREACHABLE = 8
+    SENDER_TLS = 9
+    SENDER_AUTH = 10
+    DELIVERY_REJECTED = 11
 
 
 class LetheError(Exception):
@@ -114,6 +129,52 @@ class NotFoundError(LetheError):
     """A run, hold, dataset or policy named by the user does not exist."""
 
     exit_code = ExitCode.NOT_FOUND
+
+
+class DeliveryError(LetheError):
+    """A notice (a deletion warning, a test message) was not delivered.
+
+    ``temporary`` says whether trying again later may succeed (a 4xx reply, an outage); the
+    message is one line naming the server and its reply, never a password.
+    """
+
+    exit_code = ExitCode.DELIVERY_REJECTED
+
+    def __init__(self, message: str, *, temporary: bool = True) -> None:
+        super().__init__(message)
+        self.temporary = temporary
+
+
+class SenderUnreachableError(DeliveryError):
+    """The server could not be reached: connection refused, unknown host, timeout, dropped."""
+
+    exit_code = ExitCode.SENDER_UNREACHABLE
+
+
+class SenderTLSError(DeliveryError):
+    """TLS failed: the server offers no STARTTLS, or the handshake or certificate is refused."""
+
+    exit_code = ExitCode.SENDER_TLS
+
+
+class SenderAuthError(DeliveryError):
+    """The server refused the user name and password."""
+
+    exit_code = ExitCode.SENDER_AUTH
+
+
+class DeliveryRejectedError(DeliveryError):
+    """The server answered this message with an error (SMTP 4xx/5xx, HTTP 4xx/5xx).
+
+    ``code`` is the server's reply code (None when lethe refused the message itself, e.g. a
+    malformed address); ``temporary`` says whether the same message may pass later.
+    """
+
+    exit_code = ExitCode.DELIVERY_REJECTED
+
+    def __init__(self, message: str, *, code: int | None, temporary: bool) -> None:
+        super().__init__(message, temporary=temporary)
+        self.code = code
 
 
 def exit_code_for(error: BaseException) -> ExitCode:

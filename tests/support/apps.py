@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -45,10 +47,29 @@ def engine_for(url: str) -> Engine:
     return engine
 
 
-def example_lethe(name: str, url: str, state_dir: Path, policy: str | None = None) -> Lethe:
-    """The example's policy file, pointed at ``url``, with lethe's state under ``state_dir``."""
-    text_ = policy if policy is not None else (EXAMPLES / name / "lethe.toml").read_text()
-    return Lethe.from_toml(text_, base_dir=state_dir, env={"DATABASE_URL": url})
+# A warn phase block of an example, up to the next table header.
+_WARN_PHASE = re.compile(r'\[\[policies\.[\w-]+\.actions\]\]\ntype = "warn".*?(?=\n\[)', re.S)
+
+
+def example_policy(name: str, *, warnings: bool = False) -> str:
+    """An example's policy file; without its warn phases unless ``warnings`` (the engine
+    tests use the Census policy as a plain soft-delete-then-purge policy)."""
+    text_ = (EXAMPLES / name / "lethe.toml").read_text()
+    return text_ if warnings else _WARN_PHASE.sub("", text_)
+
+
+def example_lethe(
+    name: str,
+    url: str,
+    state_dir: Path,
+    policy: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> Lethe:
+    """The example's policy file (without warnings, unless ``policy`` says otherwise),
+    pointed at ``url``, with lethe's state under ``state_dir``."""
+    text_ = policy if policy is not None else example_policy(name)
+    return Lethe.from_toml(text_, base_dir=state_dir, env={"DATABASE_URL": url, **(env or {})})
 
 
 def column_values(engine: Engine, table: Any, key: str, column: str) -> dict[Any, Any]:

@@ -10,6 +10,11 @@ comes from the class) with three duties, each free of engine internals:
 * :meth:`Action.applied` — which of some items show this action's effect, so that an interrupted
   batch can be reconciled with the audit ledger after a crash.
 * :meth:`Action.guard` (optional) — which items of another phase must wait for this one.
+* :meth:`Action.reads`, :meth:`Action.reads_related` and :meth:`Action.bind` (optional) —
+  what else the phase needs of the live store, checked before anything runs.
+
+Phases that act outside the store (a warning) derive from
+:class:`lethe.actions.external.ExternalAction` instead of acting in batches.
 
 A new kind of phase is a new module in this package with a class decorated by
 :func:`lethe.actions.registry.register`; the engine does not change.
@@ -18,9 +23,10 @@ A new kind of phase is a new module in this package with a class decorated by
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -45,6 +51,10 @@ class PhaseContext:
     soft_delete_column: str | None = None
     #: lethe's state database, for phases that keep their own records (a delivery ledger).
     state: StateDB | None = None
+    #: The dataset's due condition at any instant, for phases that look ahead (warnings).
+    due_at: Callable[[datetime], Condition] | None = None
+    #: The policy file's directory, against which a phase's relative paths resolve.
+    base_dir: Path | None = None
     #: Items in other stores that the dataset's rows point to (``links``), deleted with them.
     links: tuple[LinkedItems, ...] = ()
 
@@ -64,6 +74,8 @@ class Action(BaseModel, ABC):
     destructive: ClassVar[bool] = True
     #: Whether acting removes cascaded child rows (so plans count them).
     cascades: ClassVar[bool] = False
+    #: At most one phase of this type per policy (it keeps records keyed by policy).
+    once_per_policy: ClassVar[bool] = False
 
     @abstractmethod
     def selection(self, ctx: PhaseContext) -> Condition:
@@ -93,6 +105,18 @@ class Action(BaseModel, ABC):
     def writes(self) -> set[str]:
         """Columns this phase changes (used to keep phases of one policy independent)."""
         return set()
+
+    def reads(self) -> set[str]:
+        """Columns of the dataset this phase reads besides its selection (checked, granted)."""
+        return set()
+
+    def reads_related(self) -> dict[str, set[str]]:
+        """Columns of other tables this phase reads, by table (granted by ``--grants``)."""
+        return {}
+
+    def bind(self, dataset: DatasetHandle, ctx: PhaseContext) -> None:
+        """Raise :class:`~lethe.errors.ConfigError` unless the live store and files give this
+        phase what it needs beyond its columns (``lethe check``, and before every run)."""
 
     def reads_before_run(self, ctx: PhaseContext) -> set[str]:
         """Columns this phase only tests for being set strictly before ``ctx.as_of``.

@@ -3,7 +3,8 @@
 Exit codes (also in the README): 0 success · 1 finished with errors · 2 invalid configuration
 or usage · 3 a safety limit refused the run (nothing changed) · 4 the audit chain does not
 verify · 5 a store is unreachable · 6 a run, hold or item was not found · 7 ``lethe health``
-found a policy unhealthy.
+found a policy unhealthy · 8 to 11 a notice was not delivered (unreachable, TLS,
+authentication, rejected).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Annotated
 import typer
 
 from lethe import __version__, secrets
-from lethe.cli import admin, jobs, operate
+from lethe.cli import admin, jobs, notify, operate
 from lethe.cli.context import CliState
 from lethe.errors import ExitCode, LetheError
 
@@ -68,6 +69,7 @@ def root(
 operate.register(app)
 admin.register(app)
 jobs.register(app)
+notify.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from lethe import secrets
 from lethe.engine.check import CheckReport
 from lethe.engine.explain import Explanation
 from lethe.holds.registry import Hold
-from lethe.model.plan import Plan
+from lethe.model.plan import PhasePlan, Plan
 from lethe.model.results import PhaseResult, RunResult, RunStatus
 
 __all__ = [
@@ -72,6 +72,7 @@ def render_plan(console: Console, plan: Plan, *, verbose: bool) -> None:
             console.print(f"  {p.policy} [{p.phase}] {p.action}: {_keys_text(list(p.keys))}")
         if p.held:
             console.print(f"  {p.policy} [{p.phase}] held: {_keys_text(list(p.held))}")
+        _print_notes(console, p, verbose=verbose)
         if p.unreadable:
             unreadable = _keys_text(list(p.unreadable))
             console.print(f"  {p.policy} [{p.phase}] age unreadable, kept: {unreadable}")
@@ -81,9 +82,22 @@ def render_plan(console: Console, plan: Plan, *, verbose: bool) -> None:
         console.print(f"[red]refused:[/] {error}")
 
 
+def _print_notes(console: Console, phase: PhasePlan, *, verbose: bool) -> None:
+    """A phase's own lines: a warning phase's summary and the messages it would send."""
+    for line in phase.summary:
+        console.print(f"  {phase.policy} [{phase.phase}] {line}", markup=False)
+    shown = phase.notes if verbose else phase.notes[:_SHOWN_KEYS]
+    for note in shown:
+        console.print(f"    {note}", markup=False)
+    if len(shown) < len(phase.notes):
+        console.print(f"    … and {len(phase.notes) - len(shown)} more (-v lists them all)")
+
+
 def _phase_lines(phase: PhaseResult, dry_run: bool) -> list[str]:
     prefix = "Would be " + phase.label.lower() if dry_run else phase.label
-    lines = [f"{prefix}: {phase.acted} {phase.dataset}{_cascade_text(phase.cascade)}"]
+    lines = list(phase.summary) or [
+        f"{prefix}: {phase.acted} {phase.dataset}{_cascade_text(phase.cascade)}"
+    ]
     if phase.held:
         lines.append(f"Skipped, under hold: {phase.held} {phase.dataset}")
     if phase.blocked:
@@ -113,7 +127,10 @@ def render_result(console: Console, result: RunResult, *, plan: Plan | None = No
         for line in _phase_lines(phase, result.dry_run):
             console.print(line)
         planned = plan.phase(phase.policy, phase.phase) if plan else None
-        if planned is not None and planned.keys:
+        if planned is not None and planned.notes:
+            for note in planned.notes:
+                console.print(f"    {note}", markup=False)
+        elif planned is not None and planned.keys:
             console.print(f"    {_keys_text(list(planned.keys))}")
     if result.drift:
         drift = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in result.drift.items())
@@ -166,6 +183,8 @@ def render_explain(console: Console, exp: Explanation) -> None:
         console.print(f"  policy {v.policy} [{v.phase}] {v.action}: {state}")
         for unmet in v.unmet:
             console.print(f"      needs: {unmet}")
+        if v.waits_for:
+            console.print(f"      waits: {v.waits_for}", markup=False)
     for hold in exp.registry_holds:
         console.print(
             f"  [red]held[/] by hold #{hold.id} ({hold.reason}; placed by "
@@ -175,8 +194,24 @@ def render_explain(console: Console, exp: Explanation) -> None:
         console.print("  [red]held[/] by the application's hold table")
     if exp.exists and not exp.blocked and not any(v.selected_now for v in exp.verdicts):
         console.print("  nothing blocks it once it is due")
+    for warning in exp.warnings:
+        if warning.delivered:
+            state = f"delivered {stamp(warning.delivered_at)}"
+        elif warning.in_flight:
+            state = f"being sent since {stamp(warning.claimed_at)}"
+        else:
+            state = f"not delivered yet ({warning.error or 'outcome unknown'})"
+        console.print(
+            f"  warning: {warning.milestone} notice ({warning.policy}) {state}, "
+            f"{warning.attempts} attempt{'s' if warning.attempts != 1 else ''}",
+            markup=False,
+        )
     for event in exp.history:
-        console.print(f"  history: {event['ts'][:19]} {event['event']} (run {event['run_id']})")
+        detail = event["details"].get("milestone") if event["event"] == "warned" else None
+        console.print(
+            f"  history: {event['ts'][:19]} {event['event']}"
+            f"{f' {detail} notice' if detail else ''} (run {event['run_id']})"
+        )
 
 
 def render_runs(console: Console, rows: list[dict[str, Any]]) -> None:

@@ -28,6 +28,7 @@ def phase_context(config: LetheConfig, policy_name: str, as_of: datetime) -> Pha
         as_of=as_of,
         due=dataset.due(as_of),
         soft_delete_column=soft.column if soft else None,
+        due_at=dataset.due,
     )
 
 
@@ -97,6 +98,10 @@ def _check_phases(config: LetheConfig, name: str, policy: PolicyConfig, source: 
     filter_columns = columns_of(dataset.filters(_PROBE))
     for index, action in enumerate(policy.actions):
         where = f"{source}: policies.{name}.actions[{index}]"
+        if action.once_per_policy and any(
+            type(other) is type(action) for other in policy.actions[:index]
+        ):
+            raise ConfigError(f"a policy has at most one {action.type} phase", where)
         try:
             selection = action.selection(ctx)
         except ValueError as exc:

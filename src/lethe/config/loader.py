@@ -26,6 +26,7 @@ from lethe.config.checks import cross_check
 from lethe.config.interpolate import interpolate
 from lethe.config.model import LetheConfig
 from lethe.errors import ConfigError
+from lethe.notify.registry import SENDERS
 
 __all__ = ["DEFAULT_CONFIG", "Settings", "load", "load_file"]
 
@@ -113,9 +114,11 @@ def load(
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", source) from exc
-    data = _interpolate(data, os.environ if env is None else env, source, ())
+    env = os.environ if env is None else env
+    data = _interpolate(data, env, source, ())
     try:
-        config = LetheConfig.model_validate(data)
+        # Defaults some models read from the environment (EMAIL_HOST, …) come from ``env`` too.
+        config = LetheConfig.model_validate(data, context={"env": env})
     except ValidationError as exc:
         raise _config_error(exc, source) from None
     for store in config.stores.values():
@@ -149,7 +152,11 @@ def _config_error(exc: ValidationError, source: str) -> ConfigError:
     elif kind == "missing":
         message = "required key is missing"
     elif kind == "union_tag_invalid":
-        message = f"unknown action type; use one of {', '.join(sorted(ACTIONS))}"
+        # Phase types and sender kinds are both unions told apart by ``type``.
+        expected = str(first.get("ctx", {}).get("expected_tags", ""))
+        tags = sorted(t.strip(" '") for t in expected.split(",") if t.strip()) or sorted(ACTIONS)
+        what = "action type" if loc.endswith("]") else "type"
+        message = f"unknown {what}; use one of {', '.join(tags)}"
     else:
         message = first["msg"].removeprefix("Value error, ")
         if "input" in first and not isinstance(first["input"], dict | list):
@@ -165,7 +172,9 @@ def _readable_loc(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         # Drop pydantic's union-member tags ("purge", "function-after[...]").
         if isinstance(part, str) and (
-            "[" in part or (isinstance(previous, int) and part in ACTIONS)
+            "[" in part
+            or (isinstance(previous, int) and part in ACTIONS)
+            or (previous == "sender" and part in SENDERS)
         ):
             previous = part
             continue

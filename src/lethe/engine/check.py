@@ -64,11 +64,14 @@ def dataset_uses(rt: Runtime) -> dict[str, list[DatasetUse]]:
         config = target.dataset_config
         reads: set[str] = set()
         writes: set[str] = set()
+        related: dict[str, set[str]] = {}
         deletes = False
         for index, action in enumerate(target.actions):
-            reads |= columns_of(target.selection(index, target.context_probe()))
+            reads |= columns_of(target.selection(index, target.context_probe())) | action.reads()
             writes |= action.writes()
             deletes |= action.cascades
+            for table, columns in action.reads_related().items():
+                related[table] = related.get(table, set()) | columns
         for links in target.links if deletes else ():  # a purge deletes the linked items
             use = per_dataset.get(links.name)
             per_dataset[links.name] = DatasetUse(
@@ -83,7 +86,11 @@ def dataset_uses(rt: Runtime) -> dict[str, list[DatasetUse]]:
             reads |= previous.reads
             writes |= previous.writes
             deletes |= previous.deletes
-        per_dataset[target.dataset] = DatasetUse(target.dataset, config, reads, writes, deletes)
+            for table, columns in previous.related.items():
+                related[table] = related.get(table, set()) | columns
+        per_dataset[target.dataset] = DatasetUse(
+            target.dataset, config, reads, writes, deletes, related
+        )
     by_store: dict[str, list[DatasetUse]] = {}
     for use in per_dataset.values():
         by_store.setdefault(str(use.config.store), []).append(use)

@@ -18,6 +18,7 @@ from lethe.model.conditions import (
     evaluate,
     explain_failures,
 )
+from lethe.state.deliveries import Delivery, DeliveryLedger
 
 __all__ = ["Explanation", "PhaseVerdict", "explain"]
 
@@ -35,6 +36,8 @@ class PhaseVerdict:
     selected_now: bool
     from_instant: datetime | None
     unmet: tuple[str, ...]
+    #: Why another phase holds it back now (a deletion waiting for its warning).
+    waits_for: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class Explanation:
     registry_holds: tuple[Hold, ...]
     held_by_table: bool
     history: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    #: Deletion warnings claimed or delivered for this item (the delivery ledger).
+    warnings: tuple[Delivery, ...] = field(default_factory=tuple)
 
     @property
     def blocked(self) -> bool:
@@ -78,14 +83,15 @@ def first_selected(
     return high
 
 
-def _verdicts(target: Target, row: dict[str, Any], as_of: datetime) -> list[PhaseVerdict]:
+def _verdicts(target: Target, key: Any, row: dict[str, Any], as_of: datetime) -> list[PhaseVerdict]:
     verdicts = []
     for index, action in enumerate(target.actions):
         selection = target.selection(index, as_of)
         now = evaluate(selection, row)
         when = first_selected(partial(target.selection, index), row, as_of)
         unmet = () if now else tuple(describe(c) for c in explain_failures(selection, row))
-        verdicts.append(PhaseVerdict(target.policy, index, action.type, now, when, unmet))
+        waits = target.blocked(index, [key], as_of).get(str(key)) if now else None
+        verdicts.append(PhaseVerdict(target.policy, index, action.type, now, when, unmet, waits))
     return verdicts
 
 
@@ -105,8 +111,9 @@ def explain(rt: Runtime, dataset: str, key_text: str, as_of: datetime | None = N
     row = rows.get(key_text)
     history = tuple(rt.ledger.iter_events(dataset=dataset, item_key=key_text))
     registry = tuple(h for h in rt.holds.list(dataset) if h.covers(key_text))
+    warnings = tuple(DeliveryLedger(rt.state).for_item(dataset, key_text))
     if row is None:
-        return Explanation(dataset, key_text, False, {}, (), registry, False, history)
+        return Explanation(dataset, key_text, False, {}, (), registry, False, history, warnings)
     config = rt.config.datasets[dataset]
     held_by_table = False
     if config.holds is not None and config.key is not None:
@@ -114,5 +121,7 @@ def explain(rt: Runtime, dataset: str, key_text: str, as_of: datetime | None = N
             In(config.key, (key if isinstance(key, int | str) else key_text,)), limit=1
         )
         held_by_table = bool(found and found[0].held)
-    verdicts = tuple(v for target in targets for v in _verdicts(target, row, as_of))
-    return Explanation(dataset, key_text, True, row, verdicts, registry, held_by_table, history)
+    verdicts = tuple(v for target in targets for v in _verdicts(target, key, row, as_of))
+    return Explanation(
+        dataset, key_text, True, row, verdicts, registry, held_by_table, history, warnings
+    )

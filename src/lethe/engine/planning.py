@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from lethe.actions.external import ExternalAction
 from lethe.engine.decisions import breaker_verdict, partition
+from lethe.engine.external import plan_external
 from lethe.engine.runtime import Runtime, Target
 from lethe.model.plan import PhasePlan, Plan
 
@@ -29,6 +31,9 @@ def plan_target(rt: Runtime, target: Target, as_of: datetime) -> list[PhasePlan]
     used = 0
     phases: list[PhasePlan] = []
     for index, action in enumerate(target.actions):
+        if isinstance(action, ExternalAction):
+            phases.append(plan_external(rt, target, index, as_of))
+            continue
         items = list(target.handle.iter_select(target.selection(index, as_of)))
         blocked = target.blocked(index, [i.key for i in items if not i.held], as_of)
         limit = _cap_left(cap, used) if action.destructive else None

@@ -11,7 +11,9 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from lethe.actions.external import ExternalAction
 from lethe.engine.executor import PhaseRunner, ProgressFn
+from lethe.engine.external import run_external
 from lethe.engine.lease import RunLease
 from lethe.engine.planning import estimate, plan, removed_rows, trip_reason
 from lethe.engine.recovery import recover
@@ -75,6 +77,8 @@ def _from_plan(planned: Plan) -> list[PhaseResult]:
             capped=p.capped,
             cascade=dict(p.cascade),
             destructive=p.destructive,
+            summary=p.summary,
+            details=dict(p.details),
             unreadable=len(p.unreadable),
         )
         for p in planned.phases
@@ -221,6 +225,19 @@ def _run_policy(
     not the run; a stop ends the run after the batch in flight."""
     cap_left = rt.config.max_deletions(target.policy)
     for index, action in enumerate(target.actions):
+        if isinstance(action, ExternalAction):
+            wanted = _planned_keys(planned, target.policy, index)
+            try:
+                result, failures = run_external(rt, target, index, as_of, run_id, wanted)
+            except LetheError as exc:
+                errors.append(f"policy {target.policy}, phase [{index}] {action.type}: {exc}")
+                break
+            results.append(result)
+            errors.extend(
+                f"policy {target.policy}, phase [{index}] {action.type}: {failure}"
+                for failure in failures
+            )
+            continue
         runner = PhaseRunner(rt, target, index, as_of, run_id, cap_left, progress, stop)
         try:
             if planned is not None:
@@ -242,3 +259,10 @@ def _run_policy(
         errors.extend(runner.errors)
         if action.destructive and cap_left is not None:
             cap_left = runner.cap_left
+
+
+def _planned_keys(planned: Plan | None, policy: str, index: int) -> set[str] | None:
+    if planned is None:
+        return None
+    phase = planned.phase(policy, index)
+    return {str(k) for k in phase.keys} if phase else set()

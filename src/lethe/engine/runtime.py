@@ -47,7 +47,7 @@ class Target:
     def context(self, as_of: datetime) -> PhaseContext:
         """The phases' context at ``as_of``."""
         ctx = phase_context(self.settings.config, self.policy, as_of)
-        return replace(ctx, state=self.state, links=self.links)
+        return replace(ctx, state=self.state, links=self.links, base_dir=self.settings.base_dir)
 
     def blocked(self, index: int, keys: Sequence[ItemKey], as_of: datetime) -> dict[str, str]:
         """Items of phase ``index`` that another phase of the policy holds back, with why."""
@@ -137,12 +137,13 @@ class Runtime:
         )
         probe = datetime.now().astimezone()
         for index, action in enumerate(config.actions):
-            needed = columns_of(target.selection(index, probe)) | action.writes()
+            needed = columns_of(target.selection(index, probe)) | action.writes() | action.reads()
+            where = f"{self.settings.source}: policies.{policy}.actions[{index}]"
             try:
                 handle.require_columns(needed)
-            except LiveCheckError as exc:
-                where = f"{self.settings.source}: policies.{policy}.actions[{index}]"
-                raise LiveCheckError(exc.message, where) from None
+                action.bind(handle, target.context(probe))
+            except ConfigError as exc:
+                raise type(exc)(exc.message, where) from None
         return target
 
     def targets(self, policies: Sequence[str] | None = None) -> list[Target]:

@@ -39,6 +39,11 @@ class PhasePlan:
     destructive: bool = True
     #: Items skipped because their age could not be read (never acted on).
     unreadable: tuple[ItemKey, ...] = ()
+    #: Summary lines and counts of a phase that acts outside the store (warnings).
+    summary: tuple[str, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+    #: What it would send, one line per message (recipients included).
+    notes: tuple[str, ...] = ()
 
     @property
     def rows_by_table(self) -> dict[str, int]:
@@ -62,6 +67,9 @@ class PhasePlan:
             "cascade": dict(self.cascade),
             "destructive": self.destructive,
             "unreadable": [key_text(k) for k in self.unreadable],
+            "summary": list(self.summary),
+            "details": dict(self.details),
+            "notes": list(self.notes),
         }
 
 
@@ -118,6 +126,9 @@ class Plan:
                     cascade=dict(p["cascade"]),
                     destructive=bool(p.get("destructive", True)),
                     unreadable=tuple(p.get("unreadable", ())),
+                    summary=tuple(p.get("summary", ())),
+                    details=dict(p.get("details", {})),
+                    notes=tuple(p.get("notes", ())),
                 )
                 for p in document["phases"]
             )

@@ -42,6 +42,10 @@ class PhaseResult:
     unreadable: int = 0
     #: Items the store could not act on (e.g. per-key errors of a bulk delete); retried next run.
     failed: int = 0
+    #: Lines replacing the default summary line (a warning phase's "Sent 3 deletion …").
+    summary: tuple[str, ...] = ()
+    #: Phase-specific counts (never personal data: this is recorded).
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -59,6 +63,8 @@ class PhaseResult:
             "destructive": self.destructive,
             "unreadable": self.unreadable,
             "failed": self.failed,
+            "summary": list(self.summary),
+            "details": dict(self.details),
         }
 
 

@@ -20,7 +20,17 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["batches", "chain", "events", "holds", "jobs", "metadata", "runs", "slots"]
+__all__ = [
+    "batches",
+    "chain",
+    "deliveries",
+    "events",
+    "holds",
+    "jobs",
+    "metadata",
+    "runs",
+    "slots",
+]
 
 metadata = MetaData()
 
@@ -136,4 +146,28 @@ jobs = Table(
     Column("first_seen", DateTime(timezone=True), nullable=False),
     Column("changed_at", DateTime(timezone=True)),
     Column("changed_by", String(256)),
+)
+
+# The delivery ledger of deletion warnings: one row per (policy, item, milestone), claimed
+# ('sending') by a unique insert before the message leaves and marked 'delivered' once the
+# server accepted it, so no milestone is sent twice whatever the runs, replicas or retries.
+deliveries = Table(
+    "lethe_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("policy", String(128), nullable=False),
+    Column("dataset", String(128), nullable=False),
+    Column("item_key", Text, nullable=False),
+    Column("milestone", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("recipient_sha256", String(64), nullable=False),
+    Column("message_id", String(255), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_by", JSON, nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("error", Text),
+    UniqueConstraint("policy", "item_key", "milestone", name="uq_lethe_deliveries_item"),
+    Index("ix_lethe_deliveries_item", "dataset", "item_key"),
 )

@@ -17,12 +17,21 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from lethe.model.conditions import Condition
 from lethe.model.keys import ItemKey
 
-__all__ = ["Batch", "DatasetHandle", "DatasetUse", "DeleteOutcome", "Finding", "Item", "Store"]
+__all__ = [
+    "Batch",
+    "DatasetHandle",
+    "DatasetUse",
+    "DeleteOutcome",
+    "Finding",
+    "Item",
+    "RelatedLookup",
+    "Store",
+]
 
 
 @dataclass(frozen=True)
@@ -149,6 +158,26 @@ class DatasetHandle(Protocol):
         ...
 
 
+@runtime_checkable
+class RelatedLookup(Protocol):
+    """Optional for a :class:`DatasetHandle`: reading a value through a foreign key.
+
+    A warning's recipient may live in another table (the survey owner's email); stores that
+    have tables offer this, others do not and ``lethe check`` says so.
+    """
+
+    def check_related(self, table: str, columns: set[str]) -> None:
+        """Raise :class:`~lethe.errors.LiveCheckError` unless ``table`` has ``columns``."""
+        ...
+
+    def lookup_related(
+        self, keys: Sequence[ItemKey], column: str, table: str, key: str, value: str
+    ) -> dict[str, Any]:
+        """Per item (key text): ``value`` of the row of ``table`` whose ``key`` equals the
+        item's ``column``; items without such a row are left out."""
+        ...
+
+
 @dataclass(frozen=True)
 class Finding:
     """One result of checking a dataset against its live store."""
@@ -168,6 +197,8 @@ class DatasetUse:
     reads: set[str]
     writes: set[str]
     deletes: bool
+    #: Columns read from other tables (a warning's recipient through a foreign key).
+    related: dict[str, set[str]] = field(default_factory=dict)
 
 
 class Store(Protocol):

@@ -15,11 +15,13 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Engine,
+    MetaData,
     Select,
     Table,
     delete,
     false,
     func,
+    inspect,
     literal,
     or_,
     select,
@@ -30,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from lethe.config.datasets import DatasetConfig
-from lethe.errors import ConfigError
+from lethe.errors import ConfigError, LiveCheckError, StoreError
 from lethe.model.conditions import Condition
 from lethe.model.keys import ItemKey, key_text
 from lethe.stores.base import DeleteOutcome, Item
@@ -65,6 +67,7 @@ class SQLDataset:
         self.key = column(table, str(config.key))
         self.hold_table = hold_table
         self.label = label
+        self._related: dict[str, Table] = {}
         self.sqlite = engine.dialect.name == "sqlite"
         self.locks_rows = engine.dialect.name == "postgresql"
         self.keyset = KeySet(_ROOT_KEYS, self.key, engine.dialect)
@@ -236,6 +239,41 @@ class SQLDataset:
                 params = self.keyset.params(keys[start : start + 1000])
                 for row in conn.execute(query, params):
                     found[key_text(row[0])] = dict(zip(columns, row[1:], strict=True))
+        return found
+
+    def _related_table(self, table: str) -> Table:
+        if table not in self._related:
+            with translate_errors(self.label):
+                self._related[table] = Table(
+                    table, MetaData(), schema=self.config.db_schema, autoload_with=self.engine
+                )
+        return self._related[table]
+
+    def check_related(self, table: str, columns: set[str]) -> None:
+        try:
+            related = self._related_table(table)
+        except StoreError:
+            if not inspect(self.engine).has_table(table, schema=self.config.db_schema):
+                raise LiveCheckError(f"table {table!r} does not exist") from None
+            raise
+        for name in sorted(columns):
+            if name not in related.c:
+                raise LiveCheckError(f"table {table!r} has no column {name!r}")
+
+    def lookup_related(
+        self, keys: Sequence[ItemKey], column: str, table: str, key: str, value: str
+    ) -> dict[str, Any]:
+        related = self._related_table(table)
+        own = self.root.c[column]  # checked when the policy was bound (Action.reads)
+        query = select(self.key, related.c[value]).join_from(
+            self.root, related, related.c[key] == own
+        )
+        found: dict[str, Any] = {}
+        with translate_errors(self.label), self.engine.connect() as conn:
+            for start in range(0, len(keys), 1000):
+                chunk = list(keys[start : start + 1000])
+                for row in conn.execute(query.where(self.key.in_(chunk))):
+                    found[key_text(row[0])] = row[1]
         return found
 
     def require_columns(self, columns: set[str]) -> None:

@@ -46,6 +46,8 @@ def _needs(uses: Sequence[tuple[SQLDataset, DatasetUse]]) -> dict[str, TableGran
                 for link in node.links:
                     parent = tables.setdefault(link.parent, TableGrant())
                     parent.select |= set(link.parent_columns)
+        for name, columns in use.related.items():
+            tables.setdefault(name, TableGrant()).select |= columns
         spec = handle.config.holds
         if spec is not None:
             hold = tables.setdefault(spec.table, TableGrant())
