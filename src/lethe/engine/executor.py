@@ -27,6 +27,7 @@ from lethe.engine.recovery import settle_batch
 from lethe.engine.runtime import Runtime, Target
 from lethe.engine.stop import StopFlag
 from lethe.errors import LetheError
+from lethe.holds.registry import PREFIX_MARK
 from lethe.model.keys import ItemKey, key_text
 from lethe.model.results import PhaseResult
 from lethe.state.batches import new_id
@@ -116,8 +117,7 @@ class PhaseRunner:
             self._check_stop()
             limit = size if self.cap_left is None else min(size, self.cap_left)
             if limit == 0:
-                eligible, _ = self.target.handle.count(self.selection)
-                self.tally.capped = eligible
+                self.tally.capped = self._still_eligible()
                 break
 
             def lock(
@@ -200,6 +200,14 @@ class PhaseRunner:
             unreadable=self.tally.unreadable,
             failed=self.tally.failed,
         )
+
+    def _still_eligible(self) -> int:
+        """Items the cap left for the next run: selected, not held anywhere."""
+        handle = self.target.handle
+        registry = self.rt.holds.active_keys(self.target.dataset)
+        exact = [handle.parse_key(k) for k in registry if not k.endswith(PREFIX_MARK)]
+        eligible, _ = handle.count(self.selection, exclude=exact)
+        return eligible
 
     def _check_stop(self) -> None:
         if self.stop is not None:
