@@ -11,9 +11,10 @@ missing (NULL) value never selects the row, except in :class:`IsNull` and :class
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any, TypeAlias
 
 __all__ = [
@@ -145,47 +146,97 @@ def _as_instant(value: Any) -> datetime | None:
     raise TypeError(f"not a timestamp: {value!r}")
 
 
-def _truth(condition: Condition, row: Mapping[str, Any]) -> bool | None:
-    """SQL three-valued truth: ``None`` is UNKNOWN."""
+Predicate: TypeAlias = Callable[[Mapping[str, Any]], bool | None]
+
+
+@lru_cache(maxsize=256)
+def predicate(condition: Condition) -> Predicate:
+    """``condition`` compiled once into a function of a row, with SQL's three-valued answer.
+
+    Stores that judge rows in Python (object listings, Redis keys) call it per item, so the
+    condition tree is walked once per run rather than once per item.
+    """
     match condition:
         case Equals(column, value):
-            current = row[column]
-            return None if current is None or value is None else bool(current == value)
+            if value is None:
+                return lambda row: None
+            return lambda row: None if row[column] is None else bool(row[column] == value)
         case DistinctFrom(column, value):
-            return bool(row[column] != value)
+            return lambda row: bool(row[column] != value)
         case In(column, values):
-            current = row[column]
             if not values:
-                return False  # nothing is in the empty set, not even NULL
-            return None if current is None else bool(current in values)
+                return lambda row: False  # nothing is in the empty set, not even NULL
+            members = frozenset(values) if all(_hashable(v) for v in values) else values
+            return lambda row: None if row[column] is None else bool(row[column] in members)
         case IsNull(column):
-            return row[column] is None
+            return lambda row: row[column] is None
         case NotNull(column):
-            return row[column] is not None
-        case Before(column, instant, inclusive):
-            stored = _as_instant(row[column])
-            if stored is None:
-                return None
-            return stored <= instant if inclusive else stored < instant
-        case After(column, instant, inclusive):
-            stored = _as_instant(row[column])
-            if stored is None:
-                return None
-            return stored >= instant if inclusive else stored > instant
+            return lambda row: row[column] is not None
+        case Before(column, instant, inclusive) | After(column, instant, inclusive):
+            return _comparison(condition, column, instant, inclusive)
         case All(parts):
-            truths = [_truth(p, row) for p in parts]
-            if False in truths:
-                return False
-            return None if None in truths else True
+            return _all(tuple(predicate(p) for p in parts))
         case Any_(parts):
-            truths = [_truth(p, row) for p in parts]
-            if True in truths:
-                return True
-            return None if None in truths else False
+            return _any(tuple(predicate(p) for p in parts))
         case Not(part):
-            inner = _truth(part, row)
-            return None if inner is None else not inner
+            inner = predicate(part)
+
+            def negated(row: Mapping[str, Any]) -> bool | None:
+                answer = inner(row)
+                return None if answer is None else not answer
+
+            return negated
     raise TypeError(f"unknown condition {condition!r}")
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _comparison(condition: Condition, column: str, instant: datetime, inclusive: bool) -> Predicate:
+    before = isinstance(condition, Before)
+
+    def compare(row: Mapping[str, Any]) -> bool | None:
+        value = row[column]
+        # Aware datetimes (the common case) skip normalisation.
+        stored = value if isinstance(value, datetime) and value.tzinfo else _as_instant(value)
+        if stored is None:
+            return None
+        if before:
+            return stored <= instant if inclusive else stored < instant
+        return stored >= instant if inclusive else stored > instant
+
+    return compare
+
+
+def _all(parts: tuple[Predicate, ...]) -> Predicate:
+    def every(row: Mapping[str, Any]) -> bool | None:
+        unknown = False
+        for part in parts:
+            answer = part(row)
+            if answer is False:
+                return False
+            unknown = unknown or answer is None
+        return None if unknown else True
+
+    return every
+
+
+def _any(parts: tuple[Predicate, ...]) -> Predicate:
+    def some(row: Mapping[str, Any]) -> bool | None:
+        unknown = False
+        for part in parts:
+            answer = part(row)
+            if answer is True:
+                return True
+            unknown = unknown or answer is None
+        return None if unknown else False
+
+    return some
 
 
 def truth(condition: Condition, row: Mapping[str, Any]) -> bool | None:
@@ -194,12 +245,12 @@ def truth(condition: Condition, row: Mapping[str, Any]) -> bool | None:
     Stores that evaluate conditions themselves use it to tell "not selected" from "cannot
     tell" (an item whose age field is missing or unreadable is skipped and counted).
     """
-    return _truth(condition, row)
+    return predicate(condition)(row)
 
 
 def evaluate(condition: Condition, row: Mapping[str, Any]) -> bool:
     """Whether ``row`` (column name → value) is selected by ``condition``, as SQL would say."""
-    return _truth(condition, row) is True
+    return predicate(condition)(row) is True
 
 
 def _flatten(condition: Condition) -> list[Condition]:

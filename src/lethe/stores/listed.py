@@ -27,7 +27,7 @@ from typing import Any
 
 from lethe.config.datasets import DatasetConfig
 from lethe.errors import StoreError
-from lethe.model.conditions import After, Before, Condition, columns_of, truth
+from lethe.model.conditions import After, Before, Condition, columns_of, predicate
 from lethe.model.keys import ItemKey, key_text
 from lethe.stores.base import DeleteOutcome, Item
 
@@ -75,6 +75,7 @@ class Judge:
         self.condition = condition
         self.columns = tuple(columns_of(condition))
         self.instants = tuple(_instant_columns(condition))
+        self.predicate = predicate(condition)
 
     def __call__(self, row: Mapping[str, Any]) -> bool | None:
         """True: selected; False: not selected; None: unreadable (a timestamp it needs is bad)."""
@@ -89,7 +90,7 @@ class Judge:
                     values[name] = to_instant(value)
                 except (ValueError, OverflowError, OSError):
                     values[name], bad = None, True
-        answer = truth(self.condition, values)
+        answer = self.predicate(values)
         if answer is None and bad:
             return None
         return bool(answer)
@@ -113,6 +114,8 @@ class ListedDataset(ABC):
     name: str
     label: str
     config: DatasetConfig
+    #: The listing a run's batches share: (selection, last key handed out, the rest of it).
+    _listing: tuple[Condition, str | None, Iterator[Item]] | None = None
 
     @property
     @abstractmethod
@@ -160,14 +163,31 @@ class ListedDataset(ABC):
         found: list[Item] = []
         if limit <= 0:
             return found
-        # Stop right after the last item taken, so that a store resuming its listing from
-        # ``after`` (Redis SCAN) loses nothing.
-        for item in self.judged(condition, after):
+        stream = self._resume(condition, after)
+        for item in stream:
             if key_text(item.key) not in skip:
                 found.append(item)
                 if len(found) >= limit:
-                    break
+                    # Stop right after the last item taken: the next batch, which asks for the
+                    # items after it, continues this very listing (a SCAN cursor, a walk).
+                    self._listing = (condition, key_text(item.key), stream)
+                    return found
+        last = key_text(found[-1].key) if found else (None if after is None else key_text(after))
+        self._listing = (condition, last, iter(()))  # the listing is over: nothing after ``last``
         return found
+
+    def _resume(self, condition: Condition, after: ItemKey | None) -> Iterator[Item]:
+        """The listing the previous batch of this selection stopped in, or a new one.
+
+        Listing again from the start for every batch would read the whole store once per
+        batch; a batch resumes its predecessor's listing when it asks for the items after the
+        last item that listing handed out.
+        """
+        start = None if after is None else key_text(after)
+        listing = self._listing
+        if listing is not None and listing[0] is condition and listing[1] == start:
+            return listing[2]
+        return self.judged(condition, after)
 
     def iter_select(self, condition: Condition, *, page: int = 5000) -> Iterator[Item]:
         """Every selected (or unreadable) item, streamed."""

@@ -63,7 +63,6 @@ class RedisDataset(ListedDataset):
         self.client = client
         self.label = label
         self.pattern = str(config.pattern)
-        self._session: tuple[str | None, Iterator[tuple[str, Row]]] | None = None
 
     @property
     def table(self) -> str:
@@ -72,15 +71,9 @@ class RedisDataset(ListedDataset):
     # -- reading -------------------------------------------------------------------------
 
     def rows(self, columns: set[str], after: str | None) -> Iterator[tuple[str, Row]]:
-        """Keys in SCAN order; ``after`` resumes the SCAN that last returned it."""
-        if after is not None and self._session is not None and self._session[0] == after:
-            stream = self._session[1]
-        else:
-            stream = self._scan(columns)  # a new SCAN: every key is seen (again)
-        self._session = (after, stream)
-        for key, row in stream:
-            self._session = (key, stream)
-            yield key, row
+        """Keys in SCAN order. SCAN has no "after": a new listing sees every key again (the
+        next batch of a run instead continues the current SCAN, see ``ListedDataset``)."""
+        return self._scan(columns)
 
     def _scan(self, columns: set[str]) -> Iterator[tuple[str, Row]]:
         cursor = 0
