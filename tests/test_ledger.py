@@ -90,3 +90,31 @@ def test_run_records_carry_the_chain_head(audited: Lethe) -> None:
     run_finished = next(e for e in events if e["event"] == "run_finished")
     assert record["auditHead"] == {"seq": run_finished["seq"], "hash": run_finished["hash"]}
     audited.close()
+
+
+def test_replicas_starting_together_on_a_fresh_state_database_migrate_once(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Eight processes open one empty PostgreSQL state database at the same moment."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from lethe.state.db import StateDB; "
+        "db = StateDB(sys.argv[1]); db.migrate(); db.dispose()"
+    )
+    children = [
+        subprocess.Popen([sys.executable, "-c", script, pg_url], stderr=subprocess.PIPE)
+        for _ in range(8)
+    ]
+    errors = [child.communicate()[1].decode() for child in children]
+    assert [child.returncode for child in children] == [0] * 8, errors
+    from lethe.state.db import StateDB
+
+    state = StateDB(pg_url)
+    try:
+        from lethe.state.ledger import Ledger
+
+        assert Ledger(state).verify().ok
+    finally:
+        state.dispose()

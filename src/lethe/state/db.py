@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 
 from lethe import secrets
@@ -20,6 +20,8 @@ from lethe.stores.sql.engine import create_sql_engine, translate_errors
 __all__ = ["StateDB", "as_utc"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+#: The advisory lock key migrations take on PostgreSQL ("lethe" in ASCII).
+_LOCK = 0x6C65746865
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -51,9 +53,16 @@ class StateDB:
             ).get_current_revision()
             conn.rollback()
         if current != head:
-            with translate_errors(self.label), self.engine.begin() as conn:
-                alembic_cfg.attributes["connection"] = conn
-                command.upgrade(alembic_cfg, "head")
+            # Replicas starting together on a fresh database must not both create the tables:
+            # take a lock first (SQLite: the write lock; PostgreSQL: an advisory lock held to the
+            # end of the transaction); whoever waited then finds the work done.
+            with translate_errors(self.label), self.engine.connect() as conn:
+                conn = conn.execution_options(lethe_write=True)
+                with conn.begin():
+                    if conn.dialect.name == "postgresql":
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+                    alembic_cfg.attributes["connection"] = conn
+                    command.upgrade(alembic_cfg, "head")
         self._migrated = True
 
     @contextmanager
