@@ -198,6 +198,9 @@ class DeployConfig(_Strict):
     image: str = "ghcr.io/example/app:latest"
     command: list[str] = Field(default_factory=lambda: ["lethe"], min_length=1)
     config: str = "lethe.toml"
+    #: environment variables the jobs read besides the file's ``${VAR}`` references (a
+    #: sender's EMAIL_HOST_PASSWORD, AWS credentials): passed by name, like those
+    env: list[str] = Field(default_factory=list)
     kubernetes: KubernetesSettings = KubernetesSettings()
     crontab: CrontabSettings = CrontabSettings()
     systemd: SystemdSettings = SystemdSettings()

@@ -83,10 +83,10 @@ class CronFields:
 
     @property
     def star_step_days(self) -> str | None:
-        """A day field like ``*/2`` beside a restricted other day field: Debian cron ANDs them
-        (the field starts with ``*``) where most other crons OR them."""
+        """A day field like ``*/2`` (not every day) beside a day field other than ``*``:
+        Debian cron ANDs them (the field starts with ``*``) where most other crons OR them."""
         for field, other in ((self.dom, self.dow), (self.dow, self.dom)):
-            if field.text.startswith("*") and not field.star and not other.text.startswith("*"):
+            if field.text.startswith("*") and not field.every and not other.star:
                 return field.text
         return None
 

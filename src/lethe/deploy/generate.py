@@ -51,7 +51,7 @@ def context_for(
         deploy=deploy,
         project=project,
         source=settings.source,
-        env_names=env_names(policy_text),
+        env_names=tuple(sorted({*env_names(policy_text), *deploy.env})),
         start=horizon_start(now),
         stage=stage,
         approximate=approximate,

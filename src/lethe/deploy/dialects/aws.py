@@ -25,12 +25,11 @@ def aws_expressions(fields: CronFields) -> list[str]:
     month = "*" if fields.month.star else compress(fields.month.sorted(), _month)
     dom = _plain(fields.dom)
     dow = compress(fields.dow.sorted(), lambda v: WEEKDAY_NAMES[v])
-    dom_restricted, dow_restricted = fields.days_restricted
     by_month_day = f"cron({head} {dom} {month} ? *)"
     by_weekday = f"cron({head} ? {month} {dow} *)"
-    if dom_restricted and dow_restricted:
+    if fields.days_ored:
         return [by_month_day, by_weekday]
-    if dow_restricted:
+    if not fields.dow.every:  # day-of-month is then '*' (a '*/n' beside it was refused)
         return [by_weekday]
     return [by_month_day]
 

@@ -90,8 +90,8 @@ class GitHubActionsTarget(Target):
         if env:
             tick["env"] = env
         return [
-            {"uses": "actions/checkout@v4"},
-            {"uses": "actions/setup-python@v5", "with": {"python-version": settings.python}},
+            {"uses": "actions/checkout@v5"},
+            {"uses": "actions/setup-python@v6", "with": {"python-version": settings.python}},
             {"name": "Install lethe", "run": settings.install},
             tick,
         ]
