@@ -135,15 +135,16 @@ class CloudSchedulerSettings(_Strict):
 
 class EventBridgeSettings(_Strict):
     """EventBridge Scheduler (any zone) or EventBridge rules (UTC only) running an ECS task
-    with ``lethe tick JOB`` as the container command."""
+    with ``lethe tick JOB`` as the container command. The defaults are well-formed
+    placeholders (account 123456789012): replace them."""
 
     api: Literal["scheduler", "rules"] = "scheduler"
-    cluster_arn: str = "arn:aws:ecs:REGION:ACCOUNT:cluster/CLUSTER"
-    task_definition_arn: str = "arn:aws:ecs:REGION:ACCOUNT:task-definition/TASK"
-    role_arn: str = "arn:aws:iam::ACCOUNT:role/lethe-scheduler"
+    cluster_arn: str = "arn:aws:ecs:us-east-1:123456789012:cluster/app"
+    task_definition_arn: str = "arn:aws:ecs:us-east-1:123456789012:task-definition/app"
+    role_arn: str = "arn:aws:iam::123456789012:role/lethe-scheduler"
     container: str = "app"
-    subnets: list[str] = Field(default_factory=lambda: ["subnet-REPLACE"])
-    security_groups: list[str] = Field(default_factory=lambda: ["sg-REPLACE"])
+    subnets: list[str] = Field(default_factory=lambda: ["subnet-00000000"])
+    security_groups: list[str] = Field(default_factory=lambda: ["sg-00000000"])
     assign_public_ip: bool = False
 
 
