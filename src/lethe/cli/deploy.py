@@ -10,8 +10,9 @@ from typing import Annotated
 import typer
 
 from lethe.cli.context import state
-from lethe.config.loader import load_file
-from lethe.deploy import TARGETS, context_for, generate, write
+from lethe.config.jobs import JobConfig
+from lethe.config.loader import Settings, load_file
+from lethe.deploy import TARGETS, Artifact, context_for, generate, write
 from lethe.errors import ConfigError
 
 __all__ = ["register"]
@@ -50,14 +51,6 @@ def deploy(
         raise ConfigError(f"--approximate takes 'tick', not {approximate!r}")
     path = state(ctx).config
     settings = load_file(path)
-    jobs = settings.config.jobs
-    if not jobs:
-        raise ConfigError("no [[jobs]] to deploy: declare one (see docs/jobs.md)", settings.source)
-    chosen = [settings.config.job(name) for name in job] if job else list(jobs)
-    missing = [name for name, found in zip(job or [], chosen, strict=False) if found is None]
-    if missing:
-        known = ", ".join(j.name for j in jobs)
-        raise ConfigError(f"unknown job {missing[0]!r} (jobs: {known})", settings.source)
     context = context_for(
         settings,
         Path(path).read_text(encoding="utf-8"),
@@ -65,9 +58,30 @@ def deploy(
         stage=stage,
         approximate=approximate == "tick",
     )
-    artifacts = generate(target, [j for j in chosen if j is not None], jobs, context)
+    artifacts = generate(target, _selected(settings, job), settings.config.jobs, context)
     for warning in context.warnings:
         print(f"lethe: warning: {warning}", file=sys.stderr)
+    _emit(artifacts, out, target)
+
+
+def _selected(settings: Settings, names: list[str] | None) -> list[JobConfig]:
+    """The jobs named by ``--job`` (every job without it); ConfigError for an unknown name."""
+    jobs = settings.config.jobs
+    if not jobs:
+        raise ConfigError("no [[jobs]] to deploy: declare one (see docs/jobs.md)", settings.source)
+    if not names:
+        return list(jobs)
+    chosen: list[JobConfig] = []
+    for name in names:
+        found = settings.config.job(name)
+        if found is None:
+            known = ", ".join(j.name for j in jobs)
+            raise ConfigError(f"unknown job {name!r} (jobs: {known})", settings.source)
+        chosen.append(found)
+    return chosen
+
+
+def _emit(artifacts: list[Artifact], out: str | None, target: str) -> None:
     if out == "-":
         for artifact in artifacts:
             typer.echo(f"==> {artifact.path} <==")

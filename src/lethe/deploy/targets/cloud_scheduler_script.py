@@ -20,23 +20,25 @@ def _parts(job: dict[str, Any]) -> tuple[str, str, str]:
     return project, location, name
 
 
+def _setup_call(job: dict[str, Any]) -> str:
+    target = job["httpTarget"]
+    args = [
+        _parts(job)[2],
+        job["schedule"],
+        job["timeZone"],
+        target["uri"],
+        target["oidcToken"]["serviceAccountEmail"],
+        target["oidcToken"]["audience"],
+        job["attemptDeadline"],
+        str(job["retryConfig"]["retryCount"]),
+    ]
+    return "  create_or_update " + " ".join(shlex.quote(a) for a in args)
+
+
 def gcloud_script(header: str, jobs: Jobs, stage: str) -> str:
     """``scheduler.sh setup|list|run|pause|resume|delete-all`` for one stage."""
     project, location, _ = _parts(jobs[0][1])
-    calls = []
-    for _, job in jobs:
-        target = job["httpTarget"]
-        args = [
-            _parts(job)[2],
-            job["schedule"],
-            job["timeZone"],
-            target["uri"],
-            target["oidcToken"]["serviceAccountEmail"],
-            target["oidcToken"]["audience"],
-            job["attemptDeadline"],
-            str(job["retryConfig"]["retryCount"]),
-        ]
-        calls.append("  create_or_update " + " ".join(shlex.quote(a) for a in args))
+    calls = [_setup_call(job) for _, job in jobs]
     names = " ".join(_parts(job)[2] for _, job in jobs)
     where = '--project="$PROJECT" --location="$LOCATION"'
     return f"""#!/bin/sh
