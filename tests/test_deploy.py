@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from lethe import secrets
 from lethe.cli.app import main
 from lethe.config.deploy import DeployConfig
+from lethe.config.schema import json_schema
 from lethe.deploy import TARGETS, Target
 from lethe.deploy.timing import tick_candidates
 from lethe.errors import DeployRefusedError
@@ -198,10 +199,14 @@ def test_every_target_is_registered_documented_and_configurable() -> None:
         "cloud-scheduler", "compose", "crontab", "eventbridge", "github-actions", "heroku",
         "kubernetes", "northflank", "pg-cron", "systemd", "windows",
     ]  # fmt: skip
-    fields = {f.alias or name for name, f in DeployConfig.model_fields.items()}
+    fields = {f.alias or name: f for name, f in DeployConfig.model_fields.items()}
+    defs = json_schema()["$defs"]
     for name, cls in TARGETS.items():
         assert issubclass(cls, Target) and cls.name == name and cls.__doc__ and cls.title
         assert name in fields, f"[deploy.{name}] has no settings model"
+        settings_model = fields[name].annotation
+        assert settings_model is not None and settings_model.__doc__
+        assert settings_model.__name__ in defs
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
