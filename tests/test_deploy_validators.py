@@ -57,11 +57,15 @@ def test_every_write_up_platform_generates(out: Path) -> None:
 
 def test_kubernetes_cronjobs_pass_kubernetes_validate_strict(out: Path, tmp_path: Path) -> None:
     manifests = files(out, "kubernetes", "*.yaml")
-    result = run(BIN / "kubernetes-validate", "--strict", *manifests)
+    on_demand = files(out, "kubernetes", "run-now/*.yaml")
+    result = run(BIN / "kubernetes-validate", "--strict", *manifests, *on_demand)
     assert result.returncode == 0, result.stdout + result.stderr
     document = yaml.safe_load(manifests[0].read_text())
     assert document["spec"]["concurrencyPolicy"] == "Forbid"
     assert document["spec"]["timeZone"] == "UTC"
+    job = yaml.safe_load(on_demand[0].read_text())
+    assert job["kind"] == "Job" and job["metadata"]["generateName"].endswith("-")
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"][-3:-1] == ["jobs", "trigger"]
     document["spec"]["jobTemplate"]["spec"]["template"]["spec"]["restartPolicy"] = "Sometimes"
     document["spec"]["schedul"] = "0 2 * * *"
     broken = tmp_path / "broken.yaml"

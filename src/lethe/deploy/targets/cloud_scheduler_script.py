@@ -35,6 +35,19 @@ def _setup_call(job: dict[str, Any]) -> str:
     return "  create_or_update " + " ".join(shlex.quote(a) for a in args)
 
 
+def _trigger_cases(jobs: Jobs) -> list[str]:
+    cases = []
+    for firing, job in jobs:
+        target = job["httpTarget"]
+        values = (
+            f"uri={shlex.quote(target['uri'])}; "
+            f"sa={shlex.quote(target['oidcToken']['serviceAccountEmail'])}; "
+            f"audience={shlex.quote(target['oidcToken']['audience'])}"
+        )
+        cases.append(f"      {firing.job.name}) {values} ;;")
+    return cases
+
+
 def gcloud_script(header: str, jobs: Jobs, stage: str) -> str:
     """``scheduler.sh setup|list|run|pause|resume|delete-all`` for one stage."""
     project, location, _ = _parts(jobs[0][1])
@@ -46,7 +59,9 @@ def gcloud_script(header: str, jobs: Jobs, stage: str) -> str:
 # The Cloud Scheduler jobs of stage {stage!r}. Usage:
 #   ./scheduler.sh setup            create every job, or update it if it exists
 #   ./scheduler.sh list             list the jobs in the location
-#   ./scheduler.sh run|pause|resume JOB
+#   ./scheduler.sh run|pause|resume NAME   a Cloud Scheduler job (run: its due slot, if any)
+#   ./scheduler.sh trigger JOB      run a lethe job now, outside its schedule (a manual slot),
+#                                   with an identity token of the scheduler's service account
 #   ./scheduler.sh delete-all       delete this stage's jobs
 set -eu
 PROJECT={shlex.quote(project)}
@@ -71,7 +86,17 @@ case "${{1:-}}" in
 {chr(10).join(calls)}
     ;;
   list) gcloud scheduler jobs list {where} ;;
-  run|pause|resume) gcloud scheduler jobs "$1" "${{2:?usage: $0 $1 JOB}}" {where} ;;
+  run|pause|resume) gcloud scheduler jobs "$1" "${{2:?usage: $0 $1 NAME}}" {where} ;;
+  trigger)
+    case "${{2:-}}" in
+{chr(10).join(_trigger_cases(jobs))}
+      *) echo "usage: $0 trigger JOB" >&2; exit 2 ;;
+    esac
+    token=$(gcloud auth print-identity-token \\
+      --impersonate-service-account="$sa" --audiences="$audience")
+    curl --fail-with-body --silent --show-error -X POST \\
+      -H "Authorization: Bearer $token" "$uri?manual=true"
+    ;;
   delete-all)
     for job in $JOBS; do gcloud scheduler jobs delete "$job" {where} --quiet; done
     ;;

@@ -74,18 +74,30 @@ class GitHubActionsTarget(Target):
 
     def _steps(self, firing: Firing) -> list[dict[str, Any]]:
         settings = self.context.deploy.github_actions
+        name = firing.job.name
+        # A manual dispatch runs a manual slot; the schedule runs the due slot.
+        manual = 'if [ "$GITHUB_EVENT_NAME" = workflow_dispatch ]; then'
         if settings.mode == "http":
-            url = f"{(settings.url or 'https://lethe.example.com').rstrip('/')}/jobs/{firing.job.name}/runs"
-            run = (
+            base = (settings.url or "https://lethe.example.com").rstrip("/")
+            curl = (
                 "curl --fail-with-body --silent --show-error --max-time 60 -X POST "
-                f'-H "Authorization: Bearer $LETHE_TOKEN" "{url}"'
+                '-H "Authorization: Bearer $LETHE_TOKEN"'
+            )
+            run = (
+                f'url="{base}/jobs/{name}/runs"\n{manual} url="$url?manual=true"; fi\n'
+                f'{curl} "$url"\n'
             )
             secret = "${{ secrets." + settings.token_secret + " }}"
-            return [{"name": "Trigger the slot", "run": run, "env": {"LETHE_TOKEN": secret}}]
-        env = {name: "${{ secrets." + name + " }}" for name in self.context.env_names}
+            return [{"name": "Fire the job", "run": run, "env": {"LETHE_TOKEN": secret}}]
+        env = {var: "${{ secrets." + var + " }}" for var in self.context.env_names}
+        shell = self.context.shell
+        run = (
+            f"{manual}\n  {shell(self.context.lethe('jobs', 'trigger', name))}\nelse\n"
+            f"  {shell(self.context.tick(name))}\nfi\n"
+        )
         tick: dict[str, Any] = {
-            "name": "Run the due slot",
-            "run": self.context.shell(self.context.tick(firing.job.name)),
+            "name": "Run the due slot (or, dispatched, a manual one)",
+            "run": run,
         }
         if env:
             tick["env"] = env

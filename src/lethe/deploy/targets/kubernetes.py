@@ -1,4 +1,9 @@
-"""Kubernetes: a ``batch/v1`` CronJob per job, and a script for an on-demand run."""
+"""Kubernetes: a ``batch/v1`` CronJob per job, and an on-demand Job per job with its script.
+
+``kubectl create job --from=cronjob/…`` would copy the CronJob's ``lethe tick``, which answers
+``not_due`` outside the schedule; the on-demand Job runs ``lethe jobs trigger`` instead (a manual
+slot), from a manifest with ``generateName``.
+"""
 
 from __future__ import annotations
 
@@ -35,13 +40,12 @@ class KubernetesTarget(Target):
         return (_DIALECT.translate(CronFields.of(schedule)),)
 
     def render(self, firings: list[Firing]) -> list[Artifact]:
-        files = [
-            Artifact(
-                f"{self._name(f)}.yaml",
-                header("#", self.name, self.context, [f]) + to_yaml(self._cronjob(f)),
-            )
-            for f in firings
-        ]
+        files: list[Artifact] = []
+        for firing in firings:
+            top = header("#", self.name, self.context, [firing])
+            name = self._name(firing)
+            files.append(Artifact(f"{name}.yaml", top + to_yaml(self._cronjob(firing))))
+            files.append(Artifact(f"run-now/{name}.yaml", top + to_yaml(self._run_job(firing))))
         return [*files, self._run_now(firings)]
 
     def _name(self, firing: Firing) -> str:
@@ -56,14 +60,11 @@ class KubernetesTarget(Target):
 
     def _cronjob(self, firing: Firing) -> dict[str, Any]:
         settings = self.context.deploy.kubernetes
-        labels = {"app.kubernetes.io/managed-by": "lethe", "lethe/job": dns_name(firing.job.name)}
+        labels = self._labels(firing)
         metadata: dict[str, Any] = {"name": self._name(firing), "labels": labels}
         if settings.namespace:
             metadata["namespace"] = settings.namespace
-        job_spec: dict[str, Any] = {"backoffLimit": settings.backoff_limit}
-        if firing.job.timeout is not None:
-            job_spec["activeDeadlineSeconds"] = int(fixed(firing.job.timeout).total_seconds())
-        job_spec["template"] = {"metadata": {"labels": labels}, "spec": self._pod(firing)}
+        job_spec = self._job_spec(firing, self.context.tick(firing.job.name))
         spec = {
             "schedule": firing.expressions[0],
             "timeZone": firing.schedule.zone,
@@ -75,13 +76,37 @@ class KubernetesTarget(Target):
         }
         return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": metadata, "spec": spec}
 
-    def _pod(self, firing: Firing) -> dict[str, Any]:
+    def _labels(self, firing: Firing) -> dict[str, str]:
+        return {"app.kubernetes.io/managed-by": "lethe", "lethe/job": dns_name(firing.job.name)}
+
+    def _job_spec(self, firing: Firing, command: list[str]) -> dict[str, Any]:
+        spec: dict[str, Any] = {"backoffLimit": self.context.deploy.kubernetes.backoff_limit}
+        if firing.job.timeout is not None:
+            spec["activeDeadlineSeconds"] = int(fixed(firing.job.timeout).total_seconds())
+        pod = {"metadata": {"labels": self._labels(firing)}, "spec": self._pod(command)}
+        spec["template"] = pod
+        return spec
+
+    def _run_job(self, firing: Firing) -> dict[str, Any]:
+        """A Job running a manual slot now: ``kubectl create -f`` (it has ``generateName``)."""
+        metadata: dict[str, Any] = {
+            "generateName": f"{self._name(firing)}-",
+            "labels": self._labels(firing),
+        }
+        namespace = self.context.deploy.kubernetes.namespace
+        if namespace:
+            metadata["namespace"] = namespace
+        command = self.context.lethe("jobs", "trigger", firing.job.name)
+        spec = self._job_spec(firing, command)
+        return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}
+
+    def _pod(self, command: list[str]) -> dict[str, Any]:
         settings = self.context.deploy.kubernetes
         project = self.context.project
         container: dict[str, Any] = {
             "name": "lethe",
             "image": self.context.deploy.image,
-            "command": self.context.tick(firing.job.name),
+            "command": command,
         }
         container["envFrom"] = [
             {
@@ -100,18 +125,16 @@ class KubernetesTarget(Target):
         return pod
 
     def _run_now(self, firings: list[Firing]) -> Artifact:
-        namespace = self.context.deploy.kubernetes.namespace
-        flag = f" --namespace {namespace}" if namespace else ""
         lines = [
             "#!/bin/sh",
             header("#", self.name, self.context, firings).rstrip("\n"),
-            "# Run a job now, outside its schedule: ./run-now.sh JOB",
+            "# Run a job now, outside its schedule (a manual slot): ./run-now.sh JOB",
             "set -eu",
+            'here=$(dirname "$0")',
             'case "${1:-}" in',
         ]
         for firing in firings:
-            name = self._name(firing)
-            run = f'exec kubectl{flag} create job --from=cronjob/{name} "{name}-$(date +%s)"'
-            lines.append(f"  {firing.job.name}) {run} ;;")
+            manifest = f"$here/run-now/{self._name(firing)}.yaml"
+            lines.append(f'  {firing.job.name}) exec kubectl create -f "{manifest}" ;;')
         lines += ['  *) echo "usage: $0 JOB" >&2; exit 2 ;;', "esac", ""]
         return Artifact("run-now.sh", "\n".join(lines), executable=True)

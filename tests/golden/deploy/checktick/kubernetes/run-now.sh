@@ -3,10 +3,11 @@
 # change lethe.toml and generate again. From [[jobs]]:
 #   data-governance ('0 2 * * *' UTC)
 #   progress-cleanup ('0 3 * * *' UTC)
-# Run a job now, outside its schedule: ./run-now.sh JOB
+# Run a job now, outside its schedule (a manual slot): ./run-now.sh JOB
 set -eu
+here=$(dirname "$0")
 case "${1:-}" in
-  data-governance) exec kubectl --namespace checktick create job --from=cronjob/checktick-data-governance "checktick-data-governance-$(date +%s)" ;;
-  progress-cleanup) exec kubectl --namespace checktick create job --from=cronjob/checktick-progress-cleanup "checktick-progress-cleanup-$(date +%s)" ;;
+  data-governance) exec kubectl create -f "$here/run-now/checktick-data-governance.yaml" ;;
+  progress-cleanup) exec kubectl create -f "$here/run-now/checktick-progress-cleanup.yaml" ;;
   *) echo "usage: $0 JOB" >&2; exit 2 ;;
 esac

@@ -7,14 +7,15 @@
 #   purge-expired-submissions ('0 * * * *' Australia/Sydney)
 #   process-purge-retries ('2-59/5 * * * *' Australia/Sydney)
 #   cleanup-stuck-runs ('*/10 * * * *' Australia/Sydney)
-# Run a job now, outside its schedule: ./run-now.sh JOB
+# Run a job now, outside its schedule (a manual slot): ./run-now.sh JOB
 set -eu
+here=$(dirname "$0")
 case "${1:-}" in
-  clear-sessions) exec kubectl create job --from=cronjob/validibot-clear-sessions "validibot-clear-sessions-$(date +%s)" ;;
-  cleanup-idempotency-keys) exec kubectl create job --from=cronjob/validibot-cleanup-idempotency-keys "validibot-cleanup-idempotency-keys-$(date +%s)" ;;
-  cleanup-callback-receipts) exec kubectl create job --from=cronjob/validibot-cleanup-callback-receipts "validibot-cleanup-callback-receipts-$(date +%s)" ;;
-  purge-expired-submissions) exec kubectl create job --from=cronjob/validibot-purge-expired-submissions "validibot-purge-expired-submissions-$(date +%s)" ;;
-  process-purge-retries) exec kubectl create job --from=cronjob/validibot-process-purge-retries "validibot-process-purge-retries-$(date +%s)" ;;
-  cleanup-stuck-runs) exec kubectl create job --from=cronjob/validibot-cleanup-stuck-runs "validibot-cleanup-stuck-runs-$(date +%s)" ;;
+  clear-sessions) exec kubectl create -f "$here/run-now/validibot-clear-sessions.yaml" ;;
+  cleanup-idempotency-keys) exec kubectl create -f "$here/run-now/validibot-cleanup-idempotency-keys.yaml" ;;
+  cleanup-callback-receipts) exec kubectl create -f "$here/run-now/validibot-cleanup-callback-receipts.yaml" ;;
+  purge-expired-submissions) exec kubectl create -f "$here/run-now/validibot-purge-expired-submissions.yaml" ;;
+  process-purge-retries) exec kubectl create -f "$here/run-now/validibot-process-purge-retries.yaml" ;;
+  cleanup-stuck-runs) exec kubectl create -f "$here/run-now/validibot-cleanup-stuck-runs.yaml" ;;
   *) echo "usage: $0 JOB" >&2; exit 2 ;;
 esac

@@ -10,7 +10,9 @@
 # The Cloud Scheduler jobs of stage 'staging'. Usage:
 #   ./scheduler.sh setup            create every job, or update it if it exists
 #   ./scheduler.sh list             list the jobs in the location
-#   ./scheduler.sh run|pause|resume JOB
+#   ./scheduler.sh run|pause|resume NAME   a Cloud Scheduler job (run: its due slot, if any)
+#   ./scheduler.sh trigger JOB      run a lethe job now, outside its schedule (a manual slot),
+#                                   with an identity token of the scheduler's service account
 #   ./scheduler.sh delete-all       delete this stage's jobs
 set -eu
 PROJECT=validibot
@@ -40,7 +42,22 @@ case "${1:-}" in
   create_or_update validibot-cleanup-stuck-runs-staging '*/10 * * * *' Australia/Sydney https://validibot-worker-staging.example.run.app/jobs/cleanup-stuck-runs/runs validibot-scheduler-staging@validibot.iam.gserviceaccount.com https://validibot-worker-staging.example.run.app 180s 3
     ;;
   list) gcloud scheduler jobs list --project="$PROJECT" --location="$LOCATION" ;;
-  run|pause|resume) gcloud scheduler jobs "$1" "${2:?usage: $0 $1 JOB}" --project="$PROJECT" --location="$LOCATION" ;;
+  run|pause|resume) gcloud scheduler jobs "$1" "${2:?usage: $0 $1 NAME}" --project="$PROJECT" --location="$LOCATION" ;;
+  trigger)
+    case "${2:-}" in
+      clear-sessions) uri=https://validibot-worker-staging.example.run.app/jobs/clear-sessions/runs; sa=validibot-scheduler-staging@validibot.iam.gserviceaccount.com; audience=https://validibot-worker-staging.example.run.app ;;
+      cleanup-idempotency-keys) uri=https://validibot-worker-staging.example.run.app/jobs/cleanup-idempotency-keys/runs; sa=validibot-scheduler-staging@validibot.iam.gserviceaccount.com; audience=https://validibot-worker-staging.example.run.app ;;
+      cleanup-callback-receipts) uri=https://validibot-worker-staging.example.run.app/jobs/cleanup-callback-receipts/runs; sa=validibot-scheduler-staging@validibot.iam.gserviceaccount.com; audience=https://validibot-worker-staging.example.run.app ;;
+      purge-expired-submissions) uri=https://validibot-worker-staging.example.run.app/jobs/purge-expired-submissions/runs; sa=validibot-scheduler-staging@validibot.iam.gserviceaccount.com; audience=https://validibot-worker-staging.example.run.app ;;
+      process-purge-retries) uri=https://validibot-worker-staging.example.run.app/jobs/process-purge-retries/runs; sa=validibot-scheduler-staging@validibot.iam.gserviceaccount.com; audience=https://validibot-worker-staging.example.run.app ;;
+      cleanup-stuck-runs) uri=https://validibot-worker-staging.example.run.app/jobs/cleanup-stuck-runs/runs; sa=validibot-scheduler-staging@validibot.iam.gserviceaccount.com; audience=https://validibot-worker-staging.example.run.app ;;
+      *) echo "usage: $0 trigger JOB" >&2; exit 2 ;;
+    esac
+    token=$(gcloud auth print-identity-token \
+      --impersonate-service-account="$sa" --audiences="$audience")
+    curl --fail-with-body --silent --show-error -X POST \
+      -H "Authorization: Bearer $token" "$uri?manual=true"
+    ;;
   delete-all)
     for job in $JOBS; do gcloud scheduler jobs delete "$job" --project="$PROJECT" --location="$LOCATION" --quiet; done
     ;;
