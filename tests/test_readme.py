@@ -59,4 +59,8 @@ def test_the_deploying_example_loads_and_generates() -> None:
     context = context_for(settings, text, now=datetime(2026, 6, 1, tzinfo=UTC))
     jobs = settings.config.jobs
     paths = [a.path for a in generate("kubernetes", jobs, jobs, context)]
-    assert paths == ["census-data-governance.yaml", "run-now.sh"]
+    assert paths == [
+        "census-data-governance.yaml",
+        "run-now/census-data-governance.yaml",
+        "run-now.sh",
+    ]
