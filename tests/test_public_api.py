@@ -35,6 +35,7 @@ def test_the_exports_are_pinned() -> None:
         "ConfigError",
         "DeliveryError",
         "DeliveryRejectedError",
+        "DeployRefusedError",
         "Duration",
         "ExitCode",
         "Explanation",

@@ -46,3 +46,21 @@ def test_the_warning_examples_load() -> None:
         settings = lethe.load(BASE + block.replace('templates = "mail"', ""), env={})
         (warn,) = settings.config.policies["data-governance"].actions
         assert [m.label for m in warn.milestones()] == ["1-day", "7-day", "30-day"]  # type: ignore[attr-defined]
+
+
+def test_the_deploying_example_loads_and_generates() -> None:
+    from datetime import UTC, datetime
+
+    from lethe.deploy import context_for, generate
+
+    block = next(b for b in _toml_blocks(README) if "[deploy]" in b)
+    text = BASE + '[[policies.data-governance.actions]]\ntype = "purge"\n' + block
+    settings = lethe.load(text, env={})
+    context = context_for(settings, text, now=datetime(2026, 6, 1, tzinfo=UTC))
+    jobs = settings.config.jobs
+    paths = [a.path for a in generate("kubernetes", jobs, jobs, context)]
+    assert paths == [
+        "census-data-governance.yaml",
+        "run-now/census-data-governance.yaml",
+        "run-now.sh",
+    ]

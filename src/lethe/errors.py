@@ -4,7 +4,8 @@ Every error lethe raises on purpose derives from :class:`LetheError`::
 
     LetheError
     ├── ConfigError            the policy file or an argument is wrong (exit 2)
-    │   └── LiveCheckError     the file is valid but the live database disagrees (exit 2)
+    │   ├── LiveCheckError     the file is valid but the live database disagrees (exit 2)
+    │   └── DeployRefusedError a deployment target cannot express a job as declared (exit 2)
     ├── SafetyLimitError       a circuit breaker refused the run; nothing was touched (exit 3)
     ├── AuditIntegrityError    the audit chain does not verify (exit 4)
     ├── StoreError             a store failed or could not be reached (exit 5)
@@ -31,6 +32,7 @@ __all__ = [
     "ConfigError",
     "DeliveryError",
     "DeliveryRejectedError",
+    "DeployRefusedError",
     "ExitCode",
     "LeaseLostError",
     "LetheError",
@@ -87,6 +89,12 @@ class ConfigError(LetheError):
 
 class LiveCheckError(ConfigError):
     """The policy file is valid but does not match the live database (unknown table or column)."""
+
+
+class DeployRefusedError(ConfigError):
+    """``lethe deploy`` refused: the platform cannot carry a job's schedule or zone exactly
+    (``--approximate=tick`` fires ``lethe tick`` on a coarser schedule instead), or a name
+    does not fit the platform's rules. Nothing was written."""
 
 
 class SafetyLimitError(LetheError):

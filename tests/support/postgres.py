@@ -14,7 +14,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -54,14 +54,18 @@ def _server_user() -> pwd.struct_passwd | None:
 
 
 @contextmanager
-def postgres_server(*, durable: bool = False) -> Iterator[str]:
+def postgres_server(
+    *, durable: bool = False, settings: Mapping[str, str] | None = None
+) -> Iterator[str]:
     """Start a server; yield the URL of its ``postgres`` database; stop and remove it.
 
     Tests run without fsync (fast, and a crash of the test server loses nothing of value);
     benchmarks pass ``durable=True`` to measure with PostgreSQL's default durability.
+    ``settings`` are extra server settings (``shared_preload_libraries``…); a server started
+    with them is always this helper's own, never ``LETHE_TEST_POSTGRES_URL``.
     """
     external = os.environ.get("LETHE_TEST_POSTGRES_URL")
-    if external:
+    if external and not settings:
         yield external
         return
     bindir = _bindir()
@@ -96,6 +100,8 @@ def postgres_server(*, durable: bool = False) -> Iterator[str]:
     options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c max_connections=200"
     if not durable:
         options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    for key, value in (settings or {}).items():
+        options += f" -c {key}={value}"
     subprocess.run(
         [
             str(bindir / "pg_ctl"),

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from lethe import __version__, secrets
-from lethe.cli import admin, jobs, notify, operate
+from lethe.cli import admin, deploy, jobs, notify, operate
 from lethe.cli.context import CliState
 from lethe.errors import ExitCode, LetheError
 
@@ -70,6 +70,7 @@ operate.register(app)
 admin.register(app)
 jobs.register(app)
 notify.register(app)
+deploy.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

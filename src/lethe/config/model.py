@@ -12,6 +12,7 @@ Top level::
     [policies.NAME]  a dataset and its phases (``[[policies.NAME.actions]]``), in order
     [[jobs]]       policies run on a cron schedule in a time zone (:mod:`lethe.config.jobs`)
     [scheduler]    leases and trigger tolerance;  [serve]  the HTTP service and its auth
+    [deploy]       what ``lethe deploy`` needs besides the jobs (:mod:`lethe.config.deploy`)
 
 The JSON Schema for editors is :func:`lethe.config.schema.json_schema`.
 """
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from lethe.actions import ACTIONS, Action
 from lethe.config.datasets import DatasetConfig
+from lethe.config.deploy import DeployConfig
 from lethe.config.durations import Duration
 from lethe.config.jobs import JobConfig, SchedulerConfig, ServeConfig
 from lethe.config.types import DurationField, Identifier
@@ -164,6 +166,7 @@ class LetheConfig(_Strict):
     jobs: list[JobConfig] = Field(default_factory=list)
     scheduler: SchedulerConfig = SchedulerConfig()
     serve: ServeConfig = ServeConfig()
+    deploy: DeployConfig = DeployConfig()
 
     @model_validator(mode="before")
     @classmethod
