@@ -19,7 +19,7 @@ from lethe.http.app import create_app
 from lethe.jobs.runner import JobService
 from lethe.schedule.cron import Schedule
 from lethe.state.schema import runs, slots
-from tests.support.jobs import make_items, write_policy
+from tests.support.jobs import clear_of_slot_boundary, make_items, write_policy
 from tests.support.web import uvicorn_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,6 +133,7 @@ def test_concurrent_http_triggers_on_two_servers_start_one_run(pg_url: str, tmp_
                 timeout=60,
             )
 
+        clear_of_slot_boundary(1, timedelta(seconds=15))  # all 16 triggers in one minute
         with ThreadPoolExecutor(16) as pool:
             replies = list(pool.map(trigger, [one, two] * 8))
         statuses = sorted(r.json()["status"] for r in replies)

@@ -17,7 +17,7 @@ from lethe.jobs.runner import JobService
 from lethe.schedule.clock import ManualClock
 from lethe.schedule.decide import SlotStatus
 from lethe.state.runs import RunLog
-from tests.support.jobs import make_items, remaining, write_policy
+from tests.support.jobs import clear_of_slot_boundary, make_items, remaining, write_policy
 from tests.support.web import Recorder, http_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,6 +67,7 @@ def _slot(policy: Path) -> tuple[SlotStatus, int, str | None, str | None]:
 
 def test_a_killed_run_is_reaped_after_its_lease_and_its_slot_retried(tmp_path: Path) -> None:
     policy, app = _big(tmp_path)
+    clear_of_slot_boundary(5, timedelta(seconds=90))  # the lease-expiry clock stays in this slot
     doomed = subprocess.Popen([sys.executable, "-c", FIRE, str(policy)], cwd=REPO)
     _wait_until_deleting(app, doomed)
     doomed.send_signal(signal.SIGKILL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -98,3 +99,13 @@ def at(text: str) -> datetime:
 
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
+
+
+def clear_of_slot_boundary(every_minutes: int, margin: timedelta) -> None:
+    """Wait, if needed, until the next slot of an ``*/every_minutes`` schedule is more than
+    ``margin`` away: a test that must see one slot cannot straddle two."""
+    now = datetime.now(UTC)
+    start = now.replace(second=0, microsecond=0)
+    next_slot = start + timedelta(minutes=every_minutes - now.minute % every_minutes)
+    if next_slot - now <= margin:
+        time.sleep((next_slot - now).total_seconds() + 1)

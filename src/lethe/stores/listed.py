@@ -185,7 +185,10 @@ class ListedDataset(ABC):
         """
         start = None if after is None else key_text(after)
         listing = self._listing
-        if listing is not None and listing[0] is condition and listing[1] == start:
+        # Equal, not only identical: a caller paging with a fresh but equal condition (a
+        # cursor loop) must continue its listing too, or a store without order (SCAN) would
+        # hand it the first page again and again.
+        if listing is not None and listing[1] == start and listing[0] == condition:
             return listing[2]
         return self.judged(condition, after)
 
