@@ -28,7 +28,17 @@ def test_every_scenario_completes_and_agrees_with_its_baselines(tmp_path: Path) 
         for line in path.read_text().splitlines()
     ]
     scenarios = {r["scenario"].split(" (")[0].split(":")[0] for r in records}
-    assert {"postgresql cascade purge", "sqlite cascade purge", "scale", "plan cost"} <= scenarios
+    assert {
+        "postgresql cascade purge",
+        "sqlite cascade purge",
+        "scale",
+        "plan cost",
+        "files",
+        "s3",
+        "redis",
+    } <= scenarios
+    s3 = [r for r in records if r["scenario"] == "s3" and r["contender"] == "lethe"]
+    assert s3 and all(r["extra"]["requests_per_1000_deleted"] for r in s3)
     assert all(r["rows"] > 0 for r in records if r["contender"] != "lethe plan")
     assert list(tmp_path.glob("*.png"))
     assert "unindexed foreign key" in done.stdout and "warns and prints" in done.stdout

@@ -117,3 +117,16 @@ def test_paging_with_a_cursor_sees_every_item_once(backend: Backend, tmp_path: P
         assert sorted(seen) == sorted(due | kept)
         assert handle.table_sizes() == {handle.table: len(due | kept)}
         assert handle.count(lethe.runtime.target("expire").selection(0, NOW)) == (len(due), 0)
+
+
+def test_a_second_run_of_the_same_engine_lists_the_store_afresh(
+    backend: Backend, tmp_path: Path
+) -> None:
+    kept = {backend.key(n) for n in KEPT}
+    backend.seed(dict.fromkeys(sorted(kept), YOUNG))
+    with _lethe(backend, tmp_path) as lethe:
+        assert lethe.run(as_of=NOW).deleted == 0  # a listing that found nothing at all
+        due = {backend.key(n) for n in DUE}
+        backend.seed(dict.fromkeys(sorted(due), OLD))
+        assert lethe.run(as_of=NOW).deleted == len(due)
+        assert backend.keys() == kept

@@ -183,12 +183,13 @@ class ListedDataset(ABC):
         batch; a batch resumes its predecessor's listing when it asks for the items after the
         last item that listing handed out.
         """
-        start = None if after is None else key_text(after)
+        if after is None:
+            return self.judged(condition, None)  # a first page always lists afresh
         listing = self._listing
         # Equal, not only identical: a caller paging with a fresh but equal condition (a
         # cursor loop) must continue its listing too, or a store without order (SCAN) would
         # hand it the first page again and again.
-        if listing is not None and listing[1] == start and listing[0] == condition:
+        if listing is not None and listing[1] == key_text(after) and listing[0] == condition:
             return listing[2]
         return self.judged(condition, after)
 
