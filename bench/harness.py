@@ -31,6 +31,9 @@ class Measurement:
     peak_rss_mb: float
     longest_tx_s: float | None = None
     wal_bytes: int | None = None
+    #: The longest transaction that wrote or locked rows (had a transaction id): the one
+    #: that can block the application. Read-only ones (a count) only hold a snapshot.
+    longest_write_tx_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -42,25 +45,30 @@ class Measurement:
 
 
 class TransactionSampler:
-    """Samples the age of the oldest open transaction in one PostgreSQL database every 10 ms."""
+    """Samples the age of the oldest open transaction in one PostgreSQL database every 10 ms,
+    and of the oldest one holding a transaction id (it wrote or locked rows)."""
 
     def __init__(self, admin_url: str, database: str) -> None:
         self.engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
         self.database = database
         self.longest = 0.0
+        self.longest_write = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
+        age = "extract(epoch FROM clock_timestamp() - xact_start)"
         query = text(
-            "SELECT coalesce(max(extract(epoch FROM clock_timestamp() - xact_start)), 0) "
+            f"SELECT coalesce(max({age}), 0), "
+            f"coalesce(max({age}) FILTER (WHERE backend_xid IS NOT NULL), 0) "
             "FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid() "
             "AND xact_start IS NOT NULL AND state <> 'idle'"
         )
         with self.engine.connect() as conn:
             while not self._stop.is_set():
-                age = float(conn.execute(query, {"db": self.database}).scalar_one())
-                self.longest = max(self.longest, age)
+                oldest, writing = conn.execute(query, {"db": self.database}).one()
+                self.longest = max(self.longest, float(oldest))
+                self.longest_write = max(self.longest_write, float(writing))
                 time.sleep(0.01)
 
     def __enter__(self) -> TransactionSampler:
@@ -141,6 +149,7 @@ def summarise(results: Sequence[Measurement], baselines: dict[str, str]) -> list
         rps = [m.rows_per_s for m in ms]
         rss = [m.peak_rss_mb for m in ms]
         tx = [m.longest_tx_s for m in ms if m.longest_tx_s is not None]
+        write = [m.longest_write_tx_s for m in ms if m.longest_write_tx_s is not None]
         wal = [m.wal_bytes for m in ms if m.wal_bytes is not None]
         secs = [m.seconds for m in ms]
         line = (
@@ -150,6 +159,8 @@ def summarise(results: Sequence[Measurement], baselines: dict[str, str]) -> list
         )
         if tx:
             line += f"  longest tx {statistics.median(tx):6.2f} s ({min(tx):.2f}–{max(tx):.2f})"
+        if write:
+            line += f"  longest writing tx {statistics.median(write):6.2f} s"
         if wal:
             line += f"  WAL {statistics.median(wal) / 2**20:7.1f} MB"
         lines.append(line)

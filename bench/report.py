@@ -24,6 +24,10 @@ def _number(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.0f}"
 
 
+def _fixed(values: Sequence[float], digits: int) -> str:
+    return f"{_median(values):.{digits}f}" if values else "–"
+
+
 def table(scenario: str, records: Sequence[dict[str, Any]]) -> list[str]:
     """The Markdown lines of one scenario."""
     by_name: dict[str, list[dict[str, Any]]] = {}
@@ -32,8 +36,9 @@ def table(scenario: str, records: Sequence[dict[str, Any]]) -> list[str]:
     lines = [
         f"**{scenario}** ({len(next(iter(by_name.values())))} repetitions)",
         "",
-        "| contender | rows | rows/s median (min–max) | s | peak RSS MB | longest tx s | WAL MB |",
-        "|---|--:|--:|--:|--:|--:|--:|",
+        "| contender | rows | rows/s median (min–max) | s | peak RSS MB | longest tx s "
+        "| longest writing tx s | WAL MB |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     medians: dict[str, float] = {}
     for name, rs in by_name.items():
@@ -41,12 +46,13 @@ def table(scenario: str, records: Sequence[dict[str, Any]]) -> list[str]:
         medians[name] = _median(rate)
         tx = [r["longest_tx_s"] for r in rs if r.get("longest_tx_s") is not None]
         wal = [r["wal_bytes"] / 2**20 for r in rs if r.get("wal_bytes") is not None]
+        write = [r["longest_write_tx_s"] for r in rs if r.get("longest_write_tx_s") is not None]
         lines.append(
             f"| {name} | {int(_median([r['rows'] for r in rs])):,} "
             f"| {medians[name]:,.0f} ({min(rate):,.0f}–{max(rate):,.0f}) "
             f"| {_median([r['seconds'] for r in rs]):.2f} "
             f"| {_number(_median([r['peak_rss_mb'] for r in rs]))} "
-            f"| {f'{_median(tx):.2f}' if tx else '–'} | {f'{_median(wal):.0f}' if wal else '–'} |"
+            f"| {_fixed(tx, 2)} | {_fixed(write, 2)} | {_fixed(wal, 0)} |"
         )
     ratios = [
         f"{medians['lethe'] / rate:.2f}× {name}"

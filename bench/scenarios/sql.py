@@ -111,6 +111,7 @@ def _measure(
     measurement = Measurement(
         scenario, name, rep, work["seconds"], therapy.removed(before, after), rss, longest, wal
     )
+    measurement.longest_write_tx_s = probe.longest_write if probe else None
     return measurement, after
 
 
