@@ -175,9 +175,9 @@ def predicate(condition: Condition) -> Predicate:
         case Before(column, instant, inclusive) | After(column, instant, inclusive):
             return _comparison(condition, column, instant, inclusive)
         case All(parts):
-            return _all(tuple(predicate(p) for p in parts))
+            return _fold(tuple(predicate(p) for p in parts), decisive=False)
         case Any_(parts):
-            return _any(tuple(predicate(p) for p in parts))
+            return _fold(tuple(predicate(p) for p in parts), decisive=True)
         case Not(part):
             inner = predicate(part)
 
@@ -213,30 +213,20 @@ def _comparison(condition: Condition, column: str, instant: datetime, inclusive:
     return compare
 
 
-def _all(parts: tuple[Predicate, ...]) -> Predicate:
-    def every(row: Mapping[str, Any]) -> bool | None:
+def _fold(parts: tuple[Predicate, ...], decisive: bool) -> Predicate:
+    """SQL's AND (``decisive=False``: one False decides) or OR (one True decides); otherwise
+    UNKNOWN if any part was, else the other truth value."""
+
+    def fold(row: Mapping[str, Any]) -> bool | None:
         unknown = False
         for part in parts:
             answer = part(row)
-            if answer is False:
-                return False
+            if answer is decisive:
+                return decisive
             unknown = unknown or answer is None
-        return None if unknown else True
+        return None if unknown else not decisive
 
-    return every
-
-
-def _any(parts: tuple[Predicate, ...]) -> Predicate:
-    def some(row: Mapping[str, Any]) -> bool | None:
-        unknown = False
-        for part in parts:
-            answer = part(row)
-            if answer is True:
-                return True
-            unknown = unknown or answer is None
-        return None if unknown else False
-
-    return some
+    return fold
 
 
 def truth(condition: Condition, row: Mapping[str, Any]) -> bool | None:
