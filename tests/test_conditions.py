@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 
 from lethe.config.model import BreakerConfig
-from lethe.engine.decisions import breaker_verdict, partition
+from lethe.engine.decisions import GROWTH_CEILING, breaker_verdict, next_batch_size, partition
 from lethe.model.conditions import (
     After,
     All,
@@ -187,3 +187,31 @@ def test_the_breaker_trips_exactly_when_its_thresholds_say(
     expected = rows > 0 and (all(over) if mode == "and" else any(over))
     assert (verdict is not None) == expected
     assert breaker_verdict({"t": rows}, {"t": size}, BreakerConfig(enabled=False)) is None
+
+
+@given(
+    base=st.integers(1, 5000),
+    factor=st.floats(0.1, float(GROWTH_CEILING)),
+    target=st.floats(0.01, 5),
+    seconds=st.floats(0.0001, 100),
+)
+def test_adaptive_batches_move_toward_the_target_within_bounds(
+    base: int, factor: float, target: float, seconds: float
+) -> None:
+    size = max(1, int(base * factor))
+    nxt = next_batch_size(size, base, target, size, seconds)
+    assert max(1, base // 10) <= nxt <= base * GROWTH_CEILING
+    suggested = size * target / seconds
+    if seconds > target:  # too slow: shrink at once to what the batch suggests (or the floor)
+        assert nxt <= max(size, base // 10)
+        assert nxt == round(max(max(1, base // 10), min(suggested, base * GROWTH_CEILING)))
+    else:  # fast enough: grow, but never past what the batch suggests
+        assert nxt >= min(size, base * GROWTH_CEILING)
+        assert nxt <= round(max(suggested, max(1, base // 10)))
+
+
+def test_a_batch_that_was_not_full_or_not_timed_keeps_its_size() -> None:
+    assert next_batch_size(1000, 1000, 0.25, 999, 0.01) == 1000  # end of the data
+    assert next_batch_size(1000, 1000, 0.25, 1000, 0.0) == 1000
+    assert next_batch_size(1000, 1000, 0.0, 1000, 5.0) == 1000  # batch_seconds = 0: fixed
+    assert next_batch_size(1000, 1000, 0.25, 1000, 2.5) == 100  # ten times too slow

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from lethe.engine.decisions import Partition, partition
+from lethe.engine.decisions import Partition, next_batch_size, partition
 from lethe.engine.recovery import settle_batch
 from lethe.engine.runtime import Runtime, Target
 from lethe.engine.stop import StopFlag
@@ -136,22 +136,10 @@ class PhaseRunner:
                     continue
                 break
             after = outcome.last
-            size = self._next_size(size, outcome)
+            size = next_batch_size(
+                size, self.batch_size, self.batch_seconds, outcome.locked, outcome.seconds
+            )
         return self.result()
-
-    def _next_size(self, size: int, outcome: _Outcome) -> int:
-        """Size the next batch so its transaction takes about ``batch_seconds``.
-
-        Lock time grows linearly with the batch while throughput barely does, so lethe aims at
-        a transaction time rather than a count: from ``batch_size``, within a tenth and ten
-        times of it, moving halfway (geometrically) toward the size the last batch suggests.
-        """
-        if not self.batch_seconds or outcome.locked < size or outcome.seconds <= 0:
-            return size
-        suggested = size * self.batch_seconds / outcome.seconds
-        smoothed = (size * suggested) ** 0.5
-        low, high = max(1, self.batch_size // 10), self.batch_size * 10
-        return int(min(high, max(low, smoothed)))
 
     def run_planned(self, planned: Sequence[str]) -> PhaseResult:
         """Only the planned items that are still selected and not held (``run --plan``)."""
