@@ -42,3 +42,16 @@ def test_every_scenario_completes_and_agrees_with_its_baselines(tmp_path: Path) 
     assert all(r["rows"] > 0 for r in records if r["contender"] != "lethe plan")
     assert list(tmp_path.glob("*.png"))
     assert "unindexed foreign key" in done.stdout and "warns and prints" in done.stdout
+
+
+def test_a_contender_is_charged_only_its_own_memory() -> None:
+    """A child's peak RSS must not include what its parent held when it forked (Linux carries
+    that into ``ru_maxrss`` across exec): a small script started by a 300 MB parent is small."""
+    ballast = bytearray(300 * 1024 * 1024)
+    ballast[::4096] = b"\x01" * len(ballast[::4096])  # touch every page: make it resident
+    sys.path[:0] = [str(ROOT), str(ROOT / "src")]
+    from bench.harness import run_child
+
+    _, peak, _ = run_child([sys.executable, "-m", "bench.contenders.measure", "platform"])
+    del ballast
+    assert 1 < peak < 100, peak
