@@ -184,3 +184,20 @@ def test_redis_keys_the_server_refuses_to_unlink_are_reported_per_key(
     assert backend.keys() == {"job:11", "job:12"}
     admin.execute_command("ACL", "DELUSER", "half")
     admin.close()
+
+
+@pytest.mark.parametrize("name", ["file", "sqlite"])
+def test_only_stores_that_lock_size_batches_by_time(name: str, tmp_path: Path) -> None:
+    """A blob or Redis batch holds no lock, so it keeps ``batch_size`` (one DeleteObjects per
+    1,000 keys); a SQL batch that overruns its time target shrinks the next one."""
+    backend = make_backend(name, tmp_path, None, None)
+    backend.seed({backend.key(n): OLD for n in range(25)})
+    policy = backend.policy("[limits]\nbatch_size = 10\nbatch_seconds = 0.000001\n")
+    sizes: list[int] = []
+    with _lethe(policy, tmp_path) as lethe:
+        result = lethe.run(as_of=NOW, progress=lambda report: sizes.append(report.acted))
+    assert result.ok and result.deleted == 25 and backend.keys() == set()
+    if name == "file":
+        assert sizes == [10, 10, 5]
+    else:
+        assert sizes[0] == 10 and set(sizes[1:]) == {1}  # shrunk to the floor, a tenth

@@ -96,7 +96,9 @@ class PhaseRunner:
         self.run_id = run_id
         self.cap_left = cap_left if self.action.destructive else None
         self.batch_size = rt.config.batch_size(target.policy)
-        self.batch_seconds = rt.config.batch_seconds(target.policy)
+        # Sizing by time only matters where a batch holds locks; elsewhere it would only split
+        # bulk requests (S3 DeleteObjects takes 1,000 keys) into more, smaller ones.
+        self.batch_seconds = rt.config.batch_seconds(target.policy) if target.handle.locks else 0
         self.progress = progress
         self.tally = _Tally()
         self._held_seen: set[str] = set()

@@ -100,6 +100,12 @@ class DatasetHandle(Protocol):
         ...
 
     @property
+    def locks(self) -> bool:
+        """Whether a batch holds locks others wait for (rows, or SQLite's database lock) until
+        it commits: the executor then sizes batches by time so that no lock is held long."""
+        ...
+
+    @property
     def skips_locked(self) -> bool:
         """Whether ``lock(skip_locked=True)`` may pass over items another transaction holds
         (the executor then ends a phase with a final pass that waits for them)."""

@@ -123,6 +123,12 @@ class ListedDataset(ABC):
         """The name reported for the dataset's items (its prefixes or key pattern)."""
 
     @property
+    def locks(self) -> bool:
+        """Nothing is locked, so batches keep ``batch_size``: one bulk request (DeleteObjects,
+        UNLINK) per 1,000 keys rather than smaller ones sized by time."""
+        return False
+
+    @property
     def skips_locked(self) -> bool:
         """Nothing is locked, so nothing is passed over: no final pass is needed."""
         return False

@@ -77,6 +77,10 @@ class SQLDataset:
         return self.root.name
 
     @property
+    def locks(self) -> bool:
+        return True  # row locks on PostgreSQL, the database's write lock on SQLite
+
+    @property
     def skips_locked(self) -> bool:
         return self.locks_rows  # only PostgreSQL's SKIP LOCKED leaves rows behind the cursor
 
