@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.harness import run_child
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -49,9 +51,6 @@ def test_a_contender_is_charged_only_its_own_memory() -> None:
     that into ``ru_maxrss`` across exec): a small script started by a 300 MB parent is small."""
     ballast = bytearray(300 * 1024 * 1024)
     ballast[::4096] = b"\x01" * len(ballast[::4096])  # touch every page: make it resident
-    sys.path[:0] = [str(ROOT), str(ROOT / "src")]
-    from bench.harness import run_child
-
     _, peak, _ = run_child([sys.executable, "-m", "bench.contenders.measure", "platform"])
     del ballast
     assert 1 < peak < 100, peak
