@@ -41,3 +41,19 @@ def test_a_dry_run_of_a_plan_file_does_what_the_real_plan_run_does(census, capsy
     assert rehearsal == real
     assert real["drift"]["no_longer_due"] == real["drift"]["planned"] - 1
     assert all(acted == 0 for _, _, acted, *_ in real["phases"])
+
+
+def test_a_verbose_dry_run_lists_each_lines_keys_under_it(census, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = _run(capsys, "run", "--dry-run", "-v", *AS_OF)
+    lines = out.splitlines()
+
+    def keys_under(line: str, start: int = 0) -> str:
+        at = lines.index(line, start)
+        return lines[at + 1].strip()
+
+    assert code == 0
+    assert keys_under("Would be soft deleted: 1 surveys") == "1"
+    assert keys_under("Skipped, under hold: 1 surveys") == "3"
+    purge = next(i for i, line in enumerate(lines) if line.startswith("Would be hard deleted"))
+    assert lines[purge + 1].strip() == "2, 7"
+    assert keys_under("Skipped, under hold: 1 surveys", purge) == "4"

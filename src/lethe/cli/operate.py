@@ -188,8 +188,7 @@ def run(
     if as_json:
         typer.echo(json.dumps(result.to_document(), indent=1))
     else:
-        preview = lethe.plan(policies, as_of=result.as_of) if dry_run and verbose else None
-        render_result(cli.console, result, plan=preview)
+        render_result(cli.console, result, verbose=verbose)
     if result.status is RunStatus.TRIPPED:
         raise typer.Exit(int(ExitCode.SAFETY_LIMIT))
     if result.status is not RunStatus.SUCCEEDED:

@@ -45,9 +45,11 @@ def _cascade_text(cascade: dict[str, int] | Any) -> str:
     return f" (with {', '.join(parts)})" if parts else ""
 
 
-def _keys_text(keys: Sequence[Any]) -> str:
-    shown = ", ".join(str(k) for k in keys[:_SHOWN_KEYS])
-    more = len(keys) - _SHOWN_KEYS
+def _keys_text(keys: Sequence[Any], *, every: bool = False) -> str:
+    """The keys, the first few of them unless ``every``."""
+    limit = len(keys) if every else _SHOWN_KEYS
+    shown = ", ".join(str(k) for k in keys[:limit])
+    more = len(keys) - limit
     return shown + (f" … and {more} more" if more > 0 else "")
 
 
@@ -69,13 +71,17 @@ def render_plan(console: Console, plan: Plan, *, verbose: bool) -> None:
     console.print(table)
     for p in plan.phases:
         if p.keys and (verbose or len(p.keys) <= _SHOWN_KEYS):
-            console.print(f"  {p.policy} [{p.phase}] {p.action}: {_keys_text(list(p.keys))}")
+            keys = _keys_text(list(p.keys), every=verbose)
+            console.print(f"  {p.policy} [{p.phase}] {p.action}: {keys}", markup=False)
         if p.held:
-            console.print(f"  {p.policy} [{p.phase}] held: {_keys_text(list(p.held))}")
+            held = _keys_text(list(p.held), every=verbose)
+            console.print(f"  {p.policy} [{p.phase}] held: {held}", markup=False)
         _print_notes(console, p, verbose=verbose)
         if p.unreadable:
-            unreadable = _keys_text(list(p.unreadable))
-            console.print(f"  {p.policy} [{p.phase}] age unreadable, kept: {unreadable}")
+            unreadable = _keys_text(list(p.unreadable), every=verbose)
+            console.print(
+                f"  {p.policy} [{p.phase}] age unreadable, kept: {unreadable}", markup=False
+            )
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     for error in plan.errors:
@@ -93,45 +99,56 @@ def _print_notes(console: Console, phase: PhasePlan, *, verbose: bool) -> None:
         console.print(f"    … and {len(phase.notes) - len(shown)} more (-v lists them all)")
 
 
-def _phase_lines(phase: PhaseResult, dry_run: bool) -> list[str]:
+def _phase_lines(
+    phase: PhaseResult, dry_run: bool, planned: PhasePlan | None
+) -> list[tuple[str, Sequence[Any]]]:
+    """Each line of a phase's summary, with the keys it counts when ``planned`` lists them
+    (a dry run with ``-v``)."""
+    keys, held, blocked, unreadable = (
+        (planned.keys, planned.held, sorted(planned.blocked), planned.unreadable)
+        if planned
+        else ((), (), [], ())
+    )
     prefix = "Would be " + phase.label.lower() if dry_run else phase.label
-    lines = list(phase.summary) or [
-        f"{prefix}: {phase.acted} {phase.dataset}{_cascade_text(phase.cascade)}"
-    ]
+    acted = f"{prefix}: {phase.acted} {phase.dataset}{_cascade_text(phase.cascade)}"
+    lines: list[tuple[str, Sequence[Any]]] = [(line, ()) for line in phase.summary]
+    lines = lines or [(acted, keys)]
     if phase.held:
-        lines.append(f"Skipped, under hold: {phase.held} {phase.dataset}")
+        lines.append((f"Skipped, under hold: {phase.held} {phase.dataset}", held))
     if phase.blocked:
-        lines.append(f"Waiting (blocked by another phase): {phase.blocked} {phase.dataset}")
+        waiting = f"Waiting (blocked by another phase): {phase.blocked} {phase.dataset}"
+        lines.append((waiting, blocked))
     if phase.capped:
-        lines.append(f"Capped (max_deletions reached; next run continues): {phase.capped}")
+        lines.append((f"Capped (max_deletions reached; next run continues): {phase.capped}", ()))
     if phase.unreadable:
-        lines.append(f"Skipped, age missing or unreadable: {phase.unreadable} {phase.dataset}")
+        skipped = f"Skipped, age missing or unreadable: {phase.unreadable} {phase.dataset}"
+        lines.append((skipped, unreadable))
     if phase.failed:
-        lines.append(f"Failed (left for the next run): {phase.failed} {phase.dataset}")
+        lines.append((f"Failed (left for the next run): {phase.failed} {phase.dataset}", ()))
     return lines
 
 
-def render_result(console: Console, result: RunResult, *, plan: Plan | None = None) -> None:
-    """A run summary in the seeds' style."""
+def render_result(console: Console, result: RunResult, *, verbose: bool = False) -> None:
+    """A run summary in the seeds' style; a verbose dry run lists the keys under each line."""
     kind = "dry run" if result.dry_run else "run"
     console.print(f"Starting lethe {kind} {result.run_id} at {stamp(result.started_at)}")
     if result.as_of != result.started_at:
         console.print(f"Evaluated as of {stamp(result.as_of)}")
     for warning in result.warnings:
         console.print(f"[yellow]note:[/] {warning}")
+    plan = result.plan if verbose else None
     current = None
     for phase in result.phases:
         if phase.policy != current:
             current = phase.policy
             console.print(f"\n--- {phase.policy} ({phase.dataset}) ---")
-        for line in _phase_lines(phase, result.dry_run):
-            console.print(line)
         planned = plan.phase(phase.policy, phase.phase) if plan else None
-        if planned is not None and planned.notes:
-            for note in planned.notes:
-                console.print(f"    {note}", markup=False)
-        elif planned is not None and planned.keys:
-            console.print(f"    {_keys_text(list(planned.keys))}")
+        for line, keys in _phase_lines(phase, result.dry_run, planned):
+            console.print(line, markup=False)
+            if keys:
+                console.print(f"    {_keys_text(list(keys), every=True)}", markup=False)
+        for note in planned.notes if planned else ():
+            console.print(f"    {note}", markup=False)
     if result.drift:
         drift = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in result.drift.items())
         console.print(f"\nDrift since the plan: {drift}")

@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from lethe.model.plan import Plan
+
 __all__ = ["PhaseResult", "RunResult", "RunStatus"]
 
 
@@ -84,6 +86,8 @@ class RunResult:
     warnings: tuple[str, ...] = ()
     limit_tripped: str | None = None
     drift: Mapping[str, int] = field(default_factory=dict)
+    #: A dry run's plan: the exact keys it found for each phase (not part of the record).
+    plan: Plan | None = field(default=None, compare=False, repr=False)
 
     @property
     def deleted(self) -> int:
