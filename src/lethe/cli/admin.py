@@ -142,11 +142,21 @@ def demo(
     directory: Annotated[Path, typer.Option("--dir", help="Where to create the demo.")] = Path(
         "lethe-demo"
     ),
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Use a folder that already holds lethe.toml, app.db or .lethe/: they are "
+            "moved into a backup folder inside it first, never deleted.",
+        ),
+    ] = False,
 ) -> None:
-    """Create a small survey-platform database and policy, show the plan, run it."""
+    """Create a small survey-platform database and policy, show the plan, run it.
+
+    A folder that already holds any of the demo's files is refused unless --force."""
     from lethe.demo.run import run_demo
 
-    run_demo(directory, state(ctx).console)
+    run_demo(directory, state(ctx).console, force=force)
 
 
 def register(app: typer.Typer) -> None:
