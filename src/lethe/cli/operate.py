@@ -64,8 +64,8 @@ def check(
         typer.echo(json.dumps([f.__dict__ for f in report.findings], indent=2))
     else:
         render_check(cli.console, report)
-    if not report.ok:
-        raise typer.Exit(int(ExitCode.INVALID))
+    if report.exit_code is not ExitCode.OK:
+        raise typer.Exit(int(report.exit_code))
 
 
 def plan(

@@ -178,9 +178,12 @@ def render_check(console: Console, report: CheckReport) -> None:
         if finding.fix:
             console.print(f"    fix: {finding.fix}")
     errors = sum(1 for f in report.findings if f.level == "error")
-    console.print(
-        f"\n{'OK' if report.ok else 'FAILED'}: {errors} errors, {len(report.warnings)} warnings"
-    )
+    counts = f"{_plural(errors, 'error')}, {_plural(len(report.warnings), 'warning')}"
+    console.print(f"\n{'OK' if report.ok else 'FAILED'}: {counts}")
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def render_explain(console: Console, exp: Explanation) -> None:
