@@ -41,3 +41,17 @@ def test_an_unreachable_store_exits_5_in_check_as_in_plan_and_run(
         assert "secret" not in out + err
     code, out, _ = run_cli(capsys, "check")
     assert out.count("connection failed") == 1 and "FAILED: 1 error," in out
+
+
+def test_a_missing_sqlite_file_is_said_to_be_missing_and_never_created(
+    census, capsys, monkeypatch, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    missing = tmp_path / "typo.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{missing}")
+    for command in ("check", "plan", "run"):
+        code, out, err = run_cli(capsys, command)
+        assert code == 5, command
+        assert f"the SQLite file {missing} does not exist" in out + err
+        assert "table" not in out + err
+    assert not missing.exists()
+    assert (tmp_path / ".lethe" / "state.db").is_file()  # lethe's own state is created

@@ -37,7 +37,7 @@ class StateDB:
     def __init__(self, url: str) -> None:
         self.url = url
         self.label = f"state database {secrets.redact_url(url)}"
-        self.engine: Engine = create_sql_engine(url, where="state.url", create_dirs=True, wal=True)
+        self.engine: Engine = create_sql_engine(url, where="state.url", create=True, wal=True)
         self._migrated = False
 
     def migrate(self) -> None:
