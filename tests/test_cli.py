@@ -128,7 +128,7 @@ def test_holds_and_runs_commands(census, capsys) -> None:  # type: ignore[no-unt
     code, out, _ = _run(capsys, "runs", "--json")
     runs = json.loads(out)
     assert runs[0]["status"] == "succeeded"
-    code, out, _ = _run(capsys, "runs", "show", runs[0]["runId"][:22])
+    code, out, _ = _run(capsys, "runs", "show", runs[0]["runId"][:22], "--json")
     assert json.loads(out)["runId"] == runs[0]["runId"]
 
 

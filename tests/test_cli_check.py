@@ -34,11 +34,11 @@ actions = [{ type = "purge" }]
 def test_an_unreachable_store_exits_5_in_check_as_in_plan_and_run(
     census, capsys, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("DATABASE_URL", "postgresql://app:secret@127.0.0.1:1/app")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:Zq7-unreachable@127.0.0.1:1/app")
     for command in ("check", "plan", "run"):
         code, out, err = run_cli(capsys, command)
         assert code == 5, command
-        assert "secret" not in out + err
+        assert "Zq7-unreachable" not in out + err
     code, out, _ = run_cli(capsys, "check")
     assert out.count("connection failed") == 1 and "FAILED: 1 error," in out
 

@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from lethe.cli.context import state
-from lethe.cli.render import render_holds, render_runs
+from lethe.cli.render import render_holds
+from lethe.cli.render_runs import render_run, render_runs
 from lethe.config.schema import json_schema
 from lethe.errors import ExitCode
 
@@ -95,9 +96,16 @@ def runs_list(
 def runs_show(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="Run id, or a unique prefix of it.")],
+    as_json: Json = False,
 ) -> None:
-    """Print one run's full record (JSON)."""
-    typer.echo(json.dumps(state(ctx).lethe().run_record(run_id), indent=1))
+    """One run: how it ended, rows per table and action, each phase, errors, duration and
+    the audit chain head (--json: the full record)."""
+    cli = state(ctx)
+    record = cli.lethe().run_record(run_id)
+    if as_json:
+        typer.echo(json.dumps(record, indent=1))
+    else:
+        render_run(cli.console, record)
 
 
 @audit_app.command("verify")

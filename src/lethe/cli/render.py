@@ -3,41 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from lethe import secrets
+from lethe.cli.formats import duration, plural, stamp
+from lethe.cli.tables import print_table
 from lethe.engine.check import CheckReport
 from lethe.engine.explain import Explanation
 from lethe.holds.registry import Hold
 from lethe.model.plan import PhasePlan, Plan
-from lethe.model.results import PhaseResult, RunResult, RunStatus
+from lethe.model.results import PhaseResult, RunResult
 
 __all__ = [
+    "phase_lines",
     "render_check",
     "render_explain",
     "render_holds",
     "render_plan",
     "render_result",
-    "render_runs",
-    "stamp",
 ]
 
 _SHOWN_KEYS = 20
-
-
-def stamp(value: datetime | str | None) -> str:
-    """``2024-10-26 02:00:00 UTC``."""
-    if value is None:
-        return "-"
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _cascade_text(cascade: dict[str, int] | Any) -> str:
@@ -56,19 +45,20 @@ def _keys_text(keys: Sequence[Any], *, every: bool = False) -> str:
 def render_plan(console: Console, plan: Plan, *, verbose: bool) -> None:
     """The plan as a table, the keys of each phase, then warnings and breaker verdicts."""
     console.print(f"Plan at {stamp(plan.as_of)} (reads only; nothing was changed)\n")
-    table = Table("policy", "phase", "action", "items", "held", "capped", "cascaded rows")
-    for p in plan.phases:
-        cascade = ", ".join(f"{t}: {n}" for t, n in sorted(p.cascade.items()) if n) or "-"
-        table.add_row(
+    rows = [
+        [
             p.policy,
             str(p.phase),
             p.action,
             f"{len(p.keys)} {p.dataset}",
             str(len(p.held)),
             str(p.capped),
-            cascade,
-        )
-    console.print(table)
+            ", ".join(f"{t}: {n}" for t, n in sorted(p.cascade.items()) if n) or "-",
+        ]
+        for p in plan.phases
+    ]
+    headers = ("policy", "phase", "action", "items", "held", "capped", "cascaded rows")
+    print_table(console, headers, rows)
     for p in plan.phases:
         if p.keys and (verbose or len(p.keys) <= _SHOWN_KEYS):
             keys = _keys_text(list(p.keys), every=verbose)
@@ -99,7 +89,7 @@ def _print_notes(console: Console, phase: PhasePlan, *, verbose: bool) -> None:
         console.print(f"    … and {len(phase.notes) - len(shown)} more (-v lists them all)")
 
 
-def _phase_lines(
+def phase_lines(
     phase: PhaseResult, dry_run: bool, planned: PhasePlan | None
 ) -> list[tuple[str, Sequence[Any]]]:
     """Each line of a phase's summary, with the keys it counts when ``planned`` lists them
@@ -143,7 +133,7 @@ def render_result(console: Console, result: RunResult, *, verbose: bool = False)
             current = phase.policy
             console.print(f"\n--- {phase.policy} ({phase.dataset}) ---")
         planned = plan.phase(phase.policy, phase.phase) if plan else None
-        for line, keys in _phase_lines(phase, result.dry_run, planned):
+        for line, keys in phase_lines(phase, result.dry_run, planned):
             console.print(line, markup=False)
             if keys:
                 console.print(f"    {_keys_text(list(keys), every=True)}", markup=False)
@@ -163,10 +153,8 @@ def render_result(console: Console, result: RunResult, *, verbose: bool = False)
             f"\n⚠️  {result.deleted} items were deleted. Audit trail: "
             f"lethe runs show {result.run_id}"
         )
-    seconds = (result.completed_at - result.started_at).total_seconds()
-    console.print(
-        f"\nlethe {kind} {result.status.value} at {stamp(result.completed_at)} ({seconds:.2f} s)"
-    )
+    took = duration(result.completed_at - result.started_at)
+    console.print(f"\nlethe {kind} {result.status.value} at {stamp(result.completed_at)} ({took})")
 
 
 def render_check(console: Console, report: CheckReport) -> None:
@@ -178,12 +166,8 @@ def render_check(console: Console, report: CheckReport) -> None:
         if finding.fix:
             console.print(f"    fix: {finding.fix}")
     errors = sum(1 for f in report.findings if f.level == "error")
-    counts = f"{_plural(errors, 'error')}, {_plural(len(report.warnings), 'warning')}"
+    counts = f"{plural(errors, 'error')}, {plural(len(report.warnings), 'warning')}"
     console.print(f"\n{'OK' if report.ok else 'FAILED'}: {counts}")
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def render_explain(console: Console, exp: Explanation) -> None:
@@ -234,42 +218,21 @@ def render_explain(console: Console, exp: Explanation) -> None:
         )
 
 
-def render_runs(console: Console, rows: list[dict[str, Any]]) -> None:
-    """The run list."""
-    table = Table("run id", "started", "policies", "dry run", "status", "deleted", "errors")
-    for row in rows:
-        status = row["status"]
-        color = {"succeeded": "green", "degraded": "yellow"}.get(status, "red")
-        if status == RunStatus.RUNNING.value:
-            color = "cyan"
-        table.add_row(
-            row["runId"],
-            stamp(row["startedAt"]),
-            ", ".join(row["policies"]),
-            "yes" if row["dryRun"] else "",
-            f"[{color}]{status}[/]",
-            str(row["deleted"]),
-            str(row["errors"]),
-        )
-    console.print(table)
-
-
 def render_holds(console: Console, holds: list[Hold]) -> None:
     """The hold registry."""
-    table = Table("id", "dataset", "key", "reason", "placed by", "placed at", "released")
-    for hold in holds:
-        released = (
-            f"{stamp(hold.released_at)} by {hold.released_by}"
-            if hold.released_at
-            else "[red]active[/]"
-        )
-        table.add_row(
+    rows = [
+        [
             str(hold.id),
             hold.dataset,
-            hold.item_key,
-            hold.reason,
-            hold.placed_by,
+            escape(hold.item_key),
+            escape(hold.reason),
+            escape(hold.placed_by),
             stamp(hold.placed_at),
-            released,
-        )
-    console.print(table)
+            f"{stamp(hold.released_at)} by {escape(hold.released_by or '?')}"
+            if hold.released_at
+            else "[red]active[/]",
+        ]
+        for hold in holds
+    ]
+    headers = ("id", "dataset", "key", "reason", "placed by", "placed at", "released")
+    print_table(console, headers, rows)

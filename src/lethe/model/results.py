@@ -49,6 +49,18 @@ class PhaseResult:
     #: Phase-specific counts (never personal data: this is recorded).
     details: Mapping[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> PhaseResult:
+        """A phase read back from a run record (:meth:`to_document`)."""
+        return cls(
+            **{
+                **document,
+                "cascade": dict(document.get("cascade", {})),
+                "summary": tuple(document.get("summary", ())),
+                "details": dict(document.get("details", {})),
+            }
+        )
+
     def to_document(self) -> dict[str, Any]:
         return {
             "policy": self.policy,
