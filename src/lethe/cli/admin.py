@@ -13,7 +13,8 @@ from lethe.cli.context import state
 from lethe.cli.render import render_holds
 from lethe.cli.render_runs import render_run, render_runs
 from lethe.config.schema import json_schema
-from lethe.errors import ExitCode
+from lethe.errors import ConfigError, ExitCode
+from lethe.holds.registry import PREFIX_MARK
 
 __all__ = ["register"]
 
@@ -30,7 +31,13 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of text."
 def hold_add(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Argument(help="Dataset name.")],
-    key: Annotated[str, typer.Argument(help="The item's key.")],
+    key: Annotated[
+        str,
+        typer.Argument(
+            help="The item's key; ending in * it holds every key with that prefix "
+            "(text keys only: object paths, Redis keys, text columns)."
+        ),
+    ],
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the history).")],
     by: Annotated[
         str | None, typer.Option("--by", help="Who places it (default: your user name).")
@@ -39,7 +46,17 @@ def hold_add(
     """Place a hold on one item."""
     cli = state(ctx)
     lethe = cli.lethe()
-    lethe.runtime.dataset(dataset).parse_key(key)  # refuse unknown datasets and malformed keys
+    handle = lethe.runtime.dataset(dataset)  # refuse unknown datasets and malformed keys
+    try:
+        handle.parse_key(key)
+    except ConfigError:
+        if not key.endswith(PREFIX_MARK):
+            raise
+        raise ConfigError(
+            f"{key!r} is a prefix hold, and prefix holds work on text keys only (object "
+            f"paths, Redis keys, text columns); {dataset}'s keys are not text: hold each key "
+            "on its own"
+        ) from None
     hold = lethe.holds.add(dataset, key, reason, by or getpass.getuser())
     cli.console.print(f"Hold #{hold.id} placed on {dataset} {key}.")
 

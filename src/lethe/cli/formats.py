@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import dataclasses
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-__all__ = ["duration", "middle", "plural", "stamp"]
+__all__ = ["duration", "json_value", "middle", "plural", "stamp"]
 
 
 def stamp(value: datetime | str | None) -> str:
@@ -53,3 +55,14 @@ def middle(text: str, width: int) -> str:
         return text
     keep = width - 1
     return f"{text[: (keep + 1) // 2]}…{text[len(text) - keep // 2 :]}"
+
+
+def json_value(value: Any) -> Any:
+    """``json.dumps``'s ``default``: instants in ISO 8601, dataclasses as their fields."""
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    return str(value)

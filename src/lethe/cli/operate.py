@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from lethe.cli.context import parse_instant, state
+from lethe.cli.formats import json_value
 from lethe.cli.render import render_check, render_explain, render_plan, render_result
 from lethe.cli.signals import stop_on_signals
 from lethe.engine.executor import BatchReport, ProgressFn
@@ -206,13 +207,11 @@ def explain(
     cli = state(ctx)
     result = cli.lethe().explain(dataset, key, as_of=parse_instant(as_of))
     if as_json:
-        typer.echo(
-            json.dumps(
-                result, default=lambda o: o.__dict__ if hasattr(o, "__dict__") else str(o), indent=1
-            )
-        )
+        typer.echo(json.dumps(result, default=json_value, indent=1))
     else:
         render_explain(cli.console, result)
+    if not result.exists:  # what lethe knows (its audit history) is shown all the same
+        raise typer.Exit(int(ExitCode.NOT_FOUND))
 
 
 def health(

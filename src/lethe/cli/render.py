@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -176,7 +177,8 @@ def render_explain(console: Console, exp: Explanation) -> None:
     if not exp.exists:
         console.print("  not found in the store (deleted, or never existed)")
     for field_name, value in sorted(exp.row.items()):
-        console.print(f"  {field_name} = {value!s}")
+        shown = stamp(value) if isinstance(value, datetime) else str(value)
+        console.print(f"  {field_name} = {shown}", markup=False)
     for v in exp.verdicts:
         if v.selected_now:
             state = "[bold]due now[/]"
@@ -213,7 +215,7 @@ def render_explain(console: Console, exp: Explanation) -> None:
     for event in exp.history:
         detail = event["details"].get("milestone") if event["event"] == "warned" else None
         console.print(
-            f"  history: {event['ts'][:19]} {event['event']}"
+            f"  history: {stamp(event['ts'])} {event['event']}"
             f"{f' {detail} notice' if detail else ''} (run {event['run_id']})"
         )
 
