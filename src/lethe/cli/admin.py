@@ -152,7 +152,9 @@ def audit_verify(ctx: typer.Context, as_json: Json = False) -> None:
 
 
 def schema(
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to this file.")
+    ] = None,
 ) -> None:
     """Print the JSON Schema of lethe.toml, for editors."""
     text = json.dumps(json_schema(), indent=2) + "\n"
@@ -164,9 +166,9 @@ def schema(
 
 def demo(
     ctx: typer.Context,
-    directory: Annotated[Path, typer.Option("--dir", help="Where to create the demo.")] = Path(
-        "lethe-demo"
-    ),
+    directory: Annotated[
+        Path, typer.Option("--dir", metavar="DIR", help="Where to create the demo.")
+    ] = Path("lethe-demo"),
     force: Annotated[
         bool,
         typer.Option(

@@ -78,6 +78,7 @@ def plan(
             "--out",
             "-o",
             help="Write the exact plan (keys and hash) to this file, for `lethe run --plan`.",
+            metavar="FILE",
         ),
     ] = None,
     as_of: AsOf = None,
@@ -150,6 +151,7 @@ def run(
         Path | None,
         typer.Option(
             "--plan",
+            metavar="FILE",
             help="Act only on the items of a "
             "plan file that are still due and not held; report the drift.",
         ),

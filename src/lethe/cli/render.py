@@ -10,13 +10,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from lethe import secrets
-from lethe.cli.formats import duration, plural, stamp
+from lethe.cli.formats import plural
 from lethe.cli.tables import print_table
 from lethe.engine.check import CheckReport
 from lethe.engine.explain import Explanation
 from lethe.holds.registry import Hold
 from lethe.model.plan import PhasePlan, Plan
 from lethe.model.results import PhaseResult, RunResult
+from lethe.model.text import duration, stamp
 
 __all__ = [
     "phase_lines",

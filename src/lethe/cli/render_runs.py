@@ -9,10 +9,10 @@ from typing import Any
 from rich.console import Console
 
 from lethe import secrets
-from lethe.cli.formats import duration, stamp
 from lethe.cli.render import phase_lines
 from lethe.cli.tables import print_table
 from lethe.model.results import PhaseResult, RunStatus
+from lethe.model.text import duration, stamp
 
 __all__ = ["render_run", "render_runs"]
 
