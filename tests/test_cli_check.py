@@ -54,4 +54,19 @@ def test_a_missing_sqlite_file_is_said_to_be_missing_and_never_created(
         assert f"the SQLite file {missing} does not exist" in out + err
         assert "table" not in out + err
     assert not missing.exists()
-    assert (tmp_path / ".lethe" / "state.db").is_file()  # lethe's own state is created
+    assert not (tmp_path / ".lethe").exists()  # nor lethe's own state, for a failing file
+
+
+def test_check_and_a_failing_file_create_no_state(census, capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = run_cli(capsys, "check")
+    assert code == 0 and "not created yet" in out
+    assert not (tmp_path / ".lethe").exists()  # check changes nothing
+    policy = tmp_path / "lethe.toml"
+    policy.write_text(policy.read_text().replace('"surveys_survey"', '"survey"'))
+    for command in ("check", "plan", "run", "explain surveys 1"):
+        assert run_cli(capsys, *command.split())[0] == 2, command
+    assert not (tmp_path / ".lethe").exists()
+    policy.write_text(policy.read_text().replace('"survey"', '"surveys_survey"'))
+    assert run_cli(capsys, "plan")[0] == 0
+    code, out, _ = run_cli(capsys, "check")
+    assert code == 0 and "reachable, schema up to date" in out

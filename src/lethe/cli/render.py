@@ -164,9 +164,9 @@ def render_check(console: Console, report: CheckReport) -> None:
     marks = {"ok": "[green]✓[/]", "warning": "[yellow]![/]", "error": "[red]✗[/]"}
     for finding in report.findings:
         where = "" if finding.dataset == "-" else f"{finding.dataset}: "
-        console.print(f"{marks[finding.level]} {where}{finding.message}")
+        console.print(f"{marks[finding.level]} {escape(where + finding.message)}")
         if finding.fix:
-            console.print(f"    fix: {finding.fix}")
+            console.print(f"    fix: {finding.fix}", markup=False)
     errors = sum(1 for f in report.findings if f.level == "error")
     counts = f"{plural(errors, 'error')}, {plural(len(report.warnings), 'warning')}"
     console.print(f"\n{'OK' if report.ok else 'FAILED'}: {counts}")

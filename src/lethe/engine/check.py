@@ -40,14 +40,14 @@ class CheckReport:
 def check(rt: Runtime) -> CheckReport:
     """Check the state database, every dataset's live tables, and every policy's columns.
 
-    Each problem is reported once: a policy whose dataset already failed is not bound again.
+    Nothing is created or changed (not even lethe's own state database). Each problem is
+    reported once: a policy whose dataset already failed is not bound again.
     """
     findings: list[Finding] = []
     failed: set[str] = set()
     unreachable = False
     try:
-        rt.state.migrate()
-        findings.append(Finding("ok", "-", f"{rt.state.label}: reachable, schema up to date"))
+        findings.append(Finding("ok", "-", f"{rt.state.label}: {rt.state.status()}"))
     except LetheError as exc:
         findings.append(Finding("error", "-", str(exc)))
         unreachable = isinstance(exc, StoreError)
@@ -73,12 +73,7 @@ def check(rt: Runtime) -> CheckReport:
 
 def _where(rt: Runtime, exc: LetheError) -> str:
     """The error's message, naming the policy file and the key when the error names a key."""
-    if isinstance(exc, ConfigError) and exc.where:
-        where = exc.where
-        if not where.startswith(rt.settings.source):
-            where = f"{rt.settings.source}: {where}"
-        return f"{where}: {exc.message}"
-    return str(exc)
+    return str(rt.located(exc)) if isinstance(exc, ConfigError) else str(exc)
 
 
 def dataset_uses(rt: Runtime) -> dict[str, list[DatasetUse]]:

@@ -12,7 +12,7 @@ from lethe.config.checks import phase_context
 from lethe.config.datasets import DatasetConfig
 from lethe.config.loader import Settings
 from lethe.config.model import PolicyConfig
-from lethe.errors import ConfigError, LiveCheckError
+from lethe.errors import ConfigError
 from lethe.holds.registry import HoldRegistry
 from lethe.model.conditions import All, Condition, columns_of
 from lethe.model.keys import ItemKey
@@ -77,7 +77,10 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.config = settings.config
-        self.state = StateDB(settings.state_url)
+        try:
+            self.state = StateDB(settings.state_url)
+        except ConfigError as exc:
+            raise self.located(exc) from None
         self.ledger = Ledger(self.state)
         self.holds = HoldRegistry(self.state, self.ledger)
         self.runs = RunLog(self.state, settings.runs_dir, self._record_sink())
@@ -98,8 +101,19 @@ class Runtime:
     def store(self, name: str) -> Store:
         """The named store, opened on first use."""
         if name not in self._stores:
-            self._stores[name] = open_store(name, self.settings.store_url(name))
+            try:
+                self._stores[name] = open_store(name, self.settings.store_url(name))
+            except ConfigError as exc:
+                raise self.located(exc) from None
         return self._stores[name]
+
+    def located(self, exc: ConfigError) -> ConfigError:
+        """``exc`` naming the policy file before its key (``lethe.toml: stores.app.url``):
+        stores know their key, not the file they were read from."""
+        source = self.settings.source
+        if exc.where and exc.where.startswith(source):
+            return exc
+        return type(exc)(exc.message, f"{source}: {exc.where}" if exc.where else source)
 
     def dataset(self, name: str) -> DatasetHandle:
         """A dataset's live handle (reflects its tables on first use)."""
@@ -110,10 +124,8 @@ class Runtime:
         assert config.store is not None  # cross_check guarantees it
         try:
             return self.store(config.store).bind(name, config)
-        except LiveCheckError as exc:
-            raise LiveCheckError(
-                exc.message, f"{self.settings.source}: {exc.where or ''}"
-            ) from None
+        except ConfigError as exc:
+            raise self.located(exc) from None
 
     def target(self, policy: str) -> Target:
         """A policy bound and validated against its live store (columns exist)."""

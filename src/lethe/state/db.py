@@ -24,6 +24,12 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 _LOCK = 0x6C65746865
 
 
+def _alembic_config() -> AlembicConfig:
+    alembic_cfg = AlembicConfig()
+    alembic_cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return alembic_cfg
+
+
 def as_utc(value: datetime | None) -> datetime | None:
     """Timestamps read back from SQLite are naive; every stored instant is UTC."""
     if value is None:
@@ -40,18 +46,37 @@ class StateDB:
         self.engine: Engine = create_sql_engine(url, where="state.url", create=True, wal=True)
         self._migrated = False
 
-    def migrate(self) -> None:
-        """Bring the tables to the newest revision (a no-op when already there)."""
-        if self._migrated:
-            return
-        alembic_cfg = AlembicConfig()
-        alembic_cfg.set_main_option("script_location", str(_MIGRATIONS))
+    def _revisions(self, alembic_cfg: AlembicConfig) -> tuple[str | None, str | None]:
+        """The schema's current revision and the newest one."""
         head = ScriptDirectory.from_config(alembic_cfg).get_current_head()
         with translate_errors(self.label), self.engine.connect() as conn:
             current = MigrationContext.configure(
                 conn, opts={"version_table": "lethe_alembic_version"}
             ).get_current_revision()
             conn.rollback()
+        return current, head
+
+    def status(self) -> str:
+        """Where the schema stands, found without creating or migrating anything (for
+        ``lethe check``, which changes nothing)."""
+        url = self.engine.url
+        database = url.database or ""
+        on_disk = database not in ("", ":memory:") and not database.startswith("file:")
+        if url.get_backend_name() == "sqlite" and on_disk and not Path(database).exists():
+            return "not created yet (created when lethe first needs it: a run, plan or hold)"
+        current, head = self._revisions(_alembic_config())
+        if current == head:
+            return "reachable, schema up to date"
+        if current is None:
+            return "reachable; lethe's tables are created by the first run"
+        return f"reachable; schema at {current}, migrated to {head} by the next run"
+
+    def migrate(self) -> None:
+        """Bring the tables to the newest revision (a no-op when already there)."""
+        if self._migrated:
+            return
+        alembic_cfg = _alembic_config()
+        current, head = self._revisions(alembic_cfg)
         if current != head:
             # Replicas starting together on a fresh database must not both create the tables:
             # take a lock first (SQLite: the write lock; PostgreSQL: an advisory lock held to the

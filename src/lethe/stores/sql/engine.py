@@ -46,8 +46,6 @@ def create_sql_engine(url: str, *, where: str, create: bool = False, wal: bool =
     if backend == "sqlite":
         database = parsed.database or ""
         on_disk = database not in ("", ":memory:") and not database.startswith("file:")
-        if create and on_disk:
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 30}
     elif backend == "postgresql" and parsed.drivername == "postgresql":
         # Prefer psycopg 3 (pipeline mode, server-side binding) over the psycopg2 default.
@@ -61,9 +59,20 @@ def create_sql_engine(url: str, *, where: str, create: bool = False, wal: bool =
         ) from exc
     if backend == "sqlite":
         _configure_sqlite(engine, wal)
-        if not create and on_disk:
+        if on_disk and create:
+            _make_folder_first(engine, Path(database))
+        elif on_disk:
             _open_existing_only(engine, Path(database))
     return engine
+
+
+def _make_folder_first(engine: Engine, path: Path) -> None:
+    """Create the file's folder on the first connection, not before: an engine that is never
+    used (a file that fails its checks) leaves nothing behind."""
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, _cargs: list[Any], _cparams: dict[str, Any]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _open_existing_only(engine: Engine, path: Path) -> None:
