@@ -25,3 +25,24 @@ def test_an_unsupported_url_names_the_file(census, capsys, monkeypatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "nonsense")
     code, _, err = run_cli(capsys, "plan")
     assert code == 2 and err.startswith("lethe: error: lethe.toml: stores.app.url: unsupported")
+
+
+def test_a_tripped_breaker_says_how_to_go_on(census, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.cli import AS_OF
+
+    with (tmp_path / "lethe.toml").open("a") as f:
+        f.write("\n[policies.data-governance.limits.breaker]\n")
+        f.write('max_rows = 1\nmax_percent = 1\nmode = "or"\n')
+    for command in ("run", "plan"):
+        code, out, _ = run_cli(capsys, command, *AS_OF)
+        assert code == (3 if command == "run" else 0), command
+        assert "raise policies.data-governance.limits.breaker.max_rows" in out
+        assert "limits.max_deletions" in out
+        assert "lethe plan data-governance --out plan.json -v" in out
+        assert "lethe run --plan plan.json" in out and "--as-of" in out
+    policy = tmp_path / "lethe.toml"
+    raised = policy.read_text().replace("max_rows = 1\n", "max_rows = 100\n")
+    policy.write_text(raised.replace("max_percent = 1\n", "max_percent = 100\n"))
+    assert run_cli(capsys, "plan", "data-governance", "--out", "plan.json", *AS_OF)[0] == 0
+    code, out, _ = run_cli(capsys, "run", "--plan", "plan.json", *AS_OF)
+    assert code == 0 and "Hard deleted: 2 surveys" in out

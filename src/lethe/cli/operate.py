@@ -93,7 +93,7 @@ def plan(
     if as_json:
         typer.echo(json.dumps(result.to_document(), indent=1))
     else:
-        render_plan(cli.console, result, verbose=verbose)
+        render_plan(cli.console, result, verbose=verbose, config=cli.lethe().settings.config)
         if out is not None:
             cli.console.print(f"\nPlan written to {out}; run it with: lethe run --plan {out}")
 
@@ -191,7 +191,7 @@ def run(
     if as_json:
         typer.echo(json.dumps(result.to_document(), indent=1))
     else:
-        render_result(cli.console, result, verbose=verbose)
+        render_result(cli.console, result, verbose=verbose, config=lethe.settings.config)
     if result.status is RunStatus.TRIPPED:
         raise typer.Exit(int(ExitCode.SAFETY_LIMIT))
     if result.status is not RunStatus.SUCCEEDED:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ from rich.markup import escape
 from lethe import secrets
 from lethe.cli.formats import plural
 from lethe.cli.tables import print_table
+from lethe.config.model import LetheConfig
 from lethe.engine.check import CheckReport
 from lethe.engine.explain import Explanation
 from lethe.holds.registry import Hold
@@ -21,6 +23,7 @@ from lethe.model.text import duration, stamp
 
 __all__ = [
     "phase_lines",
+    "render_breaker_help",
     "render_check",
     "render_explain",
     "render_holds",
@@ -44,7 +47,9 @@ def _keys_text(keys: Sequence[Any], *, every: bool = False) -> str:
     return shown + (f" … and {more} more" if more > 0 else "")
 
 
-def render_plan(console: Console, plan: Plan, *, verbose: bool) -> None:
+def render_plan(
+    console: Console, plan: Plan, *, verbose: bool, config: LetheConfig | None = None
+) -> None:
     """The plan as a table, the keys of each phase, then warnings and breaker verdicts."""
     console.print(f"Plan at {stamp(plan.as_of)} (reads only; nothing was changed)\n")
     rows = [
@@ -78,6 +83,8 @@ def render_plan(console: Console, plan: Plan, *, verbose: bool) -> None:
         console.print(f"[yellow]warning:[/] {warning}")
     for error in plan.errors:
         console.print(f"[red]refused:[/] {error}")
+    if plan.errors:
+        render_breaker_help(console, config, " ".join(plan.errors))
 
 
 def _print_notes(console: Console, phase: PhasePlan, *, verbose: bool) -> None:
@@ -120,7 +127,13 @@ def phase_lines(
     return lines
 
 
-def render_result(console: Console, result: RunResult, *, verbose: bool = False) -> None:
+def render_result(
+    console: Console,
+    result: RunResult,
+    *,
+    verbose: bool = False,
+    config: LetheConfig | None = None,
+) -> None:
     """A run summary in the seeds' style; a verbose dry run lists the keys under each line."""
     kind = "dry run" if result.dry_run else "run"
     console.print(f"Starting lethe {kind} {result.run_id} at {stamp(result.started_at)}")
@@ -148,6 +161,7 @@ def render_result(console: Console, result: RunResult, *, verbose: bool = False)
         console.print(
             f"\n[red]Refused by a safety limit; nothing was changed:[/] {result.limit_tripped}"
         )
+        render_breaker_help(console, config, result.limit_tripped)
     for error in result.errors:
         console.print(f"[red]error:[/] {secrets.scrub(error)}")
     if result.deleted and not result.dry_run:
@@ -157,6 +171,35 @@ def render_result(console: Console, result: RunResult, *, verbose: bool = False)
         )
     took = duration(result.completed_at - result.started_at)
     console.print(f"\nlethe {kind} {result.status.value} at {stamp(result.completed_at)} ({took})")
+
+
+_TRIPPED = re.compile(r"policy (\S+): would remove")
+
+
+def render_breaker_help(console: Console, config: LetheConfig | None, tripped: str) -> None:
+    """How to go on after the circuit breaker refused: which keys to raise, how to take
+    exactly the reviewed keys (a plan file is bound to the file it was made with, so the
+    limits are raised first), how to look at other instants."""
+    policies = list(dict.fromkeys(_TRIPPED.findall(tripped)))
+    keys = [
+        f"policies.{p}.limits.breaker"
+        if config and p in config.policies and config.policies[p].limits.breaker
+        else "limits.breaker"
+        for p in policies
+    ] or ["limits.breaker"]
+    raise_keys = " / ".join(dict.fromkeys(f"{k}.max_rows, {k}.max_percent" for k in keys))
+    lines = [
+        "To go on, if these removals are intended:",
+        f"  1. raise {raise_keys} in the policy file, or set limits.max_deletions to take "
+        "the backlog in slices over several runs",
+        f"  2. lethe plan {' '.join(policies)} --out plan.json -v: review exactly what would "
+        "go (reads only)",
+        "  3. lethe run --plan plan.json: deletes exactly the reviewed keys, nothing that "
+        "became due since",
+        "  (lethe plan --as-of TIMESTAMP previews the removals at another instant.)",
+    ]
+    for line in lines:
+        console.print(line, markup=False)
 
 
 def render_check(console: Console, report: CheckReport) -> None:
