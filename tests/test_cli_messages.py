@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.support.cli import census, run_cli
 
 __all__ = ["census"]  # the fixture, imported
@@ -46,3 +48,31 @@ def test_a_tripped_breaker_says_how_to_go_on(census, capsys, tmp_path) -> None: 
     assert run_cli(capsys, "plan", "data-governance", "--out", "plan.json", *AS_OF)[0] == 0
     code, out, _ = run_cli(capsys, "run", "--plan", "plan.json", *AS_OF)
     assert code == 0 and "Hard deleted: 2 surveys" in out
+
+
+def test_an_unknown_object_store_option_is_one_line(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lethe.toml").write_text(
+        '[stores.files]\nurl = "s3://bucket/base?endpoint=http://127.0.0.1:9&bogus_option=1"\n'
+        '[datasets.blobs]\nstore = "files"\nprefixes = "uploads/"\nretain = "24h"\n'
+        '[policies.p]\ndataset = "blobs"\nactions = [{ type = "purge" }]\n'
+    )
+    code, _, err = run_cli(capsys, "run")
+    assert code == 2 and err.count("\n") == 1
+    assert "'bogus_option' is not valid for store 'S3'" in err and "Debug" not in err
+    code, out, _ = run_cli(capsys, "check")
+    assert code == 2 and "Debug" not in out and "UnknownConfigurationKey" not in out
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [("${DATABASE_URL", "has no closing brace"), ("${1BAD}", "is not ${NAME} or ${NAME:-default}")],
+)
+def test_a_malformed_variable_reference_is_refused(census, capsys, tmp_path, value, said) -> None:  # type: ignore[no-untyped-def]
+    policy = tmp_path / "lethe.toml"
+    text = policy.read_text()
+    policy.write_text(text.replace('"${DATABASE_URL:-sqlite:///census.db}"', f'"{value}"'))
+    assert value in policy.read_text()
+    code, _, err = run_cli(capsys, "check")
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("lethe: error: lethe.toml: stores.app.url: ") and said in err

@@ -10,7 +10,13 @@ from obstore.exceptions import BaseError
 from lethe import secrets
 from lethe.errors import StoreError
 
-__all__ = ["translate"]
+__all__ = ["first_line", "translate"]
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an obstore error: the message, without the Rust debug dump after it."""
+    text = str(exc).strip()
+    return secrets.scrub(text.splitlines()[0] if text else type(exc).__name__)
 
 
 @contextmanager
@@ -19,5 +25,4 @@ def translate(label: str) -> Iterator[None]:
     try:
         yield
     except (BaseError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StoreError(f"{label}: {secrets.scrub(first)}") from exc
+        raise StoreError(f"{label}: {first_line(exc)}") from exc

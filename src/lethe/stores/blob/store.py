@@ -22,7 +22,7 @@ from lethe.config.datasets import DatasetConfig
 from lethe.errors import ConfigError
 from lethe.stores.base import DatasetUse, Finding
 from lethe.stores.blob.dataset import BlobDataset
-from lethe.stores.blob.errors import translate
+from lethe.stores.blob.errors import first_line, translate
 from lethe.stores.blob.grants import grant_lines
 
 __all__ = ["BlobStore"]
@@ -49,7 +49,7 @@ def _open(url: str, where: str) -> tuple[ObjectStore, bool]:
         settings: dict[str, Any] = {"config": config or None, "client_options": client or None}
         store = from_url(bare, **settings)
     except Exception as exc:
-        raise ConfigError(f"cannot use {secrets.scrub(url)}: {exc}", where) from exc
+        raise ConfigError(f"cannot use {secrets.scrub(url)}: {first_line(exc)}", where) from exc
     return store, False
 
 
