@@ -76,3 +76,29 @@ def test_a_malformed_variable_reference_is_refused(census, capsys, tmp_path, val
     code, _, err = run_cli(capsys, "check")
     assert code == 2 and err.count("\n") == 1
     assert err.startswith("lethe: error: lethe.toml: stores.app.url: ") and said in err
+
+
+def _demo(tmp_path, capsys):  # type: ignore[no-untyped-def]
+    assert run_cli(capsys, "demo", "--dir", str(tmp_path / "d"))[0] == 0
+    return tmp_path / "d" / "lethe.toml"
+
+
+@pytest.mark.parametrize(
+    ("test", "said"),
+    [
+        ('equals = "banana"', "'banana' (a string) can never equal survey_progress.is_complete"),
+        ("equals = 1", "1 (a number) can never equal survey_progress.is_complete, a boolean"),
+        ("in = []", "in = [] matches no row"),
+        ("not_in = []", "not_in = [] excludes nothing"),
+    ],
+)
+def test_a_filter_that_can_never_match_is_refused(
+    tmp_path, capsys, monkeypatch, test, said
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("COLUMNS", "200")
+    policy = _demo(tmp_path, capsys)
+    policy.write_text(policy.read_text().replace("equals = false", test))
+    for command in ("check", "run"):
+        code, out, err = run_cli(capsys, "-c", str(policy), command)
+        assert code == 2 and said in out + err, (command, out, err)
+    assert "datasets.survey_progress.where[0]" in out + err

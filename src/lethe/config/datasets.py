@@ -55,6 +55,10 @@ class RowFilter(_Strict):
                 "a filter needs exactly one of equals, not_equals, is_null, in, not_in, "
                 f"older_than (got {len(tests)})"
             )
+        if self.in_ == []:
+            raise ValueError("in = [] matches no row: list the values, or remove the filter")
+        if self.not_in == []:
+            raise ValueError("not_in = [] excludes nothing: write is_null = false instead")
         return self
 
     def condition(self, as_of: datetime) -> Condition:

@@ -15,6 +15,7 @@ from lethe.stores.sql import cascade as cascading
 from lethe.stores.sql.checks import check_dataset
 from lethe.stores.sql.dataset import SQLDataset
 from lethe.stores.sql.engine import create_sql_engine, translate_errors
+from lethe.stores.sql.filters import check_filter_types
 from lethe.stores.sql.grants import grant_statements
 
 __all__ = ["SQLStore"]
@@ -63,6 +64,7 @@ class SQLStore:
         root = self.table(config.table, config.db_schema, where)
         if key not in root.c:
             raise LiveCheckError(f"table {root.name!r} has no column {key!r}", f"{where}.key")
+        check_filter_types(root, config.where, where)
         metadata = self.metadata(config.db_schema)
         try:
             if config.cascade == "auto":
