@@ -10,6 +10,7 @@ they answer 404. Admin endpoints (``GET /jobs``, ``GET /runs/{id}``) need the sa
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,9 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No such job (or not a worker instance)"},
     503: {"model": Problem, "description": "The state database or the OIDC keys are unreachable"},
 }
+_MALFORMED: dict[int | str, dict[str, Any]] = {
+    422: {"model": Problem, "description": "A JSON body that does not parse (any body is ignored)"},
+}
 
 
 def _caller(
@@ -71,6 +75,21 @@ def _worker(request: Request) -> None:
 
 
 Caller = Annotated[Principal, Depends(_caller)]
+
+
+async def _json_body(request: Request, _who: Caller) -> None:
+    """A trigger's body is ignored (Cloud Scheduler may send one), but a body that says it is
+    JSON and is not gets 422: a caller sending garbage should hear so, not see its job run."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not (media == "application/json" or media.endswith("+json")):
+        return
+    body = await request.body()
+    if not body.strip():
+        return
+    try:
+        json.loads(body)
+    except ValueError as exc:
+        raise HTTPException(422, f"the request body is not valid JSON: {exc}") from None
 
 
 def _service(request: Request) -> JobService:
@@ -107,8 +126,8 @@ def _answer(request: Request, claim: Claim, response: Response, wait: bool) -> T
     "/jobs/{name}/runs",
     response_model=TriggerReply,
     status_code=202,
-    responses={200: {"model": TriggerReply}, **_REFUSALS},
-    dependencies=[Depends(_worker)],
+    responses={200: {"model": TriggerReply}, **_REFUSALS, **_MALFORMED},
+    dependencies=[Depends(_worker), Depends(_json_body)],
 )
 def trigger_job(
     name: str,
@@ -128,8 +147,8 @@ def trigger_job(
 @router.post(
     "/tick",
     response_model=list[TriggerReply],
-    responses={202: {"model": list[TriggerReply]}, **_REFUSALS},
-    dependencies=[Depends(_worker)],
+    responses={202: {"model": list[TriggerReply]}, **_REFUSALS, **_MALFORMED},
+    dependencies=[Depends(_worker), Depends(_json_body)],
 )
 def tick(
     who: Caller, service: Service, request: Request, response: Response, wait: bool = False
