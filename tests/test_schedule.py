@@ -111,7 +111,12 @@ def test_day_of_month_and_day_of_week_are_ored_when_both_are_restricted() -> Non
     [
         ("0 0 31 2 *", "never runs"),
         ("0 0 30 2 *", "never runs"),
-        ("61 * * * *", "bad minute"),
+        ("61 * * * *", r"minute field '61': 61 is out of range \(0-59\)"),
+        ("* * 0 * *", r"day-of-month field '0': 0 is out of range \(1-31\)"),
+        ("* * 32 * *", r"32 is out of range \(1-31\)"),
+        ("* 24 * * *", r"hour field '24': 24 is out of range \(0-23\)"),
+        ("0 0 1 0 *", r"month field '0': 0 is out of range \(1-12\)"),
+        ("0 0 * * 8", r"day-of-week field '8': 8 is out of range \(0-7\)"),
         ("* * * *", "has 4 fields"),
         ("0 0 * * * *", "has 6 fields"),
         ("0 0 L * *", "not cron syntax"),
@@ -137,6 +142,17 @@ def test_surprising_schedules_load_with_a_warning() -> None:
     assert "restarts every month" in Schedule.parse("0 0 */7 * *").warnings()[0]
     assert "EITHER" in Schedule.parse("0 0 13 * FRI").warnings()[0]
     assert Schedule.parse("*/10 * * * *").warnings() == []
+    assert "does not divide 12" in Schedule.parse("0 0 1 */5 *").warnings()[0]
+    assert "does not divide 7" in Schedule.parse("0 0 * * */2").warnings()[0]
+    assert "(the cycle restarts at 1)" in Schedule.parse("0 0 1 */5 *").warnings()[0]
+    assert Schedule.parse("0 0 * * */5").warnings() == [
+        "'*/5' in the day-of-week field does not divide 7: the gaps are uneven "
+        "(the cycle restarts at 0)"
+    ]
+    assert Schedule.parse("0 0 1 */3 *").warnings() == []  # quarterly: 12 divides evenly
+    assert Schedule.parse("0 0 * * 7").next_after(datetime(2024, 9, 2, tzinfo=UTC)) == datetime(
+        2024, 9, 8, tzinfo=UTC
+    )  # 7 is Sunday
     assert Schedule.parse("@weekly").cron == "0 0 * * 0"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lethe.config.jobs import job_warnings
 from lethe.engine.runtime import Runtime
 from lethe.errors import ConfigError, ExitCode, LetheError, StoreError
 from lethe.model.conditions import columns_of
@@ -68,6 +69,12 @@ def check(rt: Runtime) -> CheckReport:
         except LetheError as exc:
             findings.append(Finding("error", policy_config.dataset, str(exc)))
             unreachable |= isinstance(exc, StoreError)
+    # Surprising schedules load (cron accepts them) but deserve the same warning that
+    # `lethe scheduler`, `tick` and `serve` print when they start.
+    findings.extend(
+        Finding("warning", "-", warning)
+        for warning in job_warnings(rt.config.jobs, rt.settings.source)
+    )
     return CheckReport(tuple(findings), unreachable)
 
 

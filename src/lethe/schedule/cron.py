@@ -43,8 +43,12 @@ _NAMES = {
     4: {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"},
 }
 _ATOM = re.compile(r"^(\*|\d{1,2}|[A-Z]{3})$")
-# A step that does not divide its field's cycle gives uneven gaps (*/40: :00 and :40).
-_CYCLES = {0: 60, 1: 24, 3: None, 4: 12}
+# The values each field takes (Debian cron reads day-of-week 7 as Sunday, like 0).
+_RANGES = {0: (0, 59), 1: (0, 23), 2: (1, 31), 3: (1, 12), 4: (0, 7)}
+# A '*/n' step that does not divide its field's cycle gives uneven gaps where the cycle
+# restarts (*/40 minutes: :00 and :40; */5 months: Jan, Jun, Nov, then Jan after two months).
+# Day-of-month is left out: months have different lengths, so it gets its own warning.
+_CYCLES = {0: 60, 1: 24, 3: 12, 4: 7}
 # cronsim gives up after 50 years; a schedule with no slot in that span is impossible.
 _PROBE = datetime(2001, 1, 1, tzinfo=UTC)
 
@@ -75,12 +79,10 @@ class Schedule:
         schedule = cls(text, zone, " ".join(parts))
         try:
             first = next(schedule.after(_PROBE), None)
-        except CronSimError as exc:
-            if str(exc) == "Bad day-of-month" and all(
-                int(n) <= 31 for n in re.findall(r"\d+", parts[2].split("/")[0])
-            ):
+        except CronSimError as exc:  # values are in range by now: an impossible date (30 2)
+            if str(exc) == "Bad day-of-month":
                 raise ValueError(f"schedule {text!r} never runs: no such date") from None
-            raise ValueError(f"schedule {text!r}: {str(exc).lower()} (out of range)") from None
+            raise ValueError(f"schedule {text!r}: {str(exc).lower()}") from None
         if first is None:
             raise ValueError(f"schedule {text!r} never runs (no such date)")
         return schedule
@@ -126,17 +128,19 @@ class Schedule:
             for term in part.split(","):
                 if "/" not in term:
                     continue
-                step = int(term.split("/")[1])
-                cycle = _CYCLES.get(index)
+                base, _, step_text = term.partition("/")
+                step = int(step_text)
+                cycle = _CYCLES.get(index) if base == "*" else None
                 if index == 2 and step > 1:
                     found.append(
                         f"'{term}' in day-of-month restarts every month (days 1, {1 + step}, …), "
                         "so the gap at a month's end is shorter; use day-of-week for weekly jobs"
                     )
                 elif cycle and cycle % step:
+                    start = _RANGES[index][0]
                     found.append(
                         f"'{term}' in the {_FIELDS[index]} field does not divide {cycle}: "
-                        f"the gaps are uneven (the cycle restarts at 0)"
+                        f"the gaps are uneven (the cycle restarts at {start})"
                     )
         if not parts[2].startswith("*") and not parts[4].startswith("*"):
             found.append(
@@ -171,4 +175,9 @@ def _check_field(index: int, part: str) -> None:
                 raise ValueError(
                     f"{name} field {part!r} is not cron syntax (numbers, names, *, ranges a-b, "
                     "lists a,b and steps /n)"
+                )
+            low, high = _RANGES[index]
+            if atom.isdigit() and not low <= int(atom) <= high:
+                raise ValueError(
+                    f"{name} field {part!r}: {int(atom)} is out of range ({low}-{high})"
                 )
