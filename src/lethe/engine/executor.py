@@ -296,14 +296,33 @@ class PhaseRunner:
             )
             for key in split.act
         ]
-        held = {
-            key_text(k): {"by": "registry" if key_text(k) in registry else "hold_table"}
-            for k in split.held
-        }
+        held_keys = [key_text(k) for k in split.held if key_text(k) not in self._held_seen]
+        held = self._unrecorded_holds(held_keys, registry)
         blocked = {text: {"reason": why} for text, why in split.blocked.items()}
         drafts += self._first_time(batch_id, "skipped_hold", held, self._held_seen)
+        self._held_seen.update(held_keys)  # counted in the result, recorded or not
         drafts += self._first_time(batch_id, "skipped_blocked", blocked, self._blocked_seen)
         return drafts
+
+    def _unrecorded_holds(
+        self, keys: Sequence[str], registry: AbstractSet[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Held items whose skip under their current hold is not in the ledger yet: each hold
+        stops an item's phase once in the audit, not once per run (the run's counts still
+        say how many were held)."""
+        if not keys:
+            return {}
+        t = self.target
+        ids = self.rt.holds.covering(t.dataset, [k for k in keys if k in registry])
+        held: dict[str, dict[str, Any]] = {}
+        for key in keys:
+            if key in registry:
+                by, hold = "registry", "registry:" + ",".join(str(i) for i in ids.get(key, ()))
+            else:
+                by, hold = "hold_table", "hold_table"
+            held[key] = {"by": by, "hold": hold}
+        recorded = self.rt.ledger.skipped_holds(t.dataset, t.policy, self.index, list(keys))
+        return {k: v for k, v in held.items() if (k, v["hold"]) not in recorded}
 
     def _first_time(
         self, batch_id: str, event: str, skipped: Mapping[str, dict[str, Any]], seen: set[str]

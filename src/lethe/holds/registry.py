@@ -66,9 +66,7 @@ class Hold:
 
     def covers(self, key: str) -> bool:
         """Whether this hold names ``key`` (exactly, or as a prefix hold)."""
-        if self.item_key.endswith(PREFIX_MARK):
-            return key.startswith(self.item_key[: -len(PREFIX_MARK)])
-        return key == self.item_key
+        return _covers(self.item_key, key)
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -82,6 +80,12 @@ class Hold:
             "releasedBy": self.released_by,
             "releaseReason": self.release_reason,
         }
+
+
+def _covers(hold_key: str, key: str) -> bool:
+    if hold_key.endswith(PREFIX_MARK):
+        return key.startswith(hold_key[: -len(PREFIX_MARK)])
+    return key == hold_key
 
 
 def _hold(row: Any) -> Hold:
@@ -184,6 +188,15 @@ class HoldRegistry:
             query = query.where(holds.c.released_at.is_(None))
         with self.state.read() as conn:
             return [_hold(row) for row in conn.execute(query).mappings()]
+
+    def covering(self, dataset: str, keys: Sequence[str]) -> dict[str, tuple[int, ...]]:
+        """The ids of the active holds on each of ``keys`` (exact and prefix holds)."""
+        query = select(holds.c.id, holds.c.item_key).where(
+            holds.c.dataset == dataset, holds.c.released_at.is_(None)
+        )
+        with self.state.read() as conn:
+            active = [(int(i), str(k)) for i, k in conn.execute(query)]
+        return {key: tuple(i for i, held in active if _covers(held, key)) for key in keys}
 
     def active_keys(self, dataset: str, keys: Sequence[str] | None = None) -> AbstractSet[str]:
         """Keys of ``dataset`` under an active hold (restricted to ``keys`` when given).

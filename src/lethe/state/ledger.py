@@ -159,6 +159,25 @@ class Ledger:
                     "hash": row["hash"],
                 }
 
+    def skipped_holds(
+        self, dataset: str, policy: str, phase: int, keys: Sequence[str]
+    ) -> set[tuple[str, str]]:
+        """``(item key, hold)`` pairs that already have a ``skipped_hold`` event for this
+        phase: a hold skip is recorded once per hold, item and phase, not on every run."""
+        found: set[tuple[str, str]] = set()
+        for start in range(0, len(keys), 500):  # bounded IN lists on every backend
+            query = select(events.c.item_key, events.c.details).where(
+                events.c.dataset == dataset,
+                events.c.item_key.in_(keys[start : start + 500]),
+                events.c.event == "skipped_hold",
+                events.c.policy == policy,
+                events.c.phase == phase,
+            )
+            with self.state.read() as conn:
+                for key, details in conn.execute(query):
+                    found.add((str(key), str(json.loads(details).get("hold", ""))))
+        return found
+
     def verify(self) -> VerifyReport:
         """Recompute every hash; report each break (an empty list means the chain verifies)."""
         problems: list[str] = []
