@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
+from lethe.cli.tables import print_table
 from lethe.jobs.claims import Claim
 from lethe.jobs.runner import JobRun
 from lethe.jobs.status import JobStatus
@@ -24,23 +25,26 @@ def _when(value: datetime | None, zone: tzinfo) -> str:
 
 def render_jobs(console: Console, statuses: list[JobStatus]) -> None:
     """One row per job, then the problems."""
-    table = Table("job", "schedule", "next slot", "last run", "last success", "missed")
+    rows = []
     for s in statuses:
         zone = s.job.cron.tz
         last = s.last_run
         last_text = f"{_when(last.slot, zone)} {last.status.value}" if last else "never"
-        table.add_row(
-            s.job.name + (" (paused)" if s.paused else ""),
-            f"{s.job.schedule} {s.job.timezone}",
-            _when(s.next_slots[0] if s.next_slots else None, zone),
-            last_text,
-            _when(s.last_success, zone),
-            str(s.missed),
+        rows.append(
+            [
+                escape(s.job.name) + (" (paused)" if s.paused else ""),
+                f"{s.job.schedule} {s.job.timezone}",
+                _when(s.next_slots[0] if s.next_slots else None, zone),
+                last_text,
+                _when(s.last_success, zone),
+                str(s.missed),
+            ]
         )
-    console.print(table)
+    headers = ("job", "schedule", "next slot", "last run", "last success", "missed")
+    print_table(console, headers, rows)
     for s in statuses:
         for problem in s.problems:
-            console.print(f"[red]unhealthy:[/] {problem}")
+            console.print(f"[red]unhealthy:[/] {escape(problem)}")
 
 
 def render_claim(console: Console, claim: Claim, runs: list[JobRun]) -> None:
