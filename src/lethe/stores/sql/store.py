@@ -1,4 +1,4 @@
-"""SQL databases as a lethe store (any SQLAlchemy URL; tested on PostgreSQL and SQLite)."""
+"""SQL databases as a lethe store: SQLite, PostgreSQL, MariaDB and MySQL (by SQLAlchemy URL)."""
 
 from __future__ import annotations
 
