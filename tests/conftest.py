@@ -92,6 +92,14 @@ def app_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
+@pytest.fixture(params=["postgresql", "mariadb"])
+def server_url(request: pytest.FixtureRequest) -> str:
+    """A fresh database on each server with row locks and roles: PostgreSQL, then MariaDB."""
+    return str(
+        request.getfixturevalue("pg_url" if request.param == "postgresql" else "mariadb_url")
+    )
+
+
 @pytest.fixture(autouse=True)
 def _dispose_engines() -> Iterator[None]:
     yield
