@@ -166,3 +166,27 @@ def test_a_database_lethe_does_not_support_is_refused_by_name() -> None:
     with pytest.raises(ConfigError, match="unsupported store URL") as caught:
         open_store("app", "mssql+pyodbc://app:secret@db/app")
     assert "secret" not in caught.value.message and "mysql" in caught.value.message
+
+
+def test_the_state_database_is_refused_on_mariadb_saying_where_it_can_go(
+    mariadb_url: str, tmp_path: Path
+) -> None:
+    policy = f"""
+[state]
+url = "{mariadb_url}"
+[stores.app]
+url = "{mariadb_url}"
+[datasets.tokens]
+table = "tokens"
+key = "id"
+due_column = "expires_at"
+[policies.expire]
+dataset = "tokens"
+[[policies.expire.actions]]
+type = "purge"
+"""
+    with pytest.raises(ConfigError, match="SQLite or PostgreSQL") as caught:
+        Lethe.from_toml(policy, base_dir=tmp_path, env={}).plan()
+    assert caught.value.where == "state.url"
+    with engine_for(mariadb_url).connect() as conn:
+        assert conn.execute(text("SHOW TABLES")).all() == []  # nothing created
