@@ -50,7 +50,7 @@ def create_sql_engine(url: str, *, where: str, create: bool = False, wal: bool =
     """
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise ConfigError(f"not a valid database URL: {secrets.redact_url(url)}", where) from exc
     backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {}
