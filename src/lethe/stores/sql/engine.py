@@ -4,6 +4,11 @@ SQLite gets ``PRAGMA foreign_keys=ON`` (off by default, and a cascade must not s
 constraints), a busy timeout, and explicit transactions: a connection opened with the
 execution option ``lethe_write=True`` starts with ``BEGIN IMMEDIATE`` so a batch holds the
 write lock from its first read, the nearest SQLite has to ``SELECT … FOR UPDATE``.
+
+MariaDB and MySQL get ``READ COMMITTED`` (under InnoDB's default ``REPEATABLE READ`` a batch's
+``FOR UPDATE`` would also lock every row and gap it scanned past, blocking the application's
+inserts for the whole transaction) and a UTC session, so ``TIMESTAMP`` columns, which the server
+converts through the session's time zone, read and compare in UTC like every instant lethe binds.
 """
 
 from __future__ import annotations
@@ -24,6 +29,12 @@ from lethe.errors import ConfigError, StoreError
 
 __all__ = ["create_sql_engine", "describe_error", "translate_errors"]
 
+#: A backend's default driver when the URL names none (``postgresql://``, ``mysql://``): the
+#: one lethe's extra installs, rather than SQLAlchemy's default (psycopg2, mysqlclient).
+_DRIVERS = {"postgresql": "psycopg", "mysql": "pymysql", "mariadb": "pymysql"}
+#: The extra that brings a backend's driver.
+_EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+
 
 def create_sql_engine(url: str, *, where: str, create: bool = False, wal: bool = False) -> Engine:
     """An engine for ``url``; ``where`` names the store in error messages.
@@ -39,7 +50,7 @@ def create_sql_engine(url: str, *, where: str, create: bool = False, wal: bool =
     """
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise ConfigError(f"not a valid database URL: {secrets.redact_url(url)}", where) from exc
     backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {}
@@ -47,22 +58,22 @@ def create_sql_engine(url: str, *, where: str, create: bool = False, wal: bool =
         database = parsed.database or ""
         on_disk = database not in ("", ":memory:") and not database.startswith("file:")
         kwargs["connect_args"] = {"timeout": 30}
-    elif backend == "postgresql" and parsed.drivername == "postgresql":
-        # Prefer psycopg 3 (pipeline mode, server-side binding) over the psycopg2 default.
-        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend in ("mysql", "mariadb"):
+        kwargs["isolation_level"] = "READ COMMITTED"
+    if parsed.drivername in _DRIVERS:
+        parsed = parsed.set(drivername=f"{parsed.drivername}+{_DRIVERS[parsed.drivername]}")
     try:
         engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
-        raise ConfigError(
-            f"no driver for {parsed.drivername!r} (for PostgreSQL: lethe-retention[postgres])",
-            where,
-        ) from exc
+        raise ConfigError(_no_driver(parsed.drivername, backend), where) from exc
     if backend == "sqlite":
         _configure_sqlite(engine, wal)
         if on_disk and create:
             _make_folder_first(engine, Path(database))
         elif on_disk:
             _open_existing_only(engine, Path(database))
+    elif backend in ("mysql", "mariadb"):
+        _configure_mysql(engine)
     return engine
 
 
@@ -73,6 +84,25 @@ def _make_folder_first(engine: Engine, path: Path) -> None:
     @event.listens_for(engine, "do_connect")
     def _connect(_dialect: Any, _record: Any, _cargs: list[Any], _cparams: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _no_driver(drivername: str, backend: str) -> str:
+    extra = _EXTRAS.get(backend)
+    if extra is None:
+        return f"no driver for {drivername!r}"
+    default = f"{backend}+{_DRIVERS[backend]}"
+    hint = f'pip install "lethe-retention[{extra}]"'
+    if drivername != default:
+        hint += f" and use {default}://, or install the driver {drivername!r} names"
+    return f"no driver for {drivername!r} ({hint})"
+
+
+def _configure_mysql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET time_zone = '+00:00'")
+        cursor.close()
 
 
 def _open_existing_only(engine: Engine, path: Path) -> None:
