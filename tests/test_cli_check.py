@@ -72,21 +72,21 @@ def test_check_and_a_failing_file_create_no_state(census, capsys, tmp_path: Path
     assert code == 0 and "reachable, schema up to date" in out
 
 
+def _schedule(folder: Path, expression: str) -> None:
+    """Give the Census job another schedule."""
+    policy = folder / "lethe.toml"
+    policy.write_text(policy.read_text().replace('"0 2 * * *"', f'"{expression}"'))
+
+
 def test_check_warns_about_a_surprising_schedule(census, capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    policy = tmp_path / "lethe.toml"
-    policy.write_text(
-        policy.read_text().replace('schedule = "0 2 * * *"', 'schedule = "*/40 * * * *"')
-    )
+    _schedule(tmp_path, "*/40 * * * *")
     code, out, _ = run_cli(capsys, "check")
     assert code == 0 and "OK: 0 errors, 1 warning" in out
     assert "lethe.toml: jobs[0].schedule: '*/40' in the minute field does not divide 60" in out
 
 
 def test_an_out_of_range_schedule_is_refused_as_such(census, capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    policy = tmp_path / "lethe.toml"
-    policy.write_text(
-        policy.read_text().replace('schedule = "0 2 * * *"', 'schedule = "* * 0 * *"')
-    )
+    _schedule(tmp_path, "* * 0 * *")
     code, _, err = run_cli(capsys, "check")
     assert code == 2 and "day-of-month field '0': 0 is out of range (1-31)" in err
     assert "no such date" not in err
