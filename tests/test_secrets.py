@@ -210,7 +210,8 @@ def test_credentials_in_url_query_strings_never_leave_lethe(
         ["audit", "verify"],
         ["health"],
     ):
-        assert main(command) == 0, command
+        # The run purged item 1: explain exits 6 (not in the store) and still prints its history.
+        assert main(command) == (6 if command[0] == "explain" else 0), command
         output.append(capsys.readouterr())
     run_id = json.loads(output[4].out)["runId"]
     assert main(["runs", "show", run_id]) == 0

@@ -187,6 +187,6 @@ type = "purge"
 """
     with pytest.raises(ConfigError, match="SQLite or PostgreSQL") as caught:
         Lethe.from_toml(policy, base_dir=tmp_path, env={}).plan()
-    assert caught.value.where == "state.url"
+    assert caught.value.where == "lethe.toml: state.url"  # the file, then the key
     with engine_for(mariadb_url).connect() as conn:
         assert conn.execute(text("SHOW TABLES")).all() == []  # nothing created

@@ -23,7 +23,7 @@ __all__ = ["check_filter_types"]
 #: Python type of a column → (what to call it, the TOML values that can match it).
 _ACCEPTS: dict[type, tuple[str, tuple[type, ...]]] = {
     bool: ("a boolean", (bool,)),
-    int: ("an integer", (int,)),
+    int: ("an integer", (int,)),  # bool is an int: true/false match 1/0
     float: ("a number", (int, float)),
     decimal.Decimal: ("a number", (int, float)),
     str: ("a text", (str,)),
@@ -69,8 +69,8 @@ def check_filter_types(table: Table, filters: Sequence[RowFilter], where: str) -
         for value in _values(row_filter):
             if value is None:
                 continue
-            is_bool = isinstance(value, bool)
-            if not isinstance(value, types) or (is_bool and bool not in types):
+            # true/false may match an integer column: MySQL's BOOLEAN is TINYINT(1).
+            if not isinstance(value, types):
                 raise LiveCheckError(
                     f"{value!r} ({_kind(value)}) can never equal {table.name}.{column.name}, "
                     f"{name} column: give a value of its type",
