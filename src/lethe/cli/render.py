@@ -199,6 +199,8 @@ def render_explain(console: Console, exp: Explanation) -> None:
             state = f"delivered {stamp(warning.delivered_at)}"
         elif warning.in_flight:
             state = f"being sent since {stamp(warning.claimed_at)}"
+        elif warning.outcome_unknown:
+            state = f"outcome unknown; the next run resends it as {warning.message_id}"
         else:
             state = f"not delivered yet ({warning.error or 'outcome unknown'})"
         console.print(
