@@ -18,9 +18,12 @@ import typer
 from lethe import __version__, secrets
 from lethe.cli import admin, deploy, jobs, notify, operate
 from lethe.cli.context import CliState
+from lethe.cli.help import quiet_flag_types
 from lethe.errors import ExitCode, LetheError
 
 __all__ = ["app", "main", "show_warning"]
+
+quiet_flag_types()
 
 app = typer.Typer(
     name="lethe",

@@ -89,8 +89,8 @@ class StateConfig(_Strict):
 class RunConfig(_Strict):
     """How ``lethe run`` behaves when the command line does not say.
 
-    ``dry_run = true`` makes every run a dry run unless ``--no-dry-run`` is given (the
-    seeds' ``CLEANER_DRY_RUN``, on by default there); ``log_level`` sets the level of the
+    ``dry_run = true`` makes every run a dry run unless ``--no-dry-run`` is given (like a
+    cleanup job's ``CLEANER_DRY_RUN``, often on by default); ``log_level`` sets the level of the
     ``lethe`` logger (``CLEANER_LOG_LEVEL``).
     """
 
