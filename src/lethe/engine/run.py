@@ -139,11 +139,12 @@ def _execute(
     status = RunStatus.SUCCEEDED
     tripped: str | None = None
     unknown: dict[str, str] = {}
+    preview: Plan | None = None
     try:
-        if dry_run:
-            preview = plan(rt, targets, as_of)
+        if dry_run:  # what the real run would do: with a plan file, its items and drift
+            preview = plan(rt, targets, as_of, planned, drift if planned else None)
             phases = _from_plan(preview)
-            reasons = breaker_reasons(rt, targets, as_of, preview)
+            reasons = breaker_reasons(rt, targets, as_of, planned or preview)
         else:
             reasons = breaker_reasons(rt, targets, as_of, planned, unknown)
             errors.extend(unknown.values())
@@ -182,6 +183,7 @@ def _execute(
             warnings=tuple(warnings),
             limit_tripped=tripped,
             drift=drift,
+            plan=preview,
         )
         head = rt.ledger.head()
         if not dry_run and status is not RunStatus.TRIPPED:

@@ -39,7 +39,7 @@ class StateDB:
     def __init__(self, url: str) -> None:
         self.url = url
         self.label = f"state database {secrets.redact_url(url)}"
-        self.engine: Engine = create_sql_engine(url, where="state.url", create_dirs=True, wal=True)
+        self.engine: Engine = create_sql_engine(url, where="state.url", create=True, wal=True)
         if self.engine.dialect.name not in _STATE_DIALECTS:
             # Its migrations index TEXT columns and rely on sub-second timestamps, which
             # MariaDB and MySQL would need their own column types for.

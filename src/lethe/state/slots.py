@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lethe.errors import StoreError
 from lethe.model.results import RunStatus
+from lethe.model.text import stamp
 from lethe.schedule.decide import Record, SlotStatus
 from lethe.state.db import StateDB, as_utc
 from lethe.state.schema import jobs, runs, slots
@@ -245,7 +246,7 @@ class SlotLedger:
                 .where(runs.c.id == row.run_id, runs.c.status == RunStatus.RUNNING.value)
                 .values(status=RunStatus.INTERRUPTED.value, completed_at=now)
             )
-            status, note = SlotStatus.FAILED, f"lease expired at {lease.isoformat()} (no heartbeat)"
+            status, note = SlotStatus.FAILED, f"lease expired at {stamp(lease)} (no heartbeat)"
         else:
             completed = as_utc(run[2]) or now
             if completed + grace >= now:
