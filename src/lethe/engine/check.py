@@ -35,6 +35,9 @@ def check(rt: Runtime) -> CheckReport:
         findings.append(Finding("ok", "-", f"{rt.state.label}: reachable, schema up to date"))
     except LetheError as exc:
         findings.append(Finding("error", "-", str(exc)))
+    problem = rt.runs.runs_dir_problem()
+    if problem:
+        findings.append(Finding("error", "-", f"{rt.settings.source}: state.runs_dir: {problem}"))
     for name, config in rt.config.datasets.items():
         assert config.store is not None
         try:

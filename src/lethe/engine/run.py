@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from lethe.actions.external import ExternalAction
@@ -19,7 +20,7 @@ from lethe.engine.planning import estimate, plan, removed_rows, trip_reason
 from lethe.engine.recovery import recover
 from lethe.engine.runtime import Runtime, Target
 from lethe.engine.stop import StopFlag, StopRequested
-from lethe.errors import LetheError, PlanFileError, SafetyLimitError
+from lethe.errors import ConfigError, LetheError, PlanFileError, SafetyLimitError
 from lethe.model.plan import Plan
 from lethe.model.results import PhaseResult, RunResult, RunStatus
 from lethe.state.batches import new_id
@@ -108,6 +109,9 @@ def execute_run(
             "the plan was made for a different version of the policy file; plan again"
         )
     run_id = run_id or new_id("run-")
+    problem = rt.runs.runs_dir_problem()
+    if problem:  # refused before anything is written, rather than after the deletions
+        raise ConfigError(problem, f"{rt.settings.source}: state.runs_dir")
     stop = stop or StopFlag()
     lease = timedelta(seconds=rt.config.scheduler.lease.seconds)
     warnings = recover(rt)
@@ -136,9 +140,11 @@ def _execute(
     phases: list[PhaseResult] = []
     errors: list[str] = []
     drift: dict[str, int] = {}
-    status = RunStatus.SUCCEEDED
+    # Failed until the run reaches its end: whatever escapes below is recorded as a failure.
+    status = RunStatus.FAILED
     tripped: str | None = None
     unknown: dict[str, str] = {}
+    raised: str | None = None  # the error the caller will report itself
     try:
         if dry_run:
             preview = plan(rt, targets, as_of)
@@ -148,15 +154,14 @@ def _execute(
             reasons = breaker_reasons(rt, targets, as_of, planned, unknown)
             errors.extend(unknown.values())
         if reasons:
-            tripped, status = "; ".join(reasons), RunStatus.TRIPPED
+            tripped = "; ".join(reasons)
         elif not dry_run:
             for target in targets:
                 if target.policy not in unknown:
                     _run_policy(
                         rt, target, as_of, run_id, planned, progress, errors, drift, stop, phases
                     )
-        if errors and status is RunStatus.SUCCEEDED:
-            status = RunStatus.DEGRADED
+        status = _reached_end(tripped, errors)
     except StopRequested as exc:
         status = RunStatus.INTERRUPTED
         errors.append(f"stopped after the batch in flight: {exc.reason}")
@@ -165,8 +170,12 @@ def _execute(
         errors.append("interrupted")
         raise
     except LetheError as exc:
-        status = RunStatus.FAILED
-        errors.append(str(exc))
+        raised = str(exc)
+        errors.append(raised)
+        raise
+    except Exception as exc:
+        raised = f"unexpected {type(exc).__name__}: {exc}"
+        errors.append(raised)
         raise
     finally:
         result = RunResult(
@@ -183,30 +192,48 @@ def _execute(
             limit_tripped=tripped,
             drift=drift,
         )
-        head = rt.ledger.head()
-        if not dry_run and status is not RunStatus.TRIPPED:
-            with rt.state.write() as conn:
-                head = rt.ledger.append(
-                    conn,
-                    [
-                        EventDraft(
-                            run_id=run_id,
-                            event="run_finished",
-                            details={
-                                "status": status.value,
-                                "counts": result.counts(),
-                                "errors": len(errors),
-                            },
-                        )
-                    ],
-                )
-        rt.runs.finish(result, head)
-        for error in errors:
-            log.warning("run %s: %s", run_id, error)
-        log.info("run %s %s: %s", run_id, status.value, result.counts())
+        result, problem = _record(rt, result, raised)
+    if problem:
+        raise LetheError(f"run {run_id}: {problem}; the run is recorded failed")
     if tripped:
         raise SafetyLimitError(tripped, result)
     return result
+
+
+def _reached_end(tripped: str | None, errors: list[str]) -> RunStatus:
+    if tripped:
+        return RunStatus.TRIPPED
+    return RunStatus.DEGRADED if errors else RunStatus.SUCCEEDED
+
+
+def _record(rt: Runtime, result: RunResult, raised: str | None) -> tuple[RunResult, str | None]:
+    """The run's last audit event (for a real run that was not refused) and its record.
+
+    A run whose record file cannot be written (``runs_dir`` became a file, lost its
+    permissions) is recorded ``failed`` with why; the problem is returned for the caller.
+    """
+    problem = rt.runs.runs_dir_problem()
+    if problem:
+        result = replace(result, status=RunStatus.FAILED, errors=(*result.errors, problem))
+    head = rt.ledger.head()
+    if not result.dry_run and result.status is not RunStatus.TRIPPED:
+        finished = EventDraft(
+            run_id=result.run_id,
+            event="run_finished",
+            details={
+                "status": result.status.value,
+                "counts": result.counts(),
+                "errors": len(result.errors),
+            },
+        )
+        with rt.state.write() as conn:
+            head = rt.ledger.append(conn, [finished])
+    rt.runs.finish(result, head, file=problem is None)
+    for error in result.errors:
+        if error not in (raised, problem):
+            log.warning("run %s: %s", result.run_id, error)
+    log.info("run %s %s: %s", result.run_id, result.status.value, result.counts())
+    return result, problem
 
 
 def _run_policy(
@@ -248,14 +275,15 @@ def _run_policy(
                     drift[name] = drift.get(name, 0) + count
             else:
                 results.append(runner.run())
-        except StopRequested:
-            results.append(runner.result())
-            raise
         except LetheError as exc:
             results.append(runner.result())
             errors.extend(runner.errors)
             errors.append(f"policy {target.policy}, phase [{index}] {action.type}: {exc}")
             break
+        except BaseException:  # a stop, or the unexpected: the run ends with what was done
+            results.append(runner.result())
+            errors.extend(runner.errors)
+            raise
         errors.extend(runner.errors)
         if action.destructive and cap_left is not None:
             cap_left = runner.cap_left

@@ -70,8 +70,24 @@ class RunLog:
             )
             return renewed.rowcount == 1
 
-    def finish(self, result: RunResult, audit_head: tuple[int, str]) -> dict[str, Any]:
-        """Store the final record and write it as ``<runs_dir>/<run_id>.json``."""
+    def runs_dir_problem(self) -> str | None:
+        """Why ``runs_dir`` cannot receive run records (None: it can, or there is none)."""
+        if self.runs_dir is None:
+            return None
+        where = self.runs_dir
+        if where.exists() and not where.is_dir():
+            return f"runs_dir {where} is not a directory"
+        while not where.exists():  # created on the first record: its nearest parent must allow it
+            where = where.parent
+        if not where.is_dir() or not os.access(where, os.W_OK | os.X_OK):
+            return f"runs_dir {self.runs_dir} cannot be written ({where} is not writable)"
+        return None
+
+    def finish(
+        self, result: RunResult, audit_head: tuple[int, str], *, file: bool = True
+    ) -> dict[str, Any]:
+        """Store the final record and (unless ``file`` is false) write it as
+        ``<runs_dir>/<run_id>.json``."""
         document = result.to_document()
         document["auditHead"] = {"seq": audit_head[0], "hash": audit_head[1]}
         document = dict(json.loads(secrets.scrub(json.dumps(document))))
@@ -91,7 +107,7 @@ class RunLog:
                 f"run {result.run_id} lost its lease (another process marked it as dead); "
                 f"its outcome ({result.status.value}) was not recorded"
             )
-        if self.runs_dir is not None:
+        if self.runs_dir is not None and file:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
             target = self.runs_dir / f"{result.run_id}.json"
             temporary = target.with_suffix(".json.tmp")
