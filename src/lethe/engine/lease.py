@@ -11,7 +11,7 @@ batch and its final record is refused (:class:`~lethe.errors.LeaseLostError`).
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import TracebackType
 
 from lethe.engine.stop import StopFlag
@@ -29,7 +29,7 @@ class RunLease:
         self.run_id = run_id
         self.duration = duration
         self.stop = stop
-        self.expires = datetime.now(UTC) + duration
+        self.expires = runs.state.now() + duration
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"lease-{run_id}", daemon=True)
 
@@ -53,7 +53,7 @@ class RunLease:
 
     def beat(self) -> None:
         """Renew the lease once; on loss, ask the run to stop."""
-        now = datetime.now(UTC)
+        now = self.runs.state.now()
         try:
             alive = self.runs.heartbeat(self.run_id, now, now + self.duration)
         except LetheError:

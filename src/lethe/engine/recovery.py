@@ -11,7 +11,7 @@ another host, when its intent is older than :data:`STALE_AFTER`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from lethe.errors import ConfigError
@@ -38,7 +38,7 @@ def settle_batch(rt: Runtime, batch_id: str) -> str:
     except ConfigError as exc:
         return f"batch {batch_id} left pending: its policy can no longer be loaded ({exc})"
     action = target.actions[row["phase"]]
-    created = as_utc(row["created_at"]) or datetime.now(UTC)
+    created = as_utc(row["created_at"]) or rt.state.now()
     keys = [target.handle.parse_key(text) for text in payload["keys"]]
     applied = action.applied(target.handle, keys, target.context(created)) if keys else set()
     appended = rt.batches.settle(batch_id, applied, note=f"settled after run {row['run_id']}")
@@ -51,7 +51,7 @@ def settle_batch(rt: Runtime, batch_id: str) -> str:
 def recover(rt: Runtime, *, current_run: str | None = None) -> list[str]:
     """Settle every intent and run a dead process left behind; returns what was done."""
     notes: list[str] = []
-    now = datetime.now(UTC)
+    now = rt.state.now()
     running = {run["runId"] for run in rt.runs.running()}
     for row in rt.batches.pending():
         if row["run_id"] == current_run:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from lethe.actions.external import ExternalAction
 from lethe.engine.executor import PhaseRunner, ProgressFn
@@ -102,8 +102,13 @@ def execute_run(
     ``stop`` lets another thread end the run after its current batch; ``run_id`` lets a caller
     (a job claiming its slot) name the run before it starts.
     """
-    started = datetime.now(UTC)
+    started = rt.state.now()
     as_of = as_of or started
+    if not dry_run and as_of > started:
+        raise ConfigError(
+            f"as-of {as_of.isoformat()} is later than now ({started.isoformat()}): a real run "
+            "never acts ahead of time; preview the future with --dry-run or `lethe plan`"
+        )
     if planned is not None and planned.config_hash != rt.settings.hash:
         raise PlanFileError(
             "the plan was made for a different version of the policy file; plan again"
@@ -183,7 +188,7 @@ def _execute(
             dry_run=dry_run,
             as_of=as_of,
             started_at=started,
-            completed_at=datetime.now(UTC),
+            completed_at=rt.state.now(),
             status=status,
             policies=tuple(policies),
             phases=tuple(phases),

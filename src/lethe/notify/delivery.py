@@ -124,9 +124,7 @@ def _one(
         "reply": receipt.reply,
     }
     events = _warned(sending, claim, details)
-    ledger.delivered(
-        sending.policy, sending.run_id, claim.entries, sending.as_of, message.message_id, events
-    )
+    ledger.delivered(sending.policy, sending.run_id, claim.entries, message.message_id, events)
     report.delivered.extend(claim.entries)
     report.messages += 1
     report.resent += len(claim.resumed)

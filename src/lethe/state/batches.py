@@ -87,7 +87,7 @@ class BatchLog:
                     policy=policy,
                     phase=phase,
                     status=PENDING,
-                    created_at=datetime.now(UTC),
+                    created_at=self.state.now(),
                     payload=payload,
                 )
             )

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 
 from lethe import secrets
+from lethe.schedule.clock import Clock, SystemClock
 from lethe.stores.sql.engine import create_sql_engine, translate_errors
 
 __all__ = ["StateDB", "as_utc"]
@@ -32,13 +33,22 @@ def as_utc(value: datetime | None) -> datetime | None:
 
 
 class StateDB:
-    """The state database at ``url``: created and upgraded on first use."""
+    """The state database at ``url``: created and upgraded on first use.
 
-    def __init__(self, url: str) -> None:
+    ``clock`` is the time every record is stamped with (runs, leases, audit events, holds,
+    deliveries): the real time, unless a test injects one (:mod:`lethe.testing`).
+    """
+
+    def __init__(self, url: str, clock: Clock | None = None) -> None:
         self.url = url
+        self.clock: Clock = clock or SystemClock()
         self.label = f"state database {secrets.redact_url(url)}"
         self.engine: Engine = create_sql_engine(url, where="state.url", create_dirs=True, wal=True)
         self._migrated = False
+
+    def now(self) -> datetime:
+        """The current instant by this database's clock (UTC)."""
+        return self.clock.now()
 
     def migrate(self) -> None:
         """Bring the tables to the newest revision (a no-op when already there)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, select, tuple_, update
@@ -103,7 +103,7 @@ class DeliveryLedger:
     def lookup(self, policy: str, keys: Sequence[str]) -> dict[str, dict[str, Delivery]]:
         """``{item key: {milestone: row}}`` for the given items of one policy."""
         found: dict[str, dict[str, Delivery]] = {}
-        now = datetime.now(UTC)
+        now = self.state.now()
         with self.state.read() as conn:
             for start in range(0, len(keys), 1000):
                 chunk = list(keys[start : start + 1000])
@@ -116,7 +116,7 @@ class DeliveryLedger:
 
     def for_item(self, dataset: str, key: str) -> list[Delivery]:
         """Every row of one item, oldest claim first (for ``lethe explain``)."""
-        now = datetime.now(UTC)
+        now = self.state.now()
         query = (
             select(deliveries)
             .where(deliveries.c.dataset == dataset, deliveries.c.item_key == key)
@@ -141,7 +141,7 @@ class DeliveryLedger:
         or was abandoned (a conditional update); a pair delivered or in flight elsewhere is
         never won. Committed before the message is sent, so other replicas see it.
         """
-        now = datetime.now(UTC)
+        now = self.state.now()
         won: list[tuple[str, str]] = []
         resumed: list[tuple[str, str]] = []
         fresh = {
@@ -174,11 +174,15 @@ class DeliveryLedger:
         policy: str,
         run_id: str,
         entries: Sequence[tuple[str, str]],
-        at: datetime,
         message_id: str,
         events: Sequence[EventDraft],
     ) -> None:
-        """The server accepted the message: mark its pairs and append their audit events."""
+        """The server accepted the message: mark its pairs and append their audit events.
+
+        Stamped with the real time (the state database's clock), never the run's ``as_of``:
+        a back-dated run must not make a notice look older than it is.
+        """
+        at = self.state.now()
         with self.state.write() as conn:
             conn.execute(
                 update(deliveries)

@@ -12,7 +12,6 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -110,7 +109,7 @@ class Ledger:
         seq, prev = int(head.seq), str(head.hash)
         if not drafts:
             return seq, prev
-        ts = datetime.now(UTC).isoformat()
+        ts = self.state.now().isoformat()
         rows = []
         for draft in drafts:
             seq += 1
