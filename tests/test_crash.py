@@ -10,12 +10,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, insert, select
 
 from lethe import Lethe
+from lethe.testing import ManualClock
 from tests.support.apps import NOW, example_module
 
 SURVEYS = 3000
@@ -108,8 +110,13 @@ def _events(tmp_path: Path) -> int:
         return 0
 
 
+def _later() -> ManualClock:
+    """A clock past the killed run's lease (2 minutes): only then is it taken for dead."""
+    return ManualClock(datetime.now(UTC) + timedelta(minutes=3))
+
+
 def _finish_and_audit(policy: Path, url: str) -> None:
-    with Lethe.from_file(policy, env={}) as lethe:
+    with Lethe.from_file(policy, env={}, clock=_later()) as lethe:
         result = lethe.run(as_of=NOW)
         assert result.errors == ()
         assert _intact(url) == 0
@@ -214,7 +221,7 @@ def test_a_commit_whose_audit_append_was_lost_is_recovered(app_url: str, tmp_pat
     assert _intact(app_url) == SURVEYS - 3 * 25  # the third batch committed in the store
     assert _events(tmp_path) == 2 * 25  # but only two batches reached the ledger
     _finish_and_audit(policy, app_url)
-    with Lethe.from_file(policy, env={}) as lethe:
+    with Lethe.from_file(policy, env={}, clock=_later()) as lethe:
         recovered = [
             e
             for e in lethe.runtime.ledger.iter_events()

@@ -279,15 +279,15 @@ def test_a_crash_after_acceptance_resends_once_with_the_same_message_id(
                 run_at(lethe, NOW)
         (accepted,) = inbox.received()
         assert [r["status"] for r in deliveries(lethe)] == ["sending"]
-        # While the claim is fresh (its process may still be sending), nobody resends it.
+        with lethe.runtime.state.write() as conn:  # a SIGKILL would have recorded nothing
+            conn.execute(
+                text("UPDATE lethe_runs SET status = 'running', lease_expires_at = :t"),
+                {"t": NOW + timedelta(minutes=2)},
+            )
+        # While the claiming run holds its lease (it may still be sending), nobody resends.
         assert run_at(lethe, NOW).phases[0].acted == 1  # only the other owner's notice
         assert len(inbox.received()) == 2 and run_at(lethe, NOW).phases[1].blocked == 1
-        with lethe.runtime.state.write() as conn:
-            conn.execute(
-                text("UPDATE lethe_deliveries SET claimed_at = :t WHERE status = 'sending'"),
-                {"t": NOW - DAY},
-            )
-        resent = run_at(lethe, NOW + timedelta(hours=1))
+        resent = run_at(lethe, NOW + timedelta(hours=1))  # past its lease: the run is dead
         assert resent.phases[0].details["resent"] == 1
         copy = inbox.received()[-1]
         assert copy["Message-ID"] == accepted["Message-ID"]  # receivers can drop the copy

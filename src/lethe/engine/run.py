@@ -20,7 +20,13 @@ from lethe.engine.planning import estimate, plan, removed_rows, trip_reason
 from lethe.engine.recovery import recover
 from lethe.engine.runtime import Runtime, Target
 from lethe.engine.stop import StopFlag, StopRequested
-from lethe.errors import ConfigError, LetheError, PlanFileError, SafetyLimitError
+from lethe.errors import (
+    ConfigError,
+    LeaseLostError,
+    LetheError,
+    PlanFileError,
+    SafetyLimitError,
+)
 from lethe.model.plan import Plan
 from lethe.model.results import PhaseResult, RunResult, RunStatus
 from lethe.state.batches import new_id
@@ -174,6 +180,10 @@ def _execute(
         status = RunStatus.INTERRUPTED
         errors.append("interrupted")
         raise
+    except LeaseLostError as exc:
+        status, raised = RunStatus.INTERRUPTED, str(exc)
+        errors.append(raised)
+        raise
     except LetheError as exc:
         raised = str(exc)
         errors.append(raised)
@@ -280,6 +290,9 @@ def _run_policy(
                     drift[name] = drift.get(name, 0) + count
             else:
                 results.append(runner.run())
+        except LeaseLostError:  # taken for dead: the run must end, not the next policy begin
+            results.append(runner.result())
+            raise
         except LetheError as exc:
             results.append(runner.result())
             errors.extend(runner.errors)

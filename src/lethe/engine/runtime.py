@@ -81,7 +81,8 @@ class Runtime:
         self.state = StateDB(settings.state_url, clock)
         self.ledger = Ledger(self.state)
         self.holds = HoldRegistry(self.state, self.ledger)
-        self.runs = RunLog(self.state, settings.runs_dir, self._record_sink())
+        tables = {name: ds.table or name for name, ds in self.config.datasets.items()}
+        self.runs = RunLog(self.state, settings.runs_dir, self._record_sink(), tables)
         self.batches = BatchLog(self.state, self.ledger)
         self._stores: dict[str, Store] = {}
 

@@ -70,7 +70,8 @@ class JobService:
         self.config = settings.config
         self.clock = clock or SystemClock()
         self.state = StateDB(settings.state_url)
-        self.ledger = SlotLedger(self.state)
+        tables = {name: ds.table or name for name, ds in self.config.datasets.items()}
+        self.ledger = SlotLedger(self.state, tables)
         identity = process_identity()
         self.owner = f"{identity['host']}:{identity['pid']}"
         self.claimer = Claimer(self.ledger, fixed(self.config.scheduler.lease), self.owner)

@@ -6,17 +6,19 @@ the same transaction that appends the ``warned`` audit events. So two replicas n
 send a milestone, and a retry never resends one that was accepted.
 
 The one window no protocol can close lies between the server's acceptance and that commit
-(milliseconds). A claim left ``sending`` by a process that died, or for longer than
-:data:`CLAIM_LEASE`, counts as *unknown*: it may be sent once more, and since a message's
-Message-ID (and a webhook's Idempotency-Key) is derived from its policy, recipient and items,
-the copy carries the same one, which mail systems and webhook receivers use to drop it.
+(milliseconds). A claim left ``sending`` by a run that is no longer alive — not ``running``, or
+past its lease (the run's heartbeat, :mod:`lethe.engine.lease`; never a pid, which another
+host or PID namespace reuses) — counts as *unknown*: it may be sent once more, and since a
+message's Message-ID (and a webhook's Idempotency-Key) is derived from its policy, recipient
+and items, the copy carries the same one, which mail systems and webhook receivers use to drop
+it. A run whose claims were taken over records nothing more for them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, select, tuple_, update
@@ -24,17 +26,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from lethe.state.batches import process_identity, process_is_dead
+from lethe.model.results import RunStatus
+from lethe.state.batches import process_identity
 from lethe.state.db import StateDB, as_utc
 from lethe.state.ledger import EventDraft, Ledger
-from lethe.state.schema import deliveries
+from lethe.state.schema import deliveries, runs
 
-__all__ = ["CLAIM_LEASE", "Claim", "Delivery", "DeliveryLedger"]
+__all__ = ["Claim", "Delivery", "DeliveryLedger"]
 
 SENDING, DELIVERED, FAILED = "sending", "delivered", "failed"
-
-#: How long a claim from another host may stay ``sending`` before it counts as abandoned.
-CLAIM_LEASE = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -73,11 +73,27 @@ class Claim:
     resumed: tuple[tuple[str, str], ...] = ()
 
 
-def _row(row: Any, now: datetime) -> Delivery:
-    claimed = as_utc(row.claimed_at) or now
-    stale = row.status == SENDING and (
-        process_is_dead(row.claimed_by) or claimed < now - CLAIM_LEASE
+def _alive(conn: Connection, run_ids: Iterable[str], now: datetime) -> set[str]:
+    """Which of ``run_ids`` are alive: ``running`` and within their lease."""
+    wanted = sorted(set(run_ids))
+    if not wanted:
+        return set()
+    query = select(runs.c.id).where(
+        runs.c.id.in_(wanted),
+        runs.c.status == RunStatus.RUNNING.value,
+        runs.c.lease_expires_at >= now,
     )
+    return {str(run_id) for run_id in conn.execute(query).scalars()}
+
+
+def _rows(conn: Connection, found: Sequence[Any], now: datetime) -> list[Delivery]:
+    alive = _alive(conn, (r.run_id for r in found if r.status == SENDING), now)
+    return [_row(r, now, alive) for r in found]
+
+
+def _row(row: Any, now: datetime, alive: set[str]) -> Delivery:
+    claimed = as_utc(row.claimed_at) or now
+    stale = row.status == SENDING and row.run_id not in alive
     return Delivery(
         policy=row.policy,
         dataset=row.dataset,
@@ -110,8 +126,8 @@ class DeliveryLedger:
                 query = select(deliveries).where(
                     deliveries.c.policy == policy, deliveries.c.item_key.in_(chunk)
                 )
-                for row in conn.execute(query):
-                    found.setdefault(row.item_key, {})[row.milestone] = _row(row, now)
+                for row in _rows(conn, conn.execute(query).all(), now):
+                    found.setdefault(row.item_key, {})[row.milestone] = row
         return found
 
     def for_item(self, dataset: str, key: str) -> list[Delivery]:
@@ -123,7 +139,7 @@ class DeliveryLedger:
             .order_by(deliveries.c.claimed_at, deliveries.c.id)
         )
         with self.state.read() as conn:
-            return [_row(row, now) for row in conn.execute(query)]
+            return _rows(conn, conn.execute(query).all(), now)
 
     def claim(
         self,
@@ -180,16 +196,27 @@ class DeliveryLedger:
         """The server accepted the message: mark its pairs and append their audit events.
 
         Stamped with the real time (the state database's clock), never the run's ``as_of``:
-        a back-dated run must not make a notice look older than it is.
+        a back-dated run must not make a notice look older than it is. Only pairs this run
+        still holds are marked and audited: one taken over by another run (this one was
+        taken for dead) is that run's to record.
         """
         at = self.state.now()
         with self.state.write() as conn:
+            held = {
+                (str(key), str(milestone))
+                for key, milestone in conn.execute(
+                    select(deliveries.c.item_key, deliveries.c.milestone)
+                    .where(_mine(policy, run_id, entries))
+                    .with_for_update()
+                )
+            }
             conn.execute(
                 update(deliveries)
                 .where(_mine(policy, run_id, entries))
                 .values(status=DELIVERED, delivered_at=at, message_id=message_id, error=None)
             )
-            Ledger(self.state).append(conn, events)
+            mine = [e for e in events if (e.item_key, e.details.get("milestone")) in held]
+            Ledger(self.state).append(conn, mine)
 
     def failed(
         self, policy: str, run_id: str, entries: Sequence[tuple[str, str]], error: str
@@ -255,7 +282,7 @@ def _take_over(
     current = conn.execute(query).one_or_none()
     if current is None:
         return None
-    existing = _row(current, now)
+    existing = _row(current, now, _alive(conn, [current.run_id], now))
     if existing.status == DELIVERED or existing.in_flight:
         return None
     # Conditional on what we just read, so a concurrent taker cannot win the same row.

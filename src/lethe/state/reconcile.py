@@ -1,0 +1,80 @@
+"""A dead run's record, rebuilt from the audit events under its id.
+
+A run killed mid-work, or whose state database failed under it, never wrote its final record;
+the ledger holds every event it committed (and those its intents' settlement appended). So a
+run found dead is recorded with what it really did — per phase, and per table and action like a
+finished run — instead of "deleted 0".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from lethe.state.ledger import DESTRUCTIVE
+from lethe.state.schema import events, runs
+
+__all__ = ["reconcile_record"]
+
+
+_ACTION_EVENTS = frozenset({*DESTRUCTIVE, "updated", "warned"})
+
+
+def reconcile_record(conn: Connection, run_id: str, tables: Mapping[str, str]) -> None:
+    """Rewrite the record of a run without a final record from the audit events under its id;
+    ``tables`` names each dataset's table in the counts (the dataset's name otherwise)."""
+    row = conn.execute(select(runs.c.record).where(runs.c.id == run_id)).first()
+    if row is None or "runId" in (row[0] or {}):
+        return  # unknown, or it wrote its own final record
+    phases: dict[tuple[str, str, int, str], dict[str, Any]] = {}
+    held: dict[tuple[str, str, int], int] = {}
+    total = 0
+    query = select(
+        events.c.policy, events.c.dataset, events.c.phase, events.c.event, events.c.details
+    ).where(events.c.run_id == run_id)
+    for policy, dataset, phase, event, details_json in conn.execute(query):
+        total += 1
+        if event == "skipped_hold":
+            key = (str(policy), str(dataset), int(phase))
+            held[key] = held.get(key, 0) + 1
+        if event not in _ACTION_EVENTS:
+            continue
+        details = json.loads(details_json)
+        entry = phases.setdefault(
+            (str(policy), str(dataset), int(phase), event),
+            {"action": details.get("action", event), "acted": 0, "cascade": {}},
+        )
+        entry["acted"] += 1
+        for table, rows in details.get("cascade", {}).items():
+            entry["cascade"][table] = entry["cascade"].get(table, 0) + int(rows)
+    documents = [
+        {
+            "policy": policy,
+            "dataset": dataset,
+            "table": tables.get(dataset, dataset),
+            "phase": phase,
+            "action": entry["action"],
+            "acted": entry["acted"],
+            "held": held.get((policy, dataset, phase), 0),
+            "cascade": entry["cascade"],
+            "destructive": event in DESTRUCTIVE,
+        }
+        for (policy, dataset, phase, event), entry in sorted(phases.items())
+    ]
+    counts: dict[str, dict[str, int]] = {}
+    for phase_doc in documents:
+        for table, rows in {phase_doc["table"]: phase_doc["acted"], **phase_doc["cascade"]}.items():
+            slot = counts.setdefault(table, {})
+            slot[phase_doc["action"]] = slot.get(phase_doc["action"], 0) + rows
+    record = {
+        **(row[0] or {}),
+        "phases": documents,
+        "counts": counts,
+        "errors": ["the run ended before its end (it died or lost its lease)"],
+        "reconciled": f"counts rebuilt from {total} audit events under its id",
+    }
+    conn.execute(update(runs).where(runs.c.id == run_id).values(record=record))
