@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -12,9 +13,10 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
 from lethe import secrets
+from lethe.errors import StoreError
 from lethe.schedule.clock import Clock, SystemClock
 from lethe.stores.sql.engine import create_sql_engine, translate_errors
 
@@ -54,6 +56,7 @@ class StateDB:
         """Bring the tables to the newest revision (a no-op when already there)."""
         if self._migrated:
             return
+        self._require_writable()
         alembic_cfg = AlembicConfig()
         alembic_cfg.set_main_option("script_location", str(_MIGRATIONS))
         head = ScriptDirectory.from_config(alembic_cfg).get_current_head()
@@ -74,6 +77,30 @@ class StateDB:
                     alembic_cfg.attributes["connection"] = conn
                     command.upgrade(alembic_cfg, "head")
         self._migrated = True
+
+    def _require_writable(self) -> None:
+        """A SQLite file lethe cannot write is refused in one line before it is opened:
+        SQLite would fail on the first write (or, with ``chattr +i`` and a memory-mapped WAL
+        index, kill the process with SIGBUS) after the run had begun."""
+        url = make_url(self.url)
+        database = url.database or ""
+        if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+            return
+        if database.startswith("file:"):
+            return  # a URI filename (mode=ro, …): the URI says what it wants
+        path = Path(database)
+        files = [path, *(Path(f"{path}{suffix}") for suffix in ("-wal", "-shm"))]
+        for file in files:
+            if file.exists() and not os.access(file, os.W_OK):
+                raise StoreError(
+                    f"{self.label} is read-only: {file} cannot be written (permissions, or "
+                    "chattr +i); lethe records every run and audit event there"
+                )
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise StoreError(
+                f"{self.label} is read-only: its directory {path.parent} cannot be written "
+                "(SQLite keeps its journal next to the file)"
+            )
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
