@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, insert, text
 
-from lethe import LeaseLostError, Lethe
+from lethe import LeaseLostError, Lethe, StoreError
 from lethe.engine.recovery import recover
 from lethe.state.deliveries import DeliveryLedger
 from lethe.state.ledger import EventDraft
@@ -321,3 +321,48 @@ def test_a_run_whose_claims_were_taken_over_audits_nothing_for_them(tmp_path: Pa
         events = [e for e in lethe.runtime.ledger.iter_events() if e["event"] == "warned"]
         assert events == []
         assert ledger.lookup("purge", ["7"])["7"]["1d"].run_id == "run-b"
+
+
+def test_a_run_whose_state_database_failed_is_recorded_with_what_it_deleted(
+    pg_url: str, pg_admin_url: str, tmp_path: Path
+) -> None:
+    """The state server goes away mid-run (here: connections refused and cut); the run can
+    record nothing more. Once it is back and the run's lease has run out, the run is marked
+    interrupted with the deletions its audit events prove, not "deleted 0"."""
+    app = f"sqlite:///{tmp_path / 'app.db'}"
+    policy = _setup(app, tmp_path)
+    policy.write_text(f'[state]\nurl = "{pg_url}"\n' + policy.read_text())
+    database = pg_url.rsplit("/", 1)[1]
+    admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+
+    def outage(connect: bool) -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f"ALTER DATABASE {database} ALLOW_CONNECTIONS {connect}"))
+            if not connect:
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :d AND pid <> pg_backend_pid()"
+                    ),
+                    {"d": database},
+                )
+
+    batches = {"n": 0}
+
+    def after_each_batch(report: object) -> None:
+        batches["n"] += 1
+        if batches["n"] == 2:
+            outage(connect=False)
+
+    try:
+        with Lethe.from_file(policy, env={}) as lethe, pytest.raises(StoreError):
+            lethe.run(progress=after_each_batch)
+    finally:
+        outage(connect=True)
+        admin.dispose()
+    later = ManualClock(datetime.now(UTC) + LEASE + timedelta(seconds=5))
+    with Lethe.from_file(policy, env={}, clock=later) as lethe:
+        recover(lethe.runtime)
+        [dead] = lethe.runs()
+        assert dead["status"] == "interrupted"
+        assert dead["deleted"] == len(_hard_deleted(lethe)) == 2 * BATCH
