@@ -1,7 +1,9 @@
-"""``python -m bench [--scale S] [--reps N] [--only a,b] [--out DIR]`` (``./run bench`` installs
-what it needs first). Prints the machine, then each scenario's medians (min–max) and the ratios
-lethe/baseline; writes ``DIR/bench-<time>.jsonl`` and ``.png``. Exits 1 if any contender removed
-different rows than lethe or a correctness check failed."""
+"""``python -m bench [--scale S] [--reps N] [--only a,b] [--out DIR] [--smoke]`` (``./run bench``
+installs what it needs first). Prints the machine, then each scenario's medians (min–max) and the
+ratios lethe/baseline; writes ``DIR/bench-<time>.jsonl`` and ``.png``. Exits 1 if any contender
+removed different rows than lethe or a correctness check failed. ``--smoke`` (the test suite's):
+every scenario and contender once, on tiny data, on a PostgreSQL server without fsync: it proves
+the scenarios run and agree, and measures nothing."""
 
 from __future__ import annotations
 
@@ -51,7 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (>= 3)")
     parser.add_argument("--only", default="", help=f"comma list of: {', '.join(SCENARIOS)}")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    parser.add_argument("--smoke", action="store_true", help="once each, tiny data; no figures")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.reps = 1
+    elif args.reps < 3:
+        parser.error("--reps must be at least 3 (a median of fewer hides the noise)")
     chosen = [s for s in args.only.split(",") if s] or list(SCENARIOS)
     unknown = set(chosen) - set(SCENARIOS)
     if unknown:
@@ -59,10 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     stamp = time.strftime("%Y%m%dT%H%M%S")
     jsonl = args.out / f"bench-{stamp}.jsonl"
     results: list[Measurement] = []
-    with postgres_server(durable=True) as pg, tempfile.TemporaryDirectory() as scratch:
+    server = postgres_server(durable=not args.smoke)
+    with server as pg, tempfile.TemporaryDirectory() as scratch:
         print(json.dumps(machine.describe(pg), indent=1))
-        print(f"scale {args.scale}, {args.reps} interleaved repetitions per contender")
-        ctx = sql.Context(args.scale, args.reps, pg, Path(scratch))
+        if args.smoke:
+            print("smoke run: every scenario once on tiny data; the figures mean nothing")
+        else:
+            print(f"scale {args.scale}, {args.reps} interleaved repetitions per contender")
+        ctx = sql.Context(args.scale, args.reps, pg, Path(scratch), smoke=args.smoke)
         for name in chosen:
             scenario, _ = SCENARIOS[name]
             measured = scenario(ctx)

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from tests.support.apps import OPEN_ENGINES
 from tests.support.backends import BACKENDS, Backend, make_backend
 from tests.support.mail import Hook, Inbox, self_signed, smtp_server, webhook_server
+from tests.support.mariadb import mariadb_server
 from tests.support.postgres import postgres_server
 from tests.support.servers import S3_ENV, moto_server, redis_server
 
@@ -51,18 +52,52 @@ def pg_url(pg_admin_url: str) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def mariadb_admin_url() -> Iterator[str]:
+    """The ``root`` user of a MariaDB server started for this test session."""
+    with mariadb_server() as url:
+        yield url
+
+
+@pytest.fixture
+def mariadb_url(mariadb_admin_url: str) -> Iterator[str]:
+    """A fresh, empty MariaDB database for one test."""
+    name = f"lethe_test_{next(_counter)}"
+    admin = create_engine(mariadb_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    url = make_url(mariadb_admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """A SQLite file for one test."""
     return f"sqlite:///{tmp_path / 'app.db'}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def app_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The application database, once on SQLite and once on PostgreSQL."""
+    """The application database, on SQLite, PostgreSQL and MariaDB in turn."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'app.db'}"
+    if request.param == "mariadb":
+        return str(request.getfixturevalue("mariadb_url"))
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def server_url(request: pytest.FixtureRequest) -> str:
+    """A fresh database on each server with row locks and roles: PostgreSQL, then MariaDB."""
+    return str(
+        request.getfixturevalue("pg_url" if request.param == "postgresql" else "mariadb_url")
+    )
 
 
 @pytest.fixture(autouse=True)

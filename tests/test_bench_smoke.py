@@ -1,5 +1,6 @@
-"""The benchmark suite at --scale 0.01: every scenario completes and lethe removes exactly the
-rows its baselines remove (the bench exits 1 otherwise). No timing is asserted."""
+"""The benchmark suite's smoke run: every scenario and contender once on tiny data, completing,
+and lethe removing exactly the rows its baselines remove (the bench exits 1 otherwise). No
+timing is asserted."""
 
 from __future__ import annotations
 
@@ -11,17 +12,28 @@ from pathlib import Path
 
 from bench.harness import run_child
 
+from tests.support.servers import S3_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_every_scenario_completes_and_agrees_with_its_baselines(tmp_path: Path) -> None:
+def test_every_scenario_completes_and_agrees_with_its_baselines(
+    tmp_path: Path, pg_admin_url: str, redis_session_url: str, s3_endpoint: str
+) -> None:
+    # The session's servers, rather than three more started and stopped for the bench.
+    servers = {
+        "LETHE_TEST_POSTGRES_URL": pg_admin_url,
+        "LETHE_TEST_REDIS_URL": redis_session_url,
+        "LETHE_TEST_S3_ENDPOINT": s3_endpoint,
+        **S3_ENV,
+    }
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--scale", "0.01", "--reps", "3", "--out", str(tmp_path)],
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"},
+        env={**os.environ, **servers, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"},
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     records = [

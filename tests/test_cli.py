@@ -6,29 +6,11 @@ import json
 import sqlite3
 from pathlib import Path
 
-import pytest
+from tests.support.apps import keys
+from tests.support.cli import AS_OF, census, run_cli
 
-from lethe.cli.app import main
-from tests.support.apps import NOW, example_policy, keys, seeded
-
-AS_OF = ["--as-of", NOW.isoformat()]
-
-
-@pytest.fixture
-def census(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path / 'census.db'}"
-    module, engine = seeded("census", url)
-    (tmp_path / "lethe.toml").write_text(example_policy("census"))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("COLUMNS", "200")
-    return module, engine
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+_run = run_cli
+__all__ = ["census"]  # the fixture, imported
 
 
 def test_check_passes_on_a_good_setup(census, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -146,7 +128,7 @@ def test_holds_and_runs_commands(census, capsys) -> None:  # type: ignore[no-unt
     code, out, _ = _run(capsys, "runs", "--json")
     runs = json.loads(out)
     assert runs[0]["status"] == "succeeded"
-    code, out, _ = _run(capsys, "runs", "show", runs[0]["runId"][:22])
+    code, out, _ = _run(capsys, "runs", "show", runs[0]["runId"][:22], "--json")
     assert json.loads(out)["runId"] == runs[0]["runId"]
 
 

@@ -215,3 +215,11 @@ def test_a_batch_that_was_not_full_or_not_timed_keeps_its_size() -> None:
     assert next_batch_size(1000, 1000, 0.25, 1000, 0.0) == 1000
     assert next_batch_size(1000, 1000, 0.0, 1000, 5.0) == 1000  # batch_seconds = 0: fixed
     assert next_batch_size(1000, 1000, 0.25, 1000, 2.5) == 100  # ten times too slow
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=rows, condition=conditions)
+def test_mariadb_selects_what_python_selects(mariadb_url: str, data: Any, condition: Any) -> None:
+    _same_as_python(mariadb_url, data, condition)

@@ -67,6 +67,26 @@ def test_months_clamp_to_the_end_of_the_month() -> None:
     )
 
 
+@pytest.mark.parametrize("text", ["1001y", "12001mo", "366001d", "99999999999y"])
+def test_durations_longer_than_a_thousand_years_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="longer than 1000 years"):
+        parse_duration(text)
+
+
+@given(
+    instant=st.datetimes(timezones=st.just(UTC)),
+    months=st.integers(0, 12_000),
+    seconds=st.integers(0, 1000 * 366 * 86400),
+)
+def test_duration_arithmetic_saturates_at_the_ends_of_the_calendar(
+    instant: datetime, months: int, seconds: int
+) -> None:
+    duration = Duration(months, seconds)
+    earlier, later = duration.before(instant), duration.after(instant)
+    assert earlier <= instant <= later
+    assert earlier.tzinfo is not None and later.tzinfo is not None
+
+
 def test_interpolation_with_defaults_and_errors() -> None:
     env = {"HOST": "db", "EMPTY": ""}
     assert interpolate("pg://${HOST}/${DB:-app}", env, "x") == "pg://db/app"

@@ -170,9 +170,9 @@ def test_batches_of_one_give_the_same_result_as_one_batch(app_url: str, tmp_path
 
 
 def test_a_row_locked_by_another_transaction_is_taken_in_the_final_pass(
-    pg_url: str, tmp_path: Path
+    server_url: str, tmp_path: Path
 ) -> None:
-    census, engine = seeded("census", pg_url)
+    census, engine = seeded("census", server_url)
     policy = _with("[limits]\nbatch_size = 1\n")
     locked = threading.Event()
 
@@ -185,7 +185,7 @@ def test_a_row_locked_by_another_transaction_is_taken_in_the_final_pass(
     locker = threading.Thread(target=hold_lock)
     locker.start()
     locked.wait(10)
-    with example_lethe("census", pg_url, tmp_path, policy) as lethe:
+    with example_lethe("census", server_url, tmp_path, policy) as lethe:
         result = lethe.run(as_of=NOW)
     locker.join()
     assert result.phases[1].acted == 2

@@ -244,6 +244,15 @@ def test_promises_hold_on_postgresql(pg_url: str, scenario: Any) -> None:
     _check_promises(pg_url, rows, cap, batch)
 
 
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(scenario=scenarios)
+def test_promises_hold_on_mariadb(mariadb_url: str, scenario: Any) -> None:
+    rows, cap, batch = scenario
+    _check_promises(mariadb_url, rows, cap, batch)
+
+
 @pytest.mark.parametrize("cap", [1, 2])
 def test_capped_runs_finish_the_work_over_several_runs(tmp_path: Path, cap: int) -> None:
     url = f"sqlite:///{tmp_path / 'app.db'}"

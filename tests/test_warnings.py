@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from lethe import RunStatus
+from lethe.cli.app import main
 from lethe.testing import ManualClock
 from tests.support.apps import NOW, example_policy, run_at, seeded
 from tests.support.mail import Inbox, free_port, smtp_server
@@ -21,6 +23,7 @@ from tests.support.warnings import (
     census_with_warnings,
     deliveries,
     listed_items,
+    mail_env,
     survey_ids,
 )
 
@@ -245,6 +248,41 @@ def test_a_refused_recipient_fails_alone_and_is_retried(
         del inbox.refuse["owner2@example.org"]
         retry = run_at(lethe, NOW + timedelta(hours=1))
         assert retry.ok and [m["To"] for m in inbox.received()][-1] == "owner2@example.org"
+
+
+def test_addresses_a_server_echoes_in_any_case_never_reach_records_or_logs(
+    sqlite_url: str,
+    tmp_path: Path,
+    inbox: Inbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A refusal quoting the recipient in another case, and other mailboxes, is redacted in
+    the delivery ledger, the run record (state and file), ``--json`` and the log."""
+    seeded("census", sqlite_url)
+    inbox.refuse["owner2@example.org"] = (
+        "550 5.1.1 <Owner2@Example.ORG>: no such user; OWNER2@EXAMPLE.ORG moved to "
+        'bob.new@elsewhere.example, ask postmaster@relay.example.net or "j doe"@x.example'
+    )
+    (tmp_path / "lethe.toml").write_text(example_policy("census", warnings=True))
+    monkeypatch.chdir(tmp_path)
+    for name, value in {"DATABASE_URL": sqlite_url, **mail_env(inbox.port)}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["run", "--json", "--as-of", NOW.isoformat()]) == 1
+    printed = capsys.readouterr()
+    record = json.loads(printed.out)
+    (error,) = record["errors"]
+    assert "550 5.1.1 <recipient>: no such user; <recipient> moved to <address>" in error
+    texts = {"stdout": printed.out, "log": printed.err}
+    for path in (tmp_path / ".lethe" / "runs").glob("*.json"):
+        texts[path.name] = path.read_text()
+    with sqlite3.connect(tmp_path / ".lethe" / "state.db") as db:
+        for table in ("lethe_deliveries", "lethe_runs", "lethe_events"):
+            texts[table] = json.dumps(db.execute(f"SELECT * FROM {table}").fetchall())
+    assert "no such user" in texts["lethe_deliveries"] and "no such user" in texts["log"]
+    for where, content in texts.items():
+        for address in ("owner2@", "bob.new@", "postmaster@", '"j doe"@'):
+            assert address not in content.lower(), f"{address} in {where}"
 
 
 def test_a_421_reply_leaves_the_warning_for_the_next_run(

@@ -1,6 +1,6 @@
 """CheckTick's tables: Census's survey tables plus ``surveys_surveyprogress``.
 
-``python app.py URL`` creates and seeds them. Progress records cover the three kinds the
+``python app.py URL`` creates them with sample rows. Progress records cover the three kinds the
 cleanup handles (anonymous by session key, authenticated by user, token-based), stale and fresh,
 complete and incomplete.
 """

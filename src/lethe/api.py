@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -40,9 +40,23 @@ from lethe.stores.base import Finding
 __all__ = ["Lethe"]
 
 
+#: The instants lethe evaluates policies at: a policy's durations (up to 1,000 years) and
+#: ``lethe explain``'s look-ahead must stay inside the calendar around them.
+EARLIEST_AS_OF = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_AS_OF = datetime(3000, 1, 1, tzinfo=UTC)
+
+
 def _aware(as_of: datetime | None) -> datetime | None:
-    if as_of is not None and as_of.tzinfo is None:
+    """``as_of`` checked before anything starts: timezone-aware and within the range above."""
+    if as_of is None:
+        return None
+    if as_of.tzinfo is None:
         raise ConfigError("as_of must be timezone-aware (e.g. 2024-10-26T02:00:00+00:00)")
+    if not EARLIEST_AS_OF <= as_of < LATEST_AS_OF:
+        raise ConfigError(
+            f"--as-of {as_of.isoformat()} is out of range: lethe evaluates policies between "
+            f"{EARLIEST_AS_OF:%Y-%m-%d} and {LATEST_AS_OF - timedelta(days=1):%Y-%m-%d} UTC"
+        )
     return as_of
 
 
@@ -171,6 +185,7 @@ class Lethe:
         ``stop`` from another thread ends the run after its current batch (status
         ``interrupted``); ``run_id`` names the run instead of a generated id.
         """
+        as_of = _aware(as_of)
         if plan is not None and not policies:
             policies = sorted({p.policy for p in plan.phases})
         targets = self.runtime.targets(policies)
@@ -178,7 +193,7 @@ class Lethe:
             self.runtime,
             targets,
             dry_run=self.settings.config.run.dry_run if dry_run is None else dry_run,
-            as_of=_aware(as_of),
+            as_of=as_of,
             planned=plan,
             progress=progress,
             stop=stop,
@@ -214,7 +229,9 @@ class Lethe:
         return self.runtime.holds
 
     def runs(self, last: int = 20) -> list[dict[str, Any]]:
-        """The newest runs, newest first."""
+        """The newest runs, newest first (``last`` between 1 and 100,000)."""
+        if not 1 <= last <= 100_000:
+            raise ConfigError(f"--last {last}: give a number of runs between 1 and 100000")
         return self.runtime.runs.recent(last)
 
     def run_record(self, run_id: str) -> dict[str, Any]:
@@ -242,8 +259,10 @@ class Lethe:
         """Read a plan file written by ``lethe plan --out``."""
         try:
             document = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError
             raise PlanFileError(f"cannot read plan file {path}: {exc}") from exc
+        except RecursionError:
+            raise PlanFileError(f"cannot read plan file {path}: nested too deeply") from None
         if not isinstance(document, dict):
             raise PlanFileError(f"{path}: not a plan document")
         return Plan.from_document(document, source=str(path))

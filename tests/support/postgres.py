@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["postgres_server"]
+__all__ = ["free_port", "postgres_server", "server_user"]
 
 
 def _bindir() -> Path:
@@ -34,17 +34,19 @@ def _bindir() -> Path:
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _server_user() -> pwd.struct_passwd | None:
-    """The unprivileged user to run the server as (None: we are not root)."""
+def server_user(names: tuple[str, ...] = ("postgres", "lethe-test")) -> pwd.struct_passwd | None:
+    """The first existing of ``names`` to run a server as, else a ``lethe-test`` system user
+    created here (None: we are not root, the server runs as us)."""
     if os.geteuid() != 0:
         return None
-    for name in ("postgres", "lethe-test"):
+    for name in names:
         try:
             return pwd.getpwnam(name)
         except KeyError:
@@ -69,7 +71,7 @@ def postgres_server(
         yield external
         return
     bindir = _bindir()
-    user = _server_user()
+    user = server_user()
     root = Path(tempfile.mkdtemp(prefix="lethe-pg-"))
     data, sockets = root / "data", root / "run"
     sockets.mkdir()
@@ -77,7 +79,7 @@ def postgres_server(
         os.chown(root, user.pw_uid, user.pw_gid)
         os.chown(sockets, user.pw_uid, user.pw_gid)
     run_as = {"user": user.pw_uid, "group": user.pw_gid} if user else {}
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
     subprocess.run(
         [

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.support.postgres import free_port
+
 __all__ = ["S3_ENV", "moto_server", "redis_server"]
 
 #: Credentials moto accepts (any will do); obstore and boto3 read them from the environment.
@@ -27,12 +29,6 @@ S3_ENV = {
     "AWS_SECRET_ACCESS_KEY": "lethe-test-secret",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait(ready: object, what: str, child: subprocess.Popen[bytes]) -> None:
@@ -59,7 +55,7 @@ def redis_server() -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server not found; run the README's test command (./run test)")
-    port = _free_port()
+    port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="lethe-redis-"))
     child = subprocess.Popen(
         [
@@ -100,7 +96,7 @@ def moto_server() -> Iterator[str]:
     if external:
         yield external
         return
-    port = _free_port()
+    port = free_port()
     child = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,

@@ -10,9 +10,11 @@ from typing import Annotated
 import typer
 
 from lethe.cli.context import state
-from lethe.cli.render import render_holds, render_runs
+from lethe.cli.render import render_holds
+from lethe.cli.render_runs import render_run, render_runs
 from lethe.config.schema import json_schema
-from lethe.errors import ExitCode
+from lethe.errors import ConfigError, ExitCode
+from lethe.holds.registry import PREFIX_MARK
 
 __all__ = ["register"]
 
@@ -29,7 +31,13 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of text."
 def hold_add(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Argument(help="Dataset name.")],
-    key: Annotated[str, typer.Argument(help="The item's key.")],
+    key: Annotated[
+        str,
+        typer.Argument(
+            help="The item's key; ending in * it holds every key with that prefix "
+            "(text keys only: object paths, Redis keys, text columns)."
+        ),
+    ],
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the history).")],
     by: Annotated[
         str | None, typer.Option("--by", help="Who places it (default: your user name).")
@@ -38,7 +46,17 @@ def hold_add(
     """Place a hold on one item."""
     cli = state(ctx)
     lethe = cli.lethe()
-    lethe.runtime.dataset(dataset).parse_key(key)  # refuse unknown datasets and malformed keys
+    handle = lethe.runtime.dataset(dataset)  # refuse unknown datasets and malformed keys
+    try:
+        handle.parse_key(key)
+    except ConfigError:
+        if not key.endswith(PREFIX_MARK):
+            raise
+        raise ConfigError(
+            f"{key!r} is a prefix hold, and prefix holds work on text keys only (object "
+            f"paths, Redis keys, text columns); {dataset}'s keys are not text: hold each key "
+            "on its own"
+        ) from None
     hold = lethe.holds.add(dataset, key, reason, by or getpass.getuser())
     cli.console.print(f"Hold #{hold.id} placed on {dataset} {key}.")
 
@@ -95,9 +113,16 @@ def runs_list(
 def runs_show(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="Run id, or a unique prefix of it.")],
+    as_json: Json = False,
 ) -> None:
-    """Print one run's full record (JSON)."""
-    typer.echo(json.dumps(state(ctx).lethe().run_record(run_id), indent=1))
+    """One run: how it ended, rows per table and action, each phase, errors, duration and
+    the audit chain head (--json: the full record)."""
+    cli = state(ctx)
+    record = cli.lethe().run_record(run_id)
+    if as_json:
+        typer.echo(json.dumps(record, indent=1))
+    else:
+        render_run(cli.console, record)
 
 
 @audit_app.command("verify")
@@ -127,7 +152,9 @@ def audit_verify(ctx: typer.Context, as_json: Json = False) -> None:
 
 
 def schema(
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to this file.")
+    ] = None,
 ) -> None:
     """Print the JSON Schema of lethe.toml, for editors."""
     text = json.dumps(json_schema(), indent=2) + "\n"
@@ -139,14 +166,24 @@ def schema(
 
 def demo(
     ctx: typer.Context,
-    directory: Annotated[Path, typer.Option("--dir", help="Where to create the demo.")] = Path(
-        "lethe-demo"
-    ),
+    directory: Annotated[
+        Path, typer.Option("--dir", metavar="DIR", help="Where to create the demo.")
+    ] = Path("lethe-demo"),
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Use a folder that already holds lethe.toml, app.db or .lethe/: they are "
+            "moved into a backup folder inside it first, never deleted.",
+        ),
+    ] = False,
 ) -> None:
-    """Create a small survey-platform database and policy, show the plan, run it."""
+    """Create a small survey-platform database and policy, show the plan, run it.
+
+    A folder that already holds any of the demo's files is refused unless --force."""
     from lethe.demo.run import run_demo
 
-    run_demo(directory, state(ctx).console)
+    run_demo(directory, state(ctx).console, force=force)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+import warnings
+from typing import Annotated, TextIO
 
 import typer
 
 from lethe import __version__, secrets
 from lethe.cli import admin, deploy, jobs, notify, operate
 from lethe.cli.context import CliState
+from lethe.cli.help import quiet_flag_types
 from lethe.errors import ExitCode, LetheError, exit_code_for
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "show_warning"]
+
+quiet_flag_types()
 
 app = typer.Typer(
     name="lethe",
@@ -83,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     only when ``LETHE_TRACEBACK=1``.
     """
     try:
-        app(args=argv, prog_name="lethe")
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            app(args=argv, prog_name="lethe")
     except LetheError as exc:
         print(f"lethe: error: {_one_line(exc)}", file=sys.stderr)
         return int(exc.exit_code)
@@ -104,6 +110,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(secrets.scrub(str(exc)).split())
+
+
+def show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A library's warning (a driver ignoring a URL option) as one line, secrets masked: the
+    default format quotes the source line and the message unscrubbed."""
+    text = secrets.scrub(" ".join(str(message).split()))
+    print(f"lethe: warning: {text}", file=file or sys.stderr)
 
 
 def entry() -> None:

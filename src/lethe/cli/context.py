@@ -24,7 +24,9 @@ class CliState:
     """Options given before the command name."""
 
     config: str = field(default_factory=lambda: os.environ.get("LETHE_CONFIG", DEFAULT_CONFIG))
-    console: Console = field(default_factory=lambda: Console(highlight=False))
+    #: Lines are never broken by lethe (the terminal wraps them), so an id or a path printed
+    #: in a message stays whole for copying and grep; tables still fit the width.
+    console: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
     #: Long-running commands log at least this much (INFO: one line per job event).
     log_floor: int = logging.WARNING
     _lethe: Lethe | None = None

@@ -134,6 +134,14 @@ def tick(
     when a run it made did not succeed."""
     cli = state(ctx)
     service = _service(cli)
+    if not service.config.jobs:
+        service.close()
+        typer.echo(
+            f"Nothing to run: {cli.lethe().settings.source} declares no [[jobs]] "
+            "(see docs/jobs.md).",
+            err=as_json,
+        )
+        return
     ok = True
     try:
         with stop_on_signals(service.stop_all):

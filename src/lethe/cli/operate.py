@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from lethe.cli.context import parse_instant, state
+from lethe.cli.formats import json_value
 from lethe.cli.render import render_check, render_explain, render_plan, render_result
 from lethe.cli.signals import stop_on_signals
 from lethe.engine.executor import BatchReport, ProgressFn
@@ -64,8 +65,8 @@ def check(
         typer.echo(json.dumps([f.__dict__ for f in report.findings], indent=2))
     else:
         render_check(cli.console, report)
-    if not report.ok:
-        raise typer.Exit(int(ExitCode.INVALID))
+    if report.exit_code is not ExitCode.OK:
+        raise typer.Exit(int(report.exit_code))
 
 
 def plan(
@@ -77,6 +78,7 @@ def plan(
             "--out",
             "-o",
             help="Write the exact plan (keys and hash) to this file, for `lethe run --plan`.",
+            metavar="FILE",
         ),
     ] = None,
     as_of: AsOf = None,
@@ -149,6 +151,7 @@ def run(
         Path | None,
         typer.Option(
             "--plan",
+            metavar="FILE",
             help="Act only on the items of a "
             "plan file that are still due and not held; report the drift.",
         ),
@@ -188,8 +191,7 @@ def run(
     if as_json:
         typer.echo(json.dumps(result.to_document(), indent=1))
     else:
-        preview = lethe.plan(policies, as_of=result.as_of) if dry_run and verbose else None
-        render_result(cli.console, result, plan=preview)
+        render_result(cli.console, result, verbose=verbose)
     if result.status is RunStatus.TRIPPED:
         raise typer.Exit(int(ExitCode.SAFETY_LIMIT))
     if result.status is not RunStatus.SUCCEEDED:
@@ -207,13 +209,11 @@ def explain(
     cli = state(ctx)
     result = cli.lethe().explain(dataset, key, as_of=parse_instant(as_of))
     if as_json:
-        typer.echo(
-            json.dumps(
-                result, default=lambda o: o.__dict__ if hasattr(o, "__dict__") else str(o), indent=1
-            )
-        )
+        typer.echo(json.dumps(result, default=json_value, indent=1))
     else:
         render_explain(cli.console, result)
+    if not result.exists:  # what lethe knows (its audit history) is shown all the same
+        raise typer.Exit(int(ExitCode.NOT_FOUND))
 
 
 def health(

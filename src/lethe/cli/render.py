@@ -3,41 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from lethe import secrets
+from lethe.cli.formats import plural
+from lethe.cli.tables import print_table
 from lethe.engine.check import CheckReport
 from lethe.engine.explain import Explanation
 from lethe.holds.registry import Hold
 from lethe.model.plan import PhasePlan, Plan
-from lethe.model.results import PhaseResult, RunResult, RunStatus
+from lethe.model.results import PhaseResult, RunResult
+from lethe.model.text import duration, stamp
 
 __all__ = [
+    "phase_lines",
     "render_check",
     "render_explain",
     "render_holds",
     "render_plan",
     "render_result",
-    "render_runs",
-    "stamp",
 ]
 
 _SHOWN_KEYS = 20
-
-
-def stamp(value: datetime | str | None) -> str:
-    """``2024-10-26 02:00:00 UTC``."""
-    if value is None:
-        return "-"
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _cascade_text(cascade: dict[str, int] | Any) -> str:
@@ -45,37 +36,44 @@ def _cascade_text(cascade: dict[str, int] | Any) -> str:
     return f" (with {', '.join(parts)})" if parts else ""
 
 
-def _keys_text(keys: Sequence[Any]) -> str:
-    shown = ", ".join(str(k) for k in keys[:_SHOWN_KEYS])
-    more = len(keys) - _SHOWN_KEYS
+def _keys_text(keys: Sequence[Any], *, every: bool = False) -> str:
+    """The keys, the first few of them unless ``every``."""
+    limit = len(keys) if every else _SHOWN_KEYS
+    shown = ", ".join(str(k) for k in keys[:limit])
+    more = len(keys) - limit
     return shown + (f" … and {more} more" if more > 0 else "")
 
 
 def render_plan(console: Console, plan: Plan, *, verbose: bool) -> None:
     """The plan as a table, the keys of each phase, then warnings and breaker verdicts."""
     console.print(f"Plan at {stamp(plan.as_of)} (reads only; nothing was changed)\n")
-    table = Table("policy", "phase", "action", "items", "held", "capped", "cascaded rows")
-    for p in plan.phases:
-        cascade = ", ".join(f"{t}: {n}" for t, n in sorted(p.cascade.items()) if n) or "-"
-        table.add_row(
+    rows = [
+        [
             p.policy,
             str(p.phase),
             p.action,
             f"{len(p.keys)} {p.dataset}",
             str(len(p.held)),
             str(p.capped),
-            cascade,
-        )
-    console.print(table)
+            ", ".join(f"{t}: {n}" for t, n in sorted(p.cascade.items()) if n) or "-",
+        ]
+        for p in plan.phases
+    ]
+    headers = ("policy", "phase", "action", "items", "held", "capped", "cascaded rows")
+    print_table(console, headers, rows)
     for p in plan.phases:
         if p.keys and (verbose or len(p.keys) <= _SHOWN_KEYS):
-            console.print(f"  {p.policy} [{p.phase}] {p.action}: {_keys_text(list(p.keys))}")
+            keys = _keys_text(list(p.keys), every=verbose)
+            console.print(f"  {p.policy} [{p.phase}] {p.action}: {keys}", markup=False)
         if p.held:
-            console.print(f"  {p.policy} [{p.phase}] held: {_keys_text(list(p.held))}")
+            held = _keys_text(list(p.held), every=verbose)
+            console.print(f"  {p.policy} [{p.phase}] held: {held}", markup=False)
         _print_notes(console, p, verbose=verbose)
         if p.unreadable:
-            unreadable = _keys_text(list(p.unreadable))
-            console.print(f"  {p.policy} [{p.phase}] age unreadable, kept: {unreadable}")
+            unreadable = _keys_text(list(p.unreadable), every=verbose)
+            console.print(
+                f"  {p.policy} [{p.phase}] age unreadable, kept: {unreadable}", markup=False
+            )
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     for error in plan.errors:
@@ -93,45 +91,56 @@ def _print_notes(console: Console, phase: PhasePlan, *, verbose: bool) -> None:
         console.print(f"    … and {len(phase.notes) - len(shown)} more (-v lists them all)")
 
 
-def _phase_lines(phase: PhaseResult, dry_run: bool) -> list[str]:
+def phase_lines(
+    phase: PhaseResult, dry_run: bool, planned: PhasePlan | None
+) -> list[tuple[str, Sequence[Any]]]:
+    """Each line of a phase's summary, with the keys it counts when ``planned`` lists them
+    (a dry run with ``-v``)."""
+    keys, held, blocked, unreadable = (
+        (planned.keys, planned.held, sorted(planned.blocked), planned.unreadable)
+        if planned
+        else ((), (), [], ())
+    )
     prefix = "Would be " + phase.label.lower() if dry_run else phase.label
-    lines = list(phase.summary) or [
-        f"{prefix}: {phase.acted} {phase.dataset}{_cascade_text(phase.cascade)}"
-    ]
+    acted = f"{prefix}: {phase.acted} {phase.dataset}{_cascade_text(phase.cascade)}"
+    lines: list[tuple[str, Sequence[Any]]] = [(line, ()) for line in phase.summary]
+    lines = lines or [(acted, keys)]
     if phase.held:
-        lines.append(f"Skipped, under hold: {phase.held} {phase.dataset}")
+        lines.append((f"Skipped, under hold: {phase.held} {phase.dataset}", held))
     if phase.blocked:
-        lines.append(f"Waiting (blocked by another phase): {phase.blocked} {phase.dataset}")
+        waiting = f"Waiting (blocked by another phase): {phase.blocked} {phase.dataset}"
+        lines.append((waiting, blocked))
     if phase.capped:
-        lines.append(f"Capped (max_deletions reached; next run continues): {phase.capped}")
+        lines.append((f"Capped (max_deletions reached; next run continues): {phase.capped}", ()))
     if phase.unreadable:
-        lines.append(f"Skipped, age missing or unreadable: {phase.unreadable} {phase.dataset}")
+        skipped = f"Skipped, age missing or unreadable: {phase.unreadable} {phase.dataset}"
+        lines.append((skipped, unreadable))
     if phase.failed:
-        lines.append(f"Failed (left for the next run): {phase.failed} {phase.dataset}")
+        lines.append((f"Failed (left for the next run): {phase.failed} {phase.dataset}", ()))
     return lines
 
 
-def render_result(console: Console, result: RunResult, *, plan: Plan | None = None) -> None:
-    """A run summary in the seeds' style."""
+def render_result(console: Console, result: RunResult, *, verbose: bool = False) -> None:
+    """A run summary in the seeds' style; a verbose dry run lists the keys under each line."""
     kind = "dry run" if result.dry_run else "run"
     console.print(f"Starting lethe {kind} {result.run_id} at {stamp(result.started_at)}")
     if result.as_of != result.started_at:
         console.print(f"Evaluated as of {stamp(result.as_of)}")
     for warning in result.warnings:
         console.print(f"[yellow]note:[/] {warning}")
+    plan = result.plan if verbose else None
     current = None
     for phase in result.phases:
         if phase.policy != current:
             current = phase.policy
             console.print(f"\n--- {phase.policy} ({phase.dataset}) ---")
-        for line in _phase_lines(phase, result.dry_run):
-            console.print(line)
         planned = plan.phase(phase.policy, phase.phase) if plan else None
-        if planned is not None and planned.notes:
-            for note in planned.notes:
-                console.print(f"    {note}", markup=False)
-        elif planned is not None and planned.keys:
-            console.print(f"    {_keys_text(list(planned.keys))}")
+        for line, keys in phase_lines(phase, result.dry_run, planned):
+            console.print(line, markup=False)
+            if keys:
+                console.print(f"    {_keys_text(list(keys), every=True)}", markup=False)
+        for note in planned.notes if planned else ():
+            console.print(f"    {note}", markup=False)
     if result.drift:
         drift = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in result.drift.items())
         console.print(f"\nDrift since the plan: {drift}")
@@ -146,10 +155,8 @@ def render_result(console: Console, result: RunResult, *, plan: Plan | None = No
             f"\n⚠️  {result.deleted} items were deleted. Audit trail: "
             f"lethe runs show {result.run_id}"
         )
-    seconds = (result.completed_at - result.started_at).total_seconds()
-    console.print(
-        f"\nlethe {kind} {result.status.value} at {stamp(result.completed_at)} ({seconds:.2f} s)"
-    )
+    took = duration(result.completed_at - result.started_at)
+    console.print(f"\nlethe {kind} {result.status.value} at {stamp(result.completed_at)} ({took})")
 
 
 def render_check(console: Console, report: CheckReport) -> None:
@@ -161,9 +168,8 @@ def render_check(console: Console, report: CheckReport) -> None:
         if finding.fix:
             console.print(f"    fix: {finding.fix}")
     errors = sum(1 for f in report.findings if f.level == "error")
-    console.print(
-        f"\n{'OK' if report.ok else 'FAILED'}: {errors} errors, {len(report.warnings)} warnings"
-    )
+    counts = f"{plural(errors, 'error')}, {plural(len(report.warnings), 'warning')}"
+    console.print(f"\n{'OK' if report.ok else 'FAILED'}: {counts}")
 
 
 def render_explain(console: Console, exp: Explanation) -> None:
@@ -172,7 +178,8 @@ def render_explain(console: Console, exp: Explanation) -> None:
     if not exp.exists:
         console.print("  not found in the store (deleted, or never existed)")
     for field_name, value in sorted(exp.row.items()):
-        console.print(f"  {field_name} = {value!s}")
+        shown = stamp(value) if isinstance(value, datetime) else str(value)
+        console.print(f"  {field_name} = {shown}", markup=False)
     for v in exp.verdicts:
         if v.selected_now:
             state = "[bold]due now[/]"
@@ -209,47 +216,26 @@ def render_explain(console: Console, exp: Explanation) -> None:
     for event in exp.history:
         detail = event["details"].get("milestone") if event["event"] == "warned" else None
         console.print(
-            f"  history: {event['ts'][:19]} {event['event']}"
+            f"  history: {stamp(event['ts'])} {event['event']}"
             f"{f' {detail} notice' if detail else ''} (run {event['run_id']})"
         )
 
 
-def render_runs(console: Console, rows: list[dict[str, Any]]) -> None:
-    """The run list."""
-    table = Table("run id", "started", "policies", "dry run", "status", "deleted", "errors")
-    for row in rows:
-        status = row["status"]
-        color = {"succeeded": "green", "degraded": "yellow"}.get(status, "red")
-        if status == RunStatus.RUNNING.value:
-            color = "cyan"
-        table.add_row(
-            row["runId"],
-            stamp(row["startedAt"]),
-            ", ".join(row["policies"]),
-            "yes" if row["dryRun"] else "",
-            f"[{color}]{status}[/]",
-            str(row["deleted"]),
-            str(row["errors"]),
-        )
-    console.print(table)
-
-
 def render_holds(console: Console, holds: list[Hold]) -> None:
     """The hold registry."""
-    table = Table("id", "dataset", "key", "reason", "placed by", "placed at", "released")
-    for hold in holds:
-        released = (
-            f"{stamp(hold.released_at)} by {hold.released_by}"
-            if hold.released_at
-            else "[red]active[/]"
-        )
-        table.add_row(
+    rows = [
+        [
             str(hold.id),
             hold.dataset,
-            hold.item_key,
-            hold.reason,
-            hold.placed_by,
+            escape(hold.item_key),
+            escape(hold.reason),
+            escape(hold.placed_by),
             stamp(hold.placed_at),
-            released,
-        )
-    console.print(table)
+            f"{stamp(hold.released_at)} by {escape(hold.released_by or '?')}"
+            if hold.released_at
+            else "[red]active[/]",
+        ]
+        for hold in holds
+    ]
+    headers = ("id", "dataset", "key", "reason", "placed by", "placed at", "released")
+    print_table(console, headers, rows)

@@ -10,6 +10,7 @@ from rich.table import Table
 from lethe.jobs.claims import Claim
 from lethe.jobs.runner import JobRun
 from lethe.jobs.status import JobStatus
+from lethe.model.text import stamp
 
 __all__ = ["render_claim", "render_jobs"]
 
@@ -44,11 +45,11 @@ def render_jobs(console: Console, statuses: list[JobStatus]) -> None:
 
 def render_claim(console: Console, claim: Claim, runs: list[JobRun]) -> None:
     """What one trigger did, and how its runs ended."""
-    slot = f" slot {claim.slot.isoformat()}" if claim.slot else ""
+    slot = f" slot {stamp(claim.slot)}" if claim.slot else ""
     console.print(f"{claim.job}: {claim.status.value}{slot} — {claim.reason}", markup=False)
     for run in runs:
         note = f" ({run.note})" if run.note else ""
         console.print(
-            f"  run {run.run_id} for slot {run.slot.isoformat()}: {run.status.value}{note}",
+            f"  run {run.run_id} for slot {stamp(run.slot)}: {run.status.value}{note}",
             markup=False,
         )

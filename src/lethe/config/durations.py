@@ -4,6 +4,10 @@ A :class:`Duration` keeps calendar months apart from fixed seconds because "24 m
 31 March is not a fixed number of days. Units: ``s``, ``m``/``min`` (minutes), ``h``, ``d``,
 ``w``, ``mo``/``month(s)`` and ``y``/``year(s)``. ``m`` always means minutes; months are spelled
 ``mo`` or ``months`` so that ``"30m"`` is never ambiguous.
+
+A duration is at most :data:`LONGEST` (1,000 years): longer ones cannot be dated (Python's
+datetimes end at year 9999) and are refused when the file is loaded. Arithmetic saturates at
+the ends of the calendar, so an instant near them never raises.
 """
 
 from __future__ import annotations
@@ -11,9 +15,12 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-__all__ = ["Duration", "parse_duration"]
+__all__ = ["LONGEST_YEARS", "Duration", "parse_duration"]
+
+#: The longest duration a policy file may give, in years.
+LONGEST_YEARS = 1000
 
 _UNITS: dict[str, tuple[int, int]] = {
     # unit -> (months, seconds)
@@ -57,12 +64,20 @@ class Duration:
     seconds: int = 0
 
     def before(self, instant: datetime) -> datetime:
-        """The instant this duration before ``instant`` (months clamp to the month's last day)."""
-        return _add_months(instant, -self.months) - timedelta(seconds=self.seconds)
+        """The instant this duration before ``instant`` (months clamp to the month's last day);
+        the calendar's first instant when that lies before year 1."""
+        try:
+            return _add_months(instant, -self.months) - timedelta(seconds=self.seconds)
+        except (OverflowError, ValueError):
+            return _edge(instant, datetime.min)
 
     def after(self, instant: datetime) -> datetime:
-        """The instant this duration after ``instant``."""
-        return _add_months(instant, self.months) + timedelta(seconds=self.seconds)
+        """The instant this duration after ``instant``; the calendar's last instant when that
+        lies after year 9999."""
+        try:
+            return _add_months(instant, self.months) + timedelta(seconds=self.seconds)
+        except (OverflowError, ValueError):
+            return _edge(instant, datetime.max)
 
     @property
     def shortest(self) -> timedelta:
@@ -106,7 +121,14 @@ def parse_duration(text: str) -> Duration:
         position = match.end()
     if position != len(cleaned):
         raise ValueError(f"malformed duration {text!r}; write e.g. '30d', '24 months' or '30m'")
+    if months > LONGEST_YEARS * 12 or seconds > LONGEST_YEARS * 366 * 86400:
+        raise ValueError(f"duration {text!r} is longer than {LONGEST_YEARS} years")
     return Duration(months=months, seconds=seconds)
+
+
+def _edge(instant: datetime, edge: datetime) -> datetime:
+    """``edge`` (datetime.min or max) in the form of ``instant``: aware UTC or naive."""
+    return edge.replace(tzinfo=UTC) if instant.tzinfo is not None else edge
 
 
 def _add_months(instant: datetime, months: int) -> datetime:

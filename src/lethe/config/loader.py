@@ -74,7 +74,7 @@ def resolve_url(url: str, base_dir: Path) -> str:
         return url if path.is_absolute() else f"file://{(base_dir / path).resolve()}"
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # the store says what is wrong when it opens
         return url
     if parsed.get_backend_name() != "sqlite":
         return url
@@ -97,6 +97,12 @@ def load_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = None
         raise ConfigError(
             f"policy file not found: {file} (create one, or run `lethe demo` to see an example)"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not UTF-8 text: byte {exc.object[exc.start]:#04x} at offset {exc.start} "
+            "(save the file as UTF-8)",
+            str(file),
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read policy file {file}: {exc.strerror}") from exc
     return load(raw, source=file.name, base_dir=file.resolve().parent, env=env)
@@ -114,6 +120,9 @@ def load(
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", source) from exc
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively.
+        raise ConfigError("not valid TOML: values nested too deeply", source) from None
     env = os.environ if env is None else env
     data = _interpolate(data, env, source, ())
     try:

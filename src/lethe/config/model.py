@@ -43,6 +43,10 @@ __all__ = [
     "StoreConfig",
 ]
 
+#: The largest count a limit may give: counts are bound into SQL as 64-bit integers, and no
+#: table lethe will meet holds more rows.
+MAX_COUNT = 10**12
+
 if TYPE_CHECKING:
     ActionSpec = Action
 else:
@@ -85,8 +89,8 @@ class StateConfig(_Strict):
 class RunConfig(_Strict):
     """How ``lethe run`` behaves when the command line does not say.
 
-    ``dry_run = true`` makes every run a dry run unless ``--no-dry-run`` is given (the
-    seeds' ``CLEANER_DRY_RUN``, on by default there); ``log_level`` sets the level of the
+    ``dry_run = true`` makes every run a dry run unless ``--no-dry-run`` is given (like a
+    cleanup job's ``CLEANER_DRY_RUN``, often on by default); ``log_level`` sets the level of the
     ``lethe`` logger (``CLEANER_LOG_LEVEL``).
     """
 
@@ -105,7 +109,7 @@ class HealthConfig(_Strict):
     ``count_dry_runs = false``."""
 
     window: DurationField = Duration(seconds=48 * 3600)
-    max_errors: int = Field(default=5, ge=0)
+    max_errors: int = Field(default=5, ge=0, le=MAX_COUNT)
     count_dry_runs: bool = True
 
 
@@ -118,7 +122,7 @@ class BreakerConfig(_Strict):
     """
 
     enabled: bool = True
-    max_rows: int = Field(default=10_000, ge=0)
+    max_rows: int = Field(default=10_000, ge=0, le=MAX_COUNT)
     max_percent: float = Field(default=50.0, ge=0, le=100)
     mode: Literal["and", "or"] = "and"
 
@@ -128,7 +132,7 @@ class LimitsConfig(_Strict):
 
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     batch_seconds: float = Field(default=0.25, ge=0, le=60)
-    max_deletions: int | None = Field(default=None, ge=0)
+    max_deletions: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     breaker: BreakerConfig = BreakerConfig()
     min_retain: DurationField = Duration(seconds=3600)
 
@@ -138,7 +142,7 @@ class PolicyLimits(_Strict):
 
     batch_size: int | None = Field(default=None, ge=1, le=100_000)
     batch_seconds: float | None = Field(default=None, ge=0, le=60)
-    max_deletions: int | None = Field(default=None, ge=0)
+    max_deletions: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     breaker: BreakerConfig | None = None
 
 

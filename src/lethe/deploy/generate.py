@@ -100,7 +100,12 @@ def plan_firing(target: Target, index: int, job: JobConfig) -> Firing:
             where,
         )
     firing = _tick(target, index, job)
-    late = f", so a slot may start up to {firing.delay} minutes late" if firing.delay else ""
+    late = (
+        f", so a slot may start up to {firing.delay} minute{'s' if firing.delay != 1 else ''} late"
+        if firing.delay
+        else ", which fires at every slot's minute, so no slot starts late (beyond the "
+        "platform's own delay in starting a job)"
+    )
     context.warnings.append(
         f"{where}: {said}: {reason}; emitting the tick '{firing.schedule.expression}' "
         f"({firing.schedule.zone}) that calls `lethe tick {job.name}`{late}; the slot ledger "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lethe.engine.runtime import Runtime
-from lethe.errors import LetheError, LiveCheckError
+from lethe.errors import ConfigError, ExitCode, LetheError, StoreError
 from lethe.model.conditions import columns_of
 from lethe.stores.base import DatasetUse, Finding
 
@@ -17,6 +17,8 @@ class CheckReport:
     """Findings of every stage; ``ok`` when none is an error."""
 
     findings: tuple[Finding, ...]
+    #: A store (application or state database) could not be reached.
+    unreachable: bool = False
 
     @property
     def ok(self) -> bool:
@@ -26,15 +28,29 @@ class CheckReport:
     def warnings(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.level == "warning")
 
+    @property
+    def exit_code(self) -> ExitCode:
+        """What ``lethe check`` exits with: 5 when a store is unreachable (as ``plan`` and
+        ``run`` do), 2 for any other error, else 0."""
+        if self.unreachable:
+            return ExitCode.STORE_UNAVAILABLE
+        return ExitCode.OK if self.ok else ExitCode.INVALID
+
 
 def check(rt: Runtime) -> CheckReport:
-    """Check the state database, every dataset's live tables, and every policy's columns."""
+    """Check the state database, every dataset's live tables, and every policy's columns.
+
+    Each problem is reported once: a policy whose dataset already failed is not bound again.
+    """
     findings: list[Finding] = []
+    failed: set[str] = set()
+    unreachable = False
     try:
         rt.state.migrate()
         findings.append(Finding("ok", "-", f"{rt.state.label}: reachable, schema up to date"))
     except LetheError as exc:
         findings.append(Finding("error", "-", str(exc)))
+        unreachable = isinstance(exc, StoreError)
     problem = rt.runs.runs_dir_problem()
     if problem:
         findings.append(Finding("error", "-", f"{rt.settings.source}: state.runs_dir: {problem}"))
@@ -42,18 +58,30 @@ def check(rt: Runtime) -> CheckReport:
         assert config.store is not None
         try:
             findings.extend(rt.store(config.store).check(name, config))
-        except LiveCheckError as exc:
-            findings.append(
-                Finding("error", name, f"{exc.where}: {exc.message}" if exc.where else exc.message)
-            )
         except LetheError as exc:
-            findings.append(Finding("error", name, str(exc)))
-    for policy in rt.config.policies:
+            findings.append(Finding("error", name, _where(rt, exc)))
+            failed.add(name)
+            unreachable |= isinstance(exc, StoreError)
+    for policy, policy_config in rt.config.policies.items():
+        links = {link.dataset for link in rt.config.datasets[policy_config.dataset].links}
+        if failed & ({policy_config.dataset} | links):
+            continue  # its dataset's error is already reported
         try:
             rt.target(policy)
         except LetheError as exc:
-            findings.append(Finding("error", rt.config.policies[policy].dataset, str(exc)))
-    return CheckReport(tuple(findings))
+            findings.append(Finding("error", policy_config.dataset, str(exc)))
+            unreachable |= isinstance(exc, StoreError)
+    return CheckReport(tuple(findings), unreachable)
+
+
+def _where(rt: Runtime, exc: LetheError) -> str:
+    """The error's message, naming the policy file and the key when the error names a key."""
+    if isinstance(exc, ConfigError) and exc.where:
+        where = exc.where
+        if not where.startswith(rt.settings.source):
+            where = f"{rt.settings.source}: {where}"
+        return f"{where}: {exc.message}"
+    return str(exc)
 
 
 def dataset_uses(rt: Runtime) -> dict[str, list[DatasetUse]]:

@@ -80,6 +80,14 @@ def first_selected(
             high = middle
         else:
             low = middle
+    # Due instants are whole seconds (or milliseconds) in practice: report the round one the
+    # search bracketed rather than a point a few hundred microseconds past it.
+    for rounded in (
+        high.replace(microsecond=0),
+        high.replace(microsecond=high.microsecond // 1000 * 1000),
+    ):
+        if rounded > low and evaluate(build(rounded), row):
+            return rounded
     return high
 
 

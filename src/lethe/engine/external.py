@@ -38,10 +38,17 @@ def _action(target: Target, index: int) -> ExternalAction:
     return action
 
 
-def plan_external(rt: Runtime, target: Target, index: int, as_of: datetime) -> PhasePlan:
-    """What the phase would do at ``as_of``; changes and sends nothing."""
+def plan_external(
+    rt: Runtime,
+    target: Target,
+    index: int,
+    as_of: datetime,
+    planned: Collection[str] | None = None,
+) -> PhasePlan:
+    """What the phase would do at ``as_of`` (on the ``planned`` keys only, when given);
+    changes and sends nothing."""
     action = _action(target, index)
-    split = _candidates(rt, target, index, as_of, None)
+    split = _candidates(rt, target, index, as_of, planned)
     outcome = action.act(target.handle, split.act, target.context(as_of), run_id=None, phase=index)
     return PhasePlan(
         policy=target.policy,

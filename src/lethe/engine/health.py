@@ -15,6 +15,7 @@ from typing import Any
 
 from lethe.engine.runtime import Runtime
 from lethe.errors import ConfigError
+from lethe.model.text import stamp
 
 __all__ = ["HealthReport", "PolicyHealth", "health"]
 
@@ -97,7 +98,7 @@ def health(
         success = last_success.get(name)
         completed = _instant(success["completedAt"]) if success else None
         if completed is None or completed < oldest:
-            since = f"since {completed.isoformat()}" if completed else "ever"
+            since = f"since {stamp(completed)}" if completed else "ever"
             problems.append(f"no successful run within {config.window} ({since})")
         latest = last_run.get(name)
         errors = int(latest["errors"]) if latest else 0

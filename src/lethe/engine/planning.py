@@ -8,6 +8,7 @@ first change without holding millions of keys in memory.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +16,9 @@ from lethe.actions.external import ExternalAction
 from lethe.engine.decisions import breaker_verdict, partition
 from lethe.engine.external import plan_external
 from lethe.engine.runtime import Runtime, Target
+from lethe.model.keys import key_text
 from lethe.model.plan import PhasePlan, Plan
+from lethe.stores.base import Item
 
 __all__ = ["Estimate", "estimate", "plan", "plan_target", "removed_rows", "trip_reason"]
 
@@ -24,23 +27,37 @@ def _cap_left(cap: int | None, used: int) -> int | None:
     return None if cap is None else max(0, cap - used)
 
 
-def plan_target(rt: Runtime, target: Target, as_of: datetime) -> list[PhasePlan]:
-    """The exact plan of one policy's phases."""
+def plan_target(
+    rt: Runtime,
+    target: Target,
+    as_of: datetime,
+    planned: Plan | None = None,
+    drift: dict[str, int] | None = None,
+) -> list[PhasePlan]:
+    """The exact plan of one policy's phases.
+
+    With ``planned`` (a dry run of ``run --plan``), each phase keeps only its planned items
+    that are still selected, as the real run's locks would, ignores the cap (the plan was
+    capped when it was made) and adds the drift to ``drift``.
+    """
     registry = rt.holds.active_keys(target.dataset)
-    cap = rt.config.max_deletions(target.policy)
+    cap = None if planned is not None else rt.config.max_deletions(target.policy)
     used = 0
     phases: list[PhasePlan] = []
     for index, action in enumerate(target.actions):
+        wanted = _wanted(planned, target.policy, index)
         if isinstance(action, ExternalAction):
-            phases.append(plan_external(rt, target, index, as_of))
+            phases.append(plan_external(rt, target, index, as_of, wanted))
             continue
         items = list(target.handle.iter_select(target.selection(index, as_of)))
+        if wanted is not None:
+            items = _drift(items, wanted, registry, drift if drift is not None else {})
         blocked = target.blocked(index, [i.key for i in items if not i.held], as_of)
         limit = _cap_left(cap, used) if action.destructive else None
         split = partition(items, registry, blocked, limit)
         if action.destructive:
             used += len(split.act)
-        cascade = target.handle.cascade_counts(split.act) if action.cascades else {}
+        cascade = target.handle.cascade_counts(split.act) if action.cascades and split.act else {}
         phases.append(
             PhasePlan(
                 policy=target.policy,
@@ -61,9 +78,43 @@ def plan_target(rt: Runtime, target: Target, as_of: datetime) -> list[PhasePlan]
     return phases
 
 
-def plan(rt: Runtime, targets: Sequence[Target], as_of: datetime) -> Plan:
-    """The exact plan of several policies at ``as_of``."""
-    phases = [phase for target in targets for phase in plan_target(rt, target, as_of)]
+def _wanted(planned: Plan | None, policy: str, index: int) -> set[str] | None:
+    """The keys ``planned`` names for one phase (none when the phase was not planned)."""
+    if planned is None:
+        return None
+    phase = planned.phase(policy, index)
+    return {key_text(k) for k in phase.keys} if phase else set()
+
+
+def _drift(
+    items: list[Item], wanted: set[str], registry: AbstractSet[str], drift: dict[str, int]
+) -> list[Item]:
+    """The selected items that were planned; counts the drift as ``run --plan`` reports it."""
+    kept = [item for item in items if key_text(item.key) in wanted]
+    newly_due = sum(1 for item in items if not item.held and key_text(item.key) not in wanted)
+    counts = {
+        "planned": len(wanted),
+        "no_longer_due": len(wanted) - len(kept),
+        "now_held": sum(1 for i in kept if i.held or key_text(i.key) in registry),
+        "newly_due_not_planned": newly_due,
+    }
+    for name, count in counts.items():
+        drift[name] = drift.get(name, 0) + count
+    return kept
+
+
+def plan(
+    rt: Runtime,
+    targets: Sequence[Target],
+    as_of: datetime,
+    planned: Plan | None = None,
+    drift: dict[str, int] | None = None,
+) -> Plan:
+    """The exact plan of several policies at ``as_of`` (restricted to ``planned``, if given:
+    see :func:`plan_target`)."""
+    phases = [
+        phase for target in targets for phase in plan_target(rt, target, as_of, planned, drift)
+    ]
     return Plan(as_of=as_of, config_hash=rt.settings.hash, phases=tuple(phases))
 
 

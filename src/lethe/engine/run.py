@@ -156,11 +156,12 @@ def _execute(
     tripped: str | None = None
     unknown: dict[str, str] = {}
     raised: str | None = None  # the error the caller will report itself
+    preview: Plan | None = None
     try:
-        if dry_run:
-            preview = plan(rt, targets, as_of)
+        if dry_run:  # what the real run would do: with a plan file, its items and drift
+            preview = plan(rt, targets, as_of, planned, drift if planned else None)
             phases = _from_plan(preview)
-            reasons = breaker_reasons(rt, targets, as_of, preview)
+            reasons = breaker_reasons(rt, targets, as_of, planned or preview)
         else:
             reasons = breaker_reasons(rt, targets, as_of, planned, unknown)
             errors.extend(unknown.values())
@@ -206,6 +207,7 @@ def _execute(
             warnings=tuple(warnings),
             limit_tripped=tripped,
             drift=drift,
+            plan=preview,
         )
         result, problem = _record(rt, result, raised)
     if problem:

@@ -169,6 +169,8 @@ class HoldRegistry:
 
     def get(self, hold_id: int) -> Hold:
         """One hold by id."""
+        if not 0 < hold_id < 2**63:  # ids are 64-bit integers: no other id can exist
+            raise NotFoundError(f"no hold with id {hold_id}; see `lethe hold list --all`")
         with self.state.read() as conn:
             row = conn.execute(select(holds).where(holds.c.id == hold_id)).mappings().first()
         if row is None:

@@ -8,9 +8,11 @@
   are refused;
 * ``iss`` and ``aud`` as configured, ``exp`` and ``iat`` present, not expired, not before its
   ``nbf`` (with ``leeway`` for clock skew);
-* an ``email`` in ``allowed_emails`` (and not ``email_verified: false``).
+* an ``email`` in ``allowed_emails``, with ``email_verified`` absent or true (the string
+  ``"false"`` is not true).
 
-A missing or invalid credential answers 401; a valid token for a caller not allowed, 403.
+A missing or invalid credential answers 401 — a header or claim of the wrong type too, never a
+500; a valid token for a caller not allowed, 403.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import jwt
+from jwt import PyJWK
 
 from lethe.config.jobs import OIDCConfig, ServeConfig
 from lethe.http.jwks import JWKSCache
@@ -83,23 +86,38 @@ class Authenticator:
         return _verify(credential, self.oidc, self.jwks)
 
 
+#: What a hostile token can make PyJWT raise besides its own errors: a claim of the wrong
+#: type (``nbf: []``), an infinite number, JSON nested past the parser's recursion limit.
+_MALFORMED = (jwt.InvalidTokenError, TypeError, ValueError, OverflowError, RecursionError)
+
+
 def _verify(token: str, oidc: OIDCConfig, jwks: JWKSCache) -> Principal:
     try:
         header = jwt.get_unverified_header(token)
-    except jwt.InvalidTokenError:
+    except _MALFORMED:
         raise AuthError(401, "malformed token") from None
     alg, kid = header.get("alg"), header.get("kid")
-    if alg not in ALGORITHMS:
-        raise AuthError(401, f"algorithm {alg!r} is not accepted (RS256 or ES256 only)")
+    if not isinstance(alg, str) or alg not in ALGORITHMS:
+        shown = repr(alg)[:40] if isinstance(alg, str) else f"of type {type(alg).__name__}"
+        raise AuthError(401, f"algorithm {shown} is not accepted (RS256 or ES256 only)")
     if not isinstance(kid, str):
         raise AuthError(401, "the token names no signing key (kid)")
     key = jwks.key(kid)
     if key is None:
         raise AuthError(401, "unknown signing key")
     if key.key_type != ALGORITHMS[alg] or key.algorithm_name != alg:
-        raise AuthError(401, f"key {kid!r} does not sign with {alg}")
+        raise AuthError(401, f"key {kid[:40]!r} does not sign with {alg}")
+    claims = _claims(token, key, alg, oidc)
+    email = claims.get("email")
+    if not _verified(claims) or not isinstance(email, str) or email not in oidc.allowed_emails:
+        raise AuthError(403, "this identity may not call lethe")
+    return Principal("oidc", email)
+
+
+def _claims(token: str, key: PyJWK, alg: str, oidc: OIDCConfig) -> dict[str, object]:
+    """The token's verified claims, or a 401 saying why not."""
     try:
-        claims = jwt.decode(
+        claims: dict[str, object] = jwt.decode(
             token,
             key.key,
             algorithms=[alg],
@@ -117,8 +135,14 @@ def _verify(token: str, oidc: OIDCConfig, jwks: JWKSCache) -> Principal:
     except jwt.InvalidIssuerError:
         raise AuthError(401, "token from another issuer") from None
     except jwt.InvalidTokenError as exc:
-        raise AuthError(401, f"invalid token: {exc}") from None
-    email = claims.get("email")
-    if claims.get("email_verified") is False or email not in oidc.allowed_emails:
-        raise AuthError(403, "this identity may not call lethe")
-    return Principal("oidc", str(email))
+        raise AuthError(401, f"invalid token: {str(exc)[:200]}") from None
+    except _MALFORMED:
+        raise AuthError(401, "invalid token: a claim has the wrong type") from None
+    return claims
+
+
+def _verified(claims: dict[str, object]) -> bool:
+    """Whether the issuer vouches for the email: ``email_verified`` absent or true. Some
+    issuers send it as the string ``"true"``; ``"false"``, ``0`` or ``null`` are not true."""
+    value = claims.get("email_verified", True)
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from lethe.config.jobs import JobConfig
+from lethe.model.text import stamp
 from lethe.schedule.decide import JobState, SlotStatus, Verdict, decide
 from lethe.state.batches import new_id
 from lethe.state.slots import MANUAL, SCHEDULED, SlotLedger, SlotRow
@@ -210,5 +211,5 @@ def _duplicate(job: str, row: SlotRow | None, next_slot: datetime | None) -> Cla
     if row is None:
         return Claim(job, ClaimStatus.NOT_DUE, "nothing due", next_slot=next_slot)
     status = ClaimStatus.SKIPPED if row.status is SlotStatus.SKIPPED else ClaimStatus.DUPLICATE
-    why = f"slot {row.slot.isoformat()} is already {row.status.value}"
+    why = f"slot {stamp(row.slot)} is already {row.status.value}"
     return Claim(job, status, why, row.slot, row.run_id, row.status.value, next_slot)

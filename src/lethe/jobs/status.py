@@ -15,6 +15,7 @@ from itertools import islice
 from typing import Any
 
 from lethe.config.jobs import JobConfig, fixed
+from lethe.model.text import duration, stamp
 from lethe.schedule.decide import SlotStatus
 from lethe.state.slots import SlotLedger, SlotRow
 
@@ -96,8 +97,10 @@ def job_statuses(jobs: list[JobConfig], ledger: SlotLedger, now: datetime) -> li
         baseline = last_success or first_seen
         window = alert_window(job, now)
         if not paused and now - baseline > window:
-            since = f"since {last_success.isoformat()}" if last_success else "ever"
-            problems.append(f"job {job.name}: no successful run {since} (alert_after {window})")
+            since = f"since {stamp(last_success)}" if last_success else "ever"
+            problems.append(
+                f"job {job.name}: no successful run {since} (alert_after {duration(window)})"
+            )
         statuses.append(
             JobStatus(
                 job=job,

@@ -119,21 +119,24 @@ class Plan:
                     phase=int(p["phase"]),
                     action=p["action"],
                     label=p["label"],
-                    keys=tuple(p["keys"]),
-                    held=tuple(p["held"]),
+                    keys=_keys(p["keys"]),
+                    held=_keys(p["held"]),
                     blocked=dict(p.get("blocked", {})),
                     capped=int(p["capped"]),
                     cascade=dict(p["cascade"]),
                     destructive=bool(p.get("destructive", True)),
-                    unreadable=tuple(p.get("unreadable", ())),
+                    unreadable=_keys(p.get("unreadable", [])),
                     summary=tuple(p.get("summary", ())),
                     details=dict(p.get("details", {})),
                     notes=tuple(p.get("notes", ())),
                 )
                 for p in document["phases"]
             )
+            as_of = datetime.fromisoformat(document["as_of"])
+            if as_of.tzinfo is None:
+                raise ValueError(f"as_of {document['as_of']!r} has no time zone")
             return Plan(
-                as_of=datetime.fromisoformat(document["as_of"]),
+                as_of=as_of,
                 config_hash=str(document["config_hash"]),
                 phases=phases,
                 warnings=tuple(document.get("warnings", ())),
@@ -141,6 +144,13 @@ class Plan:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanFileError(f"{source}: malformed plan ({exc})") from exc
+
+
+def _keys(value: Any) -> tuple[ItemKey, ...]:
+    """A list of keys as written by :meth:`PhasePlan.to_document` (text), or a TypeError."""
+    if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
+        raise TypeError("keys must be a list of strings")
+    return tuple(value)
 
 
 def _digest(body: Mapping[str, Any]) -> str:

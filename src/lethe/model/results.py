@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from lethe.model.plan import Plan
+
 __all__ = ["PhaseResult", "RunResult", "RunStatus"]
 
 
@@ -47,6 +49,18 @@ class PhaseResult:
     #: Phase-specific counts (never personal data: this is recorded).
     details: Mapping[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> PhaseResult:
+        """A phase read back from a run record (:meth:`to_document`)."""
+        return cls(
+            **{
+                **document,
+                "cascade": dict(document.get("cascade", {})),
+                "summary": tuple(document.get("summary", ())),
+                "details": dict(document.get("details", {})),
+            }
+        )
+
     def to_document(self) -> dict[str, Any]:
         return {
             "policy": self.policy,
@@ -84,6 +98,8 @@ class RunResult:
     warnings: tuple[str, ...] = ()
     limit_tripped: str | None = None
     drift: Mapping[str, int] = field(default_factory=dict)
+    #: A dry run's plan: the exact keys it found for each phase (not part of the record).
+    plan: Plan | None = field(default=None, compare=False, repr=False)
 
     @property
     def deleted(self) -> int:

@@ -9,6 +9,7 @@ message (a bad address, a 4xx/5xx reply) does not.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +20,20 @@ from lethe.notify.digest import Composer, Notice, recipient_hash
 from lethe.state.deliveries import Claim, DeliveryLedger
 from lethe.state.ledger import EventDraft
 
-__all__ = ["DeliveryReport", "deliver"]
+__all__ = ["DeliveryReport", "deliver", "redact_addresses"]
+
+# Anything shaped like an address: a server's reply may echo the recipient in another case, or
+# name other mailboxes (a forwarding target, the postmaster). Quoted local parts count too.
+_ADDRESS = re.compile(r'<?(?:"[^"\n]*"|[^\s<>()\[\],;:"\'@]+)@[^\s<>()\[\],;:"\'@]+>?')
+
+
+def redact_addresses(text: str, recipient: str = "") -> str:
+    """``text`` with ``recipient`` (in any case) as ``<recipient>`` and any other
+    address-shaped token as ``<address>``: what reaches ledger rows, run records and logs."""
+    if recipient.strip():
+        mine = f"<?{re.escape(recipient.strip())}>?"
+        text = re.sub(mine, "<recipient>", text, flags=re.IGNORECASE)
+    return _ADDRESS.sub("<address>", text)
 
 
 @dataclass
@@ -68,7 +82,8 @@ def deliver(
                 continue
             except ValueError as exc:  # a template failed on this notice's values
                 report.failed += len(notice.items)
-                report.errors.append(f"deletion warning not sent: {exc}")
+                reason = redact_addresses(str(exc), notice.recipient)
+                report.errors.append(f"deletion warning not sent: {reason}")
             except DeliveryError as exc:
                 stopped = exc
     finally:
@@ -107,8 +122,7 @@ def _one(
     try:
         receipt = sender.send(message)
     except DeliveryError as exc:
-        address = notice.recipient  # never in errors, the ledger or run records
-        reason = str(exc).replace(f"<{address}>", "<recipient>").replace(address, "<recipient>")
+        reason = redact_addresses(str(exc), notice.recipient)  # never an address in clear
         ledger.failed(sending.policy, sending.run_id, claim.entries, reason)
         report.failed += len(claim.entries)
         keys = ", ".join(key for key, _ in claim.entries)

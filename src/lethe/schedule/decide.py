@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
+from lethe.model.text import stamp
 from lethe.schedule.cron import Schedule
 
 __all__ = ["Action", "JobState", "Record", "Rules", "SlotStatus", "Verdict", "decide"]
@@ -153,7 +154,7 @@ def decide(rules: Rules, state: JobState, now: datetime) -> Verdict:
         )
         records.append(_all(inside, status, why))
         return Verdict("none", None, tuple(records), f"{status.value}: {why}", next_slot)
-    older = inside.record(SlotStatus.COALESCED, f"run once as {latest.isoformat()}", but_last=True)
+    older = inside.record(SlotStatus.COALESCED, f"run once as {stamp(latest)}", but_last=True)
     if older and state.last_slot is not None:  # a job new to the ledger owes no older slots
         records.append(older)
     if state.in_flight:

@@ -16,13 +16,14 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection, make_url
 
 from lethe import secrets
-from lethe.errors import StoreError
+from lethe.errors import ConfigError, StoreError
 from lethe.schedule.clock import Clock, SystemClock
 from lethe.stores.sql.engine import create_sql_engine, translate_errors
 
 __all__ = ["StateDB", "as_utc"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_STATE_DIALECTS = ("sqlite", "postgresql")
 #: The advisory lock key migrations take on PostgreSQL ("lethe" in ASCII).
 _LOCK = 0x6C65746865
 
@@ -45,7 +46,16 @@ class StateDB:
         self.url = url
         self.clock: Clock = clock or SystemClock()
         self.label = f"state database {secrets.redact_url(url)}"
-        self.engine: Engine = create_sql_engine(url, where="state.url", create_dirs=True, wal=True)
+        self.engine: Engine = create_sql_engine(url, where="state.url", create=True, wal=True)
+        if self.engine.dialect.name not in _STATE_DIALECTS:
+            # Its migrations index TEXT columns and rely on sub-second timestamps, which
+            # MariaDB and MySQL would need their own column types for.
+            self.engine.dispose()
+            raise ConfigError(
+                f"lethe keeps its state in SQLite or PostgreSQL, not {self.engine.dialect.name} "
+                "(a MariaDB or MySQL application database is fine: point state.url elsewhere)",
+                "state.url",
+            )
         self._migrated = False
 
     def now(self) -> datetime:

@@ -213,13 +213,16 @@ def _summary(row: Any) -> dict[str, Any]:
     started = as_utc(row["started_at"])
     completed = as_utc(row["completed_at"])
     record = row["record"] or {}
+    dry_run = bool(row["dry_run"])
+    removed = sum(p["acted"] for p in record.get("phases", []) if p.get("destructive", True))
     return {
         "runId": row["id"],
         "policies": list(row["policies"]),
-        "dryRun": bool(row["dry_run"]),
+        "dryRun": dry_run,
         "status": row["status"],
         "startedAt": started.isoformat() if started else None,
         "completedAt": completed.isoformat() if completed else None,
-        "deleted": sum(p["acted"] for p in record.get("phases", []) if p.get("destructive", True)),
+        "deleted": 0 if dry_run else removed,
+        "wouldDelete": removed if dry_run else 0,
         "errors": len(record.get("errors", [])),
     }

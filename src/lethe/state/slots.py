@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lethe.errors import StoreError
 from lethe.model.results import RunStatus
+from lethe.model.text import stamp
 from lethe.schedule.decide import Record, SlotStatus
 from lethe.state.db import StateDB, as_utc
 from lethe.state.reconcile import reconcile_record
@@ -248,7 +249,7 @@ class SlotLedger:
                 .values(status=RunStatus.INTERRUPTED.value, completed_at=now)
             )
             reconcile_record(conn, str(row.run_id), self.tables)
-            status, note = SlotStatus.FAILED, f"lease expired at {lease.isoformat()} (no heartbeat)"
+            status, note = SlotStatus.FAILED, f"lease expired at {stamp(lease)} (no heartbeat)"
         else:
             completed = as_utc(run[2]) or now
             if completed + grace >= now:

@@ -40,7 +40,7 @@ def open_store(name: str, url: str) -> Store:
     return factory(name, url)
 
 
-@register("sqlite", "postgresql", "postgres", "mysql", "mariadb", "mssql", "oracle")
+@register("sqlite", "postgresql", "postgres", "mysql", "mariadb")
 def _sql(name: str, url: str) -> Store:
     from lethe.stores.sql.store import SQLStore
 

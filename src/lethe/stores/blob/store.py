@@ -35,9 +35,7 @@ def _open(url: str, where: str) -> tuple[ObjectStore, bool]:
     if parts.scheme == "file":
         return LocalStore(url[len("file://") :] or ".", automatic_cleanup=True), True
     options = dict(parse_qsl(parts.query))
-    for key, value in options.items():
-        if secrets.looks_secret(key) or "key" in key.lower():
-            secrets.register(value)
+    secrets.register_url(url)  # a key or token given as a query option
     client: dict[str, Any] = {
         k: v.lower() == "true" if v.lower() in ("true", "false") else v
         for k, v in options.items()

@@ -25,7 +25,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
     true,
     tuple_,
     update,
@@ -39,6 +38,7 @@ from lethe.model.keys import ItemKey, key_text
 from lethe.stores.base import DeleteOutcome, Item
 from lethe.stores.sql.cascade import Cascade, Link, Node
 from lethe.stores.sql.compile import column, compile_condition, to_column_value
+from lethe.stores.sql.dialects import dialect_of
 from lethe.stores.sql.engine import translate_errors
 from lethe.stores.sql.keysets import KeySet, Match
 
@@ -70,7 +70,8 @@ class SQLDataset:
         self.label = label
         self._related: dict[str, Table] = {}
         self.sqlite = engine.dialect.name == "sqlite"
-        self.locks_rows = engine.dialect.name == "postgresql"
+        self.dialect = dialect_of(engine)
+        self.locks_rows = self.dialect.row_locks
         self.keyset = KeySet(_ROOT_KEYS, self.key, engine.dialect)
 
     @property
@@ -79,11 +80,11 @@ class SQLDataset:
 
     @property
     def locks(self) -> bool:
-        return True  # row locks on PostgreSQL, the database's write lock on SQLite
+        return True  # row locks on servers, the database's write lock on SQLite
 
     @property
     def skips_locked(self) -> bool:
-        return self.locks_rows  # only PostgreSQL's SKIP LOCKED leaves rows behind the cursor
+        return self.dialect.skip_locked  # only SKIP LOCKED leaves rows behind the cursor
 
     # -- building blocks -------------------------------------------------------------------
 
@@ -214,20 +215,11 @@ class SQLDataset:
         return counts
 
     def table_sizes(self) -> dict[str, int]:
-        """Row counts; on PostgreSQL the planner's estimate (``pg_class.reltuples``, kept
-        current by autovacuum) where one exists, since exact counts scan every table."""
+        """Row counts; the server's estimate where it keeps a good one (PostgreSQL), since
+        exact counts scan every table."""
         tables = [self.root, *(n.table for n in self.cascade.nodes)]
-        sizes: dict[str, int] = {}
         with translate_errors(self.label), self.engine.connect() as conn:
-            if self.locks_rows:
-                estimates = conn.execute(
-                    text(
-                        "SELECT oid::regclass::text, reltuples FROM pg_class "
-                        "WHERE oid = ANY(CAST(:names AS regclass[]))"
-                    ),
-                    {"names": [t.fullname for t in tables]},
-                ).all()
-                sizes = {name.split(".")[-1]: int(n) for name, n in estimates if n >= 0}
+            sizes = self.dialect.size_estimates(conn, tables)
             for t in tables:
                 if t.name not in sizes:
                     sizes[t.name] = int(
@@ -342,7 +334,8 @@ class SQLBatch:
         if after is not None:
             query = query.where(ds.key > after)
         if ds.locks_rows:
-            query = query.with_for_update(of=ds.root, skip_locked=skip_locked)
+            skip = skip_locked and ds.dialect.skip_locked
+            query = query.with_for_update(of=ds.root, skip_locked=skip)
         return [Item(row[0], bool(row[1])) for row in self.conn.execute(query, params)]
 
     def update(self, keys: Sequence[ItemKey], values: Mapping[str, Any]) -> int:
@@ -373,10 +366,11 @@ class SQLBatch:
             counted: Counter[tuple[Any, ...]] = Counter()
             for link in node.links:
                 clause = self.dataset._link_clause(node, link, ds.keyset.match)
-                statement = delete(node.table).where(clause).returning(*returning)
                 # Count returned link values in C (Counter), then attribute each distinct
                 # value once below: a child row may belong to two parents of the batch.
-                counted.update(map(tuple, self.conn.execute(statement, params).all()))
+                counted.update(
+                    ds.dialect.deleted_rows(self.conn, node.table, clause, returning, params)
+                )
             outcome.per_table[node.name] = sum(counted.values())
             direct = all(
                 link.parent == ds.root.name and link.parent_columns == (ds.key.name,)

@@ -1,9 +1,14 @@
 """Least-privilege statements for running lethe under a narrow database role.
 
-For PostgreSQL: ``SELECT`` on exactly the columns lethe reads, ``UPDATE`` on exactly the
-columns it writes, ``DELETE`` on the tables it deletes from. Row locks (``FOR UPDATE``) need
-``UPDATE`` on at least one column, so a purge-only dataset gets ``UPDATE`` on its key column,
-which lethe never writes. SQLite has no roles: file permissions are the only control.
+For PostgreSQL, MariaDB and MySQL: ``SELECT`` on exactly the columns lethe reads, ``UPDATE`` on
+exactly the columns it writes, ``DELETE`` on the tables it deletes from. Row locks (``FOR
+UPDATE``) need ``UPDATE`` on at least one column on PostgreSQL (and a write privilege on MySQL
+≥ 8.0.22), so a locked table without one gets ``UPDATE`` on its key column, which lethe never
+writes. On MariaDB and MySQL, tables are named with their database (a ``GRANT`` is usually run
+from an administrator's session with no database selected) and a role without a host is
+``'role'@'%'``; a table lethe does not delete from also gets ``SHOW VIEW``, which lets it read
+the table's definition (reflection runs ``SHOW CREATE TABLE``, which column privileges alone do
+not allow) and none of its rows. SQLite has no roles: file permissions are the only control.
 """
 
 from __future__ import annotations
@@ -59,21 +64,26 @@ def _needs(uses: Sequence[tuple[SQLDataset, DatasetUse]]) -> dict[str, TableGran
 
 
 def grant_statements(
-    uses: Sequence[tuple[SQLDataset, DatasetUse]], role: str, dialect: str
+    uses: Sequence[tuple[SQLDataset, DatasetUse]],
+    role: str,
+    dialect: str,
+    database: str | None = None,
 ) -> list[str]:
-    """GRANT statements covering every use of every dataset of one store."""
-    if dialect != "postgresql":
+    """GRANT statements covering every use of every dataset of one store; ``database`` is the
+    database the tables are in (MariaDB and MySQL name it in each statement)."""
+    if dialect == "sqlite":
         return [f"-- {dialect}: no roles; restrict access to the database file instead"]
+    mysql = dialect == "mysql"  # SQLAlchemy's name for MariaDB and MySQL
+    prefix = f"{database}." if mysql and database else ""
     statements: list[str] = []
     for table, need in sorted(_needs(uses).items()):
+        on = f"{prefix}{table}"
         if need.select:
-            statements.append(
-                f"GRANT SELECT ({', '.join(sorted(need.select))}) ON {table} TO {role};"
-            )
+            statements.append(f"GRANT SELECT ({', '.join(sorted(need.select))}) ON {on} TO {role};")
         if need.update:
-            statements.append(
-                f"GRANT UPDATE ({', '.join(sorted(need.update))}) ON {table} TO {role};"
-            )
+            statements.append(f"GRANT UPDATE ({', '.join(sorted(need.update))}) ON {on} TO {role};")
         if need.delete:
-            statements.append(f"GRANT DELETE ON {table} TO {role};")
+            statements.append(f"GRANT DELETE ON {on} TO {role};")
+        elif mysql:
+            statements.append(f"GRANT SHOW VIEW ON {on} TO {role};")
     return statements

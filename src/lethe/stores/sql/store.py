@@ -1,4 +1,4 @@
-"""SQL databases as a lethe store (any SQLAlchemy URL; tested on PostgreSQL and SQLite)."""
+"""SQL databases as a lethe store: SQLite, PostgreSQL, MariaDB and MySQL (by SQLAlchemy URL)."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ class SQLStore:
     def grants(self, uses: Sequence[DatasetUse], role: str) -> list[str]:
         """Least-privilege GRANTs for the datasets this store serves."""
         handles = [(self.bind(use.dataset, use.config), use) for use in uses]
-        return grant_statements(handles, role, self.dialect)
+        return grant_statements(handles, role, self.dialect, self.engine.url.database)
 
     def write_document(self, path: str, document: Mapping[str, Any]) -> None:
         """A database does not keep run records as documents: they are in lethe's state."""

@@ -1,0 +1,112 @@
+"""What lethe relies on that SQL databases do differently, decided once per engine.
+
+=====================  ==================  ============================  ====================
+                       PostgreSQL          MariaDB / MySQL               SQLite
+=====================  ==================  ============================  ====================
+a batch's lock         ``FOR UPDATE SKIP   ``FOR UPDATE SKIP LOCKED``    ``BEGIN IMMEDIATE``
+                       LOCKED``            (MariaDB ≥ 10.6, MySQL ≥      (the database's
+                                           8.0.1); plain ``FOR UPDATE``  write lock)
+                                           (waits) before
+children's link values ``DELETE …          ``DELETE … RETURNING``        ``DELETE …
+of a delete            RETURNING``         (MariaDB ≥ 10.5); MySQL:      RETURNING``
+                                           ``SELECT … FOR UPDATE`` then
+                                           ``DELETE``
+table sizes            planner estimates   exact ``COUNT(*)`` (InnoDB's  exact ``COUNT(*)``
+                       (``pg_class``)      estimates are off by ~50 %)
+a batch's keys         ``= ANY(:array)``   expanding ``IN (…)``          ``json_each(:json)``
+                                           (:mod:`.keysets`)
+=====================  ==================  ============================  ====================
+
+The connection settings (``READ COMMITTED`` and a UTC session on MariaDB/MySQL) are made in
+:mod:`lethe.stores.sql.engine`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, Table, delete, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement as _Column
+
+__all__ = ["MYSQL_FAMILY", "SQLDialect", "dialect_of"]
+
+#: SQLAlchemy's dialect name for MariaDB and MySQL alike.
+MYSQL_FAMILY = "mysql"
+
+
+@dataclass(frozen=True)
+class SQLDialect:
+    """The behaviours of one database server that lethe's SQL differs on."""
+
+    name: str
+    #: ``SELECT … FOR UPDATE`` locks a batch's rows (SQLite locks the whole database instead).
+    row_locks: bool
+    #: ``SKIP LOCKED`` is available: a batch passes over rows someone else holds.
+    skip_locked: bool
+    #: ``DELETE … RETURNING`` is available.
+    delete_returning: bool
+
+    def deleted_rows(
+        self,
+        conn: Connection,
+        table: Table,
+        where: ColumnElement[bool],
+        returning: Sequence[_Column[Any]],
+        params: Mapping[str, Any],
+    ) -> list[tuple[Any, ...]]:
+        """Delete ``table``'s rows matching ``where``; return their ``returning`` values.
+
+        Without ``RETURNING`` the rows are read under ``FOR UPDATE`` first: nobody can change
+        or add them before the delete in the same transaction (a new child of a locked parent
+        waits for the parent's lock), so what was read is exactly what is deleted.
+        """
+        if self.delete_returning:
+            statement = delete(table).where(where).returning(*returning)
+            return [tuple(row) for row in conn.execute(statement, params).all()]
+        locked = select(*returning).where(where)
+        if self.row_locks:
+            locked = locked.with_for_update()
+        rows = [tuple(row) for row in conn.execute(locked, params).all()]
+        conn.execute(delete(table).where(where), params)
+        return rows
+
+    def size_estimates(self, conn: Connection, tables: Sequence[Table]) -> dict[str, int]:
+        """Row counts the server keeps current without scanning (PostgreSQL's planner
+        statistics, kept by autovacuum); tables missing here are counted exactly."""
+        if self.name != "postgresql":
+            return {}
+        estimates = conn.execute(
+            text(
+                "SELECT oid::regclass::text, reltuples FROM pg_class "
+                "WHERE oid = ANY(CAST(:names AS regclass[]))"
+            ),
+            {"names": [t.fullname for t in tables]},
+        ).all()
+        return {name.split(".")[-1]: int(n) for name, n in estimates if n >= 0}
+
+
+def dialect_of(engine: Engine) -> SQLDialect:
+    """The behaviours of ``engine``'s server (connecting once if it has not yet: the server's
+    version decides some of them)."""
+    sa = engine.dialect
+    if sa.server_version_info is None and sa.name != "sqlite":
+        with engine.connect():
+            pass
+    version = tuple(sa.server_version_info or ())
+    if sa.name == "postgresql":
+        return SQLDialect("postgresql", row_locks=True, skip_locked=True, delete_returning=True)
+    if sa.name == MYSQL_FAMILY:
+        mariadb = bool(getattr(sa, "is_mariadb", False))
+        skip = version >= ((10, 6) if mariadb else (8, 0, 1))
+        return SQLDialect(
+            "mariadb" if mariadb else "mysql",
+            row_locks=True,
+            skip_locked=skip,
+            delete_returning=bool(sa.delete_returning),
+        )
+    return SQLDialect(
+        sa.name, row_locks=False, skip_locked=False, delete_returning=bool(sa.delete_returning)
+    )
