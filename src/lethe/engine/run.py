@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from lethe.actions.external import ExternalAction
 from lethe.engine.executor import PhaseRunner, ProgressFn
 from lethe.engine.external import run_external
-from lethe.engine.lease import RunLease
+from lethe.engine.lease import run_lease
 from lethe.engine.planning import estimate, plan, removed_rows, trip_reason
 from lethe.engine.recovery import recover
 from lethe.engine.runtime import Runtime, Target
@@ -129,7 +129,7 @@ def execute_run(
     policies = [t.policy for t in targets]
     rt.runs.start(run_id, policies, dry_run, as_of, started, lease)
     log.info("run %s started%s: %s", run_id, " (dry run)" if dry_run else "", ", ".join(policies))
-    with RunLease(rt.runs, run_id, lease, stop):
+    with run_lease(rt.runs, run_id, lease, stop):
         return _execute(
             rt, targets, run_id, dry_run, as_of, started, planned, progress, stop, warnings
         )
@@ -269,6 +269,7 @@ def _run_policy(
     not the run; a stop ends the run after the batch in flight."""
     cap_left = rt.config.max_deletions(target.policy)
     for index, action in enumerate(target.actions):
+        stop.check()  # before any phase acts, a warning phase too: a lost slot sends nothing
         if isinstance(action, ExternalAction):
             wanted = _planned_keys(planned, target.policy, index)
             try:

@@ -48,7 +48,12 @@ class RunLog:
         started: datetime,
         lease: timedelta | None = None,
     ) -> None:
-        """Record that a run began (status ``running``, holding a lease), before any change."""
+        """Record that a run began (status ``running``, holding a lease), before any change.
+
+        The lease runs from now, not from ``started``: recovering what a dead run left may
+        have taken longer than a lease.
+        """
+        now = self.state.now()
         with self.state.write() as conn:
             conn.execute(
                 runs.insert().values(
@@ -59,8 +64,8 @@ class RunLog:
                     started_at=started,
                     status=RunStatus.RUNNING.value,
                     record={"process": process_identity()},
-                    heartbeat_at=started,
-                    lease_expires_at=started + lease if lease else None,
+                    heartbeat_at=now,
+                    lease_expires_at=now + lease if lease else None,
                 )
             )
 

@@ -280,6 +280,22 @@ class SlotLedger:
             row, SlotStatus.CLAIMED, status=SlotStatus.RUNNING.value, started_at=now
         )
 
+    def renew(self, row: SlotRow, expires: datetime) -> bool:
+        """Extend a running slot's lease (its runner's heartbeat); False when it was taken."""
+        return self._fenced(row, SlotStatus.RUNNING, lease_expires_at=expires)
+
+    def holds(self, row: SlotRow) -> bool:
+        """Whether the runner of ``row`` still owns its slot (same fence, still running)."""
+        with self.state.read() as conn:
+            found = conn.execute(
+                select(slots.c.id).where(
+                    slots.c.id == row.id,
+                    slots.c.fence == row.fence,
+                    slots.c.status == SlotStatus.RUNNING.value,
+                )
+            ).first()
+        return found is not None
+
     def finish(self, row: SlotRow, status: SlotStatus, now: datetime, note: str | None) -> bool:
         """Record a slot's outcome; False (refused) when the runner lost it."""
         return self._fenced(
