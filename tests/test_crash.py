@@ -8,17 +8,17 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, insert, select
+from sqlalchemy import create_engine, func, select
 
 from lethe import Lethe
 from lethe.testing import ManualClock
 from tests.support.apps import NOW, example_module
+from tests.support.crash import purge_census
 
 SURVEYS = 3000
 RESPONSES_EACH = 3
@@ -26,54 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _setup(url: str, tmp_path: Path) -> Path:
-    census = example_module("census")
-    engine = create_engine(url)
-    census.metadata.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(insert(census.users).values(id=1, email="o@example.org"))
-        conn.execute(
-            insert(census.surveys),
-            [
-                {
-                    "id": i,
-                    "owner_id": 1,
-                    "name": f"s{i}",
-                    "retention_months": 1,
-                    "deletion_date": NOW,
-                }
-                for i in range(1, SURVEYS + 1)
-            ],
-        )
-        conn.execute(
-            insert(census.responses),
-            [
-                {"survey_id": i, "answers": "{}"}
-                for i in range(1, SURVEYS + 1)
-                for _ in range(RESPONSES_EACH)
-            ],
-        )
-    engine.dispose()
-    policy = tmp_path / "lethe.toml"
-    policy.write_text(
-        textwrap.dedent(f"""
-        [limits]
-        batch_size = 25
-        batch_seconds = 0
-        [limits.breaker]
-        enabled = false
-        [stores.app]
-        url = "{url}"
-        [datasets.surveys]
-        table = "surveys_survey"
-        key = "id"
-        due_column = "deletion_date"
-        [policies.purge]
-        dataset = "surveys"
-        [[policies.purge.actions]]
-        type = "purge"
-    """)
+    return purge_census(
+        url, tmp_path, surveys=SURVEYS, responses=RESPONSES_EACH, batch_size=25, due=NOW
     )
-    return policy
 
 
 def _intact(url: str) -> int:

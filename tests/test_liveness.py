@@ -14,20 +14,19 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, text
 
 from lethe import LeaseLostError, Lethe, StoreError
 from lethe.engine.recovery import recover
 from lethe.state.deliveries import DeliveryLedger
 from lethe.state.ledger import EventDraft
 from lethe.testing import ManualClock
-from tests.support.apps import example_module
+from tests.support.crash import purge_census
 
 REPO = Path(__file__).resolve().parents[1]
 SURVEYS = 40
@@ -37,44 +36,7 @@ DUE = datetime(2024, 10, 26, tzinfo=UTC)
 
 
 def _setup(url: str, tmp_path: Path) -> Path:
-    census = example_module("census")
-    engine = create_engine(url)
-    census.metadata.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(insert(census.users).values(id=1, email="o@example.org"))
-        conn.execute(
-            insert(census.surveys),
-            [
-                dict(id=i, owner_id=1, name=f"s{i}", retention_months=1, deletion_date=DUE)
-                for i in range(1, SURVEYS + 1)
-            ],
-        )
-        conn.execute(
-            insert(census.responses),
-            [{"survey_id": i, "answers": "{}"} for i in range(1, SURVEYS + 1)],
-        )
-    engine.dispose()
-    policy = tmp_path / "lethe.toml"
-    policy.write_text(
-        textwrap.dedent(f"""
-        [limits]
-        batch_size = {BATCH}
-        batch_seconds = 0
-        [limits.breaker]
-        enabled = false
-        [stores.app]
-        url = "{url}"
-        [datasets.surveys]
-        table = "surveys_survey"
-        key = "id"
-        due_column = "deletion_date"
-        [policies.purge]
-        dataset = "surveys"
-        [[policies.purge.actions]]
-        type = "purge"
-        """)
-    )
-    return policy
+    return purge_census(url, tmp_path, surveys=SURVEYS, responses=1, batch_size=BATCH, due=DUE)
 
 
 # Killed by SIGKILL right after recording the intent of its third batch: the store transaction

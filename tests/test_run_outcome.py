@@ -11,17 +11,10 @@ import pytest
 from lethe import ConfigError, Lethe, RunStatus
 from lethe.cli.app import main
 from lethe.engine import executor
-from tests.support.apps import NOW, example_policy, keys, seeded
+from tests.support.apps import NOW, keys
+from tests.support.cli import census
 
-
-@pytest.fixture
-def census(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path / 'census.db'}"
-    module, engine = seeded("census", url)
-    (tmp_path / "lethe.toml").write_text(example_policy("census"))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", url)
-    return module, engine
+__all__ = ["census"]  # the fixture, imported
 
 
 def _finished(lethe: Lethe) -> list[dict[str, object]]:
