@@ -177,20 +177,8 @@ def _execute(
     except StopRequested as exc:
         status = RunStatus.INTERRUPTED
         errors.append(f"stopped after the batch in flight: {exc.reason}")
-    except KeyboardInterrupt:
-        status = RunStatus.INTERRUPTED
-        errors.append("interrupted")
-        raise
-    except LeaseLostError as exc:
-        status, raised = RunStatus.INTERRUPTED, str(exc)
-        errors.append(raised)
-        raise
-    except LetheError as exc:
-        raised = str(exc)
-        errors.append(raised)
-        raise
-    except Exception as exc:
-        raised = f"unexpected {type(exc).__name__}: {exc}"
+    except BaseException as exc:
+        status, raised = _ended_by(exc)
         errors.append(raised)
         raise
     finally:
@@ -215,6 +203,17 @@ def _execute(
     if tripped:
         raise SafetyLimitError(tripped, result)
     return result
+
+
+def _ended_by(exc: BaseException) -> tuple[RunStatus, str]:
+    """How a run that an exception ended is recorded, and the error it records."""
+    if isinstance(exc, KeyboardInterrupt):
+        return RunStatus.INTERRUPTED, "interrupted"
+    if isinstance(exc, LeaseLostError):  # taken for dead by another process
+        return RunStatus.INTERRUPTED, str(exc)
+    if isinstance(exc, LetheError):
+        return RunStatus.FAILED, str(exc)
+    return RunStatus.FAILED, f"unexpected {type(exc).__name__}: {exc}"
 
 
 def _reached_end(tripped: str | None, errors: list[str]) -> RunStatus:
@@ -293,18 +292,13 @@ def _run_policy(
                     drift[name] = drift.get(name, 0) + count
             else:
                 results.append(runner.run())
-        except LeaseLostError:  # taken for dead: the run must end, not the next policy begin
-            results.append(runner.result())
-            raise
-        except LetheError as exc:
+        except BaseException as exc:
             results.append(runner.result())
             errors.extend(runner.errors)
+            if not isinstance(exc, LetheError) or isinstance(exc, LeaseLostError):
+                raise  # a stop, taken for dead, or the unexpected: the run ends here
             errors.append(f"policy {target.policy}, phase [{index}] {action.type}: {exc}")
             break
-        except BaseException:  # a stop, or the unexpected: the run ends with what was done
-            results.append(runner.result())
-            errors.extend(runner.errors)
-            raise
         errors.extend(runner.errors)
         if action.destructive and cap_left is not None:
             cap_left = runner.cap_left

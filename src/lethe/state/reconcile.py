@@ -30,6 +30,21 @@ def reconcile_record(conn: Connection, run_id: str, tables: Mapping[str, str]) -
     row = conn.execute(select(runs.c.record).where(runs.c.id == run_id)).first()
     if row is None or "runId" in (row[0] or {}):
         return  # unknown, or it wrote its own final record
+    phases, total = _phases(conn, run_id, tables)
+    record = {
+        **(row[0] or {}),
+        "phases": phases,
+        "counts": _counts(phases),
+        "errors": ["the run did not reach its end (it died, or lost its lease)"],
+        "reconciled": f"counts rebuilt from {total} audit events under its id",
+    }
+    conn.execute(update(runs).where(runs.c.id == run_id).values(record=record))
+
+
+def _phases(
+    conn: Connection, run_id: str, tables: Mapping[str, str]
+) -> tuple[list[dict[str, Any]], int]:
+    """One entry per (policy, dataset, phase, action event) of the run, and the events read."""
     phases: dict[tuple[str, str, int, str], dict[str, Any]] = {}
     held: dict[tuple[str, str, int], int] = {}
     total = 0
@@ -38,15 +53,16 @@ def reconcile_record(conn: Connection, run_id: str, tables: Mapping[str, str]) -
     ).where(events.c.run_id == run_id)
     for policy, dataset, phase, event, details_json in conn.execute(query):
         total += 1
+        where = (str(policy), str(dataset), int(phase)) if phase is not None else None
+        if where is None:
+            continue  # run_finished and the like
         if event == "skipped_hold":
-            key = (str(policy), str(dataset), int(phase))
-            held[key] = held.get(key, 0) + 1
+            held[where] = held.get(where, 0) + 1
         if event not in _ACTION_EVENTS:
             continue
         details = json.loads(details_json)
         entry = phases.setdefault(
-            (str(policy), str(dataset), int(phase), event),
-            {"action": details.get("action", event), "acted": 0, "cascade": {}},
+            (*where, event), {"action": details.get("action", event), "acted": 0, "cascade": {}}
         )
         entry["acted"] += 1
         for table, rows in details.get("cascade", {}).items():
@@ -57,24 +73,20 @@ def reconcile_record(conn: Connection, run_id: str, tables: Mapping[str, str]) -
             "dataset": dataset,
             "table": tables.get(dataset, dataset),
             "phase": phase,
-            "action": entry["action"],
-            "acted": entry["acted"],
+            **entry,
             "held": held.get((policy, dataset, phase), 0),
-            "cascade": entry["cascade"],
             "destructive": event in DESTRUCTIVE,
         }
         for (policy, dataset, phase, event), entry in sorted(phases.items())
     ]
+    return documents, total
+
+
+def _counts(phases: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """``{table: {action: rows}}``, cascaded rows under the parent's action, as a run says."""
     counts: dict[str, dict[str, int]] = {}
-    for phase_doc in documents:
-        for table, rows in {phase_doc["table"]: phase_doc["acted"], **phase_doc["cascade"]}.items():
+    for phase in phases:
+        for table, rows in {phase["table"]: phase["acted"], **phase["cascade"]}.items():
             slot = counts.setdefault(table, {})
-            slot[phase_doc["action"]] = slot.get(phase_doc["action"], 0) + rows
-    record = {
-        **(row[0] or {}),
-        "phases": documents,
-        "counts": counts,
-        "errors": ["the run ended before its end (it died or lost its lease)"],
-        "reconciled": f"counts rebuilt from {total} audit events under its id",
-    }
-    conn.execute(update(runs).where(runs.c.id == run_id).values(record=record))
+            slot[phase["action"]] = slot.get(phase["action"], 0) + rows
+    return counts
