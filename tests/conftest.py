@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,21 +36,29 @@ def pg_admin_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def pg_url(pg_admin_url: str) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test."""
+@contextmanager
+def _fresh_database(admin_url: str, *, force: bool) -> Iterator[str]:
+    """A new, empty database on the server of ``admin_url``; dropped afterwards (``force``:
+    PostgreSQL's ``WITH (FORCE)``, ending sessions a test left open)."""
     name = f"lethe_test_{next(_counter)}"
-    admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
         conn.execute(text(f"CREATE DATABASE {name}"))
-    url = make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
         yield url
     finally:
         with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}{' WITH (FORCE)' if force else ''}"))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    with _fresh_database(pg_admin_url, force=True) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -62,18 +71,8 @@ def mariadb_admin_url() -> Iterator[str]:
 @pytest.fixture
 def mariadb_url(mariadb_admin_url: str) -> Iterator[str]:
     """A fresh, empty MariaDB database for one test."""
-    name = f"lethe_test_{next(_counter)}"
-    admin = create_engine(mariadb_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    url = make_url(mariadb_admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with _fresh_database(mariadb_admin_url, force=False) as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -74,6 +74,10 @@ CASES: dict[str, Case] = {
         2,
         files={"bad.toml": '[stores.app]\nurl = "sqlite:///app.db"\n'.encode("utf-16")},
     ),
+    "policy file is a directory": Case(("-c", ".", "check"), 2),
+    "policy file with a NUL byte": Case(
+        ("-c", "bad.toml", "check"), 2, files={"bad.toml": b'[stores.app]\nurl = "a\x00b"\n'}
+    ),
     "nested arrays (RecursionError)": Case(
         ("-c", "bad.toml", "plan"), 2, files={"bad.toml": _NESTED_ARRAYS}
     ),
@@ -116,6 +120,10 @@ CASES: dict[str, Case] = {
         ("run", "--dry-run", "--as-of", "0001-01-01T00:00:00+01:00"), 2
     ),
     "--as-of not a date": Case(("plan", "--as-of", "soon"), 2),
+    "--as-of with a five-digit year": Case(
+        ("explain", "surveys", "4", "--as-of", "99999-01-01"), 2
+    ),
+    "--as-of with an offset past 24 hours": Case(("plan", "--as-of", "2024-10-26T02:00+25:00"), 2),
     # URLs.
     "store URL with a non-numeric port": Case(
         ("plan",), 2, policy=_store_url("postgresql://app@127.0.0.1:abc/app")

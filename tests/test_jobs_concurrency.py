@@ -64,6 +64,23 @@ service.close()
 """
 
 
+def _wait_for_slots(url: str, jobs: tuple[str, ...], least: int, limit: float = 45) -> None:
+    """Until every job has ``least`` slots in the ledger (or ``limit`` seconds passed)."""
+    engine = create_engine(url)
+    deadline = time.monotonic() + limit
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                counts = dict(
+                    conn.execute(select(slots.c.job, func.count()).group_by(slots.c.job)).all()
+                )
+            if all(counts.get(job, 0) >= least for job in jobs):
+                return
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
+
+
 def test_two_scheduler_processes_run_each_slot_exactly_once(pg_url: str, tmp_path: Path) -> None:
     make_items(pg_url, 50)
     policy = write_policy(tmp_path, pg_url, JOBS, state_url=pg_url, extra=EXTRA)
@@ -76,7 +93,9 @@ def test_two_scheduler_processes_run_each_slot_exactly_once(pg_url: str, tmp_pat
         subprocess.Popen([sys.executable, "-c", DAEMON, *args], cwd=REPO, stderr=subprocess.PIPE)
         for _ in range(2)
     ]
-    time.sleep(9)  # ~16 simulated minutes at 120x
+    # ~16 simulated minutes at 120x; longer when a loaded machine starts the daemons late
+    time.sleep(9)
+    _wait_for_slots(pg_url, ("every-minute", "also-every-minute", "every-other-minute"), 4)
     for daemon in daemons:
         daemon.send_signal(signal.SIGTERM)
     for daemon in daemons:

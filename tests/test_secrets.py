@@ -204,16 +204,18 @@ def test_credentials_in_url_query_strings_never_leave_lethe(
         ["check", "--grants"],
         ["plan", "-v", "--out", "plan.json"],
         ["run", "--dry-run", "-v"],
+        ["explain", "items", "1"],
         ["run", "--json"],
         ["runs"],
-        ["explain", "items", "1"],
         ["audit", "verify"],
         ["health"],
     ):
         assert main(command) == 0, command
         output.append(capsys.readouterr())
-    run_id = json.loads(output[4].out)["runId"]
+    run_id = json.loads(output[5].out)["runId"]
     assert main(["runs", "show", run_id]) == 0
+    output.append(capsys.readouterr())
+    assert main(["explain", "items", "1"]) == 6  # deleted by the run: its history only
     output.append(capsys.readouterr())
     # Redis refuses a wrong password during the run: the run's record quotes the URL.
     monkeypatch.setenv("REDIS_URL", urls["REDIS_URL"].replace(PLANTED["redis"], PLANTED["wrong"]))

@@ -11,6 +11,7 @@ from lethe import ConfigError
 from lethe.cli.app import main
 from lethe.errors import (
     DeliveryRejectedError,
+    DeliveryUnknownError,
     SenderAuthError,
     SenderTLSError,
     SenderUnreachableError,
@@ -136,6 +137,21 @@ def test_webhook_failures(hook: Hook, status: int, error: type[Exception], tempo
         send_test(Webhook(url=hook.url), "#retention")
     assert getattr(caught.value, "temporary", True) is temporary
     assert "s3cr3t-path-token" not in str(caught.value)  # the path is the credential
+
+
+def test_a_request_without_an_answer_is_an_unknown_outcome(hook: Hook) -> None:
+    """The receiver read the POST and closed without answering: it may have acted on it."""
+    hook.drop = True
+    with pytest.raises(DeliveryUnknownError, match="may have been delivered") as caught:
+        send_test(Webhook(url=hook.url), "#retention")
+    assert "s3cr3t-path-token" not in str(caught.value)
+
+
+def test_smtp_connection_dropped_after_data_is_an_unknown_outcome(inbox: Inbox) -> None:
+    inbox.drop = {1}
+    with pytest.raises(DeliveryUnknownError, match="after DATA"):
+        send_test(_smtp(port=inbox.port), "x@example.org")
+    assert len(inbox.dropped) == 1 and inbox.received() == []
 
 
 def test_webhook_down_and_bad_urls() -> None:

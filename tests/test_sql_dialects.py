@@ -23,6 +23,22 @@ from lethe.stores.sql.engine import create_sql_engine
 from tests.support.apps import NOW, engine_for, example_lethe, example_policy, keys, seeded
 from tests.support.mariadb import SERVER_TIME_ZONE
 
+#: Tokens due at ``expires_at``, purged, on the store at ``url``.
+TOKENS = """
+[stores.app]
+url = "{url}"
+[limits.breaker]
+enabled = false
+[datasets.tokens]
+table = "tokens"
+key = "id"
+due_column = "expires_at"
+[policies.expire]
+dataset = "tokens"
+[[policies.expire.actions]]
+type = "purge"
+"""
+
 
 def _pretend(monkeypatch: pytest.MonkeyPatch, **traits: bool) -> None:
     """Bind datasets as if the server lacked a feature (an older MariaDB, MySQL)."""
@@ -114,20 +130,7 @@ def test_timestamp_columns_are_compared_in_utc_whatever_the_server_zone(
     with app.begin() as conn:
         conn.execute(text("CREATE TABLE tokens (id INT PRIMARY KEY, expires_at TIMESTAMP NULL)"))
         conn.execute(text("INSERT INTO tokens VALUES (1, '2024-10-26 07:30:00')"))  # 02:00 UTC
-    policy = f"""
-[stores.app]
-url = "{mariadb_url}"
-[limits.breaker]
-enabled = false
-[datasets.tokens]
-table = "tokens"
-key = "id"
-due_column = "expires_at"
-[policies.expire]
-dataset = "tokens"
-[[policies.expire.actions]]
-type = "purge"
-"""
+    policy = TOKENS.format(url=mariadb_url)
     with Lethe.from_toml(policy, base_dir=tmp_path, env={}) as lethe:
         assert lethe.plan(as_of=NOW - timedelta(seconds=1)).phases[0].keys == ()
         assert lethe.plan(as_of=NOW).phases[0].keys == (1,)
@@ -171,20 +174,7 @@ def test_a_database_lethe_does_not_support_is_refused_by_name() -> None:
 def test_the_state_database_is_refused_on_mariadb_saying_where_it_can_go(
     mariadb_url: str, tmp_path: Path
 ) -> None:
-    policy = f"""
-[state]
-url = "{mariadb_url}"
-[stores.app]
-url = "{mariadb_url}"
-[datasets.tokens]
-table = "tokens"
-key = "id"
-due_column = "expires_at"
-[policies.expire]
-dataset = "tokens"
-[[policies.expire.actions]]
-type = "purge"
-"""
+    policy = f'[state]\nurl = "{mariadb_url}"\n' + TOKENS.format(url=mariadb_url)
     with pytest.raises(ConfigError, match="SQLite or PostgreSQL") as caught:
         Lethe.from_toml(policy, base_dir=tmp_path, env={}).plan()
     assert caught.value.where == "state.url"

@@ -14,6 +14,7 @@ Every error lethe raises on purpose derives from :class:`LetheError`::
     ├── NotFoundError          a run, hold or item named on the command line does not exist (exit 6)
     └── DeliveryError          a notice was not delivered (exits 8 to 11, by cause)
         ├── SenderUnreachableError  connection refused, unknown host, timeout, dropped (exit 8)
+        │   └── DeliveryUnknownError    dropped after the message was handed over (exit 8)
         ├── SenderTLSError          TLS or STARTTLS failed (certificate, handshake) (exit 9)
         ├── SenderAuthError         the server refused the credentials (exit 10)
         └── DeliveryRejectedError   the server answered 4xx/5xx for this message (exit 11)
@@ -32,6 +33,7 @@ __all__ = [
     "ConfigError",
     "DeliveryError",
     "DeliveryRejectedError",
+    "DeliveryUnknownError",
     "DeployRefusedError",
     "ExitCode",
     "LeaseLostError",
@@ -157,6 +159,13 @@ class SenderUnreachableError(DeliveryError):
     """The server could not be reached: connection refused, unknown host, timeout, dropped."""
 
     exit_code = ExitCode.SENDER_UNREACHABLE
+
+
+class DeliveryUnknownError(SenderUnreachableError):
+    """The connection was lost after the message was handed over (SMTP DATA sent, an HTTP
+    request written) and before the server answered: it may have been delivered. Never resent
+    in the same run; the next run resends it under the same Message-ID (Idempotency-Key), so a
+    receiver that has it drops the copy."""
 
 
 class SenderTLSError(DeliveryError):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import json
 import socket
@@ -56,6 +57,15 @@ class Inbox:
     #: a reply to DATA instead of accepting (e.g. "421 4.3.2 Try again later")
     data_reply: str | None = None
     credentials: tuple[str, str] | None = None
+    #: DATA commands (counted from 1 over the server's life) whose connection is dropped once
+    #: the message arrived, before the 250: the client cannot know whether it was accepted.
+    drop: set[int] = field(default_factory=set)
+    #: Messages received on a dropped connection (a real server may have queued them).
+    dropped: list[EmailMessage] = field(default_factory=list)
+    #: When set, DATA waits for it before answering; ``data_arrived`` says a message is waiting.
+    hold: threading.Event | None = None
+    data_arrived: threading.Event = field(default_factory=threading.Event)
+    data_commands: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     host: str = "127.0.0.1"
     port: int = 0
@@ -74,7 +84,14 @@ class Inbox:
         message = email.message_from_bytes(envelope.content, policy=default_policy)
         assert isinstance(message, EmailMessage)
         with self.lock:
-            self.messages.append(message)
+            self.data_commands += 1
+            dropping = self.data_commands in self.drop
+            (self.dropped if dropping else self.messages).append(message)
+        self.data_arrived.set()
+        if self.hold is not None:
+            await asyncio.to_thread(self.hold.wait)
+        if dropping:
+            server.transport.abort()  # no reply at all: the connection is gone
         return "250 2.0.0 Message accepted"
 
     def authenticate(
@@ -138,6 +155,8 @@ class Hook:
     bodies: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     status: int = 200
+    #: Read the request, then close the connection without an answer.
+    drop: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
 
@@ -155,6 +174,9 @@ def webhook_server() -> Iterator[Hook]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = json.loads(self.rfile.read(length))
+            if hook.drop:
+                self.close_connection = True
+                return
             status = hook.status
             if 200 <= status < 300:
                 with hook.lock:

@@ -235,8 +235,17 @@ class Warn(ExternalAction):
                 f"Not delivered: {report.failed + report.unattempted} deletion warnings "
                 "(see the errors; the next run tries again)"
             )
+        if report.unknown:
+            summary.append(
+                f"Outcome unknown: {report.unknown} deletion warnings (the connection dropped "
+                "after the message was handed over; the next run resends it, same Message-ID)"
+            )
         details = _details(items, report.messages, orphans)
-        details.update(not_delivered=report.failed + report.unattempted, resent=report.resent)
+        details.update(
+            not_delivered=report.failed + report.unattempted,
+            resent=report.resent,
+            outcome_unknown=report.unknown,
+        )
         return ExternalOutcome(
             acted=tuple(k for k in keys if key_text(k) in done),
             summary=tuple(summary),

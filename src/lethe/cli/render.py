@@ -72,7 +72,7 @@ def render_plan(console: Console, plan: Plan, *, verbose: bool) -> None:
         if p.unreadable:
             unreadable = _keys_text(list(p.unreadable), every=verbose)
             console.print(
-                f"  {p.policy} [{p.phase}] age unreadable, kept: {unreadable}", markup=False
+                f"  {p.policy} [{p.phase}] date unreadable, kept: {unreadable}", markup=False
             )
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
@@ -113,7 +113,7 @@ def phase_lines(
     if phase.capped:
         lines.append((f"Capped (max_deletions reached; next run continues): {phase.capped}", ()))
     if phase.unreadable:
-        skipped = f"Skipped, age missing or unreadable: {phase.unreadable} {phase.dataset}"
+        skipped = f"Skipped, date missing or unreadable: {phase.unreadable} {phase.dataset}"
         lines.append((skipped, unreadable))
     if phase.failed:
         lines.append((f"Failed (left for the next run): {phase.failed} {phase.dataset}", ()))
@@ -206,6 +206,8 @@ def render_explain(console: Console, exp: Explanation) -> None:
             state = f"delivered {stamp(warning.delivered_at)}"
         elif warning.in_flight:
             state = f"being sent since {stamp(warning.claimed_at)}"
+        elif warning.outcome_unknown:
+            state = f"outcome unknown; the next run resends it as {warning.message_id}"
         else:
             state = f"not delivered yet ({warning.error or 'outcome unknown'})"
         console.print(

@@ -13,6 +13,7 @@ from lethe.holds.registry import Hold
 from lethe.model.conditions import (
     Condition,
     In,
+    Unreadable,
     columns_of,
     describe,
     evaluate,
@@ -91,13 +92,24 @@ def first_selected(
     return high
 
 
+def _unmet(selection: Condition, row: dict[str, Any]) -> tuple[str, ...]:
+    """What keeps ``row`` from being selected; an unreadable date first, since nothing else
+    matters until it is fixed."""
+    bad = [
+        f"{name} to hold a readable date (it holds {value.unreadable}: never due until fixed)"
+        for name in sorted(columns_of(selection))
+        if isinstance(value := row.get(name), Unreadable)
+    ]
+    return (*bad, *(describe(c) for c in explain_failures(selection, row)))
+
+
 def _verdicts(target: Target, key: Any, row: dict[str, Any], as_of: datetime) -> list[PhaseVerdict]:
     verdicts = []
     for index, action in enumerate(target.actions):
         selection = target.selection(index, as_of)
         now = evaluate(selection, row)
         when = first_selected(partial(target.selection, index), row, as_of)
-        unmet = () if now else tuple(describe(c) for c in explain_failures(selection, row))
+        unmet = () if now else _unmet(selection, row)
         waits = target.blocked(index, [key], as_of).get(str(key)) if now else None
         verdicts.append(PhaseVerdict(target.policy, index, action.type, now, when, unmet, waits))
     return verdicts

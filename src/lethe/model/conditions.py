@@ -30,6 +30,7 @@ __all__ = [
     "Not",
     "NotNull",
     "Scalar",
+    "Unreadable",
     "columns_of",
     "describe",
     "evaluate",
@@ -117,6 +118,19 @@ class Not:
     part: Condition
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A stored value that is there but is not a date lethe can read (a number in a SQLite
+    date column, ``"soon"``, a malformed object timestamp): a comparison with it is UNKNOWN, so
+    the item is never due; stores return it so that ``lethe explain`` can say why."""
+
+    #: The value as written, quoted as its store shows it (``12345``, ``'soon'``).
+    unreadable: str
+
+    def __str__(self) -> str:
+        return f"{self.unreadable} (unreadable: not a date, never due)"
+
+
 Condition: TypeAlias = (
     Equals | DistinctFrom | In | IsNull | NotNull | Before | After | All | Any_ | Not
 )
@@ -135,7 +149,7 @@ def columns_of(condition: Condition) -> set[str]:
 
 def _as_instant(value: Any) -> datetime | None:
     """Normalise a stored timestamp: naive values are UTC, dates are midnight UTC."""
-    if value is None:
+    if value is None or isinstance(value, Unreadable):
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -5,17 +5,23 @@ anything leaves), send what was won, then mark the pairs delivered together with
 ``warned`` audit events, or failed so that a later run tries again. An outage, a TLS or a
 login failure stops the run's remaining messages (they would fail alike); a rejection of one
 message (a bad address, a 4xx/5xx reply) does not.
+
+A connection lost after the message was handed over leaves its outcome *unknown*: the pairs
+are flagged ``unknown`` with the Message-ID sent, never resent by this run (it stops like an
+outage), and the next run sends that message again on its own, under the same Message-ID, with
+``resent_after_unknown_outcome`` on its ``warned`` events — even when the recipient's digest has
+gained items since, which go in a message of their own.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from lethe.errors import DeliveryError, DeliveryRejectedError
-from lethe.notify.base import Sender
+from lethe.errors import DeliveryError, DeliveryRejectedError, DeliveryUnknownError
+from lethe.notify.base import Message, Sender
 from lethe.notify.digest import Composer, Notice, recipient_hash
 from lethe.state.deliveries import Claim, DeliveryLedger
 from lethe.state.ledger import EventDraft
@@ -47,6 +53,8 @@ class DeliveryReport:
     #: Warnings not tried because the sender became unavailable.
     unattempted: int = 0
     resent: int = 0
+    #: Warnings handed over without an answer (the connection dropped): maybe delivered.
+    unknown: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -78,8 +86,6 @@ def deliver(
                 continue
             try:
                 _one(notice, composer, sender, ledger, sending, report)
-            except DeliveryRejectedError:
-                continue
             except ValueError as exc:  # a template failed on this notice's values
                 report.failed += len(notice.items)
                 reason = redact_addresses(str(exc), notice.recipient)
@@ -104,49 +110,112 @@ def _one(
     sending: Sending,
     report: DeliveryReport,
 ) -> None:
-    """Claim, send, record one notice (raises the ``DeliveryError`` after recording it)."""
-    hashed = recipient_hash(notice.recipient)
+    """Claim one notice, then send what was won (raises a stopping ``DeliveryError`` after
+    recording it; a rejection is recorded and swallowed)."""
     intended = composer.message(notice)
     claim = ledger.claim(
         policy=sending.policy,
         dataset=sending.dataset,
         run_id=sending.run_id,
         entries=notice.entries,
-        recipient_sha256=hashed,
+        recipient_sha256=recipient_hash(notice.recipient),
         message_id=intended.message_id,
     )
     if not claim.entries:
         return  # another run or replica has it
+    try:
+        parts = _messages(notice, claim, composer, intended)
+    except ValueError:
+        ledger.failed(sending.policy, sending.run_id, claim.entries, "a template failed")
+        raise
+    for index, (part, message) in enumerate(parts):
+        fresh = [e for e in part.entries if e not in claim.previous]
+        if fresh and message.message_id != intended.message_id:
+            ledger.relabel(sending.policy, sending.run_id, fresh, message.message_id)
+        try:
+            _send(part, message, claim, sender, ledger, sending, report)
+        except DeliveryRejectedError:
+            continue
+        except DeliveryError:
+            for later, _ in parts[index + 1 :]:
+                ledger.failed(sending.policy, sending.run_id, later.entries, "not attempted")
+                report.unattempted += len(later.items)
+            raise
+
+
+def _messages(
+    notice: Notice, claim: Claim, composer: Composer, intended: Message
+) -> list[tuple[Notice, Message]]:
+    """The messages for the pairs won: a copy of every message whose outcome is unknown, alone
+    and under its Message-ID (so a receiver that has it drops it, even when the digest has
+    since gained or lost items), then one digest of the rest."""
     mine = notice.only(claim.entries)
-    message = intended if mine == notice else composer.message(mine)
+    copies: dict[str, list[tuple[str, str]]] = {}
+    for entry in claim.resumed:
+        copies.setdefault(claim.previous[entry], []).append(entry)
+    rest = [e for e in mine.entries if e not in claim.previous]
+    parts: list[tuple[Notice, Message]] = []
+    for message_id, entries in copies.items():
+        part = mine.only(entries)
+        parts.append((part, replace(composer.message(part), message_id=message_id)))
+    if rest:
+        part = mine.only(rest)
+        parts.append((part, intended if part == notice else composer.message(part)))
+    return parts
+
+
+def _send(
+    part: Notice,
+    message: Message,
+    claim: Claim,
+    sender: Sender,
+    ledger: DeliveryLedger,
+    sending: Sending,
+    report: DeliveryReport,
+) -> None:
+    """Send one message and record its outcome: delivered, unknown or failed."""
+    hashed = recipient_hash(part.recipient)
+    entries = part.entries
+    keys = ", ".join(key for key, _ in entries)
+    about = f"deletion warning for {sending.dataset} {keys} (recipient sha256:{hashed[:12]})"
     try:
         receipt = sender.send(message)
-    except DeliveryError as exc:
-        reason = redact_addresses(str(exc), notice.recipient)  # never an address in clear
-        ledger.failed(sending.policy, sending.run_id, claim.entries, reason)
-        report.failed += len(claim.entries)
-        keys = ", ".join(key for key, _ in claim.entries)
+    except DeliveryUnknownError as exc:
+        reason = redact_addresses(str(exc), part.recipient)  # never an address in clear
+        ledger.unknown(sending.policy, sending.run_id, entries, reason, message.message_id)
+        report.unknown += len(entries)
         report.errors.append(
-            f"deletion warning for {sending.dataset} {keys} (recipient sha256:{hashed[:12]}) "
-            f"not delivered: {reason}; the next run tries again"
+            f"{about}: outcome unknown: {reason}; not resent by this run, the next run resends "
+            f"it under the same Message-ID {message.message_id}"
         )
         raise
+    except DeliveryError as exc:
+        reason = redact_addresses(str(exc), part.recipient)
+        ledger.failed(sending.policy, sending.run_id, entries, reason)
+        report.failed += len(entries)
+        report.errors.append(f"{about} not delivered: {reason}; the next run tries again")
+        raise
+    resumed = set(claim.resumed) & set(entries)
     details = {
         "recipient_sha256": hashed,
         "message_id": message.message_id,
         "sender": sender.describe(),
         "reply": receipt.reply,
     }
-    events = _warned(sending, claim, details)
-    ledger.delivered(sending.policy, sending.run_id, claim.entries, message.message_id, events)
-    report.delivered.extend(claim.entries)
+    events = _warned(sending, entries, resumed, details)
+    ledger.delivered(sending.policy, sending.run_id, entries, message.message_id, events)
+    report.delivered.extend(entries)
     report.messages += 1
-    report.resent += len(claim.resumed)
+    report.resent += len(resumed)
 
 
-def _warned(sending: Sending, claim: Claim, details: dict[str, str]) -> list[EventDraft]:
+def _warned(
+    sending: Sending,
+    entries: Sequence[tuple[str, str]],
+    resumed: set[tuple[str, str]],
+    details: dict[str, str],
+) -> list[EventDraft]:
     """One ``warned`` audit event per item and milestone of a delivered message."""
-    resumed = set(claim.resumed)
     return [
         EventDraft(
             run_id=sending.run_id,
@@ -162,5 +231,5 @@ def _warned(sending: Sending, claim: Claim, details: dict[str, str]) -> list[Eve
                 **({"resent_after_unknown_outcome": True} if (key, milestone) in resumed else {}),
             },
         )
-        for key, milestone in claim.entries
+        for key, milestone in entries
     ]

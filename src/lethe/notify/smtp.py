@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr, ValidationInfo, model_validator
 from lethe import secrets
 from lethe.errors import (
     DeliveryRejectedError,
+    DeliveryUnknownError,
     SenderAuthError,
     SenderTLSError,
     SenderUnreachableError,
@@ -106,7 +107,7 @@ class SMTPSender:
 
     def __init__(self, config: SMTP) -> None:
         self.config = config
-        self._session: smtplib.SMTP | None = None
+        self._session: _Session | None = None
 
     def describe(self) -> str:
         return self.config.describe()
@@ -119,15 +120,19 @@ class SMTPSender:
         reused = self._session is not None
         try:
             return self._send_once(message)
+        except DeliveryUnknownError:
+            raise  # it may have arrived: never sent twice in one run
         except SenderUnreachableError:
             if not reused:
                 raise
-            # The server closed a session that sat idle between messages: reconnect once.
+            # The server closed a session that sat idle between messages before it took this
+            # one (the loss came before DATA): reconnect once.
             return self._send_once(message)
 
     def _send_once(self, message: Message) -> Receipt:
         session = self._session or self._connect()
         self._session = session
+        session.handed_over = False
         try:
             session.send_message(_email(message, self.config.from_address))
         except smtplib.SMTPRecipientsRefused as exc:
@@ -144,6 +149,11 @@ class SMTPSender:
             raise _rejected(self.describe(), "answered", exc.smtp_code, exc.smtp_error) from None
         except OSError as exc:  # SMTPServerDisconnected too: smtplib's errors are OSErrors
             self.close()
+            if session.handed_over:
+                raise DeliveryUnknownError(
+                    f"{self.describe()}: connection lost after DATA, before the server "
+                    f"answered ({_reason(exc)}); the message may have been delivered"
+                ) from None
             raise SenderUnreachableError(
                 f"{self.describe()}: connection lost ({_reason(exc)})"
             ) from None
@@ -164,7 +174,7 @@ class SMTPSender:
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self) -> _Session:
         """Open, secure and log in, translating each failure to its cause."""
         where = self.describe()
         try:
@@ -188,15 +198,13 @@ class SMTPSender:
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise SenderUnreachableError(f"{where}: cannot connect ({_reason(exc)})") from None
 
-    def _open(self) -> smtplib.SMTP:
+    def _open(self) -> _Session:
         c = self.config
-        session: smtplib.SMTP
+        session: _Session
         if c.security == "tls":
-            session = smtplib.SMTP_SSL(
-                c.host, c.port, timeout=c.timeout, context=self._tls_context()
-            )
+            session = _TLSSession(c.host, c.port, timeout=c.timeout, context=self._tls_context())
         else:
-            session = smtplib.SMTP(c.host, c.port, timeout=c.timeout)
+            session = _Session(c.host, c.port, timeout=c.timeout)
         try:
             session.ehlo()
             if c.security == "starttls":
@@ -211,6 +219,21 @@ class SMTPSender:
             session.close()
             raise
         return session
+
+
+class _Session(smtplib.SMTP):
+    """An SMTP session that knows whether the current message was handed over: once DATA is
+    sent, a lost connection leaves its outcome unknown (the server may have queued it)."""
+
+    handed_over = False
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        self.handed_over = True
+        return super().data(msg)
+
+
+class _TLSSession(_Session, smtplib.SMTP_SSL):
+    """The same over implicit TLS."""
 
 
 def _text(reply: bytes | str) -> str:

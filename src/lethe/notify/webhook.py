@@ -23,6 +23,7 @@ from pydantic import Field, field_validator
 from lethe import secrets
 from lethe.errors import (
     DeliveryRejectedError,
+    DeliveryUnknownError,
     SenderAuthError,
     SenderTLSError,
     SenderUnreachableError,
@@ -101,6 +102,12 @@ class WebhookSender:
         where = self.describe()
         try:
             reply = client.post(self.config.url, json=body, headers=headers)
+        except (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError) as exc:
+            # The request was written; the answer never came: it may have been processed.
+            raise DeliveryUnknownError(
+                f"{where}: no answer after the request was sent ({_short(exc)}); it may have "
+                "been delivered"
+            ) from None
         except httpx.TimeoutException:
             raise SenderUnreachableError(f"{where}: timed out") from None
         except httpx.TransportError as exc:

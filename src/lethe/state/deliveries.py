@@ -8,16 +8,17 @@ send a milestone, and a retry never resends one that was accepted.
 The one window no protocol can close lies between the server's acceptance and that commit
 (milliseconds). A claim left ``sending`` by a run that is no longer alive — not ``running``, or
 past its lease (the run's heartbeat, :mod:`lethe.engine.lease`; never a pid, which another
-host or PID namespace reuses) — counts as *unknown*: it may be sent once more, and since a
-message's Message-ID (and a webhook's Idempotency-Key) is derived from its policy, recipient
-and items, the copy carries the same one, which mail systems and webhook receivers use to drop
-it. A run whose claims were taken over records nothing more for them.
+host or PID namespace reuses) — counts as *unknown*, and so does a row marked ``unknown``
+because the connection dropped after the message was handed over. An unknown row is never sent
+again by the run that sent it; a later run sends it once more under the Message-ID (and a
+webhook's Idempotency-Key) the row recorded, which mail systems and webhook receivers use to
+drop it. A run whose claims were taken over records nothing more for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +35,7 @@ from lethe.state.schema import deliveries, runs
 
 __all__ = ["Claim", "Delivery", "DeliveryLedger"]
 
-SENDING, DELIVERED, FAILED = "sending", "delivered", "failed"
+SENDING, DELIVERED, FAILED, UNKNOWN = "sending", "delivered", "failed", "unknown"
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ class Delivery:
         """Claimed by a live sender right now: leave it alone."""
         return self.status == SENDING and not self.stale
 
+    @property
+    def outcome_unknown(self) -> bool:
+        """Handed to the server without its answer recorded: it may have been delivered."""
+        return self.status == UNKNOWN or self.stale
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -71,6 +77,8 @@ class Claim:
     entries: tuple[tuple[str, str], ...]
     #: Pairs taken over from an abandoned claim: their first attempt's outcome is unknown.
     resumed: tuple[tuple[str, str], ...] = ()
+    #: The Message-ID each resumed pair was last sent under (a copy must carry it again).
+    previous: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
 
 def _alive(conn: Connection, run_ids: Iterable[str], now: datetime) -> set[str]:
@@ -153,13 +161,15 @@ class DeliveryLedger:
     ) -> Claim:
         """Claim ``(item, milestone)`` pairs for one message; returns those this caller won.
 
-        A pair is won when it has no row yet (a unique insert), or when its row ``failed``
-        or was abandoned (a conditional update); a pair delivered or in flight elsewhere is
-        never won. Committed before the message is sent, so other replicas see it.
+        A pair is won when it has no row yet (a unique insert), or when its row ``failed``,
+        was abandoned or its outcome is unknown from an earlier run (a conditional update); a
+        pair delivered, in flight elsewhere or of unknown outcome in this very run is never
+        won. Committed before the message is sent, so other replicas see it.
         """
         now = self.state.now()
         won: list[tuple[str, str]] = []
         resumed: list[tuple[str, str]] = []
+        previous: dict[tuple[str, str], str] = {}
         fresh = {
             "policy": policy,
             "dataset": dataset,
@@ -181,9 +191,10 @@ class DeliveryLedger:
                 taken = _take_over(conn, policy, key, milestone, fresh, now)
                 if taken is not None:
                     won.append((key, milestone))
-                    if taken:
+                    if taken.outcome_unknown:
                         resumed.append((key, milestone))
-        return Claim(tuple(won), tuple(resumed))
+                        previous[(key, milestone)] = taken.message_id
+        return Claim(tuple(won), tuple(resumed), previous)
 
     def delivered(
         self,
@@ -229,6 +240,36 @@ class DeliveryLedger:
                 .values(status=FAILED, error=error[:500])
             )
 
+    def unknown(
+        self,
+        policy: str,
+        run_id: str,
+        entries: Sequence[tuple[str, str]],
+        error: str,
+        message_id: str,
+    ) -> None:
+        """The message was handed over but not answered: flag its pairs ``unknown`` (a later
+        run resends them under ``message_id``; this one never does)."""
+        with self.state.write() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(_mine(policy, run_id, entries))
+                .values(status=UNKNOWN, error=error[:500], message_id=message_id)
+            )
+
+    def relabel(
+        self, policy: str, run_id: str, entries: Sequence[tuple[str, str]], message_id: str
+    ) -> None:
+        """Record the Message-ID the claimed pairs are about to be sent under, when it is not
+        the one claimed (a digest split or partly won): a crash mid-send must leave the real
+        one behind for the copy."""
+        with self.state.write() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(_mine(policy, run_id, entries))
+                .values(message_id=message_id)
+            )
+
     def delivered_at(self, policy: str, keys: Sequence[str], milestone: str) -> dict[str, datetime]:
         """When ``milestone`` was delivered, for the items that have it."""
         rows = self.lookup(policy, keys)
@@ -272,8 +313,8 @@ def _insert_if_absent(conn: Connection, row: dict[str, Any]) -> bool:
 
 def _take_over(
     conn: Connection, policy: str, key: str, milestone: str, fresh: dict[str, Any], now: datetime
-) -> bool | None:
-    """Re-claim a failed or abandoned row. None: not ours; True: its outcome was unknown."""
+) -> Delivery | None:
+    """Re-claim a failed, abandoned or unknown row; the row as it was, or None: not ours."""
     query = select(deliveries).where(
         deliveries.c.policy == policy,
         deliveries.c.item_key == key,
@@ -285,6 +326,8 @@ def _take_over(
     existing = _row(current, now, _alive(conn, [current.run_id], now))
     if existing.status == DELIVERED or existing.in_flight:
         return None
+    if existing.status == UNKNOWN and existing.run_id == fresh["run_id"]:
+        return None  # it may have arrived: never twice in the run that sent it
     # Conditional on what we just read, so a concurrent taker cannot win the same row.
     statement = (
         update(deliveries)
@@ -298,7 +341,8 @@ def _take_over(
             status=SENDING,
             run_id=fresh["run_id"],
             recipient_sha256=fresh["recipient_sha256"],
-            message_id=fresh["message_id"],
+            # A copy of a message that may have arrived keeps its Message-ID.
+            message_id=current.message_id if existing.outcome_unknown else fresh["message_id"],
             attempts=current.attempts + 1,
             claimed_at=now,
             claimed_by=fresh["claimed_by"],
@@ -309,4 +353,4 @@ def _take_over(
         won = conn.execute(statement.returning(deliveries.c.id)).first() is not None
     else:
         won = bool(conn.execute(statement).rowcount)
-    return existing.stale if won else None
+    return existing if won else None

@@ -27,7 +27,7 @@ from typing import Any
 
 from lethe.config.datasets import DatasetConfig
 from lethe.errors import StoreError
-from lethe.model.conditions import After, Before, Condition, columns_of, predicate
+from lethe.model.conditions import After, Before, Condition, Unreadable, columns_of, predicate
 from lethe.model.keys import ItemKey, key_text
 from lethe.stores.base import DeleteOutcome, Item
 
@@ -101,11 +101,12 @@ def judge(condition: Condition, row: Mapping[str, Any]) -> bool | None:
     return Judge(condition)(row)
 
 
-def _instant_or_none(value: Any) -> datetime | None:
+def _instant_or_none(value: Any) -> datetime | Unreadable | None:
     try:
         return None if value is None else to_instant(value)
     except (ValueError, OverflowError, OSError):
-        return None
+        raw = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        return Unreadable(repr(raw)[:60])
 
 
 class ListedDataset(ABC):
@@ -232,7 +233,8 @@ class ListedDataset(ABC):
 
     def fetch(self, keys: Sequence[ItemKey], columns: Sequence[str]) -> dict[str, dict[str, Any]]:
         """``columns`` of the items that exist, keyed by key text; the dataset's timestamps
-        as instants (None when unreadable), so that ``lethe explain`` can judge them."""
+        as instants (:class:`Unreadable` when malformed), so that ``lethe explain`` can judge
+        them."""
         found = self.rows_for([key_text(k) for k in keys], set(columns))
         instants = {self.config.due_column, self.config.age_field}
         instants |= {f.column for f in self.config.where if f.older_than is not None}

@@ -10,10 +10,13 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Date,
+    DateTime,
     Engine,
     MetaData,
     Select,
@@ -33,11 +36,17 @@ from sqlalchemy.engine import Connection
 
 from lethe.config.datasets import DatasetConfig
 from lethe.errors import ConfigError, LiveCheckError, StoreError
-from lethe.model.conditions import Condition
+from lethe.model.conditions import Condition, Unreadable
 from lethe.model.keys import ItemKey, key_text
 from lethe.stores.base import DeleteOutcome, Item
+from lethe.stores.sql import sqlite_dates
 from lethe.stores.sql.cascade import Cascade, Link, Node
-from lethe.stores.sql.compile import column, compile_condition, to_column_value
+from lethe.stores.sql.compile import (
+    column,
+    compile_condition,
+    to_column_value,
+    unreadable_condition,
+)
 from lethe.stores.sql.dialects import dialect_of
 from lethe.stores.sql.engine import translate_errors
 from lethe.stores.sql.keysets import KeySet, Match
@@ -105,7 +114,14 @@ class SQLDataset:
         return select(literal(1)).where(clause).exists()
 
     def _items(self, condition: Condition) -> Select[Any]:
-        return select(self.key, self.held().label("held")).where(self.where(condition))
+        """Key, held and (on SQLite) unreadable of the rows selected, and of the rows whose
+        verdict an unreadable date leaves unknown (never acted on; see ``sqlite_dates``)."""
+        selected = self.where(condition)
+        unreadable = unreadable_condition(condition, self.root) if self.sqlite else None
+        if unreadable is None:
+            return select(self.key, self.held().label("held")).where(selected)
+        flagged = select(self.key, self.held().label("held"), unreadable.label("unreadable"))
+        return flagged.where(or_(selected, unreadable))
 
     def membership(self, node_name: str, roots: Match) -> ColumnElement[bool]:
         """Rows of ``node_name`` that reach a root key matched by ``roots``."""
@@ -146,7 +162,7 @@ class SQLDataset:
         if exclude:
             query = query.where(self.key.not_in(list(exclude)))
         with translate_errors(self.label), self.engine.connect() as conn:
-            return [Item(row[0], bool(row[1])) for row in conn.execute(query)]
+            return [_item(row) for row in conn.execute(query)]
 
     def iter_select(self, condition: Condition, *, page: int = 5000) -> Iterator[Item]:
         after: ItemKey | None = None
@@ -228,15 +244,39 @@ class SQLDataset:
         return sizes
 
     def fetch(self, keys: Sequence[ItemKey], columns: Sequence[str]) -> dict[str, dict[str, Any]]:
-        cols = [column(self.root, c) for c in columns]
+        """Current values by key text; on SQLite, date columns as aware UTC instants, or
+        :class:`Unreadable` for what is no readable date (never handed to a date parser)."""
+        dates = self._date_columns(columns) if self.sqlite else set()
+        cols: list[ColumnElement[Any]] = []
+        for name in columns:
+            col = column(self.root, name)
+            if name in dates:
+                cols += [sqlite_dates.utc_text(col), sqlite_dates.unreadable_text(col)]
+            else:
+                cols.append(col)
         found: dict[str, dict[str, Any]] = {}
         query = select(self.key, *cols).where(self.keyset.match(self.key))
         with translate_errors(self.label), self.engine.connect() as conn:
             for start in range(0, len(keys), 1000):
                 params = self.keyset.params(keys[start : start + 1000])
                 for row in conn.execute(query, params):
-                    found[key_text(row[0])] = dict(zip(columns, row[1:], strict=True))
+                    values = iter(row[1:])
+                    found[key_text(row[0])] = {
+                        name: _date(next(values), next(values)) if name in dates else next(values)
+                        for name in columns
+                    }
         return found
+
+    def _date_columns(self, columns: Sequence[str]) -> set[str]:
+        """Which of ``columns`` hold dates: typed so, or named by the dataset's due rule."""
+        config = self.config
+        named = {config.due_column, config.age_column}
+        named |= {f.column for f in config.where if f.older_than is not None}
+        return {
+            name
+            for name in columns
+            if name in named or isinstance(column(self.root, name).type, Date | DateTime)
+        }
 
     def _related_table(self, table: str) -> Table:
         if table not in self._related:
@@ -336,7 +376,7 @@ class SQLBatch:
         if ds.locks_rows:
             skip = skip_locked and ds.dialect.skip_locked
             query = query.with_for_update(of=ds.root, skip_locked=skip)
-        return [Item(row[0], bool(row[1])) for row in self.conn.execute(query, params)]
+        return [_item(row) for row in self.conn.execute(query, params)]
 
     def update(self, keys: Sequence[ItemKey], values: Mapping[str, Any]) -> int:
         ds = self.dataset
@@ -424,6 +464,19 @@ class SQLBatch:
                     slot = owners.setdefault((node.name, ref), {})
                     slot.setdefault(tuple(row[c] for c in ref), set()).update(belongs)
         return owners
+
+
+def _item(row: Any) -> Item:
+    return Item(row[0], bool(row[1]), bool(row[2]) if len(row) > 2 else False)
+
+
+def _date(utc_text: str | None, unreadable: str | None) -> datetime | Unreadable | None:
+    """A SQLite date read by :func:`sqlite_dates.utc_text` / ``unreadable_text``."""
+    if unreadable is not None:
+        return Unreadable(unreadable)
+    if utc_text is None:
+        return None
+    return datetime.fromisoformat(utc_text).replace(tzinfo=UTC)
 
 
 def _link_columns(node: Node) -> list[str]:
