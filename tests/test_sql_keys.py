@@ -123,6 +123,8 @@ def test_a_unique_constraint_or_full_unique_index_proves_a_key(
     """Only uniqueness over every row proves a key: not a partial or a wider unique index."""
     if declaration.startswith("ALTER") and app_url.startswith("sqlite"):
         pytest.skip("SQLite cannot add a constraint to an existing table")
+    if "WHERE" in declaration and app_url.startswith("mysql"):
+        pytest.skip("MariaDB has no partial indexes")
     table = _seed(app_url)
     engine = engine_for(app_url)
     with engine.begin() as conn:
