@@ -8,15 +8,17 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, insert, select
+from sqlalchemy import create_engine, func, select
 
 from lethe import Lethe
+from lethe.testing import ManualClock
 from tests.support.apps import NOW, example_module
+from tests.support.crash import purge_census
 
 SURVEYS = 3000
 RESPONSES_EACH = 3
@@ -24,54 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _setup(url: str, tmp_path: Path) -> Path:
-    census = example_module("census")
-    engine = create_engine(url)
-    census.metadata.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(insert(census.users).values(id=1, email="o@example.org"))
-        conn.execute(
-            insert(census.surveys),
-            [
-                {
-                    "id": i,
-                    "owner_id": 1,
-                    "name": f"s{i}",
-                    "retention_months": 1,
-                    "deletion_date": NOW,
-                }
-                for i in range(1, SURVEYS + 1)
-            ],
-        )
-        conn.execute(
-            insert(census.responses),
-            [
-                {"survey_id": i, "answers": "{}"}
-                for i in range(1, SURVEYS + 1)
-                for _ in range(RESPONSES_EACH)
-            ],
-        )
-    engine.dispose()
-    policy = tmp_path / "lethe.toml"
-    policy.write_text(
-        textwrap.dedent(f"""
-        [limits]
-        batch_size = 25
-        batch_seconds = 0
-        [limits.breaker]
-        enabled = false
-        [stores.app]
-        url = "{url}"
-        [datasets.surveys]
-        table = "surveys_survey"
-        key = "id"
-        due_column = "deletion_date"
-        [policies.purge]
-        dataset = "surveys"
-        [[policies.purge.actions]]
-        type = "purge"
-    """)
+    return purge_census(
+        url, tmp_path, surveys=SURVEYS, responses=RESPONSES_EACH, batch_size=25, due=NOW
     )
-    return policy
 
 
 def _intact(url: str) -> int:
@@ -108,8 +65,13 @@ def _events(tmp_path: Path) -> int:
         return 0
 
 
+def _later() -> ManualClock:
+    """A clock past the killed run's lease (2 minutes): only then is it taken for dead."""
+    return ManualClock(datetime.now(UTC) + timedelta(minutes=3))
+
+
 def _finish_and_audit(policy: Path, url: str) -> None:
-    with Lethe.from_file(policy, env={}) as lethe:
+    with Lethe.from_file(policy, env={}, clock=_later()) as lethe:
         result = lethe.run(as_of=NOW)
         assert result.errors == ()
         assert _intact(url) == 0
@@ -214,7 +176,7 @@ def test_a_commit_whose_audit_append_was_lost_is_recovered(app_url: str, tmp_pat
     assert _intact(app_url) == SURVEYS - 3 * 25  # the third batch committed in the store
     assert _events(tmp_path) == 2 * 25  # but only two batches reached the ledger
     _finish_and_audit(policy, app_url)
-    with Lethe.from_file(policy, env={}) as lethe:
+    with Lethe.from_file(policy, env={}, clock=_later()) as lethe:
         recovered = [
             e
             for e in lethe.runtime.ledger.iter_events()

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from lethe import Lethe
+from lethe.testing import ManualClock
 from tests.support.backends import make_backend
 
 #: Items per store: S3 ages come from object metadata, one HEAD each on moto, so fewer.
@@ -65,7 +66,8 @@ def test_sigkill_mid_run_then_a_clean_rerun(
     left = backend.keys()
     assert 0 < len(left) < len(keys), "the kill must land mid-run"
 
-    with Lethe.from_file(policy, env=dict(os.environ)) as lethe:
+    later = ManualClock(datetime.now(UTC) + timedelta(minutes=3))  # past the dead run's lease
+    with Lethe.from_file(policy, env=dict(os.environ), clock=later) as lethe:
         result = lethe.run(as_of=NOW)
         assert result.errors == ()
         assert backend.keys() == set()

@@ -12,7 +12,16 @@ import pytest
 from sqlalchemy import text, update
 
 from lethe import PlanFileError, RunStatus, SafetyLimitError
-from tests.support.apps import NOW, column_values, example_lethe, example_policy, keys, seeded
+from lethe.testing import ManualClock
+from tests.support.apps import (
+    NOW,
+    as_utc,
+    column_values,
+    example_lethe,
+    example_policy,
+    keys,
+    seeded,
+)
 
 POLICY = example_policy("census")
 
@@ -187,12 +196,16 @@ def test_soft_delete_marks_with_the_run_instant_and_purge_waits_out_the_grace(
     app_url: str, tmp_path: Path
 ) -> None:
     census, engine = seeded("census", app_url)
-    with example_lethe("census", app_url, tmp_path) as lethe:
-        lethe.run(as_of=NOW)
+    clock = ManualClock(NOW)
+    with example_lethe("census", app_url, tmp_path, clock=clock) as lethe:
+        lethe.run()
         assert 1 in keys(engine, census.surveys)
-        lethe.run(as_of=NOW + timedelta(days=30))  # exactly the grace: not yet
+        assert as_utc(column_values(engine, census.surveys, "id", "deleted_at")[1]) == NOW
+        clock.advance(timedelta(days=30))  # exactly the grace: not yet
+        lethe.run()
         assert 1 in keys(engine, census.surveys)
-        lethe.run(as_of=NOW + timedelta(days=30, seconds=1))
+        clock.advance(timedelta(seconds=1))
+        lethe.run()
         assert 1 not in keys(engine, census.surveys)
 
 

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.support.apps import EXAMPLES, NOW, as_utc, column_values, example_lethe, keys, seeded
+from tests.support.apps import (
+    EXAMPLES,
+    NOW,
+    as_utc,
+    column_values,
+    example_lethe,
+    keys,
+    run_at,
+    seeded,
+)
 from tests.support.mail import Inbox
 from tests.support.warnings import census_with_warnings, listed_items
 
@@ -25,7 +34,7 @@ def test_census_soft_deletes_then_hard_deletes_after_grace_and_honours_holds(
 ) -> None:
     census, engine = seeded("census", app_url)
     with example_lethe("census", app_url, tmp_path) as lethe:
-        result = lethe.run(as_of=NOW)
+        result = run_at(lethe, NOW)
         assert result.ok
         soft, hard = result.phases
         assert (soft.acted, soft.held) == (1, 1)
@@ -45,7 +54,7 @@ def test_census_soft_deletes_then_hard_deletes_after_grace_and_honours_holds(
         assert hard_events["2"]["details"]["cascade"] == {"surveys_surveyresponse": 3}
         assert set(_events(lethe, "skipped_hold")) == {"3", "4"}
 
-        again = lethe.run(as_of=NOW)
+        again = run_at(lethe, NOW)
         assert again.deleted == 0
         assert lethe.verify_audit().ok
 
@@ -59,7 +68,7 @@ def test_survey_owners_are_warned_before_their_surveys_go(
     module, engine = seeded(name, app_url)
     surveys = getattr(module, "census", module).surveys  # CheckTick reuses Census's tables
     with census_with_warnings(app_url, tmp_path, inbox.port, name=name) as lethe:
-        first = lethe.run(["data-governance"], as_of=NOW)
+        first = run_at(lethe, NOW, ["data-governance"])
         warn, soft, hard = first.phases
         assert warn.summary == (
             "Sent 2 deletion warnings in 2 messages: 30-day: 1, 7-day: 0, 1-day: 1",
@@ -68,13 +77,13 @@ def test_survey_owners_are_warned_before_their_surveys_go(
         sent = {m["To"]: listed_items(m) for m in inbox.received()}
         assert sent == {"owner1@example.org": {"6"}, "owner2@example.org": {"1"}}
 
-        second = lethe.run(["data-governance"], as_of=NOW + timedelta(days=1))
+        second = run_at(lethe, NOW + timedelta(days=1), ["data-governance"])
         assert [p.acted for p in second.phases] == [0, 1, 0]
         deleted_at = column_values(engine, surveys, "id", "deleted_at")
         assert as_utc(deleted_at[1]) == NOW + timedelta(days=1)
         # Survey 6 is due in 20 days: its 7-day and 1-day notices come on time.
         for day in (13, 19, 20):
-            lethe.run(["data-governance"], as_of=NOW + timedelta(days=day))
+            run_at(lethe, NOW + timedelta(days=day), ["data-governance"])
         notices = [
             (e["details"]["milestone"], e["item_key"])
             for e in lethe.runtime.ledger.iter_events()
@@ -92,10 +101,10 @@ def test_checktick_progress_cleanup_deletes_only_stale_incomplete_progress(
 ) -> None:
     checktick, engine = seeded("checktick", app_url)
     with example_lethe("checktick", app_url, tmp_path) as lethe:
-        result = lethe.run(["progress-cleanup"], as_of=NOW)
+        result = run_at(lethe, NOW, ["progress-cleanup"])
         assert [p.acted for p in result.phases] == [3]
         assert keys(engine, checktick.progress) == {4, 5, 6}
-        governance = lethe.run(["data-governance"], as_of=NOW)
+        governance = run_at(lethe, NOW, ["data-governance"])
         assert [p.acted for p in governance.phases] == [1, 2]
 
 
@@ -108,7 +117,7 @@ def test_therapy_account_deletion_cascades_over_both_roles(app_url: str, tmp_pat
         therapy.ERIN,
     )
     with example_lethe("therapy", app_url, tmp_path) as lethe:
-        result = lethe.run(as_of=NOW)
+        result = run_at(lethe, NOW)
         assert result.ok and result.errors == ()
         assert result.deleted == 2
         remaining = {str(k).replace("-", "") for k in keys(engine, therapy.profiles)}
@@ -138,7 +147,7 @@ def test_therapy_account_deletion_cascades_over_both_roles(app_url: str, tmp_pat
             "therapist_patients": 2,
             "user_consent": 1,
         }
-        assert lethe.run(as_of=NOW).deleted == 0
+        assert run_at(lethe, NOW).deleted == 0
 
 
 def test_therapy_job_script_prints_stats_with_an_errors_array(tmp_path: Path) -> None:
@@ -161,7 +170,7 @@ def test_therapy_job_script_prints_stats_with_an_errors_array(tmp_path: Path) ->
 def test_validibot_housekeeping_jobs(app_url: str, tmp_path: Path) -> None:
     validibot, engine = seeded("validibot", app_url)
     with example_lethe("validibot", app_url, tmp_path) as lethe:
-        result = lethe.run(as_of=NOW)
+        result = run_at(lethe, NOW)
         assert result.ok
         assert keys(engine, validibot.sessions, "session_key") == {"s2", "s3"}
         assert keys(engine, validibot.idempotency_keys) == {3, 4}
@@ -174,5 +183,5 @@ def test_validibot_housekeeping_jobs(app_url: str, tmp_path: Path) -> None:
         finished = column_values(engine, validibot.runs, "id", "finished_at")
         assert status == {1: "FAILED", 2: "FAILED", 3: "RUNNING", 4: "SUCCEEDED"}
         assert as_utc(finished[1]) == NOW and finished[3] is None
-        again = lethe.run(as_of=NOW)
+        again = run_at(lethe, NOW)
         assert sum(p.acted for p in again.phases) == 0

@@ -217,8 +217,9 @@ def test_a_run_reaped_by_another_process_may_not_write_its_final_record(tmp_path
     service = _service(tmp_path, DAILY, "2024-10-01T16:00:00+00:00")
     runs = RunLog(service.state, None)
     now = datetime.now(UTC)
-    runs.start("run-x", ["purge-items"], False, now, now - minutes(10), timedelta(minutes=2))
-    assert runs.reap("run-x", now)
+    runs.start("run-x", ["purge-items"], False, now, now, timedelta(minutes=2))
+    assert not runs.reap("run-x", now)  # alive: its lease runs for two minutes
+    assert runs.reap("run-x", now + minutes(3))
     assert not runs.heartbeat("run-x", now, now + minutes(2))
     result = RunResult(
         run_id="run-x",

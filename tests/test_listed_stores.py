@@ -12,6 +12,7 @@ import pytest
 from redis import Redis
 
 from lethe import Lethe, RunStatus
+from lethe.testing import ManualClock
 from tests.support.backends import FileBackend, RedisBackend, S3Backend, make_backend
 
 NOW = datetime(2026, 1, 15, 3, 0, tzinfo=UTC)
@@ -95,10 +96,11 @@ def test_redis_keys_can_age_by_idle_time(redis_url: str, tmp_path: Path) -> None
     backend = RedisBackend(redis_url)
     backend.seed({"job:1": OLD, "job:2": OLD})
     policy = backend.policy().replace('age_column = "createdAt"', 'age_column = "@idle_since"')
-    now = datetime.now(UTC)
-    with _lethe(policy, tmp_path) as lethe:
-        assert lethe.run(as_of=now).deleted == 0  # just written: not idle for 24 hours
-        assert lethe.run(as_of=now + timedelta(hours=25)).deleted == 2
+    clock = ManualClock(datetime.now(UTC))
+    with Lethe.from_toml(policy, base_dir=tmp_path, env=dict(os.environ), clock=clock) as lethe:
+        assert lethe.run().deleted == 0  # just written: not idle for 24 hours
+        clock.advance(timedelta(hours=25))
+        assert lethe.run().deleted == 2
     assert backend.keys() == set()
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 
 from lethe import Lethe
+from lethe.testing import ManualClock
 from tests.support.apps import as_utc
 
 AS_OF = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -163,7 +164,9 @@ def _check_promises(url: str, rows: list[Survey], cap: int | None, batch: int) -
         policy = POLICY.format(
             url=url, batch=batch, cap="" if cap is None else f"max_deletions = {cap}"
         )
-        with Lethe.from_toml(policy, base_dir=Path(state_dir), env={}) as lethe:
+        with Lethe.from_toml(
+            policy, base_dir=Path(state_dir), env={}, clock=ManualClock(AS_OF)
+        ) as lethe:
             for sid, s in enumerate(rows, start=1):
                 if s.registry_hold:
                     lethe.holds.add("surveys", str(sid), "property test", "hypothesis")
@@ -262,7 +265,7 @@ def test_capped_runs_finish_the_work_over_several_runs(tmp_path: Path, cap: int)
     ]
     _load(url, rows)
     policy = POLICY.format(url=url, batch=1000, cap=f"max_deletions = {cap}")
-    with Lethe.from_toml(policy, base_dir=tmp_path, env={}) as lethe:
+    with Lethe.from_toml(policy, base_dir=tmp_path, env={}, clock=ManualClock(AS_OF)) as lethe:
         runs = 0
         while lethe.run(as_of=AS_OF).deleted:
             runs += 1

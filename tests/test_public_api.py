@@ -151,3 +151,12 @@ def test_errors_form_one_tree_with_distinct_exit_codes() -> None:
     assert all(issubclass(kind, lethe.LetheError) for kind in kinds)
     assert {int(k.exit_code) for k in kinds} == {2, 3, 4, 5, 6, 8, 9, 10, 11}
     assert all(issubclass(k, lethe.DeliveryError) for k in kinds[-4:])
+
+
+def test_the_testing_helpers_are_pinned_and_documented() -> None:
+    import lethe.testing
+
+    assert sorted(lethe.testing.__all__) == ["Clock", "ManualClock"]
+    assert lethe.testing.__doc__ and "ManualClock" in lethe.testing.__doc__
+    for name in lethe.testing.__all__:
+        assert getattr(lethe.testing, name).__doc__, name

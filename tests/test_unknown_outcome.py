@@ -10,15 +10,14 @@ import signal
 import subprocess
 import sys
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from sqlalchemy import text
 
 from lethe import RunStatus
 from lethe.state.db import StateDB
 from lethe.state.deliveries import Claim, DeliveryLedger
-from tests.support.apps import NOW, example_policy, seeded
+from lethe.testing import ManualClock
+from tests.support.apps import NOW, example_policy, run_at, seeded
 from tests.support.mail import Inbox, smtp_server
 from tests.support.warnings import (
     add_surveys,
@@ -53,7 +52,7 @@ def test_a_drop_after_data_on_an_open_session_is_unknown_and_not_resent_in_the_r
     census, engine = seeded("census", sqlite_url)
     inbox.drop = {2}  # owner2's message, on the session owner1's opened
     with census_with_warnings(sqlite_url, tmp_path, inbox.port) as lethe:
-        result = lethe.run(as_of=NOW)
+        result = run_at(lethe, NOW)
         (dropped,) = inbox.dropped
         # Before: resent at once on a new connection, two copies, one attempt recorded.
         assert [m["To"] for m in inbox.received()] == ["owner1@example.org"]
@@ -75,7 +74,7 @@ def test_a_drop_after_data_on_an_open_session_is_unknown_and_not_resent_in_the_r
         (shown,) = lethe.explain("surveys", "1", as_of=NOW).warnings
         assert shown.outcome_unknown and shown.message_id == dropped["Message-ID"]
 
-        retry = lethe.run(as_of=NOW + HOUR)
+        retry = run_at(lethe, NOW + HOUR)
         assert retry.ok, retry.errors
         copy = inbox.received()[-1]
         assert copy["To"] == "owner2@example.org"
@@ -84,7 +83,7 @@ def test_a_drop_after_data_on_an_open_session_is_unknown_and_not_resent_in_the_r
         assert event["details"]["resent_after_unknown_outcome"] is True
         assert retry.phases[0].details["resent"] == 1
         assert _row(lethe, "1")["status"] == "delivered"
-        assert lethe.run(as_of=NOW + 2 * HOUR).phases[0].acted == 0
+        assert run_at(lethe, NOW + 2 * HOUR).phases[0].acted == 0
         assert len(inbox.received()) == 2
 
 
@@ -94,14 +93,14 @@ def test_a_drop_after_data_of_a_sessions_first_message_is_unknown_not_failed(
     seeded("census", sqlite_url)
     inbox.drop = {1}  # owner1's message, the first of the session
     with census_with_warnings(sqlite_url, tmp_path, inbox.port) as lethe:
-        result = lethe.run(as_of=NOW)
+        result = run_at(lethe, NOW)
         (dropped,) = inbox.dropped
         assert inbox.received() == []  # the connection is lost: the run stops sending
         assert _row(lethe, "6")["status"] == "unknown"  # before: "failed", like a refusal
         assert any("outcome unknown" in e for e in result.errors)
         assert any("not attempted" in e for e in result.errors)
 
-        retry = lethe.run(as_of=NOW + HOUR)
+        retry = run_at(lethe, NOW + HOUR)
         assert retry.ok, retry.errors
         by_owner = {m["To"]: m for m in inbox.received()}
         assert by_owner["owner1@example.org"]["Message-ID"] == dropped["Message-ID"]
@@ -117,12 +116,12 @@ def test_an_unknown_notice_goes_again_alone_when_the_digest_gained_items(
     census, engine = seeded("census", sqlite_url)
     inbox.drop = {1}
     with census_with_warnings(sqlite_url, tmp_path, inbox.port) as lethe:
-        lethe.run(as_of=NOW)
+        run_at(lethe, NOW)
         (dropped,) = inbox.dropped
         assert listed_items(dropped) == {"6"}
         # Before the next run, owner1 is owed a 7-day notice as well.
         add_surveys(engine, census, [(8, 1, 5, "Staff survey")])
-        retry = lethe.run(as_of=NOW + HOUR)
+        retry = run_at(lethe, NOW + HOUR)
         assert retry.ok, retry.errors
         to_owner1 = [m for m in inbox.received() if m["To"] == "owner1@example.org"]
         # Before: one digest of surveys 6 and 8 under a new Message-ID, so the owner could
@@ -159,14 +158,12 @@ def test_a_kill_between_send_and_record_resends_alone_under_the_same_message_id(
             inbox.hold.set()
         (held,) = inbox.received()  # owner1's 30-day notice reached the server
         assert listed_items(held) == {"6"}
-        with census_with_warnings(sqlite_url, tmp_path, inbox.port) as lethe:
+        # The killed run held a lease on the real clock: look once it has run out.
+        later = ManualClock(datetime.now(UTC) + timedelta(minutes=3))
+        with census_with_warnings(sqlite_url, tmp_path, inbox.port, clock=later) as lethe:
             assert _row(lethe, "6")["status"] == "sending"
-            with lethe.runtime.state.write() as conn:  # past every lease: abandoned for sure
-                conn.execute(
-                    text("UPDATE lethe_deliveries SET claimed_at = :t"), {"t": NOW - 2 * HOUR}
-                )
             add_surveys(engine, census, [(8, 1, 5, "Staff survey")])  # owner1 owes a 7-day too
-            retry = lethe.run(as_of=NOW + HOUR)
+            retry = lethe.run(as_of=NOW + HOUR)  # back-dated: the seed's instant
             assert retry.ok, retry.errors
             to_owner1 = [m for m in inbox.received()[1:] if m["To"] == "owner1@example.org"]
             copy, digest = to_owner1

@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 
 from lethe import Lethe
+from lethe.testing import ManualClock
 from tests.support.apps import as_utc
 from tests.support.mail import Hook, webhook_server
 
@@ -152,7 +153,8 @@ def _check(url: str, state: str, hook: Hook, s: Scenario) -> None:
     successes: list[datetime] = []
     with tempfile.TemporaryDirectory() as directory:
         policy = POLICY.format(url=url, state=state, hook=hook.url)
-        with Lethe.from_toml(policy, base_dir=Path(directory), env={}) as lethe:
+        clock = ManualClock(START)
+        with Lethe.from_toml(policy, base_dir=Path(directory), env={}, clock=clock) as lethe:
             now = START
             for index, (hours, up) in enumerate(s.steps):
                 now += timedelta(hours=hours if index else 0)
@@ -163,7 +165,8 @@ def _check(url: str, state: str, hook: Hook, s: Scenario) -> None:
                     dues.setdefault(sid, []).append((now, due))  # type: ignore[arg-type]
                 hook.status = 200 if up else 503
                 received = len(hook.received())
-                result = lethe.run(as_of=now)
+                clock.set(now)
+                result = lethe.run()
                 if up and not result.errors:
                     successes.append(now)
                 for body in hook.received()[received:]:

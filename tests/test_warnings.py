@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,8 @@ from sqlalchemy import text
 
 from lethe import RunStatus
 from lethe.cli.app import main
-from tests.support.apps import NOW, example_policy, seeded
+from lethe.testing import ManualClock
+from tests.support.apps import NOW, example_policy, run_at, seeded
 from tests.support.mail import Inbox, free_port, smtp_server
 from tests.support.warnings import (
     add_surveys,
@@ -41,7 +42,7 @@ def test_one_digest_per_owner_with_each_items_most_urgent_notice(
     census, engine = seeded("census", app_url)
     add_surveys(engine, census, EXTRA)
     with census_with_warnings(app_url, tmp_path, inbox.port) as lethe:
-        result = lethe.run(as_of=NOW)
+        result = run_at(lethe, NOW)
         assert result.ok, result.errors
         warn = result.phases[0]
         assert warn.summary == (
@@ -79,7 +80,7 @@ def test_one_digest_per_owner_with_each_items_most_urgent_notice(
         assert "owner1@example.org" not in stored and "Staff" not in stored
         assert "owner1@example.org" not in json.dumps(deliveries(lethe), default=str)
 
-        again = lethe.run(as_of=NOW + timedelta(hours=6))
+        again = run_at(lethe, NOW + timedelta(hours=6))
         assert again.phases[0].acted == 0 and len(inbox.received()) == 2
         assert lethe.verify_audit().ok
 
@@ -93,19 +94,19 @@ def test_deletion_waits_until_the_last_warning_is_a_day_old(
         assert dict(plan.phases[1].blocked) == {
             "1": "its 1-day deletion warning is not delivered yet"
         }
-        first = lethe.run(as_of=NOW)
+        first = run_at(lethe, NOW)
         assert (first.phases[1].acted, first.phases[1].blocked) == (0, 1)
         assert 1 in survey_ids(engine, census)
         (blocked,) = _events(lethe, "skipped_blocked")
         assert "1-day deletion warning" in blocked["details"]["reason"]
 
-        early = lethe.run(as_of=NOW + DAY - timedelta(minutes=1))
+        early = run_at(lethe, NOW + DAY - timedelta(minutes=1))
         assert early.phases[1].blocked == 1 and 1 in survey_ids(engine, census)
         assert (
             "it may go from 2024-10-27 02:00 UTC"
             in _events(lethe, "skipped_blocked")[-1]["details"]["reason"]
         )
-        on_time = lethe.run(as_of=NOW + DAY)
+        on_time = run_at(lethe, NOW + DAY)
         assert on_time.phases[1].acted == 1 and 1 not in survey_ids(engine, census)
         assert [m["To"] for m in inbox.received()] == ["owner1@example.org", "owner2@example.org"]
 
@@ -118,7 +119,7 @@ def test_a_daily_calendar_sends_30_7_and_1_day_notices_and_deletes_on_the_due_da
     with census_with_warnings(sqlite_url, tmp_path, inbox.port) as lethe:
         deleted_on = None
         for day in range(0, 42):
-            lethe.run(as_of=NOW + day * DAY)
+            run_at(lethe, NOW + day * DAY)
             if deleted_on is None and 20 not in survey_ids(engine, census):
                 deleted_on = day
         notices = [
@@ -139,12 +140,12 @@ def test_after_missed_runs_only_the_most_urgent_notice_goes_and_deletion_is_push
     census, engine = seeded("census", sqlite_url)
     add_surveys(engine, census, [(20, 1, 40, "Annual review")])
     with census_with_warnings(sqlite_url, tmp_path, inbox.port) as lethe:
-        lethe.run(["data-governance"], as_of=NOW + 37 * DAY)  # 3 days left: no stale 30-day
-        lethe.run(as_of=NOW + 40 * DAY)  # due now, but no 1-day notice yet: it goes first
+        run_at(lethe, NOW + 37 * DAY, ["data-governance"])  # 3 days left: no stale 30-day
+        run_at(lethe, NOW + 40 * DAY)  # due now, but no 1-day notice yet: it goes first
         assert 20 in survey_ids(engine, census)
-        lethe.run(as_of=NOW + 41 * DAY - timedelta(seconds=1))
+        run_at(lethe, NOW + 41 * DAY - timedelta(seconds=1))
         assert 20 in survey_ids(engine, census)
-        lethe.run(as_of=NOW + 41 * DAY)
+        run_at(lethe, NOW + 41 * DAY)
         assert 20 not in survey_ids(engine, census)
         sent = [(e["item_key"], e["details"]["milestone"]) for e in _events(lethe, "warned")]
         assert [m for key, m in sent if key == "20"] == ["7d", "1d"]
@@ -169,7 +170,11 @@ def test_concurrent_replicas_send_each_milestone_once(
     policy = f'[state]\nurl = "{state_url}"\nruns_dir = ""\n' + example_policy(
         "census", warnings=True
     )
-    replicas = [census_with_warnings(url, tmp_path / f"r{i}", inbox.port, policy) for i in range(3)]
+    clock = ManualClock(NOW)  # one time for every replica of one state database
+    replicas = [
+        census_with_warnings(url, tmp_path / f"r{i}", inbox.port, policy, clock=clock)
+        for i in range(3)
+    ]
     # Migrating a fresh state database is not what this test races (see the closing note).
     replicas[0].runtime.state.migrate()
     barrier = threading.Barrier(len(replicas))
@@ -177,9 +182,12 @@ def test_concurrent_replicas_send_each_milestone_once(
 
     def replica(index: int) -> None:
         try:
-            barrier.wait()
             for hour in range(3):
-                replicas[index].run(["data-governance"], as_of=NOW + timedelta(hours=hour))
+                barrier.wait()  # every replica has finished the hour before
+                if index == 0:
+                    clock.set(NOW + timedelta(hours=hour))
+                barrier.wait()
+                replicas[index].run(["data-governance"])
         except BaseException as exc:
             failures.append(exc)
 
@@ -206,7 +214,7 @@ def test_an_outage_degrades_the_run_blocks_deletion_and_the_next_run_delivers(
     census, engine = seeded("census", sqlite_url)
     port = free_port()
     with census_with_warnings(sqlite_url, tmp_path, port) as lethe:
-        down = lethe.run(as_of=NOW)
+        down = run_at(lethe, NOW)
         assert down.status is RunStatus.DEGRADED
         assert any("connection refused" in e for e in down.errors)
         assert any("not attempted" in e for e in down.errors)  # stopped after the first
@@ -216,7 +224,7 @@ def test_an_outage_degrades_the_run_blocks_deletion_and_the_next_run_delivers(
         assert _events(lethe, "warned") == []
     # The server is back (on another port: lethe is pointed at it).
     with smtp_server() as inbox, census_with_warnings(sqlite_url, tmp_path, inbox.port) as lethe:
-        back = lethe.run(as_of=NOW + timedelta(hours=1))
+        back = run_at(lethe, NOW + timedelta(hours=1))
         assert back.ok and back.phases[0].acted == 2 and len(inbox.received()) == 2
         explained = lethe.explain("surveys", "6", as_of=NOW)
         assert [(w.milestone, w.status, w.attempts) for w in explained.warnings] == [
@@ -230,7 +238,7 @@ def test_a_refused_recipient_fails_alone_and_is_retried(
     _census, _engine = seeded("census", sqlite_url)
     inbox.refuse["owner2@example.org"] = "550 5.1.1 <owner2@example.org>: no such user"
     with census_with_warnings(sqlite_url, tmp_path, inbox.port) as lethe:
-        result = lethe.run(as_of=NOW)
+        result = run_at(lethe, NOW)
         assert result.status is RunStatus.DEGRADED
         (error,) = result.errors
         assert "550 5.1.1 <recipient>: no such user" in error and "surveys 1" in error
@@ -238,7 +246,7 @@ def test_a_refused_recipient_fails_alone_and_is_retried(
         assert [m["To"] for m in inbox.received()] == ["owner1@example.org"]
         assert result.phases[1].blocked == 1  # survey 1: its owner was not told
         del inbox.refuse["owner2@example.org"]
-        retry = lethe.run(as_of=NOW + timedelta(hours=1))
+        retry = run_at(lethe, NOW + timedelta(hours=1))
         assert retry.ok and [m["To"] for m in inbox.received()][-1] == "owner2@example.org"
 
 
@@ -283,12 +291,12 @@ def test_a_421_reply_leaves_the_warning_for_the_next_run(
     seeded("census", sqlite_url)
     inbox.data_reply = "421 4.3.2 Service shutting down"
     with census_with_warnings(sqlite_url, tmp_path, inbox.port) as lethe:
-        result = lethe.run(as_of=NOW)
+        result = run_at(lethe, NOW)
         assert result.status is RunStatus.DEGRADED and inbox.received() == []
         assert all("421 4.3.2" in e for e in result.errors) and len(result.errors) == 2
         inbox.data_reply = None
-        assert lethe.run(as_of=NOW + timedelta(hours=1)).phases[0].acted == 2
-        assert lethe.run(as_of=NOW + timedelta(hours=2)).phases[0].acted == 0
+        assert run_at(lethe, NOW + timedelta(hours=1)).phases[0].acted == 2
+        assert run_at(lethe, NOW + timedelta(hours=2)).phases[0].acted == 0
         assert len(inbox.received()) == 2
 
 
@@ -306,24 +314,24 @@ def test_a_crash_after_acceptance_resends_once_with_the_same_message_id(
         with monkeypatch.context() as patch:
             patch.setattr(DeliveryLedger, "delivered", die)
             with pytest.raises(KeyboardInterrupt):
-                lethe.run(as_of=NOW)
+                run_at(lethe, NOW)
         (accepted,) = inbox.received()
         assert [r["status"] for r in deliveries(lethe)] == ["sending"]
-        # While the claim is fresh (its process may still be sending), nobody resends it.
-        assert lethe.run(as_of=NOW).phases[0].acted == 1  # only the other owner's notice
-        assert len(inbox.received()) == 2 and lethe.run(as_of=NOW).phases[1].blocked == 1
-        with lethe.runtime.state.write() as conn:
+        with lethe.runtime.state.write() as conn:  # a SIGKILL would have recorded nothing
             conn.execute(
-                text("UPDATE lethe_deliveries SET claimed_at = :t WHERE status = 'sending'"),
-                {"t": NOW - DAY},
+                text("UPDATE lethe_runs SET status = 'running', lease_expires_at = :t"),
+                {"t": NOW + timedelta(minutes=2)},
             )
-        resent = lethe.run(as_of=NOW + timedelta(hours=1))
+        # While the claiming run holds its lease (it may still be sending), nobody resends.
+        assert run_at(lethe, NOW).phases[0].acted == 1  # only the other owner's notice
+        assert len(inbox.received()) == 2 and run_at(lethe, NOW).phases[1].blocked == 1
+        resent = run_at(lethe, NOW + timedelta(hours=1))  # past its lease: the run is dead
         assert resent.phases[0].details["resent"] == 1
         copy = inbox.received()[-1]
         assert copy["Message-ID"] == accepted["Message-ID"]  # receivers can drop the copy
         (event,) = [e for e in _events(lethe, "warned") if e["item_key"] == accepted_key(accepted)]
         assert event["details"]["resent_after_unknown_outcome"] is True
-        assert lethe.run(as_of=NOW + timedelta(hours=2)).phases[0].acted == 0
+        assert run_at(lethe, NOW + timedelta(hours=2)).phases[0].acted == 0
 
 
 def accepted_key(message) -> str:  # type: ignore[no-untyped-def]
@@ -372,12 +380,13 @@ def test_plan_and_dry_run_list_the_messages_and_send_nothing(
     with sqlite3_state(tmp_path) as db:
         assert db.execute("SELECT count(*) FROM lethe_deliveries").fetchone() == (0,)
 
-    assert main(["run", *as_of]) == 0
+    assert main(["run", *as_of]) == 0  # a back-dated run: allowed, but stamped at the real time
     out = capsys.readouterr().out
     assert "Sent 5 deletion warnings in 2 messages: 30-day: 2, 7-day: 1, 1-day: 2" in out
     assert main(["explain", "surveys", "1", *as_of]) == 0
     explained = capsys.readouterr().out
-    assert "warning: 1d notice (data-governance) delivered 2024-10-26 02:00:00 UTC" in explained
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    assert f"warning: 1d notice (data-governance) delivered {today}" in explained
     assert "warned 1d notice" in explained
 
 
@@ -396,7 +405,7 @@ def test_held_surveys_are_not_warned_and_an_empty_address_is_an_error(
         conn.execute(text("UPDATE auth_user SET email = '' WHERE id = 2"))
     with census_with_warnings(sqlite_url, tmp_path, inbox.port) as lethe:
         lethe.holds.add("surveys", "6", "subject access request", "dpo")
-        result = lethe.run(as_of=NOW)
+        result = run_at(lethe, NOW)
         assert result.phases[0].held == 2 and result.phases[0].acted == 0  # surveys 3 and 6
         (error,) = result.errors
         assert "surveys 1: no recipient address (owner_id → auth_user.email is empty)" in error
@@ -409,7 +418,7 @@ def test_without_wait_for_delivery_deletion_does_not_wait(sqlite_url: str, tmp_p
         'fields = ["name"]', 'fields = ["name"]\nwait_for_delivery = false'
     )
     with census_with_warnings(sqlite_url, tmp_path, free_port(), policy) as lethe:
-        result = lethe.run(as_of=NOW)  # the mail server is down
+        result = run_at(lethe, NOW)  # the mail server is down
         assert result.status is RunStatus.DEGRADED
         assert result.phases[1].acted == 1 and 1 not in survey_ids(engine, census)
 
@@ -428,7 +437,7 @@ def test_a_webhook_digest_to_one_channel(sqlite_url: str, tmp_path: Path, hook) 
         )
     )
     with census_with_warnings(sqlite_url, tmp_path, 1, policy) as lethe:
-        result = lethe.run(as_of=NOW)
+        result = run_at(lethe, NOW)
         assert result.ok and result.phases[0].acted == 5
         (body_,) = hook.received()
         assert body_["recipient"] == "#data-governance" and body_["dataset"] == "surveys"

@@ -27,7 +27,7 @@ COMMON = """
 url = "sqlite:///{state}/state.db"
 runs_dir = ""
 [limits]
-min_retain = "1h"
+min_retain = "1s"  # the S3 scenario retains for one second (see there)
 [limits.breaker]
 enabled = false
 """
@@ -151,8 +151,10 @@ def s3(ctx: Context) -> list[Measurement]:
             with counting_proxy(endpoint) as (proxy, requests):
                 if name == "lethe":
                     store = f'[stores.s]\nurl = "s3://{bucket}?endpoint={proxy}&allow_http=true"\n'
-                    dataset = '[datasets.items]\nprefixes = ["uploads/"]\nretain = "1h"\n'
-                    rss, _, work = _lethe(ctx, store, dataset, cutoff + timedelta(hours=1))
+                    # Due: modified before the cutoff (as-of one second after it, which has
+                    # passed: a real run never acts at a future instant).
+                    dataset = '[datasets.items]\nprefixes = ["uploads/"]\nretain = "1s"\n'
+                    rss, _, work = _lethe(ctx, store, dataset, cutoff + timedelta(seconds=1))
                 else:
                     _, rss, out = run_child(
                         measured("bench.contenders.s3_loop", proxy, bucket, cutoff.isoformat())

@@ -33,6 +33,7 @@ from lethe.holds.registry import HoldRegistry
 from lethe.model.plan import Plan
 from lethe.model.results import RunResult
 from lethe.notify.probe import TestDelivery, pick_sender, send_test, senders_of
+from lethe.schedule.clock import Clock
 from lethe.state.ledger import VerifyReport
 from lethe.stores.base import Finding
 
@@ -65,39 +66,59 @@ class Lethe:
     Build one with :meth:`from_file`, :meth:`from_toml` or :meth:`from_config`, then call
     :meth:`check`, :meth:`plan`, :meth:`run`, :meth:`explain`; :attr:`holds` manages lethe's
     own legal holds. Use it as a context manager (or call :meth:`close`) to release connections.
+
+    ``clock`` (default: the real time) is the time lethe runs at and stamps every record with;
+    tests inject a :class:`lethe.testing.ManualClock` to simulate days. A real run never acts
+    at an ``as_of`` later than this clock's now.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
+        self.clock = clock
         self._runtime: Runtime | None = None
 
     # -- construction -----------------------------------------------------------------------
 
     @classmethod
     def from_file(
-        cls, path: str | os.PathLike[str] = "lethe.toml", env: Mapping[str, str] | None = None
+        cls,
+        path: str | os.PathLike[str] = "lethe.toml",
+        env: Mapping[str, str] | None = None,
+        *,
+        clock: Clock | None = None,
     ) -> Lethe:
-        """Load a policy file (``${VAR}`` expand from ``env``, default ``os.environ``)."""
-        return cls(load_file(path, env=env))
+        """Load a policy file (``${VAR}`` expand from ``env``, default ``os.environ``).
+
+        ``clock`` replaces the real time everywhere (tests: :class:`lethe.testing.ManualClock`).
+        """
+        return cls(load_file(path, env=env), clock=clock)
 
     @classmethod
     def from_toml(
-        cls, text: str, *, base_dir: Path | None = None, env: Mapping[str, str] | None = None
+        cls,
+        text: str,
+        *,
+        base_dir: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
     ) -> Lethe:
         """Load a policy from TOML text; relative paths resolve against ``base_dir``."""
-        return cls(load(text, base_dir=base_dir, env=env))
+        return cls(load(text, base_dir=base_dir, env=env), clock=clock)
 
     @classmethod
-    def from_config(cls, config: LetheConfig, *, base_dir: Path | None = None) -> Lethe:
+    def from_config(
+        cls, config: LetheConfig, *, base_dir: Path | None = None, clock: Clock | None = None
+    ) -> Lethe:
         """Use policies built in code as :class:`~lethe.config.LetheConfig` models."""
         cross_check(config, "<code>")
-        return cls(Settings(config=config, source="<code>", base_dir=base_dir or Path.cwd()))
+        settings = Settings(config=config, source="<code>", base_dir=base_dir or Path.cwd())
+        return cls(settings, clock=clock)
 
     @property
     def runtime(self) -> Runtime:
         """The wired runtime (stores, state database); created on first use."""
         if self._runtime is None:
-            self._runtime = Runtime(self.settings)
+            self._runtime = Runtime(self.settings, self.clock)
         return self._runtime
 
     def close(self) -> None:
@@ -129,7 +150,7 @@ class Lethe:
 
     def plan(self, policies: Sequence[str] | None = None, *, as_of: datetime | None = None) -> Plan:
         """Exactly what a run would do at ``as_of`` (default now), computed with reads only."""
-        as_of = _aware(as_of) or datetime.now().astimezone()
+        as_of = _aware(as_of) or self.runtime.state.now()
         targets = self.runtime.targets(policies)
         planned = make_plan(self.runtime, targets, as_of)
         warnings = [

@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, select, text
 
-from lethe import Lethe
+from lethe import Lethe, RunResult
+from lethe.testing import Clock, ManualClock
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -65,11 +66,25 @@ def example_lethe(
     policy: str | None = None,
     *,
     env: Mapping[str, str] | None = None,
+    clock: Clock | None = None,
 ) -> Lethe:
     """The example's policy file (without warnings, unless ``policy`` says otherwise),
-    pointed at ``url``, with lethe's state under ``state_dir``."""
+    pointed at ``url``, with lethe's state under ``state_dir``.
+
+    Time is ``clock``, by default a :class:`~lethe.testing.ManualClock` standing at
+    :data:`NOW`, the instant the examples are seeded around: tests move it to simulate days.
+    """
     text_ = policy if policy is not None else example_policy(name)
-    return Lethe.from_toml(text_, base_dir=state_dir, env={"DATABASE_URL": url, **(env or {})})
+    env = {"DATABASE_URL": url, **(env or {})}
+    return Lethe.from_toml(text_, base_dir=state_dir, env=env, clock=clock or ManualClock(NOW))
+
+
+def run_at(lethe: Lethe, instant: datetime, *args: Any, **kwargs: Any) -> RunResult:
+    """Move ``lethe``'s :class:`~lethe.testing.ManualClock` to ``instant`` and run there: how
+    the tests simulate days (a real run never acts at an ``as_of`` ahead of its clock)."""
+    assert isinstance(lethe.clock, ManualClock), "run_at needs a Lethe built with a ManualClock"
+    lethe.clock.set(instant)
+    return lethe.run(*args, **kwargs)
 
 
 def column_values(engine: Engine, table: Any, key: str, column: str) -> dict[Any, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, text
 
 from lethe import Lethe
+from lethe.testing import Clock
 from tests.support.apps import NOW, example_lethe, example_policy
 
 __all__ = [
@@ -41,6 +42,7 @@ def census_with_warnings(
     policy: str | None = None,
     *,
     name: str = "census",
+    clock: Clock | None = None,
     **env: str,
 ) -> Lethe:
     """An example (Census by default) with warnings on, sending to ``127.0.0.1:port``."""
@@ -50,6 +52,7 @@ def census_with_warnings(
         state_dir,
         policy if policy is not None else example_policy(name, warnings=True),
         env={**mail_env(port), **env},
+        clock=clock,
     )
 
 

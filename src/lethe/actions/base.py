@@ -58,6 +58,12 @@ class PhaseContext:
     #: Items in other stores that the dataset's rows point to (``links``), deleted with them.
     links: tuple[LinkedItems, ...] = ()
 
+    def now(self) -> datetime:
+        """The instant a phase writes into the data (a soft-delete marker, ``set_now``): the
+        real time by the state database's clock, never ``as_of``, which a back-dated run
+        puts in the past (a grace period must count from when the row was really marked)."""
+        return self.state.now() if self.state is not None else self.as_of
+
 
 class Action(BaseModel, ABC):
     """Base class of every phase type (``soft_delete``, ``purge``, ``update``, ``redact``, …)."""
@@ -121,7 +127,8 @@ class Action(BaseModel, ABC):
     def reads_before_run(self, ctx: PhaseContext) -> set[str]:
         """Columns this phase only tests for being set strictly before ``ctx.as_of``.
 
-        An earlier phase of the same run may write such a column (it writes ``as_of``) without
-        changing what this phase selects.
+        An earlier phase of the same run may write such a column (it writes an instant no
+        earlier than ``as_of``, :meth:`PhaseContext.now`) without changing what this phase
+        selects.
         """
         return set()

@@ -44,7 +44,7 @@ class Purge(Action):
         marker = self.marker(ctx)
         if marker is None:
             raise ValueError("purge with grace needs a soft_delete phase or 'after'")
-        # Strictly before: a row soft-deleted by this very run (marker == as_of) waits, so the
+        # Strictly before: a row soft-deleted by this very run (marker >= as_of) waits, so the
         # plan, which evaluates each phase against the state before the run, stays exact.
         return All((NotNull(marker), Before(marker, self.grace.before(ctx.as_of), inclusive=False)))
 

@@ -36,7 +36,7 @@ class SoftDelete(Action):
     def apply(
         self, batch: Batch, keys: Sequence[ItemKey], ctx: PhaseContext
     ) -> Mapping[str, Mapping[str, Any]]:
-        batch.update(keys, {self.column: ctx.as_of})
+        batch.update(keys, {self.column: ctx.now()})
         return {}
 
     def applied(

@@ -36,7 +36,7 @@ class _SetColumns(Action):
         self, batch: Batch, keys: Sequence[ItemKey], ctx: PhaseContext
     ) -> Mapping[str, Mapping[str, Any]]:
         values: dict[str, Any] = dict(self.values())
-        values.update({column: ctx.as_of for column in self.set_now})
+        values.update({column: ctx.now() for column in self.set_now})
         batch.update(keys, values)
         return {}
 

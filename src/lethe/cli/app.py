@@ -9,6 +9,7 @@ authentication, rejected).
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from typing import Annotated, TextIO
@@ -19,7 +20,7 @@ from lethe import __version__, secrets
 from lethe.cli import admin, deploy, jobs, notify, operate
 from lethe.cli.context import CliState
 from lethe.cli.help import quiet_flag_types
-from lethe.errors import ExitCode, LetheError
+from lethe.errors import ExitCode, LetheError, exit_code_for
 
 __all__ = ["app", "main", "show_warning"]
 
@@ -81,19 +82,34 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run a command and map every error to its documented exit code.
 
     Usage errors exit 2 (as the argument parser reports them); lethe's own errors print one
-    line on stderr and exit with their code (see :mod:`lethe.errors`).
+    line on stderr and exit with their code (see :mod:`lethe.errors`). Anything else is a bug:
+    one line too (a run it ended is recorded ``failed`` with it), exit 1, and the traceback
+    only when ``LETHE_TRACEBACK=1``.
     """
     try:
         with warnings.catch_warnings():
             warnings.showwarning = show_warning
             app(args=argv, prog_name="lethe")
     except LetheError as exc:
-        print(f"lethe: error: {secrets.scrub(str(exc))}", file=sys.stderr)
+        print(f"lethe: error: {_one_line(exc)}", file=sys.stderr)
         return int(exc.exit_code)
+    except Exception as exc:
+        if os.environ.get("LETHE_TRACEBACK") == "1":
+            raise
+        print(
+            f"lethe: error: unexpected {type(exc).__name__}: {_one_line(exc)} "
+            "(a bug: please report it; LETHE_TRACEBACK=1 shows where)",
+            file=sys.stderr,
+        )
+        return int(exit_code_for(exc))
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else int(ExitCode.INVALID))
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(secrets.scrub(str(exc)).split())
 
 
 def show_warning(

@@ -52,6 +52,9 @@ def check(rt: Runtime) -> CheckReport:
     except LetheError as exc:
         findings.append(Finding("error", "-", str(exc)))
         unreachable = isinstance(exc, StoreError)
+    problem = rt.runs.runs_dir_problem()
+    if problem:
+        findings.append(Finding("error", "-", f"{rt.settings.source}: state.runs_dir: {problem}"))
     for name, config in rt.config.datasets.items():
         assert config.store is not None
         try:

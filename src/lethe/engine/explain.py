@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -117,7 +117,7 @@ def _verdicts(target: Target, key: Any, row: dict[str, Any], as_of: datetime) ->
 
 def explain(rt: Runtime, dataset: str, key_text: str, as_of: datetime | None = None) -> Explanation:
     """Answer for one item of ``dataset``, evaluated at ``as_of`` (default: now)."""
-    as_of = as_of or datetime.now(UTC)
+    as_of = as_of or rt.state.now()
     handle = rt.dataset(dataset)
     key = handle.parse_key(key_text)
     targets = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from lethe.engine.runtime import Runtime
@@ -73,7 +73,7 @@ def health(
     rt: Runtime, policies: Sequence[str] | None = None, as_of: datetime | None = None
 ) -> HealthReport:
     """Judge ``policies`` (every enabled one by default) from the recorded runs."""
-    as_of = as_of or datetime.now(UTC)
+    as_of = as_of or rt.state.now()
     config = rt.config.health
     names = list(policies or [n for n, p in rt.config.policies.items() if p.enabled])
     for name in names:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from lethe.engine.runtime import Runtime, Target
+from lethe.errors import ConfigError
 from lethe.model.conditions import All, Condition, In, NotNull
 from lethe.model.keys import key_text
 from lethe.state.ledger import EventDraft
@@ -138,7 +139,13 @@ def orphans(
     as_of: datetime | None = None,
 ) -> list[OrphanReport]:
     """One report per link of each policy's dataset (every enabled policy by default)."""
-    now = as_of or datetime.now(UTC)
+    real = rt.state.now()
+    now = as_of or real
+    if delete and now > real:
+        raise ConfigError(
+            f"as-of {now.isoformat()} is later than now ({real.isoformat()}): orphans are "
+            "never deleted ahead of time; report them without --delete"
+        )
     return [
         _report(rt, target, links, delete, now)
         for target in rt.targets(policies)

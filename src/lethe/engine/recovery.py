@@ -1,30 +1,28 @@
-"""Settling what a crashed run left behind, at the start of the next run.
+"""Settling what a dead run left behind, at the start of the next run.
 
-* A batch intent still ``pending`` whose process is gone: the action says which of its items
-  show the effect; their events are appended (marked ``recovered``), the rest never happened.
-* A run still ``running`` whose process is gone, or whose lease expired (its heartbeat stopped,
-  on any host; :mod:`lethe.engine.lease`), is marked ``interrupted``.
+A run is alive while it is ``running`` and its lease has not expired: its heartbeat renews
+the lease (:mod:`lethe.engine.lease`). Nothing else counts — not a pid (meaningless on another
+host or in another PID namespace, and a zombie still has one), not the age of its records.
 
-A process counts as gone when it ran on this host and its pid no longer exists, or, from
-another host, when its intent is older than :data:`STALE_AFTER`.
+* A run still ``running`` whose lease expired is marked ``interrupted``.
+* A batch intent still ``pending`` whose run is no longer alive is settled: the action says
+  which of its items show the effect; their events are appended (marked ``recovered``) unless
+  a later batch already audited the same action on them (:meth:`BatchLog.settle`).
+* The record of every run so settled or marked is rebuilt from the audit events under its id,
+  so it counts what the run really did (:meth:`RunLog.reconcile`).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from lethe.errors import ConfigError
-from lethe.model.results import RunStatus
-from lethe.state.batches import process_is_dead
 from lethe.state.db import as_utc
 
 if TYPE_CHECKING:
     from lethe.engine.runtime import Runtime
 
-__all__ = ["STALE_AFTER", "recover", "settle_batch"]
-
-STALE_AFTER = timedelta(hours=1)
+__all__ = ["recover", "settle_batch"]
 
 
 def settle_batch(rt: Runtime, batch_id: str) -> str:
@@ -38,7 +36,7 @@ def settle_batch(rt: Runtime, batch_id: str) -> str:
     except ConfigError as exc:
         return f"batch {batch_id} left pending: its policy can no longer be loaded ({exc})"
     action = target.actions[row["phase"]]
-    created = as_utc(row["created_at"]) or datetime.now(UTC)
+    created = as_utc(row["created_at"]) or rt.state.now()
     keys = [target.handle.parse_key(text) for text in payload["keys"]]
     applied = action.applied(target.handle, keys, target.context(created)) if keys else set()
     appended = rt.batches.settle(batch_id, applied, note=f"settled after run {row['run_id']}")
@@ -49,31 +47,19 @@ def settle_batch(rt: Runtime, batch_id: str) -> str:
 
 
 def recover(rt: Runtime, *, current_run: str | None = None) -> list[str]:
-    """Settle every intent and run a dead process left behind; returns what was done."""
+    """Settle every intent and run that a dead run left behind; returns what was done."""
     notes: list[str] = []
-    now = datetime.now(UTC)
-    running = {run["runId"] for run in rt.runs.running()}
+    now = rt.state.now()
+    touched: set[str] = set()
+    for run_id, lease in rt.runs.running_leases().items():
+        if run_id != current_run and (lease is None or lease < now) and rt.runs.reap(run_id, now):
+            notes.append(f"run {run_id} was interrupted (its lease expired)")
+            touched.add(run_id)
+    alive = set(rt.runs.running_leases()) | {current_run}
     for row in rt.batches.pending():
-        if row["run_id"] == current_run:
-            continue
-        created = as_utc(row["created_at"]) or now
-        gone = (
-            row["run_id"] not in running
-            or process_is_dead(row["payload"].get("process"))
-            or now - created > STALE_AFTER
-        )
-        if gone:
+        if row["run_id"] not in alive:
             notes.append(settle_batch(rt, row["id"]))
-    for run in rt.runs.running_with_process():
-        if run["id"] == current_run:
-            continue
-        if process_is_dead(run["process"]):
-            if rt.runs.mark(run["id"], RunStatus.INTERRUPTED, now):
-                notes.append(f"run {run['id']} was interrupted (its process is gone)")
-        elif (
-            run["lease_expires_at"] is not None
-            and run["lease_expires_at"] < now
-            and rt.runs.reap(run["id"], now)
-        ):
-            notes.append(f"run {run['id']} was interrupted (its lease expired)")
+            touched.add(row["run_id"])
+    for run_id in sorted(touched):
+        rt.runs.reconcile(run_id)
     return notes

@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from lethe.actions.external import ExternalAction
 from lethe.engine.executor import PhaseRunner, ProgressFn
 from lethe.engine.external import run_external
-from lethe.engine.lease import RunLease
+from lethe.engine.lease import run_lease
 from lethe.engine.planning import estimate, plan, removed_rows, trip_reason
 from lethe.engine.recovery import recover
 from lethe.engine.runtime import Runtime, Target
 from lethe.engine.stop import StopFlag, StopRequested
-from lethe.errors import LetheError, PlanFileError, SafetyLimitError
+from lethe.errors import (
+    ConfigError,
+    LeaseLostError,
+    LetheError,
+    PlanFileError,
+    SafetyLimitError,
+)
 from lethe.model.plan import Plan
 from lethe.model.results import PhaseResult, RunResult, RunStatus
 from lethe.state.batches import new_id
@@ -101,20 +108,28 @@ def execute_run(
     ``stop`` lets another thread end the run after its current batch; ``run_id`` lets a caller
     (a job claiming its slot) name the run before it starts.
     """
-    started = datetime.now(UTC)
+    started = rt.state.now()
     as_of = as_of or started
+    if not dry_run and as_of > started:
+        raise ConfigError(
+            f"as-of {as_of.isoformat()} is later than now ({started.isoformat()}): a real run "
+            "never acts ahead of time; preview the future with --dry-run or `lethe plan`"
+        )
     if planned is not None and planned.config_hash != rt.settings.hash:
         raise PlanFileError(
             "the plan was made for a different version of the policy file; plan again"
         )
     run_id = run_id or new_id("run-")
+    problem = rt.runs.runs_dir_problem()
+    if problem:  # refused before anything is written, rather than after the deletions
+        raise ConfigError(problem, f"{rt.settings.source}: state.runs_dir")
     stop = stop or StopFlag()
     lease = timedelta(seconds=rt.config.scheduler.lease.seconds)
     warnings = recover(rt)
     policies = [t.policy for t in targets]
     rt.runs.start(run_id, policies, dry_run, as_of, started, lease)
     log.info("run %s started%s: %s", run_id, " (dry run)" if dry_run else "", ", ".join(policies))
-    with RunLease(rt.runs, run_id, lease, stop):
+    with run_lease(rt.runs, run_id, lease, stop):
         return _execute(
             rt, targets, run_id, dry_run, as_of, started, planned, progress, stop, warnings
         )
@@ -136,9 +151,11 @@ def _execute(
     phases: list[PhaseResult] = []
     errors: list[str] = []
     drift: dict[str, int] = {}
-    status = RunStatus.SUCCEEDED
+    # Failed until the run reaches its end: whatever escapes below is recorded as a failure.
+    status = RunStatus.FAILED
     tripped: str | None = None
     unknown: dict[str, str] = {}
+    raised: str | None = None  # the error the caller will report itself
     preview: Plan | None = None
     try:
         if dry_run:  # what the real run would do: with a plan file, its items and drift
@@ -149,25 +166,20 @@ def _execute(
             reasons = breaker_reasons(rt, targets, as_of, planned, unknown)
             errors.extend(unknown.values())
         if reasons:
-            tripped, status = "; ".join(reasons), RunStatus.TRIPPED
+            tripped = "; ".join(reasons)
         elif not dry_run:
             for target in targets:
                 if target.policy not in unknown:
                     _run_policy(
                         rt, target, as_of, run_id, planned, progress, errors, drift, stop, phases
                     )
-        if errors and status is RunStatus.SUCCEEDED:
-            status = RunStatus.DEGRADED
+        status = _reached_end(tripped, errors)
     except StopRequested as exc:
         status = RunStatus.INTERRUPTED
         errors.append(f"stopped after the batch in flight: {exc.reason}")
-    except KeyboardInterrupt:
-        status = RunStatus.INTERRUPTED
-        errors.append("interrupted")
-        raise
-    except LetheError as exc:
-        status = RunStatus.FAILED
-        errors.append(str(exc))
+    except BaseException as exc:
+        status, raised = _ended_by(exc)
+        errors.append(raised)
         raise
     finally:
         result = RunResult(
@@ -175,7 +187,7 @@ def _execute(
             dry_run=dry_run,
             as_of=as_of,
             started_at=started,
-            completed_at=datetime.now(UTC),
+            completed_at=rt.state.now(),
             status=status,
             policies=tuple(policies),
             phases=tuple(phases),
@@ -185,30 +197,59 @@ def _execute(
             drift=drift,
             plan=preview,
         )
-        head = rt.ledger.head()
-        if not dry_run and status is not RunStatus.TRIPPED:
-            with rt.state.write() as conn:
-                head = rt.ledger.append(
-                    conn,
-                    [
-                        EventDraft(
-                            run_id=run_id,
-                            event="run_finished",
-                            details={
-                                "status": status.value,
-                                "counts": result.counts(),
-                                "errors": len(errors),
-                            },
-                        )
-                    ],
-                )
-        rt.runs.finish(result, head)
-        for error in errors:
-            log.warning("run %s: %s", run_id, error)
-        log.info("run %s %s: %s", run_id, status.value, result.counts())
+        result, problem = _record(rt, result, raised)
+    if problem:
+        raise LetheError(f"run {run_id}: {problem}; the run is recorded failed")
     if tripped:
         raise SafetyLimitError(tripped, result)
     return result
+
+
+def _ended_by(exc: BaseException) -> tuple[RunStatus, str]:
+    """How a run that an exception ended is recorded, and the error it records."""
+    if isinstance(exc, KeyboardInterrupt):
+        return RunStatus.INTERRUPTED, "interrupted"
+    if isinstance(exc, LeaseLostError):  # taken for dead by another process
+        return RunStatus.INTERRUPTED, str(exc)
+    if isinstance(exc, LetheError):
+        return RunStatus.FAILED, str(exc)
+    return RunStatus.FAILED, f"unexpected {type(exc).__name__}: {exc}"
+
+
+def _reached_end(tripped: str | None, errors: list[str]) -> RunStatus:
+    if tripped:
+        return RunStatus.TRIPPED
+    return RunStatus.DEGRADED if errors else RunStatus.SUCCEEDED
+
+
+def _record(rt: Runtime, result: RunResult, raised: str | None) -> tuple[RunResult, str | None]:
+    """The run's last audit event (for a real run that was not refused) and its record.
+
+    A run whose record file cannot be written (``runs_dir`` became a file, lost its
+    permissions) is recorded ``failed`` with why; the problem is returned for the caller.
+    """
+    problem = rt.runs.runs_dir_problem()
+    if problem:
+        result = replace(result, status=RunStatus.FAILED, errors=(*result.errors, problem))
+    head = rt.ledger.head()
+    if not result.dry_run and result.status is not RunStatus.TRIPPED:
+        finished = EventDraft(
+            run_id=result.run_id,
+            event="run_finished",
+            details={
+                "status": result.status.value,
+                "counts": result.counts(),
+                "errors": len(result.errors),
+            },
+        )
+        with rt.state.write() as conn:
+            head = rt.ledger.append(conn, [finished])
+    rt.runs.finish(result, head, file=problem is None)
+    for error in result.errors:
+        if error not in (raised, problem):
+            log.warning("run %s: %s", result.run_id, error)
+    log.info("run %s %s: %s", result.run_id, result.status.value, result.counts())
+    return result, problem
 
 
 def _run_policy(
@@ -227,6 +268,7 @@ def _run_policy(
     not the run; a stop ends the run after the batch in flight."""
     cap_left = rt.config.max_deletions(target.policy)
     for index, action in enumerate(target.actions):
+        stop.check()  # before any phase acts, a warning phase too: a lost slot sends nothing
         if isinstance(action, ExternalAction):
             wanted = _planned_keys(planned, target.policy, index)
             try:
@@ -250,12 +292,11 @@ def _run_policy(
                     drift[name] = drift.get(name, 0) + count
             else:
                 results.append(runner.run())
-        except StopRequested:
-            results.append(runner.result())
-            raise
-        except LetheError as exc:
+        except BaseException as exc:
             results.append(runner.result())
             errors.extend(runner.errors)
+            if not isinstance(exc, LetheError) or isinstance(exc, LeaseLostError):
+                raise  # a stop, taken for dead, or the unexpected: the run ends here
             errors.append(f"policy {target.policy}, phase [{index}] {action.type}: {exc}")
             break
         errors.extend(runner.errors)

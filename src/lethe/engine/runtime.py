@@ -16,6 +16,7 @@ from lethe.errors import ConfigError
 from lethe.holds.registry import HoldRegistry
 from lethe.model.conditions import All, Condition, columns_of
 from lethe.model.keys import ItemKey
+from lethe.schedule.clock import Clock
 from lethe.state.batches import BatchLog
 from lethe.state.db import StateDB
 from lethe.state.ledger import Ledger
@@ -74,16 +75,17 @@ class Target:
 class Runtime:
     """Opens stores lazily and owns the state database for one process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
         self.config = settings.config
         try:
-            self.state = StateDB(settings.state_url)
+            self.state = StateDB(settings.state_url, clock)
         except ConfigError as exc:
             raise self.located(exc) from None
         self.ledger = Ledger(self.state)
         self.holds = HoldRegistry(self.state, self.ledger)
-        self.runs = RunLog(self.state, settings.runs_dir, self._record_sink())
+        tables = {name: ds.table or name for name, ds in self.config.datasets.items()}
+        self.runs = RunLog(self.state, settings.runs_dir, self._record_sink(), tables)
         self.batches = BatchLog(self.state, self.ledger)
         self._stores: dict[str, Store] = {}
 

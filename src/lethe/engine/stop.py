@@ -1,12 +1,15 @@
 """Asking a run to stop at the next batch boundary, from any thread (signal, timeout, lease).
 
 The executor checks the flag before each batch: the batch in flight finishes and commits, the
-run is recorded ``interrupted`` with the reason, and nothing is left half-done.
+run is recorded ``interrupted`` with the reason, and nothing is left half-done. A flag may carry
+a ``guard`` asked at every check — a job's slot fence: a slot taken over by another runner
+stops the run before its next batch, not at the next heartbeat.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 __all__ = ["StopFlag", "StopRequested"]
 
@@ -20,12 +23,16 @@ class StopRequested(Exception):
 
 
 class StopFlag:
-    """A one-way flag with the reason it was set first."""
+    """A one-way flag with the reason it was set first.
 
-    def __init__(self) -> None:
+    ``guard``, when given, is called by every :meth:`check`; a reason it returns sets the flag.
+    """
+
+    def __init__(self, guard: Callable[[], str | None] | None = None) -> None:
         self._event = threading.Event()
         self._lock = threading.Lock()
         self.reason: str | None = None
+        self.guard = guard
 
     def set(self, reason: str) -> None:
         """Ask the run to stop; the first reason given is kept."""
@@ -43,6 +50,10 @@ class StopFlag:
         return self._event.wait(timeout)
 
     def check(self) -> None:
-        """Raise :class:`StopRequested` if a stop was asked for."""
+        """Raise :class:`StopRequested` if a stop was asked for (or the guard says so)."""
+        if not self._event.is_set() and self.guard is not None:
+            reason = self.guard()
+            if reason:
+                self.set(reason)
         if self._event.is_set():
             raise StopRequested(self.reason or "stop requested")

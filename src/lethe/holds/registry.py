@@ -115,7 +115,7 @@ class HoldRegistry:
             raise ConfigError("a hold needs a reason (--reason)")
         if not placed_by.strip():
             raise ConfigError("a hold needs the name of who places it (--by)")
-        now = datetime.now(UTC)
+        now = self.state.now()
         with self.state.write() as conn:
             inserted = conn.execute(
                 holds.insert().values(
@@ -152,7 +152,7 @@ class HoldRegistry:
                 update(holds)
                 .where(holds.c.id == hold_id)
                 .values(
-                    released_at=datetime.now(UTC),
+                    released_at=self.state.now(),
                     released_by=released_by,
                     release_reason=reason,
                 )

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from lethe.api import Lethe
 from lethe.config.jobs import JobConfig, fixed
 from lethe.config.loader import Settings
+from lethe.engine.lease import Lease
 from lethe.engine.stop import StopFlag
 from lethe.errors import LeaseLostError, LetheError, NotFoundError, SafetyLimitError
 from lethe.jobs.claims import Claim, Claimer, ClaimStatus
@@ -31,6 +32,8 @@ from lethe.state.slots import SlotLedger
 __all__ = ["JobRun", "JobService", "Observer"]
 
 log = logging.getLogger("lethe.jobs")
+
+_TAKEN = "the slot was taken over by another runner (its lease was judged expired)"
 
 _SLOT_STATUS = {
     RunStatus.SUCCEEDED: SlotStatus.SUCCEEDED,
@@ -70,7 +73,8 @@ class JobService:
         self.config = settings.config
         self.clock = clock or SystemClock()
         self.state = StateDB(settings.state_url)
-        self.ledger = SlotLedger(self.state)
+        tables = {name: ds.table or name for name, ds in self.config.datasets.items()}
+        self.ledger = SlotLedger(self.state, tables)
         identity = process_identity()
         self.owner = f"{identity['host']}:{identity['pid']}"
         self.claimer = Claimer(self.ledger, fixed(self.config.scheduler.lease), self.owner)
@@ -133,7 +137,19 @@ class JobService:
             lost = "the slot was taken away before its run started"
             return JobRun(job.name, row.slot, row.run_id, SlotStatus.FAILED, 0.0, None, lost, False)
         self.pinger.start(job.ping)
-        result, status, note = self._run(job, row.run_id)
+        # From the claim on, the slot's lease is renewed (opening the store and recovering may
+        # take longer than one lease), and every batch first checks that the slot is still
+        # this runner's: a runner that lost it stops before changing anything more.
+        stop = StopFlag(guard=lambda: None if self.ledger.holds(row) else _TAKEN)
+        heartbeat = Lease(
+            lambda _now, expires: self.ledger.renew(row, expires),
+            self.clock.now,
+            self.claimer.lease,
+            stop,
+            "slot",
+        )
+        with heartbeat:
+            result, status, note = self._run(job, row.run_id, stop)
         seconds = time.perf_counter() - started
         recorded = status is not None and self.ledger.finish(row, status, self.clock.now(), note)
         if not recorded:
@@ -148,10 +164,9 @@ class JobService:
         return report
 
     def _run(
-        self, job: JobConfig, run_id: str
+        self, job: JobConfig, run_id: str, stop: StopFlag
     ) -> tuple[RunResult | None, SlotStatus | None, str | None]:
         """The run itself; a None status means the outcome must not be recorded."""
-        stop = StopFlag()
         timer = None
         if job.timeout is not None:
             reason = f"timeout: the job ran longer than {job.timeout}"

@@ -203,9 +203,7 @@ def _send(
         "reply": receipt.reply,
     }
     events = _warned(sending, entries, resumed, details)
-    ledger.delivered(
-        sending.policy, sending.run_id, entries, sending.as_of, message.message_id, events
-    )
+    ledger.delivered(sending.policy, sending.run_id, entries, message.message_id, events)
     report.delivered.extend(entries)
     report.messages += 1
     report.resent += len(resumed)

@@ -2,8 +2,15 @@
 
 The executor records an intent (keys, the events to append) before committing the store
 transaction, and settles it after: ``committed`` with its events appended to the ledger, or
-``aborted``. An intent left ``pending`` by a crash is settled by the next run, which asks the
+``aborted``. An intent left ``pending`` by a run that died is settled by a later run, once its
+run is no longer ``running`` or its lease expired (:mod:`lethe.engine.recovery`), by asking the
 action whether its effect is visible (:meth:`lethe.actions.Action.applied`).
+
+Two fences keep one item from being audited twice. An intent is only recorded while its run is
+still ``running`` within its lease, so a run taken for dead cannot start another batch. And an
+item whose effect shows is claimed by a settlement only if no later batch audited the same
+action on it: the dead run's transaction may have rolled back and a later run deleted the item
+(the intent remembers the ledger's head when it was recorded, so "later" is exact).
 """
 
 from __future__ import annotations
@@ -18,11 +25,13 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from lethe.state.db import StateDB
+from lethe.errors import LeaseLostError
+from lethe.model.results import RunStatus
+from lethe.state.db import StateDB, as_utc
 from lethe.state.ledger import EventDraft, Ledger
-from lethe.state.schema import batches
+from lethe.state.schema import batches, chain, events, runs
 
-__all__ = ["BatchLog", "new_id", "process_identity", "process_is_dead"]
+__all__ = ["BatchLog", "new_id", "process_identity"]
 
 PENDING, COMMITTED, ABORTED = "pending", "committed", "aborted"
 _COMMON = ("run_id", "policy", "dataset", "phase", "batch_id")
@@ -34,21 +43,9 @@ def new_id(prefix: str) -> str:
 
 
 def process_identity() -> dict[str, Any]:
-    """Who is running: stored with runs and batches so that a crash can be recognised."""
+    """Who is running, for people reading the records. Never used to judge liveness: a pid
+    means nothing on another host or in another PID namespace, and a zombie still has one."""
     return {"host": socket.gethostname(), "pid": os.getpid()}
-
-
-def process_is_dead(identity: Any) -> bool:
-    """True only when ``identity`` names a process on this host that no longer exists."""
-    if not isinstance(identity, dict) or identity.get("host") != socket.gethostname():
-        return False
-    try:
-        os.kill(int(identity["pid"]), 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, KeyError, ValueError, TypeError):
-        return False
-    return False
 
 
 class BatchLog:
@@ -68,18 +65,26 @@ class BatchLog:
         action_event: str,
         drafts: Sequence[EventDraft],
     ) -> None:
-        """Record the intent; must succeed before the store transaction may commit."""
+        """Record the intent; must succeed before the store transaction may commit.
+
+        Refused (:class:`LeaseLostError`) when the run is no longer ``running`` or its lease
+        expired: another process may already be settling it, so its store transaction must
+        roll back.
+        """
         # Every event of a batch shares its run, policy, dataset, phase and batch: store those
         # once and, per event, only what differs.
         first = drafts[0]
-        payload = {
-            "keys": list(keys),
-            "action_event": action_event,
-            "process": process_identity(),
-            "common": {name: getattr(first, name) for name in _COMMON},
-            "events": [[d.event, d.item_key, dict(d.details)] for d in drafts],
-        }
         with self.state.write() as conn:
+            self._require_alive(conn, run_id)
+            head = conn.execute(select(chain.c.seq).where(chain.c.id == 1)).scalar_one()
+            payload = {
+                "keys": list(keys),
+                "action_event": action_event,
+                "process": process_identity(),
+                "after_seq": int(head),
+                "common": {name: getattr(first, name) for name in _COMMON},
+                "events": [[d.event, d.item_key, dict(d.details)] for d in drafts],
+            }
             conn.execute(
                 batches.insert().values(
                     id=batch_id,
@@ -87,14 +92,39 @@ class BatchLog:
                     policy=policy,
                     phase=phase,
                     status=PENDING,
-                    created_at=datetime.now(UTC),
+                    created_at=self.state.now(),
                     payload=payload,
                 )
             )
 
+    def _require_alive(self, conn: Connection, run_id: str) -> None:
+        row = conn.execute(
+            select(runs.c.status, runs.c.lease_expires_at)
+            .where(runs.c.id == run_id)
+            .with_for_update()  # the reaper's UPDATE waits for this transaction, or wins first
+        ).first()
+        lease = as_utc(row[1]) if row is not None else None
+        if row is None or row[0] != RunStatus.RUNNING.value:
+            raise LeaseLostError(f"run {run_id} is no longer running; its batch was rolled back")
+        if lease is not None and lease < self.state.now():
+            raise LeaseLostError(f"run {run_id}'s lease expired; its batch was rolled back")
+
     def commit(self, batch_id: str, drafts: Sequence[EventDraft]) -> tuple[int, str]:
-        """The store committed: append the batch's events (``drafts``) to the ledger."""
+        """The store committed: append the batch's events (``drafts``) to the ledger.
+
+        Should another process have settled the intent meanwhile (this run was taken for dead),
+        only the events it did not append are added: the deletions happened, once each.
+        """
         with self.state.write() as conn:
+            status = conn.execute(
+                select(batches.c.status).where(batches.c.id == batch_id).with_for_update()
+            ).scalar_one()
+            if status == COMMITTED:
+                query = select(events.c.event, events.c.item_key).where(
+                    events.c.batch_id == batch_id
+                )
+                done = {(str(event), key) for event, key in conn.execute(query)}
+                drafts = [d for d in drafts if (d.event, d.item_key) not in done]
             head = self.ledger.append(conn, drafts)
             self._set(conn, batch_id, COMMITTED)
         return head
@@ -113,21 +143,27 @@ class BatchLog:
             return [dict(row) for row in rows]
 
     def settle(self, batch_id: str, applied: set[str], note: str) -> int:
-        """Append the events of the keys whose effect is visible; returns how many."""
+        """Append the events of the keys whose effect is visible and that no later batch
+        audited with the same action; returns how many events were appended."""
         with self.state.write() as conn:
             payload = self._payload(conn, batch_id)
-            # Events of the action itself only for items whose effect is visible; the other
-            # events of the batch (holds seen) only if the batch committed at all.
+            action = payload["action_event"]
+            dataset = payload["common"]["dataset"]
+            claimed = applied - _audited_since(
+                conn, dataset, action, sorted(applied), payload.get("after_seq", 0)
+            )
+            # Events of the action itself only for items claimed; the other events of the
+            # batch (holds seen) only if the batch committed at all.
             common = payload["common"]
             drafts = [
                 EventDraft(
                     **common, event=event, item_key=key, details={**details, "recovered": note}
                 )
                 for event, key, details in payload["events"]
-                if (key in applied if event == payload["action_event"] else bool(applied))
+                if (key in claimed if event == action else bool(claimed))
             ]
             self.ledger.append(conn, drafts)
-            self._set(conn, batch_id, COMMITTED if applied else ABORTED)
+            self._set(conn, batch_id, COMMITTED if claimed else ABORTED)
         return len(drafts)
 
     @staticmethod
@@ -138,3 +174,22 @@ class BatchLog:
     @staticmethod
     def _set(conn: Connection, batch_id: str, status: str) -> None:
         conn.execute(update(batches).where(batches.c.id == batch_id).values(status=status))
+
+
+def _audited_since(
+    conn: Connection, dataset: str, event: str, keys: Sequence[str], after_seq: int
+) -> set[str]:
+    """Which of ``keys`` have an ``event`` of ``dataset`` in the ledger after ``after_seq``."""
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        found.update(
+            conn.execute(
+                select(events.c.item_key).where(
+                    events.c.dataset == dataset,
+                    events.c.item_key.in_(keys[start : start + 500]),
+                    events.c.event == event,
+                    events.c.seq > after_seq,
+                )
+            ).scalars()
+        )
+    return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -12,10 +13,11 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
 from lethe import secrets
-from lethe.errors import ConfigError
+from lethe.errors import ConfigError, StoreError
+from lethe.schedule.clock import Clock, SystemClock
 from lethe.stores.sql.engine import create_sql_engine, translate_errors
 
 __all__ = ["StateDB", "as_utc"]
@@ -40,10 +42,15 @@ def as_utc(value: datetime | None) -> datetime | None:
 
 
 class StateDB:
-    """The state database at ``url``: created and upgraded on first use."""
+    """The state database at ``url``: created and upgraded on first use.
 
-    def __init__(self, url: str) -> None:
+    ``clock`` is the time every record is stamped with (runs, leases, audit events, holds,
+    deliveries): the real time, unless a test injects one (:mod:`lethe.testing`).
+    """
+
+    def __init__(self, url: str, clock: Clock | None = None) -> None:
         self.url = url
+        self.clock: Clock = clock or SystemClock()
         self.label = f"state database {secrets.redact_url(url)}"
         self.engine: Engine = create_sql_engine(url, where="state.url", create=True, wal=True)
         if self.engine.dialect.name not in _STATE_DIALECTS:
@@ -56,6 +63,10 @@ class StateDB:
                 "state.url",
             )
         self._migrated = False
+
+    def now(self) -> datetime:
+        """The current instant by this database's clock (UTC)."""
+        return self.clock.now()
 
     def _revisions(self, alembic_cfg: AlembicConfig) -> tuple[str | None, str | None]:
         """The schema's current revision and the newest one."""
@@ -70,6 +81,7 @@ class StateDB:
     def status(self) -> str:
         """Where the schema stands, found without creating or migrating anything (for
         ``lethe check``, which changes nothing)."""
+        self._require_writable()
         url = self.engine.url
         database = url.database or ""
         on_disk = database not in ("", ":memory:") and not database.startswith("file:")
@@ -86,6 +98,7 @@ class StateDB:
         """Bring the tables to the newest revision (a no-op when already there)."""
         if self._migrated:
             return
+        self._require_writable()
         alembic_cfg = _alembic_config()
         current, head = self._revisions(alembic_cfg)
         if current != head:
@@ -100,6 +113,33 @@ class StateDB:
                     alembic_cfg.attributes["connection"] = conn
                     command.upgrade(alembic_cfg, "head")
         self._migrated = True
+
+    def _require_writable(self) -> None:
+        """A SQLite file lethe cannot write is refused in one line before it is opened:
+        SQLite would fail on the first write (or, with ``chattr +i`` and a memory-mapped WAL
+        index, kill the process with SIGBUS) after the run had begun."""
+        url = make_url(self.url)
+        database = url.database or ""
+        if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+            return
+        if database.startswith("file:"):
+            return  # a URI filename (mode=ro, …): the URI says what it wants
+        path = Path(database)
+        files = [path, *(Path(f"{path}{suffix}") for suffix in ("-wal", "-shm"))]
+        for file in files:
+            if file.exists() and not os.access(file, os.W_OK):
+                raise StoreError(
+                    f"{self.label} is read-only: {file} cannot be written (permissions, or "
+                    "chattr +i); lethe records every run and audit event there"
+                )
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent  # created on first connection: its nearest parent must allow it
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise StoreError(
+                f"{self.label} is read-only: its directory {folder} cannot be written "
+                "(SQLite keeps its journal next to the file)"
+            )
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

@@ -6,18 +6,20 @@ the same transaction that appends the ``warned`` audit events. So two replicas n
 send a milestone, and a retry never resends one that was accepted.
 
 The one window no protocol can close lies between the server's acceptance and that commit
-(milliseconds). A claim left ``sending`` by a process that died, or for longer than
-:data:`CLAIM_LEASE`, counts as *unknown*, and so does a row marked ``unknown`` because the
-connection dropped after the message was handed over. An unknown row is never sent again by
-the run that sent it; a later run sends it once more under the Message-ID (and a webhook's
-Idempotency-Key) the row recorded, which mail systems and webhook receivers use to drop it.
+(milliseconds). A claim left ``sending`` by a run that is no longer alive — not ``running``, or
+past its lease (the run's heartbeat, :mod:`lethe.engine.lease`; never a pid, which another
+host or PID namespace reuses) — counts as *unknown*, and so does a row marked ``unknown``
+because the connection dropped after the message was handed over. An unknown row is never sent
+again by the run that sent it; a later run sends it once more under the Message-ID (and a
+webhook's Idempotency-Key) the row recorded, which mail systems and webhook receivers use to
+drop it. A run whose claims were taken over records nothing more for them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, select, tuple_, update
@@ -25,17 +27,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from lethe.state.batches import process_identity, process_is_dead
+from lethe.model.results import RunStatus
+from lethe.state.batches import process_identity
 from lethe.state.db import StateDB, as_utc
 from lethe.state.ledger import EventDraft, Ledger
-from lethe.state.schema import deliveries
+from lethe.state.schema import deliveries, runs
 
-__all__ = ["CLAIM_LEASE", "Claim", "Delivery", "DeliveryLedger"]
+__all__ = ["Claim", "Delivery", "DeliveryLedger"]
 
 SENDING, DELIVERED, FAILED, UNKNOWN = "sending", "delivered", "failed", "unknown"
-
-#: How long a claim from another host may stay ``sending`` before it counts as abandoned.
-CLAIM_LEASE = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -81,11 +81,27 @@ class Claim:
     previous: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
 
-def _row(row: Any, now: datetime) -> Delivery:
-    claimed = as_utc(row.claimed_at) or now
-    stale = row.status == SENDING and (
-        process_is_dead(row.claimed_by) or claimed < now - CLAIM_LEASE
+def _alive(conn: Connection, run_ids: Iterable[str], now: datetime) -> set[str]:
+    """Which of ``run_ids`` are alive: ``running`` and within their lease."""
+    wanted = sorted(set(run_ids))
+    if not wanted:
+        return set()
+    query = select(runs.c.id).where(
+        runs.c.id.in_(wanted),
+        runs.c.status == RunStatus.RUNNING.value,
+        runs.c.lease_expires_at >= now,
     )
+    return {str(run_id) for run_id in conn.execute(query).scalars()}
+
+
+def _rows(conn: Connection, found: Sequence[Any], now: datetime) -> list[Delivery]:
+    alive = _alive(conn, (r.run_id for r in found if r.status == SENDING), now)
+    return [_row(r, now, alive) for r in found]
+
+
+def _row(row: Any, now: datetime, alive: set[str]) -> Delivery:
+    claimed = as_utc(row.claimed_at) or now
+    stale = row.status == SENDING and row.run_id not in alive
     return Delivery(
         policy=row.policy,
         dataset=row.dataset,
@@ -111,27 +127,27 @@ class DeliveryLedger:
     def lookup(self, policy: str, keys: Sequence[str]) -> dict[str, dict[str, Delivery]]:
         """``{item key: {milestone: row}}`` for the given items of one policy."""
         found: dict[str, dict[str, Delivery]] = {}
-        now = datetime.now(UTC)
+        now = self.state.now()
         with self.state.read() as conn:
             for start in range(0, len(keys), 1000):
                 chunk = list(keys[start : start + 1000])
                 query = select(deliveries).where(
                     deliveries.c.policy == policy, deliveries.c.item_key.in_(chunk)
                 )
-                for row in conn.execute(query):
-                    found.setdefault(row.item_key, {})[row.milestone] = _row(row, now)
+                for row in _rows(conn, conn.execute(query).all(), now):
+                    found.setdefault(row.item_key, {})[row.milestone] = row
         return found
 
     def for_item(self, dataset: str, key: str) -> list[Delivery]:
         """Every row of one item, oldest claim first (for ``lethe explain``)."""
-        now = datetime.now(UTC)
+        now = self.state.now()
         query = (
             select(deliveries)
             .where(deliveries.c.dataset == dataset, deliveries.c.item_key == key)
             .order_by(deliveries.c.claimed_at, deliveries.c.id)
         )
         with self.state.read() as conn:
-            return [_row(row, now) for row in conn.execute(query)]
+            return _rows(conn, conn.execute(query).all(), now)
 
     def claim(
         self,
@@ -150,7 +166,7 @@ class DeliveryLedger:
         pair delivered, in flight elsewhere or of unknown outcome in this very run is never
         won. Committed before the message is sent, so other replicas see it.
         """
-        now = datetime.now(UTC)
+        now = self.state.now()
         won: list[tuple[str, str]] = []
         resumed: list[tuple[str, str]] = []
         previous: dict[tuple[str, str], str] = {}
@@ -185,18 +201,33 @@ class DeliveryLedger:
         policy: str,
         run_id: str,
         entries: Sequence[tuple[str, str]],
-        at: datetime,
         message_id: str,
         events: Sequence[EventDraft],
     ) -> None:
-        """The server accepted the message: mark its pairs and append their audit events."""
+        """The server accepted the message: mark its pairs and append their audit events.
+
+        Stamped with the real time (the state database's clock), never the run's ``as_of``:
+        a back-dated run must not make a notice look older than it is. Only pairs this run
+        still holds are marked and audited: one taken over by another run (this one was
+        taken for dead) is that run's to record.
+        """
+        at = self.state.now()
         with self.state.write() as conn:
+            held = {
+                (str(key), str(milestone))
+                for key, milestone in conn.execute(
+                    select(deliveries.c.item_key, deliveries.c.milestone)
+                    .where(_mine(policy, run_id, entries))
+                    .with_for_update()
+                )
+            }
             conn.execute(
                 update(deliveries)
                 .where(_mine(policy, run_id, entries))
                 .values(status=DELIVERED, delivered_at=at, message_id=message_id, error=None)
             )
-            Ledger(self.state).append(conn, events)
+            mine = [e for e in events if (e.item_key, e.details.get("milestone")) in held]
+            Ledger(self.state).append(conn, mine)
 
     def failed(
         self, policy: str, run_id: str, entries: Sequence[tuple[str, str]], error: str
@@ -292,7 +323,7 @@ def _take_over(
     current = conn.execute(query).one_or_none()
     if current is None:
         return None
-    existing = _row(current, now)
+    existing = _row(current, now, _alive(conn, [current.run_id], now))
     if existing.status == DELIVERED or existing.in_flight:
         return None
     if existing.status == UNKNOWN and existing.run_id == fresh["run_id"]:

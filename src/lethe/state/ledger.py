@@ -12,10 +12,9 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from lethe.errors import AuditIntegrityError
@@ -95,6 +94,38 @@ def _insert_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
     )
 
 
+#: Events of actions an item undergoes once: a second one means one deletion audited twice.
+DESTRUCTIVE = ("hard_deleted", "soft_deleted", "redacted", "orphan_deleted")
+
+
+def _duplicates(conn: Connection) -> list[str]:
+    """One line per item with two or more events of one destructive action, naming the runs.
+
+    The chain can verify and still claim a deletion twice (a crashed batch settled after a
+    later run had already deleted and audited its items). A key the application reused for a
+    new item after lethe deleted the old one shows here too: the runs named tell them apart.
+    """
+    repeated = (
+        select(events.c.dataset, events.c.item_key, events.c.event)
+        .where(events.c.event.in_(DESTRUCTIVE))
+        .group_by(events.c.dataset, events.c.item_key, events.c.event)
+        .having(func.count() > 1)
+        .limit(50)
+    )
+    lines = []
+    for dataset, key, event in conn.execute(repeated).all():
+        run_ids = conn.execute(
+            select(events.c.run_id)
+            .where(events.c.dataset == dataset, events.c.item_key == key, events.c.event == event)
+            .order_by(events.c.seq)
+        ).scalars()
+        lines.append(
+            f"dataset {dataset} item {key}: {event} recorded more than once "
+            f"(runs {', '.join(run_ids)}): one {event} audited twice"
+        )
+    return lines
+
+
 class Ledger:
     """Appends to and verifies the chain in a :class:`StateDB`."""
 
@@ -110,7 +141,7 @@ class Ledger:
         seq, prev = int(head.seq), str(head.hash)
         if not drafts:
             return seq, prev
-        ts = datetime.now(UTC).isoformat()
+        ts = self.state.now().isoformat()
         rows = []
         for draft in drafts:
             seq += 1
@@ -179,7 +210,8 @@ class Ledger:
         return found
 
     def verify(self) -> VerifyReport:
-        """Recompute every hash; report each break (an empty list means the chain verifies)."""
+        """Recompute every hash; report each break (an empty list means the chain verifies),
+        and each item with two events of one destructive action."""
         problems: list[str] = []
         prev, expected_seq, count = GENESIS, 1, 0
         with self.state.read() as conn:
@@ -199,11 +231,13 @@ class Ledger:
                     problems.append(f"event {seq} was altered (hash mismatch)")
                 prev, expected_seq = str(row["hash"]), seq + 1
             head = conn.execute(select(chain.c.seq, chain.c.hash).where(chain.c.id == 1)).one()
+            duplicates = _duplicates(conn)
         if int(head.seq) != expected_seq - 1 or head.hash != prev:
             problems.append(
                 f"chain head says event {head.seq} is the newest, but the ledger ends at "
                 f"{expected_seq - 1}: events were removed or the head was edited"
             )
+        problems.extend(duplicates)
         return VerifyReport(events=count, head=prev, problems=tuple(problems[:50]))
 
     def verify_or_raise(self) -> VerifyReport:

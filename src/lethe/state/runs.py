@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from lethe import secrets
 from lethe.errors import LeaseLostError, NotFoundError
 from lethe.model.results import RunResult, RunStatus
 from lethe.state.batches import process_identity
 from lethe.state.db import StateDB, as_utc
+from lethe.state.reconcile import reconcile_record
 from lethe.state.schema import runs
 
 __all__ = ["RunLog"]
@@ -29,8 +30,11 @@ class RunLog:
         state: StateDB,
         runs_dir: Path | None,
         sink: Callable[[str, dict[str, Any]], None] | None = None,
+        tables: Mapping[str, str] | None = None,
     ) -> None:
         self.state = state
+        #: Each dataset's table, to name the counts of a record rebuilt from the ledger.
+        self.tables = dict(tables or {})
         self.runs_dir = runs_dir
         #: Also keeps each final record elsewhere (a blob store's audit prefix).
         self.sink = sink
@@ -44,7 +48,12 @@ class RunLog:
         started: datetime,
         lease: timedelta | None = None,
     ) -> None:
-        """Record that a run began (status ``running``, holding a lease), before any change."""
+        """Record that a run began (status ``running``, holding a lease), before any change.
+
+        The lease runs from now, not from ``started``: recovering what a dead run left may
+        have taken longer than a lease.
+        """
+        now = self.state.now()
         with self.state.write() as conn:
             conn.execute(
                 runs.insert().values(
@@ -55,8 +64,8 @@ class RunLog:
                     started_at=started,
                     status=RunStatus.RUNNING.value,
                     record={"process": process_identity()},
-                    heartbeat_at=started,
-                    lease_expires_at=started + lease if lease else None,
+                    heartbeat_at=now,
+                    lease_expires_at=now + lease if lease else None,
                 )
             )
 
@@ -70,8 +79,24 @@ class RunLog:
             )
             return renewed.rowcount == 1
 
-    def finish(self, result: RunResult, audit_head: tuple[int, str]) -> dict[str, Any]:
-        """Store the final record and write it as ``<runs_dir>/<run_id>.json``."""
+    def runs_dir_problem(self) -> str | None:
+        """Why ``runs_dir`` cannot receive run records (None: it can, or there is none)."""
+        if self.runs_dir is None:
+            return None
+        where = self.runs_dir
+        if where.exists() and not where.is_dir():
+            return f"runs_dir {where} is not a directory"
+        while not where.exists():  # created on the first record: its nearest parent must allow it
+            where = where.parent
+        if not where.is_dir() or not os.access(where, os.W_OK | os.X_OK):
+            return f"runs_dir {self.runs_dir} cannot be written ({where} is not writable)"
+        return None
+
+    def finish(
+        self, result: RunResult, audit_head: tuple[int, str], *, file: bool = True
+    ) -> dict[str, Any]:
+        """Store the final record and (unless ``file`` is false) write it as
+        ``<runs_dir>/<run_id>.json``."""
         document = result.to_document()
         document["auditHead"] = {"seq": audit_head[0], "hash": audit_head[1]}
         document = dict(json.loads(secrets.scrub(json.dumps(document))))
@@ -91,7 +116,7 @@ class RunLog:
                 f"run {result.run_id} lost its lease (another process marked it as dead); "
                 f"its outcome ({result.status.value}) was not recorded"
             )
-        if self.runs_dir is not None:
+        if self.runs_dir is not None and file:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
             target = self.runs_dir / f"{result.run_id}.json"
             temporary = target.with_suffix(".json.tmp")
@@ -101,29 +126,25 @@ class RunLog:
             self.sink(result.run_id, document)
         return document
 
-    def mark(self, run_id: str, status: RunStatus, completed: datetime) -> bool:
-        """Set a still-running run's status without a full record (found dead by another)."""
-        with self.state.write() as conn:
-            marked = conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING.value)
-                .values(status=status.value, completed_at=completed)
-            )
-            return marked.rowcount == 1
-
     def reap(self, run_id: str, now: datetime) -> bool:
-        """Mark a running run whose lease expired before ``now`` as ``interrupted``."""
+        """Mark a running run whose lease expired before ``now`` (or that never had one) as
+        ``interrupted``; False when it is alive or someone else settled it first."""
         with self.state.write() as conn:
             reaped = conn.execute(
                 update(runs)
                 .where(
                     runs.c.id == run_id,
                     runs.c.status == RunStatus.RUNNING.value,
-                    runs.c.lease_expires_at < now,
+                    or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at < now),
                 )
                 .values(status=RunStatus.INTERRUPTED.value, completed_at=now)
             )
             return reaped.rowcount == 1
+
+    def reconcile(self, run_id: str) -> None:
+        """Rebuild the record of a run that died (no final record) from its audit events."""
+        with self.state.write() as conn:
+            reconcile_record(conn, run_id, self.tables)
 
     def lease_of(self, run_id: str) -> tuple[str, datetime | None, datetime | None] | None:
         """A run's status, lease expiry and completion instant (None: no such run)."""
@@ -162,28 +183,15 @@ class RunLog:
             rows = conn.execute(query.limit(limit).offset(offset)).mappings()
             return [_summary(row) for row in rows]
 
-    def running(self) -> list[dict[str, Any]]:
-        """Runs still marked ``running``."""
-        with self.state.read() as conn:
-            rows = conn.execute(select(runs).where(runs.c.status == RunStatus.RUNNING.value))
-            return [_summary(row) for row in rows.mappings()]
-
-    def running_with_process(self) -> list[dict[str, Any]]:
-        """Runs still marked ``running``, with the process that started them."""
+    def running_leases(self) -> dict[str, datetime | None]:
+        """Runs still marked ``running``, with when their lease expires."""
         with self.state.read() as conn:
             rows = conn.execute(
-                select(runs.c.id, runs.c.record, runs.c.lease_expires_at).where(
+                select(runs.c.id, runs.c.lease_expires_at).where(
                     runs.c.status == RunStatus.RUNNING.value
                 )
-            ).mappings()
-            return [
-                {
-                    "id": r["id"],
-                    "process": (r["record"] or {}).get("process"),
-                    "lease_expires_at": as_utc(r["lease_expires_at"]),
-                }
-                for r in rows
-            ]
+            ).all()
+        return {str(row[0]): as_utc(row[1]) for row in rows}
 
     def show(self, run_id: str) -> dict[str, Any]:
         """The full record of one run (a unique prefix of its id is enough)."""

@@ -11,7 +11,7 @@ expired) bumps the number first, so a late write from the old runner changes not
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +26,7 @@ from lethe.model.results import RunStatus
 from lethe.model.text import stamp
 from lethe.schedule.decide import Record, SlotStatus
 from lethe.state.db import StateDB, as_utc
+from lethe.state.reconcile import reconcile_record
 from lethe.state.schema import jobs, runs, slots
 
 __all__ = ["SlotLedger", "SlotRow"]
@@ -107,8 +108,10 @@ _FROM_RUN = {
 class SlotLedger:
     """Reads and fenced writes of ``lethe_slots`` and ``lethe_jobs``."""
 
-    def __init__(self, state: StateDB) -> None:
+    def __init__(self, state: StateDB, tables: Mapping[str, str] | None = None) -> None:
         self.state = state
+        #: Each dataset's table, for the record of a run this ledger finds dead.
+        self.tables = dict(tables or {})
 
     # -- the per-job lock -------------------------------------------------------------------
 
@@ -220,8 +223,7 @@ class SlotLedger:
             return None
         return _row(conn.execute(select(slots).where(slots.c.id == row.id)).mappings().one())
 
-    @staticmethod
-    def reap(conn: Connection, row: SlotRow, now: datetime, grace: timedelta) -> str | None:
+    def reap(self, conn: Connection, row: SlotRow, now: datetime, grace: timedelta) -> str | None:
         """Settle an in-flight slot whose runner is gone; returns what was found, or None.
 
         The slot's liveness is its run's lease: a run past its lease is marked interrupted
@@ -246,6 +248,7 @@ class SlotLedger:
                 .where(runs.c.id == row.run_id, runs.c.status == RunStatus.RUNNING.value)
                 .values(status=RunStatus.INTERRUPTED.value, completed_at=now)
             )
+            reconcile_record(conn, str(row.run_id), self.tables)
             status, note = SlotStatus.FAILED, f"lease expired at {stamp(lease)} (no heartbeat)"
         else:
             completed = as_utc(run[2]) or now
@@ -276,6 +279,22 @@ class SlotLedger:
         return self._fenced(
             row, SlotStatus.CLAIMED, status=SlotStatus.RUNNING.value, started_at=now
         )
+
+    def renew(self, row: SlotRow, expires: datetime) -> bool:
+        """Extend a running slot's lease (its runner's heartbeat); False when it was taken."""
+        return self._fenced(row, SlotStatus.RUNNING, lease_expires_at=expires)
+
+    def holds(self, row: SlotRow) -> bool:
+        """Whether the runner of ``row`` still owns its slot (same fence, still running)."""
+        with self.state.read() as conn:
+            found = conn.execute(
+                select(slots.c.id).where(
+                    slots.c.id == row.id,
+                    slots.c.fence == row.fence,
+                    slots.c.status == SlotStatus.RUNNING.value,
+                )
+            ).first()
+        return found is not None
 
     def finish(self, row: SlotRow, status: SlotStatus, now: datetime, note: str | None) -> bool:
         """Record a slot's outcome; False (refused) when the runner lost it."""

@@ -28,6 +28,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
@@ -341,12 +342,18 @@ class SQLDataset:
 
 
 class SQLBatch:
-    """One transaction: lock parents, act on them, delete children before parents."""
+    """One transaction: lock parents, act on them, delete children before parents.
+
+    The root ``UPDATE`` or ``DELETE`` repeats the condition the rows were locked by, so it can
+    only touch rows judged due even if the key were wrong; should it then miss a locked row,
+    the whole batch rolls back rather than leave that row's children deleted.
+    """
 
     def __init__(self, dataset: SQLDataset, conn: Connection) -> None:
         self.dataset = dataset
         self.conn = conn
         self.failed: dict[str, str] = {}  # a transaction applies all of a batch or none
+        self._due: ColumnElement[bool] = true()
 
     def lock(
         self,
@@ -358,6 +365,7 @@ class SQLBatch:
         skip_locked: bool,
     ) -> list[Item]:
         ds = self.dataset
+        self._due = ds.where(condition)
         query = ds._items(condition).order_by(ds.key).limit(limit)
         params: dict[str, Any] = {}
         if keys is not None:
@@ -378,8 +386,11 @@ class SQLBatch:
         }
         for name in converted:
             column(ds.root, name)
-        statement = update(ds.root).where(ds.keyset.match(ds.key)).values(converted)
-        return int(self.conn.execute(statement, ds.keyset.params(keys)).rowcount)
+        statement = update(ds.root).where(ds.keyset.match(ds.key), self._due).values(converted)
+        changed = int(self.conn.execute(statement, ds.keyset.params(keys)).rowcount)
+        if changed < len(set(keys)):
+            self._missed("updated", changed, keys)
+        return changed
 
     def delete(self, keys: Sequence[ItemKey]) -> DeleteOutcome:
         ds = self.dataset
@@ -413,9 +424,21 @@ class SQLBatch:
                 for root in roots:
                     per_root = outcome.per_item[root]
                     per_root[node.name] = per_root.get(node.name, 0) + rows
-        result = self.conn.execute(delete(ds.root).where(ds.keyset.match(ds.key)), params)
-        outcome.per_table[ds.root.name] = int(result.rowcount)
+        parents = delete(ds.root).where(ds.keyset.match(ds.key), self._due)
+        outcome.per_table[ds.root.name] = int(self.conn.execute(parents, params).rowcount)
+        if outcome.per_table[ds.root.name] < len(batch):
+            # Rows a cascade removed (a self-reference) are gone too; any other is still there.
+            remaining = select(ds.key).where(ds.keyset.match(ds.key))
+            if self.conn.execute(remaining, params).first() is not None:
+                self._missed("deleted", outcome.per_table[ds.root.name], keys)
         return outcome
+
+    def _missed(self, verb: str, rows: int, keys: Sequence[ItemKey]) -> None:
+        raise StoreError(
+            f"{self.dataset.label}: the batch {verb} {rows} of {len(set(keys))} locked rows of "
+            f"{self.dataset.root.name}: the others no longer matched the condition they were "
+            "locked by; the batch was rolled back"
+        )
 
     def _owners(
         self, keys: Sequence[ItemKey], params: dict[str, Any]

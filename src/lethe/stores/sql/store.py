@@ -12,7 +12,7 @@ from lethe.config.datasets import DatasetConfig
 from lethe.errors import ConfigError, LiveCheckError
 from lethe.stores.base import DatasetUse, Finding
 from lethe.stores.sql import cascade as cascading
-from lethe.stores.sql.checks import check_dataset
+from lethe.stores.sql.checks import check_dataset, require_unique_key
 from lethe.stores.sql.dataset import SQLDataset
 from lethe.stores.sql.engine import create_sql_engine, translate_errors
 from lethe.stores.sql.filters import check_filter_types
@@ -65,6 +65,7 @@ class SQLStore:
         if key not in root.c:
             raise LiveCheckError(f"table {root.name!r} has no column {key!r}", f"{where}.key")
         check_filter_types(root, config.where, where)
+        require_unique_key(root, key, where)
         metadata = self.metadata(config.db_schema)
         try:
             if config.cascade == "auto":
