@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from lethe import Lethe
-from tests.support.apps import NOW, example_lethe, seeded
+from tests.support.apps import NOW, example_lethe, run_at, seeded
 
 
 def _skips(lethe: Lethe) -> list[tuple[str, int, str]]:
@@ -26,7 +26,7 @@ def test_runs_after_the_first_record_no_new_hold_skip(app_url: str, tmp_path: Pa
         assert sorted(recorded) == [("3", 0, "hold_table"), ("4", 1, "hold_table")]
         events = lethe.verify_audit().events
         for days in (0, 1, 2):
-            again = lethe.run(as_of=NOW + timedelta(days=days))
+            again = run_at(lethe, NOW + timedelta(days=days))
             assert [p.held for p in again.phases] == [p.held for p in first.phases]  # counted
         assert _skips(lethe) == recorded
         assert lethe.verify_audit().events == events + 3  # each run's run_finished only
