@@ -158,15 +158,18 @@ def describe_error(exc: BaseException) -> str:
 def translate_errors(what: str, *, refusals: bool = False) -> Iterator[None]:
     """Turn SQLAlchemy and driver errors raised inside into :class:`StoreError` naming ``what``.
 
-    ``refusals`` (a batch's transaction): an error the data caused (:func:`is_refusal`) becomes
-    a :class:`DataRefusedError` saying which statement the database refused, so the executor
-    can isolate the rows that caused it.
+    ``refusals`` (a batch's transaction): a change (``DELETE``, ``UPDATE``, ``INSERT``, the
+    commit) refused for the data it touched (:func:`is_refusal`) becomes a
+    :class:`DataRefusedError` saying which table the database refused, so the executor can
+    isolate the rows that caused it. A query that fails is never a refusal: it would fail for
+    any subset of the batch.
     """
     try:
         yield
     except SQLAlchemyError as exc:
-        if refusals and is_refusal(exc):
-            raise DataRefusedError(f"{_statement(exc)}{describe_error(exc)}") from exc
+        change = _change(exc) if refusals and is_refusal(exc) else None
+        if change is not None:
+            raise DataRefusedError(f"{change}{describe_error(exc)}") from exc
         raise StoreError(f"{what}: {describe_error(exc)}") from exc
 
 
@@ -196,14 +199,15 @@ def is_refusal(exc: SQLAlchemyError) -> bool:
     return bool(args) and args[0] in _MYSQL_ERRORS
 
 
-def _statement(exc: SQLAlchemyError) -> str:
-    """``"deleting from TABLE: "`` for the statement refused (never its parameters, which may
-    hold row contents); ``"at commit: "`` for a constraint checked at the end."""
+def _change(exc: SQLAlchemyError) -> str | None:
+    """``"deleting from TABLE: "`` for the change refused (never its parameters, which may
+    hold row contents), ``"at commit: "`` for a constraint checked at the end; None when the
+    statement changes nothing."""
     statement = getattr(exc, "statement", None)
     if not statement or statement.strip().upper() == "COMMIT":
         return "at commit: "
     found = _TARGET.match(statement)
     if found is None:
-        return ""
+        return None
     table = re.sub(r'[`"\[\]]', "", found.group(2))
     return f"{_VERBS[found.group(1).split()[0].upper()]} {table}: "
