@@ -172,8 +172,6 @@ _LATER = {"accounts": "referred_by", "teams": "lead_member_id"}
 #: Default of each ``SET DEFAULT`` column.
 DEFAULTS = {("tickets", "assignee_id"): 0}
 
-metadata = MetaData()
-
 
 def _int(name: str, *, nullable: bool = True, **kwargs: Any) -> Column[int]:
     return Column(name, Integer, nullable=nullable, autoincrement=False, **kwargs)
@@ -194,31 +192,36 @@ def _fk(edge: Edge) -> ForeignKeyConstraint:
     )
 
 
-def _table(name: str, *columns: Column[Any]) -> Table:
-    fks = [_fk(e) for e in EDGES if e.child == name]
-    return Table(name, metadata, *columns, PrimaryKeyConstraint(*KEYS[name]), *fks)
+def build() -> MetaData:
+    """The tables, in a new :class:`MetaData` (``create_all`` on PostgreSQL marks the cycle's
+    constraint as added by ALTER, which SQLite then leaves out: one per creation)."""
+    meta = MetaData()
+
+    def table(name: str, *columns: Column[Any]) -> None:
+        fks = [_fk(e) for e in EDGES if e.child == name]
+        Table(name, meta, *columns, PrimaryKeyConstraint(*KEYS[name]), *fks)
+
+    table("accounts", _int("id"), Column("due_at", DateTime(timezone=True)), _int("referred_by"))
+    table("posts", _int("id"), _int("account_id", nullable=False))
+    table("folders", _int("id"), _int("account_id", nullable=False), _int("parent_id"))
+    table("sessions", _int("id"), _int("account_id"), _int("folder_id"))
+    table("tickets", _int("id"), _int("assignee_id", nullable=False, server_default=text("0")))
+    table("invoices", _int("id"), _int("account_id", nullable=False))
+    table("orders", _int("id"), _int("account_id", nullable=False), _int("post_id"))
+    table("notes", _int("id"), _int("account_id", nullable=False))
+    two_roles = (_int("referrer_id", nullable=False), _int("referred_id", nullable=False))
+    table("referrals", _int("id"), *two_roles)
+    table("teams", _int("id"), _int("account_id", nullable=False), _int("lead_member_id"))
+    table("members", _int("id"), _int("team_id", nullable=False))
+    table("projects", _int("account_id"), _int("number"))
+    for name in ("tasks", "milestones"):
+        table(name, _int("id"), _int("account_id", nullable=False), _int("number", nullable=False))
+    table("ledger", _int("id"), _int("account_id", nullable=False))
+    return meta
 
 
-_table("accounts", _int("id"), Column("due_at", DateTime(timezone=True)), _int("referred_by"))
-_table("posts", _int("id"), _int("account_id", nullable=False))
-_table("folders", _int("id"), _int("account_id", nullable=False), _int("parent_id"))
-_table("sessions", _int("id"), _int("account_id"), _int("folder_id"))
-_table("tickets", _int("id"), _int("assignee_id", nullable=False, server_default=text("0")))
-_table("invoices", _int("id"), _int("account_id", nullable=False))
-_table("orders", _int("id"), _int("account_id", nullable=False), _int("post_id"))
-_table("notes", _int("id"), _int("account_id", nullable=False))
-_table(
-    "referrals",
-    _int("id"),
-    _int("referrer_id", nullable=False),
-    _int("referred_id", nullable=False),
-)
-_table("teams", _int("id"), _int("account_id", nullable=False), _int("lead_member_id"))
-_table("members", _int("id"), _int("team_id", nullable=False))
-_table("projects", _int("account_id"), _int("number"))
-_table("tasks", _int("id"), _int("account_id", nullable=False), _int("number", nullable=False))
-_table("milestones", _int("id"), _int("account_id", nullable=False), _int("number", nullable=False))
-_table("ledger", _int("id"), _int("account_id", nullable=False))
+#: The tables, for reading and writing rows.
+metadata = build()
 
 _SQLITE_GUARD = """
 CREATE TRIGGER accounts_ledger_guard BEFORE DELETE ON accounts
@@ -276,7 +279,7 @@ def create(url: str) -> None:
         with eng.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
-    metadata.create_all(eng)
+    build().create_all(eng)
     with eng.begin() as conn:
         for statement in _PG_GUARD if eng.dialect.name == "postgresql" else (_SQLITE_GUARD,):
             conn.execute(text(statement))
