@@ -157,6 +157,14 @@ class ListedDataset(ABC):
             if verdict is not False:
                 yield Item(key, unreadable=verdict is None)
 
+    def verdicts_for(self, condition: Condition, keys: Sequence[str]) -> dict[str, bool | None]:
+        """Those of ``keys`` that exist now and are selected (True) or unreadable (None); a
+        key left out is not selected (see :class:`Judge`)."""
+        verdict_of = Judge(condition)
+        rows = self.rows_for(keys, set(verdict_of.columns))
+        verdicts = {key: verdict_of(row) for key, row in rows.items()}
+        return {key: verdict for key, verdict in verdicts.items() if verdict is not False}
+
     def select(
         self,
         condition: Condition,
@@ -280,11 +288,10 @@ class ListedBatch:
         if keys is None:
             return self.dataset.select(condition, after=after, limit=limit)
         texts = [key_text(k) for k in keys]
-        verdict_of = Judge(condition)
-        rows = self.dataset.rows_for(texts, set(verdict_of.columns))
+        verdicts = self.dataset.verdicts_for(condition, texts)
         items = []
         for text in texts:
-            verdict = verdict_of(rows[text]) if text in rows else False
+            verdict = verdicts.get(text, False)
             if verdict is not False:
                 items.append(Item(text, unreadable=verdict is None))
         return items[:limit]
