@@ -65,6 +65,9 @@ def once(url: str, events: int, batch: int) -> dict[str, float]:
     for batch_id, keys, drafts in batches:
         log.prepare(batch_id, run_id, "profiles", 0, keys, "hard_deleted", drafts)
         log.commit(batch_id, drafts)
+    flush = getattr(log, "flush", None)  # the end of the phase, where batches are deferred
+    if flush is not None:
+        flush(run_id)
     append_s, append_cpu = time.perf_counter() - started, time.process_time() - cpu
     started = time.perf_counter()
     report = ledger.verify()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, event, text
 
 from lethe import Lethe
 from lethe.state import digest
@@ -264,3 +264,31 @@ def test_entries_verify_on_a_postgresql_state_database(pg_url: str) -> None:
         conn.execute(text("UPDATE lethe_events SET item_key = 'x' WHERE seq = 12"))
     assert list(ledger.verify().problems) == ["event 12 was altered (hash mismatch)"]
     state.dispose()
+
+
+def _state_commits(url: str, directory: Path, surveys: int) -> int:
+    """Write transactions committed in the state database by a run purging ``surveys``
+    surveys in batches of 10 (read-only ones write nothing to disk)."""
+    policy = purge_census(url, directory, surveys=surveys, responses=1, batch_size=10, due=NOW)
+    with Lethe.from_file(policy, env={}) as lethe:
+        lethe.runtime.state.migrate()
+        commits: list[bool] = []
+
+        def count(conn: Connection) -> None:
+            if conn.get_execution_options().get("lethe_write"):
+                commits.append(True)
+
+        event.listen(lethe.runtime.state.engine, "commit", count)
+        assert lethe.run(as_of=NOW).errors == ()
+        assert lethe.verify_audit().ok
+    return len(commits)
+
+
+def test_each_batch_costs_one_state_commit(tmp_path: Path) -> None:
+    """Ten batches more cost ten state commits more (the intent and the previous batch's
+    events share one transaction); it was twenty."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    ten = _state_commits(f"sqlite:///{tmp_path / 'a' / 'app.db'}", tmp_path / "a", 100)
+    twenty = _state_commits(f"sqlite:///{tmp_path / 'b' / 'app.db'}", tmp_path / "b", 200)
+    assert twenty - ten == 10
