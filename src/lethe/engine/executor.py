@@ -61,6 +61,7 @@ class _Tally:
     unreadable: int = 0
     failed: int = 0
     cascade: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
     drift: dict[str, int] = field(default_factory=dict)
 
 
@@ -186,6 +187,7 @@ class PhaseRunner:
             blocked=len(self._blocked_seen),
             capped=self.tally.capped,
             cascade=dict(self.tally.cascade),
+            updated=dict(self.tally.updated),
             destructive=self.action.destructive,
             unreadable=self.tally.unreadable,
             failed=self.tally.failed,
@@ -223,6 +225,7 @@ class PhaseRunner:
                 # An item the store failed on is left for the next run, not retried now.
                 split = replace(split, act=self._untried(split.act))
                 details = self.action.apply(batch, split.act, self.ctx) if split.act else {}
+                split = _without_blocked(split, batch.blocked)
                 drafts = self._drafts(batch_id, split, registry, details)
                 if drafts:
                     self.rt.batches.prepare(
@@ -372,11 +375,32 @@ class PhaseRunner:
             self.cap_left -= len(act)
         for table, rows in _cascade_totals(details).items():
             self.tally.cascade[table] = self.tally.cascade.get(table, 0) + rows
+        for table, rows in _cascade_totals(details, "updated").items():
+            self.tally.updated[table] = self.tally.updated.get(table, 0) + rows
 
 
-def _cascade_totals(details: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+def _cascade_totals(
+    details: Mapping[str, Mapping[str, Any]], part: str = "cascade"
+) -> dict[str, int]:
+    """Rows per table over a batch's items: each row is attributed to one item only
+    (:class:`~lethe.stores.base.DeleteOutcome`), so the sum counts distinct rows. ``updated``
+    lists the keys of the rows updated."""
     totals: dict[str, int] = {}
     for per_item in details.values():
-        for table, rows in per_item.get("cascade", {}).items():
-            totals[table] = totals.get(table, 0) + rows
+        for table, rows in per_item.get(part, {}).items():
+            count = rows if isinstance(rows, int) else len(rows)
+            totals[table] = totals.get(table, 0) + count
     return totals
+
+
+def _without_blocked(split: Partition, blocked: Mapping[str, str]) -> Partition:
+    """The store refused some items (a referencing row the schema protects): skipped, not
+    acted on."""
+    if not blocked:
+        return split
+    act = tuple(k for k in split.act if key_text(k) not in blocked)
+    stopped = dict(split.blocked)
+    for key in split.act:
+        if key_text(key) in blocked:
+            stopped[key_text(key)] = blocked[key_text(key)]
+    return replace(split, act=act, blocked=stopped)
