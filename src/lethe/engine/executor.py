@@ -59,6 +59,11 @@ class BatchReport:
 
 ProgressFn = Callable[[BatchReport], None]
 
+#: A phase names at most this many refused items in the run's errors, then sums up the rest in
+#: one line (each still has its ``skipped_error`` event): a table the database refuses row by
+#: row must not turn a run record into a list of all its keys.
+ERROR_LINES = 100
+
 
 @dataclass
 class _Tally:
@@ -111,8 +116,7 @@ class PhaseRunner:
         self._blocked_seen: set[str] = set()
         self._unreadable_seen: set[str] = set()
         self._failed_seen: set[str] = set()
-        #: One line per item the store could not act on (e.g. a per-key DeleteObjects error).
-        self.errors: list[str] = []
+        self._error_lines: list[str] = []
 
     # -- modes ---------------------------------------------------------------------------
 
@@ -176,6 +180,20 @@ class PhaseRunner:
             "newly_due_not_planned": newly_due,
         }
         return self.result()
+
+    @property
+    def errors(self) -> list[str]:
+        """One line per item the store refused (a per-key DeleteObjects error, a row refused
+        by a constraint), the first :data:`ERROR_LINES` of them, then one for the rest."""
+        unlisted = self.tally.failed - len(self._error_lines)
+        if unlisted <= 0:
+            return list(self._error_lines)
+        t = self.target
+        return [
+            *self._error_lines,
+            f"policy {t.policy}, phase [{self.index}] {self.action.type}: {t.dataset}: "
+            f"{unlisted} more items refused by the store (each has its skipped_error event)",
+        ]
 
     def result(self) -> PhaseResult:
         """What the phase did so far."""
@@ -392,9 +410,10 @@ class PhaseRunner:
         self.tally.failed += len(failed)
         self._failed_seen |= set(failed)
         t = self.target
-        self.errors.extend(
+        room = max(0, ERROR_LINES - len(self._error_lines))
+        self._error_lines.extend(
             f"policy {t.policy}, phase [{self.index}] {self.action.type}: {t.dataset} {key}: {why}"
-            for key, why in sorted(failed.items())
+            for key, why in sorted(failed.items())[:room]
         )
 
     def _failed_drafts(self, batch_id: str, failed: Mapping[str, str]) -> list[EventDraft]:
