@@ -146,7 +146,8 @@ def phase_lines(
         skipped = f"Skipped, date missing or unreadable: {phase.unreadable} {phase.dataset}"
         lines.append((skipped, unreadable))
     if phase.failed:
-        lines.append((f"Failed (left for the next run): {phase.failed} {phase.dataset}", ()))
+        refused = f"Skipped, refused by the store (tried again next run): {phase.failed}"
+        lines.append((f"{refused} {phase.dataset}", ()))
     return lines
 
 
@@ -284,9 +285,12 @@ def render_explain(console: Console, exp: Explanation) -> None:
         )
     for event in exp.history:
         detail = event["details"].get("milestone") if event["event"] == "warned" else None
+        error = event["details"].get("error") if event["event"] == "skipped_error" else None
         console.print(
             f"  history: {stamp(event['ts'])} {event['event']}"
             f"{f' {detail} notice' if detail else ''} (run {event['run_id']})"
+            f"{f': {error}' if error else ''}",
+            markup=False,
         )
 
 

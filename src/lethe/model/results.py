@@ -44,7 +44,8 @@ class PhaseResult:
     updated: Mapping[str, int] = field(default_factory=dict)
     #: Items skipped because their age field was missing or unreadable (never acted on).
     unreadable: int = 0
-    #: Items the store could not act on (e.g. per-key errors of a bulk delete); retried next run.
+    #: Items the store refused (a per-key error of a bulk delete, a row a constraint or trigger
+    #: refused, found by bisection), each with a ``skipped_error`` event; retried next run.
     failed: int = 0
     #: Lines replacing the default summary line (a warning phase's "Sent 3 deletion …").
     summary: tuple[str, ...] = ()

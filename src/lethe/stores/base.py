@@ -72,8 +72,11 @@ class Batch(Protocol):
     ``failed`` names the items (key text → why) the batch could not act on although it
     committed: a store without transactions (object storage, Redis) may apply part of a
     batch, e.g. a DeleteObjects reply with per-key errors; an action may add items it left
-    alone. The executor reads it after the commit: those items get a ``failed`` event instead
-    of the action's, and are left for the next run. Transactional stores leave it empty.
+    alone. The executor reads it after the commit: those items get a ``skipped_error`` event
+    instead of the action's, and are left for the next run. Transactional stores leave it
+    empty: when they refuse a change for the data it touched (a constraint, a trigger), they
+    roll the whole batch back and raise :class:`~lethe.errors.DataRefusedError`, and the
+    executor finds the refused items by bisection (:mod:`lethe.engine.bisection`).
     """
 
     failed: dict[str, str]

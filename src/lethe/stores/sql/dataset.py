@@ -326,7 +326,7 @@ class SQLDataset:
 
     @contextmanager
     def open_batch(self) -> Iterator[SQLBatch]:
-        with translate_errors(self.label), self.engine.connect() as conn:
+        with translate_errors(self.label, refusals=True), self.engine.connect() as conn:
             conn = conn.execution_options(lethe_write=True)
             with conn.begin():
                 yield SQLBatch(self, conn)
