@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import Engine, text
 
 from lethe import Lethe
-from lethe.errors import LiveCheckError
 from lethe.stores.sql import closure
 from lethe.testing import ManualClock
 from tests.support.apps import NOW, engine_for

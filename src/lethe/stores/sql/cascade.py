@@ -236,11 +236,11 @@ def _check_overrides(
         if columns in known.get(table, []):
             continue
         have = known.get(table, [])
-        listed = ", ".join(sorted(f"{table}.{','.join(c)}" for c in have))
+        names = ", ".join(sorted(f"{table}.{','.join(c)}" for c in have))
         if any(set(columns) & set(c) and len(c) != len(columns) for c in have):
-            hint = f"wrong number of columns: {len(columns)}; its foreign keys: {listed}"
+            hint = f"wrong number of columns: {len(columns)}; its foreign keys: {names}"
         elif have:
-            hint = f"its foreign keys: {listed}"
+            hint = f"its foreign keys: {names}"
         else:
             hint = f"{table} has no foreign key"
         raise LiveCheckError(f"on_delete names {name!r}, which is no foreign key ({hint})")
