@@ -83,6 +83,7 @@ def _from_plan(planned: Plan) -> list[PhaseResult]:
             blocked=len(p.blocked),
             capped=p.capped,
             cascade=dict(p.cascade),
+            updated=dict(p.updated),
             destructive=p.destructive,
             summary=p.summary,
             details=dict(p.details),

@@ -217,9 +217,10 @@ class ListedDataset(ABC):
                 eligible += 1
         return eligible, held
 
-    def cascade_counts(self, keys: Sequence[ItemKey]) -> dict[str, int]:
-        """Nothing cascades from an object or a key."""
-        return {}
+    def preview_delete(self, keys: Sequence[ItemKey], *, batch_size: int) -> DeleteOutcome:
+        """Nothing cascades from an object or a key, and nothing blocks its deletion."""
+        texts = [key_text(k) for k in keys]
+        return DeleteOutcome(per_table={self.table: len(texts)}, per_item={t: {} for t in texts})
 
     def cascade_counts_where(
         self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int | None
@@ -265,6 +266,7 @@ class ListedBatch:
     def __init__(self, dataset: ListedDataset) -> None:
         self.dataset = dataset
         self.failed: dict[str, str] = {}
+        self.blocked: dict[str, str] = {}
         self._doomed: list[str] = []
 
     def lock(
@@ -292,6 +294,10 @@ class ListedBatch:
     def update(self, keys: Sequence[ItemKey], values: Mapping[str, Any]) -> int:
         """Objects and keys are deleted, never updated in place."""
         raise StoreError(f"{self.dataset.label}: items can only be purged, not updated")
+
+    def blockers(self, keys: Sequence[ItemKey]) -> Mapping[str, str]:
+        """Nothing references an object or a key."""
+        return {}
 
     def delete(self, keys: Sequence[ItemKey]) -> DeleteOutcome:
         """Mark ``keys`` for deletion at commit; nothing cascades."""
