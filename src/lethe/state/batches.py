@@ -181,6 +181,8 @@ class BatchLog:
 
     def abort(self, batch_id: str) -> None:
         """The store rolled back: the intent's events never happened."""
+        with self._lock:
+            self._runs.pop(batch_id, None)
         with self.state.write() as conn:
             self._set(conn, batch_id, ABORTED)
 
@@ -195,6 +197,8 @@ class BatchLog:
     def settle(self, batch_id: str, applied: set[str], note: str) -> int:
         """Append the events of the keys whose effect is visible and that no later batch
         audited with the same action; returns how many events were appended."""
+        with self._lock:
+            self._runs.pop(batch_id, None)  # settled here: no commit() follows
         with self.state.write() as conn:
             payload = self._payload(conn, batch_id)
             action = payload["action_event"]
