@@ -247,3 +247,19 @@ def test_a_pathological_depth_is_a_clear_error_never_a_recursion_error(
         result = lethe.run().phases[0]
     assert dict(result.cascade) == {"folders": depth - 1}
     assert _ids(engine, "folders") == set()
+
+
+def test_a_held_row_the_cascade_reaches_keeps_its_ancestor(url: str, tmp_path: Path) -> None:
+    """A held folder deep in a due folder's tree is never deleted by the cascade: the due
+    folder waits, whether the hold is lethe's or the tree's root itself is not held."""
+    engine = _tree(url, "CASCADE")
+    with _lethe(url, tmp_path) as lethe:
+        lethe.holds.add("folders", "4", "litigation", "dpo")
+        plan = lethe.plan().phases[0]
+        result = lethe.run().phases[0]
+        explained = lethe.explain("folders", "1")
+    assert plan.blocked == {"1": "blocked by a hold on folders key 4"}
+    assert (result.acted, result.blocked) == (1, 1)
+    assert _ids(engine, "folders") >= {1, 2, 3, 4, 5, 6, 7}
+    assert _ids(engine, "folders") == {1, 2, 3, 4, 5, 6, 7, 10, 11}
+    assert explained.verdicts[0].waits_for == "blocked by a hold on folders key 4"

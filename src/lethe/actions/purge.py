@@ -56,7 +56,7 @@ class Purge(Action):
         self, batch: Batch, keys: Sequence[ItemKey], ctx: PhaseContext
     ) -> Mapping[str, Mapping[str, Any]]:
         # Rows a protected foreign key still references stay, and so do their linked items.
-        blocked = batch.blockers(keys)
+        blocked = batch.blockers(keys, ctx.held)
         keys = [k for k in keys if key_text(k) not in blocked]
         linked = _delete_linked(batch, keys, ctx)
         outcome = batch.delete([k for k in keys if key_text(k) not in batch.failed])

@@ -113,7 +113,8 @@ def _verdicts(target: Target, key: Any, row: dict[str, Any], as_of: datetime) ->
         waits = target.blocked(index, [key], as_of).get(str(key)) if now else None
         if now and waits is None and action.cascades:
             # A referencing row the schema protects keeps it (judged as a batch of one).
-            waits = target.handle.preview_delete([key], batch_size=1).blocked.get(str(key))
+            preview = target.handle.preview_delete([key], batch_size=1, held=target.held_keys)
+            waits = preview.blocked.get(str(key))
         verdicts.append(PhaseVerdict(target.policy, index, action.type, now, when, unmet, waits))
     return verdicts
 

@@ -90,7 +90,7 @@ def _previewed(
     if not split.act:
         return split, {}, {}
     preview = target.handle.preview_delete(
-        split.act, batch_size=rt.config.batch_size(target.policy)
+        split.act, batch_size=rt.config.batch_size(target.policy), held=target.held_keys
     )
     act: list[ItemKey] = []
     blocked = dict(split.blocked)

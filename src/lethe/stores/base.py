@@ -14,7 +14,8 @@ calls the two verbs on :class:`Batch`. Contract, for every implementation:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -28,10 +29,15 @@ __all__ = [
     "DatasetUse",
     "DeleteOutcome",
     "Finding",
+    "HeldFn",
     "Item",
     "RelatedLookup",
     "Store",
 ]
+
+
+#: Which of some key texts are held (lethe's hold registry).
+HeldFn = Callable[[Sequence[str]], AbstractSet[str]]
 
 
 @dataclass(frozen=True)
@@ -104,9 +110,11 @@ class Batch(Protocol):
         """Set ``values`` on the locked items ``keys``; returns the number of items changed."""
         ...
 
-    def blockers(self, keys: Sequence[ItemKey]) -> Mapping[str, str]:
+    def blockers(self, keys: Sequence[ItemKey], held: HeldFn | None = None) -> Mapping[str, str]:
         """Which of the locked items ``keys`` may not be deleted now, with why (added to
-        :attr:`blocked`); judged for all of them before anything is deleted."""
+        :attr:`blocked`); judged for all of them before anything is deleted. ``held`` says
+        which other items lethe's registry holds: an item whose cascade reaches a held item
+        of the same dataset (a self-reference) is kept."""
         ...
 
     def delete(self, keys: Sequence[ItemKey]) -> DeleteOutcome:
@@ -157,7 +165,9 @@ class DatasetHandle(Protocol):
         """
         ...
 
-    def preview_delete(self, keys: Sequence[ItemKey], *, batch_size: int) -> DeleteOutcome:
+    def preview_delete(
+        self, keys: Sequence[ItemKey], *, batch_size: int, held: HeldFn | None = None
+    ) -> DeleteOutcome:
         """What deleting ``keys`` in batches of ``batch_size`` (in key order) would do, with
         reads only: rows per table, rows updated, items blocked."""
         ...

@@ -29,7 +29,7 @@ from lethe.config.datasets import DatasetConfig
 from lethe.errors import StoreError
 from lethe.model.conditions import After, Before, Condition, Unreadable, columns_of, predicate
 from lethe.model.keys import ItemKey, key_text
-from lethe.stores.base import DeleteOutcome, Item
+from lethe.stores.base import DeleteOutcome, HeldFn, Item
 
 __all__ = ["Judge", "ListedBatch", "ListedDataset", "Row", "judge", "to_instant"]
 
@@ -217,7 +217,9 @@ class ListedDataset(ABC):
                 eligible += 1
         return eligible, held
 
-    def preview_delete(self, keys: Sequence[ItemKey], *, batch_size: int) -> DeleteOutcome:
+    def preview_delete(
+        self, keys: Sequence[ItemKey], *, batch_size: int, held: HeldFn | None = None
+    ) -> DeleteOutcome:
         """Nothing cascades from an object or a key, and nothing blocks its deletion."""
         texts = [key_text(k) for k in keys]
         return DeleteOutcome(per_table={self.table: len(texts)}, per_item={t: {} for t in texts})
@@ -295,7 +297,7 @@ class ListedBatch:
         """Objects and keys are deleted, never updated in place."""
         raise StoreError(f"{self.dataset.label}: items can only be purged, not updated")
 
-    def blockers(self, keys: Sequence[ItemKey]) -> Mapping[str, str]:
+    def blockers(self, keys: Sequence[ItemKey], held: HeldFn | None = None) -> Mapping[str, str]:
         """Nothing references an object or a key."""
         return {}
 

@@ -13,7 +13,7 @@ deleted themselves, are updated.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,9 +25,22 @@ from lethe.errors import LiveCheckError
 from lethe.model.keys import ItemKey, key_text
 from lethe.stores.sql.cascade import Cascade, Edge, identity
 
-__all__ = ["MAX_DEPTH", "MAX_ROWS", "Closure", "Ident", "Updates", "judge", "rows_where", "updates"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_ROWS",
+    "Closure",
+    "HeldRows",
+    "Ident",
+    "Updates",
+    "judge",
+    "rows_where",
+    "updates",
+]
 
 Ident = tuple[Any, ...]
+
+#: Which rows of the root table, by key, are held (key texts).
+HeldRows = Callable[[Connection, Sequence[Any]], set[str]]
 
 #: Rows one batch's closure may hold, and levels it may descend, before lethe refuses it.
 MAX_ROWS = 2_000_000
@@ -108,10 +121,12 @@ def judge(
     cascade: Cascade,
     keys: Sequence[ItemKey],
     gone: AbstractSet[tuple[str, Ident]] = frozenset(),
+    holds: HeldRows | None = None,
 ) -> Closure:
     """The closure of ``keys`` (locked rows of the root), read in ``conn``'s transaction.
 
-    ``gone`` are rows to treat as deleted already (a plan previewing later batches).
+    ``gone`` are rows to treat as deleted already (a plan previewing later batches); ``holds``
+    says which rows of the root table are held (an item reaching one is blocked).
     """
     closure = Closure(cascade, {key_text(k) for k in keys})
     root = cascade.root
@@ -127,7 +142,28 @@ def judge(
     _walk(conn, closure, frontier, gone)
     _propagate(closure)
     _find_blockers(conn, closure, gone)
+    if holds is not None:
+        _find_held(conn, closure, holds)
     return closure
+
+
+def _find_held(conn: Connection, closure: Closure, holds: HeldRows) -> None:
+    """Rows of the root table other than the items themselves, reached by a cascade (a
+    self-reference, a cycle): a held one keeps every item that reaches it."""
+    root = closure.cascade.root.name
+    key = closure.cascade.key[0]
+    reached = {
+        key_text(row[key]): ident
+        for ident, row in closure.rows.get(root, {}).items()
+        if key_text(row[key]) not in closure.items
+    }
+    if not reached:
+        return
+    rows = closure.rows[root]
+    held = holds(conn, [rows[ident][key] for ident in reached.values()])
+    for text in sorted(held):
+        for item in sorted(closure.owners[root][reached[text]] & closure.items):
+            closure.blocked.setdefault(item, f"blocked by a hold on {root} key {text}")
 
 
 def _walk(

@@ -35,10 +35,10 @@ from lethe.config.datasets import DatasetConfig
 from lethe.errors import ConfigError, LiveCheckError, StoreError
 from lethe.model.conditions import Condition, Unreadable
 from lethe.model.keys import ItemKey, key_text
-from lethe.stores.base import DeleteOutcome, Item
+from lethe.stores.base import DeleteOutcome, HeldFn, Item
 from lethe.stores.sql import sqlite_dates
 from lethe.stores.sql.cascade import Cascade
-from lethe.stores.sql.closure import Closure, judge
+from lethe.stores.sql.closure import Closure, HeldRows, judge
 from lethe.stores.sql.compile import (
     column,
     compile_condition,
@@ -171,7 +171,9 @@ class SQLDataset:
             n_eligible = int(conn.execute(eligible).scalar_one())
         return n_eligible, n_total - n_eligible
 
-    def preview_delete(self, keys: Sequence[ItemKey], *, batch_size: int) -> DeleteOutcome:
+    def preview_delete(
+        self, keys: Sequence[ItemKey], *, batch_size: int, held: HeldFn | None = None
+    ) -> DeleteOutcome:
         """What a purge of ``keys`` would do, judged batch by batch in key order as a run does
         (a later batch sees the rows earlier ones removed), with reads only."""
         outcome = DeleteOutcome(per_item={key_text(k): {} for k in keys})
@@ -183,7 +185,7 @@ class SQLDataset:
         with translate_errors(self.label), self.engine.connect() as conn:
             for start in range(0, len(ordered), max(1, batch_size)):
                 chunk = ordered[start : start + batch_size]
-                closure = judge(conn, self.cascade, chunk, gone)
+                closure = judge(conn, self.cascade, chunk, gone, self._holds(held))
                 items = [key_text(k) for k in chunk if key_text(k) not in closure.blocked]
                 deleted, _found, removal = planned(conn, closure, items)
                 gone |= {(t, i) for t, rows in deleted.items() for i in rows}
@@ -216,6 +218,21 @@ class SQLDataset:
                     query = query.where(~self.key.in_(root_keys))
                 counts[name] = int(conn.execute(query).scalar_one())
         return {name: n for name, n in counts.items() if name != self.root.name or n}
+
+    def _holds(self, registry: HeldFn | None) -> HeldRows:
+        """Which rows of the dataset's table, among some keys, are held: by the application's
+        hold table, or by lethe's registry."""
+
+        def held(conn: Connection, keys: Sequence[ItemKey]) -> set[str]:
+            found: set[str] = set()
+            if self.hold_table is not None and keys:
+                query = select(self.key).where(self.key.in_(list(keys)), self.held())
+                found |= {key_text(k) for k in conn.execute(query).scalars()}
+            if registry is not None:
+                found |= set(registry([key_text(k) for k in keys]))
+            return found
+
+        return held
 
     def _all(self, query: Select[Any]) -> list[Any]:
         with translate_errors(self.label), self.engine.connect() as conn:
@@ -385,10 +402,11 @@ class SQLBatch:
             self._missed("updated", changed, keys)
         return changed
 
-    def blockers(self, keys: Sequence[ItemKey]) -> Mapping[str, str]:
-        """Items whose deletion a protected referencing row forbids (judged for all of
-        ``keys`` before anything is deleted; see :mod:`.closure`)."""
-        self._closure = judge(self.conn, self.dataset.cascade, keys)
+    def blockers(self, keys: Sequence[ItemKey], held: HeldFn | None = None) -> Mapping[str, str]:
+        """Items whose deletion a protected referencing row, or a held row their cascade
+        reaches, forbids (judged for all of ``keys`` before anything is deleted)."""
+        holds = self.dataset._holds(held)
+        self._closure = judge(self.conn, self.dataset.cascade, keys, holds=holds)
         self.blocked.update(self._closure.blocked)
         return dict(self._closure.blocked)
 
