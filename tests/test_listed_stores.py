@@ -40,7 +40,9 @@ def test_s3_per_key_delete_errors_are_reported_per_key_and_retried_next_run(
         for key, error in zip(sorted(refused), result.errors, strict=True):
             assert key in error and "AccessDenied" in error
         events = list(lethe.runtime.ledger.iter_events())
-        assert sorted(e["item_key"] for e in events if e["event"] == "failed") == sorted(refused)
+        assert sorted(e["item_key"] for e in events if e["event"] == "skipped_error") == sorted(
+            refused
+        )
         assert {e["item_key"] for e in events if e["event"] == "hard_deleted"} == set(due) - set(
             refused
         )

@@ -9,6 +9,7 @@ Every error lethe raises on purpose derives from :class:`LetheError`::
     ├── SafetyLimitError       a circuit breaker refused the run; nothing was touched (exit 3)
     ├── AuditIntegrityError    the audit chain does not verify (exit 4)
     ├── StoreError             a store failed or could not be reached (exit 5)
+    │   └── DataRefusedError   the store refused a batch's change for the data it touched
     ├── PlanFileError          a plan file is unreadable, of an unknown version or tampered (exit 2)
     ├── LeaseLostError         a run lost its lease; its final writes were refused (exit 1)
     ├── NotFoundError          a run, hold or item named on the command line does not exist (exit 6)
@@ -31,6 +32,7 @@ from typing import Any
 __all__ = [
     "AuditIntegrityError",
     "ConfigError",
+    "DataRefusedError",
     "DeliveryError",
     "DeliveryRejectedError",
     "DeliveryUnknownError",
@@ -122,6 +124,15 @@ class StoreError(LetheError):
     """A store (application database or lethe's state database) failed or is unreachable."""
 
     exit_code = ExitCode.STORE_UNAVAILABLE
+
+
+class DataRefusedError(StoreError):
+    """The store refused a batch's change because of the data it touched: a foreign key the
+    cascade does not cover, a trigger raising, a NOT NULL or CHECK constraint, a value out of
+    range. The store rolled the batch back; trying the same items again fails the same way,
+    but the batch's other items may go. The executor isolates the refused items by bisection
+    (:mod:`lethe.engine.bisection`), so a store only has to raise this from its batch.
+    """
 
 
 class PlanFileError(LetheError):

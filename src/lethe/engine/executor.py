@@ -6,6 +6,11 @@ selection) and holds inside it, act, record the batch's intent in the state data
 then append the audit events. A kill at any moment leaves either the whole batch or none of
 it; an intent left pending is settled by the next run (:mod:`lethe.engine.recovery`).
 
+A batch the store refuses for its data (:class:`~lethe.errors.DataRefusedError`: a foreign key
+the cascade does not cover, a trigger) is bisected into smaller batches until the refused items
+stand alone (:mod:`lethe.engine.bisection`); those get a ``skipped_error`` event and are tried
+again by the next run, and the others are acted on. A batch nobody refuses costs nothing extra.
+
 Rows skipped because another transaction held their lock lie behind the keyset cursor, so a
 phase ends with a final pass from the lowest key that waits for locks instead of skipping.
 
@@ -22,11 +27,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from lethe.engine.bisection import Refused, isolate
 from lethe.engine.decisions import Partition, next_batch_size, partition
 from lethe.engine.recovery import settle_batch
 from lethe.engine.runtime import Runtime, Target
 from lethe.engine.stop import StopFlag
-from lethe.errors import LetheError
+from lethe.errors import DataRefusedError, LetheError
 from lethe.holds.registry import PREFIX_MARK
 from lethe.model.keys import ItemKey, key_text
 from lethe.model.results import PhaseResult
@@ -53,6 +59,11 @@ class BatchReport:
 
 ProgressFn = Callable[[BatchReport], None]
 
+#: A phase names at most this many refused items in the run's errors, then sums up the rest in
+#: one line (each still has its ``skipped_error`` event): a table the database refuses row by
+#: row must not turn a run record into a list of all its keys.
+ERROR_LINES = 100
+
 
 @dataclass
 class _Tally:
@@ -61,6 +72,7 @@ class _Tally:
     unreadable: int = 0
     failed: int = 0
     cascade: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
     drift: dict[str, int] = field(default_factory=dict)
 
 
@@ -105,8 +117,7 @@ class PhaseRunner:
         self._blocked_seen: set[str] = set()
         self._unreadable_seen: set[str] = set()
         self._failed_seen: set[str] = set()
-        #: One line per item the store could not act on (e.g. a per-key DeleteObjects error).
-        self.errors: list[str] = []
+        self._error_lines: list[str] = []
 
     # -- modes ---------------------------------------------------------------------------
 
@@ -171,6 +182,20 @@ class PhaseRunner:
         }
         return self.result()
 
+    @property
+    def errors(self) -> list[str]:
+        """One line per item the store refused (a per-key DeleteObjects error, a row refused
+        by a constraint), the first :data:`ERROR_LINES` of them, then one for the rest."""
+        unlisted = self.tally.failed - len(self._error_lines)
+        if unlisted <= 0:
+            return list(self._error_lines)
+        t = self.target
+        return [
+            *self._error_lines,
+            f"policy {t.policy}, phase [{self.index}] {self.action.type}: {t.dataset}: "
+            f"{unlisted} more items refused by the store (each has its skipped_error event)",
+        ]
+
     def result(self) -> PhaseResult:
         """What the phase did so far."""
         t = self.target
@@ -186,6 +211,7 @@ class PhaseRunner:
             blocked=len(self._blocked_seen),
             capped=self.tally.capped,
             cascade=dict(self.tally.cascade),
+            updated=dict(self.tally.updated),
             destructive=self.action.destructive,
             unreadable=self.tally.unreadable,
             failed=self.tally.failed,
@@ -206,10 +232,30 @@ class PhaseRunner:
     # -- one batch ------------------------------------------------------------------------
 
     def _batch(self, lock: Callable[[Batch], list[Item]]) -> _Outcome:
+        """One batch; should the store refuse it, its items are isolated by bisection."""
+        try:
+            return self._attempt(lock)
+        except Refused as refused:
+            acted = isolate(refused, self._attempt_keys, self._skip_refused)
+            return _Outcome(len(refused.keys), refused.keys[-1], acted)
+
+    def _attempt_keys(self, keys: Sequence[ItemKey]) -> int:
+        """A batch of exactly ``keys`` (those still selected), waiting for their locks."""
+        self._check_stop()
+
+        def lock(batch: Batch) -> list[Item]:
+            return batch.lock(self.selection, keys=keys, limit=len(keys), skip_locked=False)
+
+        return self._attempt(lock).acted
+
+    def _attempt(self, lock: Callable[[Batch], list[Item]]) -> _Outcome:
+        """One store transaction with its intent; raises :class:`Refused` when the store
+        refused it for its data after its items were locked."""
         started = time.perf_counter()
         batch_id = new_id("b-")
         t = self.target
         prepared = False
+        items: list[Item] = []
         try:
             with t.handle.open_batch() as batch:
                 items = lock(batch)
@@ -223,6 +269,7 @@ class PhaseRunner:
                 # An item the store failed on is left for the next run, not retried now.
                 split = replace(split, act=self._untried(split.act))
                 details = self.action.apply(batch, split.act, self.ctx) if split.act else {}
+                split = _without_blocked(split, batch.blocked)
                 drafts = self._drafts(batch_id, split, registry, details)
                 if drafts:
                     self.rt.batches.prepare(
@@ -236,16 +283,25 @@ class PhaseRunner:
                     )
                     prepared = True
             held_for = time.perf_counter() - started  # the store transaction, commit included
-        except LetheError:
+        except LetheError as exc:
             if prepared:
                 # The commit itself failed: whether it happened is unknown until we look.
                 settle_batch(self.rt, batch_id)
+            if isinstance(exc, DataRefusedError) and items:
+                raise Refused([i.key for i in items], exc, batch_id) from exc
             raise
         self._finish(batch_id, prepared, dict(batch.failed), split, details, drafts, started)
         return _Outcome(len(items), items[-1].key, len(split.act), held_for)
 
     def _untried(self, act: Sequence[ItemKey]) -> tuple[ItemKey, ...]:
         return tuple(k for k in act if key_text(k) not in self._failed_seen)
+
+    def _skip_refused(self, refused: Refused) -> None:
+        """An item the store refuses on its own: recorded now, since no batch commits it."""
+        failed = {key_text(refused.keys[0]): str(refused.error)}
+        self._note_skipped((), failed)
+        with self.rt.state.write() as conn:
+            self.rt.ledger.append(conn, self._failed_drafts(refused.batch_id, failed))
 
     def _finish(
         self,
@@ -263,6 +319,8 @@ class PhaseRunner:
                 d for d in drafts if not (d.event == self.action.event and d.item_key in failed)
             ]
             self.rt.batches.commit(batch_id, kept + self._failed_drafts(batch_id, failed))
+        self._held_seen.update(key_text(k) for k in split.held)  # counted, recorded or not
+        self._blocked_seen.update(split.blocked)
         self._note_skipped(split.unreadable, failed)
         self._count([k for k in split.act if key_text(k) not in failed], details)
         if self.progress is not None:
@@ -300,7 +358,6 @@ class PhaseRunner:
         held = self._unrecorded_holds(held_keys, registry)
         blocked = {text: {"reason": why} for text, why in split.blocked.items()}
         drafts += self._first_time(batch_id, "skipped_hold", held, self._held_seen)
-        self._held_seen.update(held_keys)  # counted in the result, recorded or not
         drafts += self._first_time(batch_id, "skipped_blocked", blocked, self._blocked_seen)
         return drafts
 
@@ -328,9 +385,10 @@ class PhaseRunner:
         self, batch_id: str, event: str, skipped: Mapping[str, dict[str, Any]], seen: set[str]
     ) -> list[EventDraft]:
         """Events for skipped items not yet reported by this phase (the final pass, which
-        starts again from the lowest key, meets them a second time)."""
+        starts again from the lowest key, meets them a second time). ``seen`` is updated by
+        :meth:`_finish`, once the batch committed: a batch refused and bisected records them
+        in its smaller batches."""
         fresh = [text for text in skipped if text not in seen]
-        seen.update(fresh)
         return [self._event(batch_id, event, text, skipped[text]) for text in fresh]
 
     def _event(
@@ -355,14 +413,15 @@ class PhaseRunner:
         self.tally.failed += len(failed)
         self._failed_seen |= set(failed)
         t = self.target
-        self.errors.extend(
+        room = max(0, ERROR_LINES - len(self._error_lines))
+        self._error_lines.extend(
             f"policy {t.policy}, phase [{self.index}] {self.action.type}: {t.dataset} {key}: {why}"
-            for key, why in sorted(failed.items())
+            for key, why in sorted(failed.items())[:room]
         )
 
     def _failed_drafts(self, batch_id: str, failed: Mapping[str, str]) -> list[EventDraft]:
         return [
-            self._event(batch_id, "failed", key, {"action": self.action.type, "error": why})
+            self._event(batch_id, "skipped_error", key, {"action": self.action.type, "error": why})
             for key, why in sorted(failed.items())
         ]
 
@@ -372,11 +431,32 @@ class PhaseRunner:
             self.cap_left -= len(act)
         for table, rows in _cascade_totals(details).items():
             self.tally.cascade[table] = self.tally.cascade.get(table, 0) + rows
+        for table, rows in _cascade_totals(details, "updated").items():
+            self.tally.updated[table] = self.tally.updated.get(table, 0) + rows
 
 
-def _cascade_totals(details: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+def _cascade_totals(
+    details: Mapping[str, Mapping[str, Any]], part: str = "cascade"
+) -> dict[str, int]:
+    """Rows per table over a batch's items: each row is attributed to one item only
+    (:class:`~lethe.stores.base.DeleteOutcome`), so the sum counts distinct rows. ``updated``
+    lists the keys of the rows updated."""
     totals: dict[str, int] = {}
     for per_item in details.values():
-        for table, rows in per_item.get("cascade", {}).items():
-            totals[table] = totals.get(table, 0) + rows
+        for table, rows in per_item.get(part, {}).items():
+            count = rows if isinstance(rows, int) else len(rows)
+            totals[table] = totals.get(table, 0) + count
     return totals
+
+
+def _without_blocked(split: Partition, blocked: Mapping[str, str]) -> Partition:
+    """The store refused some items (a referencing row the schema protects): skipped, not
+    acted on."""
+    if not blocked:
+        return split
+    act = tuple(k for k in split.act if key_text(k) not in blocked)
+    stopped = dict(split.blocked)
+    for key in split.act:
+        if key_text(key) in blocked:
+            stopped[key_text(key)] = blocked[key_text(key)]
+    return replace(split, act=act, blocked=stopped)

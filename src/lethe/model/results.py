@@ -40,9 +40,12 @@ class PhaseResult:
     capped: int = 0
     cascade: Mapping[str, int] = field(default_factory=dict)
     destructive: bool = True
+    #: Referencing rows set NULL or to their default, per table (``ON DELETE SET NULL``).
+    updated: Mapping[str, int] = field(default_factory=dict)
     #: Items skipped because their age field was missing or unreadable (never acted on).
     unreadable: int = 0
-    #: Items the store could not act on (e.g. per-key errors of a bulk delete); retried next run.
+    #: Items the store refused (a per-key error of a bulk delete, a row a constraint or trigger
+    #: refused, found by bisection), each with a ``skipped_error`` event; retried next run.
     failed: int = 0
     #: Lines replacing the default summary line (a warning phase's "Sent 3 deletion …").
     summary: tuple[str, ...] = ()
@@ -56,6 +59,7 @@ class PhaseResult:
             **{
                 **document,
                 "cascade": dict(document.get("cascade", {})),
+                "updated": dict(document.get("updated", {})),
                 "summary": tuple(document.get("summary", ())),
                 "details": dict(document.get("details", {})),
             }
@@ -74,6 +78,7 @@ class PhaseResult:
             "blocked": self.blocked,
             "capped": self.capped,
             "cascade": dict(self.cascade),
+            "updated": dict(self.updated),
             "destructive": self.destructive,
             "unreadable": self.unreadable,
             "failed": self.failed,

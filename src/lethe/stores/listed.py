@@ -29,7 +29,7 @@ from lethe.config.datasets import DatasetConfig
 from lethe.errors import StoreError
 from lethe.model.conditions import After, Before, Condition, Unreadable, columns_of, predicate
 from lethe.model.keys import ItemKey, key_text
-from lethe.stores.base import DeleteOutcome, Item
+from lethe.stores.base import DeleteOutcome, HeldFn, Item
 
 __all__ = ["Judge", "ListedBatch", "ListedDataset", "Row", "judge", "to_instant"]
 
@@ -225,9 +225,12 @@ class ListedDataset(ABC):
                 eligible += 1
         return eligible, held
 
-    def cascade_counts(self, keys: Sequence[ItemKey]) -> dict[str, int]:
-        """Nothing cascades from an object or a key."""
-        return {}
+    def preview_delete(
+        self, keys: Sequence[ItemKey], *, batch_size: int, held: HeldFn | None = None
+    ) -> DeleteOutcome:
+        """Nothing cascades from an object or a key, and nothing blocks its deletion."""
+        texts = [key_text(k) for k in keys]
+        return DeleteOutcome(per_table={self.table: len(texts)}, per_item={t: {} for t in texts})
 
     def cascade_counts_where(
         self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int | None
@@ -273,6 +276,7 @@ class ListedBatch:
     def __init__(self, dataset: ListedDataset) -> None:
         self.dataset = dataset
         self.failed: dict[str, str] = {}
+        self.blocked: dict[str, str] = {}
         self._doomed: list[str] = []
 
     def lock(
@@ -299,6 +303,10 @@ class ListedBatch:
     def update(self, keys: Sequence[ItemKey], values: Mapping[str, Any]) -> int:
         """Objects and keys are deleted, never updated in place."""
         raise StoreError(f"{self.dataset.label}: items can only be purged, not updated")
+
+    def blockers(self, keys: Sequence[ItemKey], held: HeldFn | None = None) -> Mapping[str, str]:
+        """Nothing references an object or a key."""
+        return {}
 
     def delete(self, keys: Sequence[ItemKey]) -> DeleteOutcome:
         """Mark ``keys`` for deletion at commit; nothing cascades."""

@@ -13,6 +13,7 @@ converts through the session's time zone, read and compare in UTC like every ins
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,12 +23,19 @@ from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    NoSuchModuleError,
+    SQLAlchemyError,
+)
 
 from lethe import secrets
-from lethe.errors import ConfigError, StoreError
+from lethe.errors import ConfigError, DataRefusedError, StoreError
 
-__all__ = ["create_sql_engine", "describe_error", "translate_errors"]
+__all__ = ["create_sql_engine", "describe_error", "is_refusal", "translate_errors"]
 
 #: A backend's default driver when the URL names none (``postgresql://``, ``mysql://``): the
 #: one lethe's extra installs, rather than SQLAlchemy's default (psycopg2, mysqlclient).
@@ -147,9 +155,59 @@ def describe_error(exc: BaseException) -> str:
 
 
 @contextmanager
-def translate_errors(what: str) -> Iterator[None]:
-    """Turn SQLAlchemy and driver errors raised inside into :class:`StoreError` naming ``what``."""
+def translate_errors(what: str, *, refusals: bool = False) -> Iterator[None]:
+    """Turn SQLAlchemy and driver errors raised inside into :class:`StoreError` naming ``what``.
+
+    ``refusals`` (a batch's transaction): a change (``DELETE``, ``UPDATE``, ``INSERT``, the
+    commit) refused for the data it touched (:func:`is_refusal`) becomes a
+    :class:`DataRefusedError` saying which table the database refused, so the executor can
+    isolate the rows that caused it. A query that fails is never a refusal: it would fail for
+    any subset of the batch.
+    """
     try:
         yield
     except SQLAlchemyError as exc:
+        change = _change(exc) if refusals and is_refusal(exc) else None
+        if change is not None:
+            raise DataRefusedError(f"{change}{describe_error(exc)}") from exc
         raise StoreError(f"{what}: {describe_error(exc)}") from exc
+
+
+#: SQLSTATE classes about the data, not the database: 22 data exception, 23 integrity
+#: constraint violation, 27 triggered data change violation, 44 WITH CHECK OPTION violation;
+#: P0001 is PL/pgSQL's ``RAISE EXCEPTION`` (a trigger refusing a row).
+_SQLSTATE_CLASSES = ("22", "23", "27", "44")
+_SQLSTATES = ("P0001",)
+#: MySQL and MariaDB errors about the data that PyMySQL does not class as integrity or data
+#: errors: 1644 a trigger's ``SIGNAL``, 3819 (MySQL) and 4025 (MariaDB) a CHECK constraint.
+_MYSQL_ERRORS = (1644, 3819, 4025)
+_TARGET = re.compile(r"\s*(DELETE\s+FROM|UPDATE|INSERT\s+INTO)\s+([\w.$`\"\[\]]+)", re.I)
+_VERBS = {"DELETE": "deleting from", "UPDATE": "updating", "INSERT": "inserting into"}
+
+
+def is_refusal(exc: SQLAlchemyError) -> bool:
+    """Whether the database refused a statement because of the rows it touched (a constraint,
+    a trigger, a value), rather than failed (a lost connection, a permission, a deadlock)."""
+    if isinstance(exc, IntegrityError | DataError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)  # psycopg
+    if isinstance(sqlstate, str) and (sqlstate[:2] in _SQLSTATE_CLASSES or sqlstate in _SQLSTATES):
+        return True
+    args: tuple[object, ...] = exc.orig.args if exc.orig is not None else ()
+    return bool(args) and args[0] in _MYSQL_ERRORS
+
+
+def _change(exc: SQLAlchemyError) -> str | None:
+    """``"deleting from TABLE: "`` for the change refused (never its parameters, which may
+    hold row contents), ``"at commit: "`` for a constraint checked at the end; None when the
+    statement changes nothing."""
+    statement = getattr(exc, "statement", None)
+    if not statement or statement.strip().upper() == "COMMIT":
+        return "at commit: "
+    found = _TARGET.match(statement)
+    if found is None:
+        return None
+    table = re.sub(r'[`"\[\]]', "", found.group(2))
+    return f"{_VERBS[found.group(1).split()[0].upper()]} {table}: "
