@@ -367,3 +367,84 @@ def test_bisection_skips_exactly_the_refused_keys_in_few_batches(size: int, data
     assert skipped == sorted(bad)
     assert acted == sorted(set(keys) - bad) and total == len(acted)
     assert batches <= 2 * len(bad) * max(1, (size - 1).bit_length())
+
+
+def test_a_planned_run_bisects_the_same_way(sqlite_url: str, tmp_path: Path) -> None:
+    """``run --plan`` locks the plan's keys: a refused batch of them is bisected like any."""
+    engine = engine_for(sqlite_url)
+    _schema(engine)
+    with _lethe(sqlite_url, tmp_path) as lethe:
+        planned = lethe.plan(as_of=NOW)
+        result = lethe.run(as_of=NOW, plan=planned)
+        assert result.status is RunStatus.DEGRADED
+        assert (result.phases[0].acted, result.phases[0].failed) == (PARENTS - 3, 3)
+        assert result.drift["no_longer_due"] == 0
+        assert _remaining(engine) == set(REFUSED)
+
+
+UPDATE_POLICY = """
+[limits]
+batch_seconds = 0
+[stores.app]
+url = "{url}"
+[datasets.jobs]
+table = "jobs"
+key = "id"
+age_column = "created_at"
+retain = "30d"
+[policies.expire]
+dataset = "jobs"
+[[policies.expire.actions]]
+type = "update"
+set = {{ state = "expired" }}
+"""
+
+
+def test_an_update_a_check_constraint_refuses_is_isolated(app_url: str, tmp_path: Path) -> None:
+    """Not only deletions: an UPDATE refused by a CHECK constraint skips only its rows."""
+    engine = engine_for(app_url)
+    keys = ", ".join(str(k) for k in REFUSED)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TABLE jobs (id INTEGER PRIMARY KEY, created_at TIMESTAMP, "
+                f"state VARCHAR(20), CHECK (state IS NULL OR id NOT IN ({keys})))"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO jobs (id, created_at) VALUES (:id, :at)"),
+            [{"id": n, "at": OLD.replace(tzinfo=None)} for n in range(1, PARENTS + 1)],
+        )
+    policy = UPDATE_POLICY.format(url=app_url)
+    with Lethe.from_toml(policy, base_dir=tmp_path, env=dict(os.environ)) as lethe:
+        result = lethe.run(as_of=NOW)
+        assert result.status is RunStatus.DEGRADED
+        assert (result.phases[0].acted, result.phases[0].failed) == (PARENTS - 3, 3)
+        for key, error in zip(REFUSED, result.errors, strict=True):
+            assert f"jobs {key}: updating jobs:" in error and "constraint" in error.lower()
+    with engine.connect() as conn:
+        untouched = conn.execute(text("SELECT id FROM jobs WHERE state IS NULL")).scalars()
+        assert {int(k) for k in untouched} == set(REFUSED)
+
+
+def test_a_phase_names_at_most_a_hundred_refused_items(sqlite_url: str, tmp_path: Path) -> None:
+    """Every refused item has its event; the run's errors name the first hundred and count the
+    rest in one line."""
+    engine = engine_for(sqlite_url)
+    _schema(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM guards"))
+        conn.execute(text("DELETE FROM parents WHERE id > 200"))
+        conn.execute(
+            text("INSERT INTO guards (id, parent_id) VALUES (:id, :parent)"),
+            [{"id": n, "parent": n} for n in range(1, 121)],
+        )
+    with _lethe(sqlite_url, tmp_path) as lethe:
+        result = lethe.run(as_of=NOW)
+        assert (result.phases[0].acted, result.phases[0].failed) == (80, 120)
+        assert len(_events(lethe, "skipped_error")) == 120
+        assert len(result.errors) == 101
+        assert "parents 100:" in result.errors[99]
+        assert result.errors[100].endswith(
+            "parents: 20 more items refused by the store (each has its skipped_error event)"
+        )

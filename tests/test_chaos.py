@@ -76,6 +76,7 @@ url = "{app}"
 table = "surveys_survey"
 key = "id"
 due_column = "deletion_date"
+no_action = "cascade"
 holds = {{ table = "surveys_legalhold", column = "survey_id", released_column = "removed_at" }}
 [policies.governance]
 dataset = "surveys"

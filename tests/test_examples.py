@@ -140,13 +140,18 @@ def test_therapy_account_deletion_cascades_over_both_roles(app_url: str, tmp_pat
         by_alice = next(
             e for k, e in events.items() if k.replace("-", "") == str(alice).replace("-", "")
         )
+        # The note and the link between Alice and Bob went once, counted with Bob (the first
+        # of the two in key order): per-item counts add up to the rows that left each table.
         assert by_alice["details"]["cascade"] == {
             "check_ins": 2,
             "crisis_plan": 1,
-            "clinical_notes": 2,
-            "therapist_patients": 2,
+            "clinical_notes": 1,
+            "therapist_patients": 1,
             "user_consent": 1,
         }
+        by_bob = next(e for e in events.values() if e is not by_alice)
+        assert by_bob["details"]["cascade"]["clinical_notes"] == 2
+        assert result.counts()["clinical_notes"] == {"purge": 3}
         assert run_at(lethe, NOW).deleted == 0
 
 

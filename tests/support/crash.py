@@ -53,6 +53,7 @@ def purge_census(
         table = "surveys_survey"
         key = "id"
         due_column = "deletion_date"
+        no_action = "cascade"    # the Census schema declares no rule: responses go with it
         [policies.purge]
         dataset = "surveys"
         [[policies.purge.actions]]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -57,6 +58,9 @@ class PhaseContext:
     base_dir: Path | None = None
     #: Items in other stores that the dataset's rows point to (``links``), deleted with them.
     links: tuple[LinkedItems, ...] = ()
+    #: Which of some key texts of the dataset lethe's hold registry holds (a purge keeps an
+    #: item whose cascade would reach a held row of its own table).
+    held: Callable[[Sequence[str]], AbstractSet[str]] | None = None
 
     def now(self) -> datetime:
         """The instant a phase writes into the data (a soft-delete marker, ``set_now``): the

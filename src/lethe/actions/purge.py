@@ -55,12 +55,20 @@ class Purge(Action):
     def apply(
         self, batch: Batch, keys: Sequence[ItemKey], ctx: PhaseContext
     ) -> Mapping[str, Mapping[str, Any]]:
+        # Rows a protected foreign key still references stay, and so do their linked items.
+        blocked = batch.blockers(keys, ctx.held)
+        keys = [k for k in keys if key_text(k) not in blocked]
         linked = _delete_linked(batch, keys, ctx)
         outcome = batch.delete([k for k in keys if key_text(k) not in batch.failed])
-        return {
-            key: {"cascade": counts, **({"linked": linked[key]} if key in linked else {})}
-            for key, counts in outcome.per_item.items()
-        }
+        details: dict[str, dict[str, Any]] = {}
+        for key, counts in outcome.per_item.items():
+            detail: dict[str, Any] = {"cascade": counts}
+            if key in outcome.updated_keys:
+                detail["updated"] = outcome.updated_keys[key]
+            if key in linked:
+                detail["linked"] = linked[key]
+            details[key] = detail
+        return details
 
     def applied(
         self, dataset: DatasetHandle, keys: Sequence[ItemKey], ctx: PhaseContext

@@ -59,12 +59,24 @@ def render_plan(
             p.action,
             f"{len(p.keys)} {p.dataset}",
             str(len(p.held)),
+            str(len(p.blocked)),
             str(p.capped),
             ", ".join(f"{t}: {n}" for t, n in sorted(p.cascade.items()) if n) or "-",
+            ", ".join(f"{t}: {n}" for t, n in sorted(p.updated.items()) if n) or "-",
         ]
         for p in plan.phases
     ]
-    headers = ("policy", "phase", "action", "items", "held", "capped", "cascaded rows")
+    headers = (
+        "policy",
+        "phase",
+        "action",
+        "items",
+        "held",
+        "blocked",
+        "capped",
+        "cascaded rows",
+        "set null/default",
+    )
     print_table(console, headers, rows)
     for p in plan.phases:
         if p.keys and (verbose or len(p.keys) <= _SHOWN_KEYS):
@@ -73,6 +85,12 @@ def render_plan(
         if p.held:
             held = _keys_text(list(p.held), every=verbose)
             console.print(f"  {p.policy} [{p.phase}] held: {held}", markup=False)
+        reasons = sorted(p.blocked.items())
+        for key, why in reasons if verbose else reasons[:_SHOWN_KEYS]:
+            console.print(f"  {p.policy} [{p.phase}] {key} {why}", markup=False)
+        if not verbose and len(reasons) > _SHOWN_KEYS:
+            more = len(reasons) - _SHOWN_KEYS
+            console.print(f"  … and {more} more blocked (-v lists them all)")
         _print_notes(console, p, verbose=verbose)
         if p.unreadable:
             unreadable = _keys_text(list(p.unreadable), every=verbose)
@@ -80,7 +98,7 @@ def render_plan(
                 f"  {p.policy} [{p.phase}] date unreadable, kept: {unreadable}", markup=False
             )
     for warning in plan.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     for error in plan.errors:
         console.print(f"[red]refused:[/] {error}")
     if plan.errors:
@@ -114,9 +132,14 @@ def phase_lines(
     lines = lines or [(acted, keys)]
     if phase.held:
         lines.append((f"Skipped, under hold: {phase.held} {phase.dataset}", held))
+    if phase.updated:
+        parts = ", ".join(f"{n} {t}" for t, n in sorted(phase.updated.items()) if n)
+        verb = "Would set" if dry_run else "Set"
+        lines.append((f"{verb} NULL or default in referencing rows: {parts}", ()))
     if phase.blocked:
-        waiting = f"Waiting (blocked by another phase): {phase.blocked} {phase.dataset}"
-        lines.append((waiting, blocked))
+        waiting = f"Blocked, kept for the next run: {phase.blocked} {phase.dataset}"
+        reasons = [f"{k}: {planned.blocked[k]}" for k in blocked] if planned else []
+        lines.append((waiting, reasons))
     if phase.capped:
         lines.append((f"Capped (max_deletions reached; next run continues): {phase.capped}", ()))
     if phase.unreadable:
@@ -235,7 +258,8 @@ def render_explain(console: Console, exp: Explanation) -> None:
         for unmet in v.unmet:
             console.print(f"      needs: {unmet}")
         if v.waits_for:
-            console.print(f"      waits: {v.waits_for}", markup=False)
+            label = "" if v.waits_for.startswith("blocked by") else "waits: "
+            console.print(f"      {label}{v.waits_for}", markup=False)
     for hold in exp.registry_holds:
         console.print(
             f"  [red]held[/] by hold #{hold.id} ({hold.reason}; placed by "

@@ -21,7 +21,10 @@ from lethe.model.conditions import (
     Scalar,
 )
 
-__all__ = ["CascadeStep", "DatasetConfig", "HoldTable", "Link", "RowFilter"]
+__all__ = ["CascadeStep", "DatasetConfig", "HoldTable", "Link", "OnDelete", "RowFilter"]
+
+#: What a purge does to the rows that reference a deleted row through one foreign key.
+OnDelete = Literal["cascade", "set_null", "set_default", "block"]
 
 
 class _Strict(BaseModel):
@@ -79,17 +82,25 @@ class RowFilter(_Strict):
 
 
 class CascadeStep(_Strict):
-    """A child table deleted before its parent, in the order listed.
+    """A child table whose rows are deleted with (and before) their parent.
 
     ``columns`` are the child's columns that reference the parent (several when the child
     refers to the parent in more than one role); ``references`` is the parent's column they
-    point at (default: the dataset key, or the parent table's key for a deeper step).
+    point at (default: the dataset key, or the parent table's key for a deeper step). Against
+    a composite key (``references = ["org_id", "id"]``) the columns form one composite
+    foreign key, in the same order.
     """
 
     table: SqlName
     columns: list[SqlName] = Field(min_length=1)
     parent: SqlName | None = None
-    references: SqlName | None = None
+    references: SqlName | list[SqlName] | None = None
+
+    def referenced(self) -> tuple[str, ...]:
+        """The parent's columns named by ``references`` (empty: the parent's key)."""
+        if self.references is None:
+            return ()
+        return (self.references,) if isinstance(self.references, str) else tuple(self.references)
 
 
 class HoldTable(_Strict):
@@ -154,6 +165,12 @@ class DatasetConfig(_Strict):
     retain: DurationField | None = None
     where: list[RowFilter] = Field(default_factory=list)
     cascade: Literal["auto", "none"] | list[CascadeStep] = "auto"
+    #: Per foreign key (``"child.column"``, ``"child.col1,col2"``): a treatment that replaces
+    #: the one its declared ``ON DELETE`` rule gives.
+    on_delete: dict[str, OnDelete] = Field(default_factory=dict)
+    #: ``"cascade"``: every ``NO ACTION`` foreign key of the cascade deletes its rows (for
+    #: schemas whose application deletes children itself); ``"block"``: they keep the parent.
+    no_action: Literal["block", "cascade"] = "block"
     holds: HoldTable | None = None
     links: list[Link] = Field(default_factory=list)
     orphans: Literal["report", "delete"] = "report"
@@ -184,7 +201,15 @@ class DatasetConfig(_Strict):
                 if not SQL_NAME.match(name):
                     raise ValueError(f"{name!r} is not a plain SQL identifier (letters, digits, _)")
             return self
-        sql_only = {"key", "db_schema", "cascade", "holds", "links"} & self.model_fields_set
+        sql_only = {
+            "key",
+            "db_schema",
+            "cascade",
+            "holds",
+            "links",
+            "on_delete",
+            "no_action",
+        } & self.model_fields_set
         if sql_only:
             keys = ", ".join(sorted("schema" if n == "db_schema" else n for n in sql_only))
             raise ValueError(f"{keys}: only for table datasets")
@@ -194,6 +219,12 @@ class DatasetConfig(_Strict):
                 raise ValueError(f"prefix {prefix!r} must end with / and not start with one")
             if any(p != prefix and p.startswith(prefix) for p in self.prefixes or []):
                 raise ValueError(f"prefix {prefix!r} overlaps another prefix")
+        return self
+
+    @model_validator(mode="after")
+    def _overrides_need_a_cascade(self) -> DatasetConfig:
+        if self.cascade == "none" and (self.on_delete or self.no_action == "cascade"):
+            raise ValueError('on_delete and no_action need cascade = "auto" or a list, not "none"')
         return self
 
     def _columns(self) -> list[str]:

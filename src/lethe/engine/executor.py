@@ -59,6 +59,11 @@ class BatchReport:
 
 ProgressFn = Callable[[BatchReport], None]
 
+#: A phase names at most this many refused items in the run's errors, then sums up the rest in
+#: one line (each still has its ``skipped_error`` event): a table the database refuses row by
+#: row must not turn a run record into a list of all its keys.
+ERROR_LINES = 100
+
 
 @dataclass
 class _Tally:
@@ -67,6 +72,7 @@ class _Tally:
     unreadable: int = 0
     failed: int = 0
     cascade: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
     drift: dict[str, int] = field(default_factory=dict)
 
 
@@ -111,8 +117,7 @@ class PhaseRunner:
         self._blocked_seen: set[str] = set()
         self._unreadable_seen: set[str] = set()
         self._failed_seen: set[str] = set()
-        #: One line per item the store could not act on (e.g. a per-key DeleteObjects error).
-        self.errors: list[str] = []
+        self._error_lines: list[str] = []
 
     # -- modes ---------------------------------------------------------------------------
 
@@ -177,6 +182,20 @@ class PhaseRunner:
         }
         return self.result()
 
+    @property
+    def errors(self) -> list[str]:
+        """One line per item the store refused (a per-key DeleteObjects error, a row refused
+        by a constraint), the first :data:`ERROR_LINES` of them, then one for the rest."""
+        unlisted = self.tally.failed - len(self._error_lines)
+        if unlisted <= 0:
+            return list(self._error_lines)
+        t = self.target
+        return [
+            *self._error_lines,
+            f"policy {t.policy}, phase [{self.index}] {self.action.type}: {t.dataset}: "
+            f"{unlisted} more items refused by the store (each has its skipped_error event)",
+        ]
+
     def result(self) -> PhaseResult:
         """What the phase did so far."""
         t = self.target
@@ -192,6 +211,7 @@ class PhaseRunner:
             blocked=len(self._blocked_seen),
             capped=self.tally.capped,
             cascade=dict(self.tally.cascade),
+            updated=dict(self.tally.updated),
             destructive=self.action.destructive,
             unreadable=self.tally.unreadable,
             failed=self.tally.failed,
@@ -249,6 +269,7 @@ class PhaseRunner:
                 # An item the store failed on is left for the next run, not retried now.
                 split = replace(split, act=self._untried(split.act))
                 details = self.action.apply(batch, split.act, self.ctx) if split.act else {}
+                split = _without_blocked(split, batch.blocked)
                 drafts = self._drafts(batch_id, split, registry, details)
                 if drafts:
                     self.rt.batches.prepare(
@@ -392,9 +413,10 @@ class PhaseRunner:
         self.tally.failed += len(failed)
         self._failed_seen |= set(failed)
         t = self.target
-        self.errors.extend(
+        room = max(0, ERROR_LINES - len(self._error_lines))
+        self._error_lines.extend(
             f"policy {t.policy}, phase [{self.index}] {self.action.type}: {t.dataset} {key}: {why}"
-            for key, why in sorted(failed.items())
+            for key, why in sorted(failed.items())[:room]
         )
 
     def _failed_drafts(self, batch_id: str, failed: Mapping[str, str]) -> list[EventDraft]:
@@ -409,11 +431,32 @@ class PhaseRunner:
             self.cap_left -= len(act)
         for table, rows in _cascade_totals(details).items():
             self.tally.cascade[table] = self.tally.cascade.get(table, 0) + rows
+        for table, rows in _cascade_totals(details, "updated").items():
+            self.tally.updated[table] = self.tally.updated.get(table, 0) + rows
 
 
-def _cascade_totals(details: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+def _cascade_totals(
+    details: Mapping[str, Mapping[str, Any]], part: str = "cascade"
+) -> dict[str, int]:
+    """Rows per table over a batch's items: each row is attributed to one item only
+    (:class:`~lethe.stores.base.DeleteOutcome`), so the sum counts distinct rows. ``updated``
+    lists the keys of the rows updated."""
     totals: dict[str, int] = {}
     for per_item in details.values():
-        for table, rows in per_item.get("cascade", {}).items():
-            totals[table] = totals.get(table, 0) + rows
+        for table, rows in per_item.get(part, {}).items():
+            count = rows if isinstance(rows, int) else len(rows)
+            totals[table] = totals.get(table, 0) + count
     return totals
+
+
+def _without_blocked(split: Partition, blocked: Mapping[str, str]) -> Partition:
+    """The store refused some items (a referencing row the schema protects): skipped, not
+    acted on."""
+    if not blocked:
+        return split
+    act = tuple(k for k in split.act if key_text(k) not in blocked)
+    stopped = dict(split.blocked)
+    for key in split.act:
+        if key_text(key) in blocked:
+            stopped[key_text(key)] = blocked[key_text(key)]
+    return replace(split, act=act, blocked=stopped)

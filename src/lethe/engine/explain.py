@@ -111,6 +111,10 @@ def _verdicts(target: Target, key: Any, row: dict[str, Any], as_of: datetime) ->
         when = first_selected(partial(target.selection, index), row, as_of)
         unmet = () if now else _unmet(selection, row)
         waits = target.blocked(index, [key], as_of).get(str(key)) if now else None
+        if now and waits is None and action.cascades:
+            # A referencing row the schema protects keeps it (judged as a batch of one).
+            preview = target.handle.preview_delete([key], batch_size=1, held=target.held_keys)
+            waits = preview.blocked.get(str(key))
         verdicts.append(PhaseVerdict(target.policy, index, action.type, now, when, unmet, waits))
     return verdicts
 

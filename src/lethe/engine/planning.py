@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from lethe.actions.external import ExternalAction
-from lethe.engine.decisions import breaker_verdict, partition
+from lethe.engine.decisions import Partition, breaker_verdict, partition
 from lethe.engine.external import plan_external
 from lethe.engine.runtime import Runtime, Target
-from lethe.model.keys import key_text
+from lethe.model.keys import ItemKey, key_text
 from lethe.model.plan import PhasePlan, Plan
 from lethe.stores.base import Item
 
@@ -54,10 +54,13 @@ def plan_target(
             items = _drift(items, wanted, registry, drift if drift is not None else {})
         blocked = target.blocked(index, [i.key for i in items if not i.held], as_of)
         limit = _cap_left(cap, used) if action.destructive else None
-        split = partition(items, registry, blocked, limit)
+        split = partition(items, registry, blocked, None if action.cascades else limit)
+        cascade: dict[str, int] = {}
+        updated: dict[str, int] = {}
+        if action.cascades:
+            split, cascade, updated = _previewed(rt, target, split, limit)
         if action.destructive:
             used += len(split.act)
-        cascade = target.handle.cascade_counts(split.act) if action.cascades and split.act else {}
         phases.append(
             PhasePlan(
                 policy=target.policy,
@@ -71,11 +74,45 @@ def plan_target(
                 blocked=split.blocked,
                 capped=split.capped,
                 cascade=cascade,
+                updated=updated,
                 destructive=action.destructive,
                 unreadable=split.unreadable,
             )
         )
     return phases
+
+
+def _previewed(
+    rt: Runtime, target: Target, split: Partition, limit: int | None
+) -> tuple[Partition, dict[str, int], dict[str, int]]:
+    """A purge's items judged as its batches would judge them: those a referencing row
+    blocks are left out (not counting toward the cap), the rest counted with their cascade."""
+    if not split.act:
+        return split, {}, {}
+    preview = target.handle.preview_delete(
+        split.act, batch_size=rt.config.batch_size(target.policy), held=target.held_keys
+    )
+    act: list[ItemKey] = []
+    blocked = dict(split.blocked)
+    capped = 0
+    for key in split.act:
+        text = key_text(key)
+        if limit is not None and len(act) >= limit:
+            capped += 1
+        elif text in preview.blocked:
+            blocked[text] = preview.blocked[text]
+        else:
+            act.append(key)
+    cascade: dict[str, int] = {}
+    updated: dict[str, int] = {}
+    for key in act:
+        text = key_text(key)
+        for table, rows in preview.per_item.get(text, {}).items():
+            cascade[table] = cascade.get(table, 0) + rows
+        for table, keys in preview.updated_keys.get(text, {}).items():
+            updated[table] = updated.get(table, 0) + len(keys)
+    kept = replace(split, act=tuple(act), blocked=blocked, capped=split.capped + capped)
+    return kept, cascade, updated
 
 
 def _wanted(planned: Plan | None, policy: str, index: int) -> set[str] | None:

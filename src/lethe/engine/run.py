@@ -83,6 +83,7 @@ def _from_plan(planned: Plan) -> list[PhaseResult]:
             blocked=len(p.blocked),
             capped=p.capped,
             cascade=dict(p.cascade),
+            updated=dict(p.updated),
             destructive=p.destructive,
             summary=p.summary,
             details=dict(p.details),
@@ -228,6 +229,8 @@ def _record(rt: Runtime, result: RunResult, raised: str | None) -> tuple[RunResu
     A run whose record file cannot be written (``runs_dir`` became a file, lost its
     permissions) is recorded ``failed`` with why; the problem is returned for the caller.
     """
+    # The last batch's events, committed in the store, go to the ledger before the run's end.
+    rt.batches.flush(result.run_id)
     problem = rt.runs.runs_dir_problem()
     if problem:
         result = replace(result, status=RunStatus.FAILED, errors=(*result.errors, problem))
@@ -299,6 +302,7 @@ def _run_policy(
                 raise  # a stop, taken for dead, or the unexpected: the run ends here
             errors.append(f"policy {target.policy}, phase [{index}] {action.type}: {exc}")
             break
+        rt.batches.flush(run_id)  # the phase's last batch: in the ledger before the next phase
         errors.extend(runner.errors)
         if action.destructive and cap_left is not None:
             cap_left = runner.cap_left

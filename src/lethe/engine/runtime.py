@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,7 @@ class Target:
     settings: Settings
     state: StateDB | None = None
     links: tuple[LinkedItems, ...] = ()
+    registry: HoldRegistry | None = None
 
     @property
     def actions(self) -> list[Action]:
@@ -48,7 +50,19 @@ class Target:
     def context(self, as_of: datetime) -> PhaseContext:
         """The phases' context at ``as_of``."""
         ctx = phase_context(self.settings.config, self.policy, as_of)
-        return replace(ctx, state=self.state, links=self.links, base_dir=self.settings.base_dir)
+        return replace(
+            ctx,
+            state=self.state,
+            links=self.links,
+            base_dir=self.settings.base_dir,
+            held=self.held_keys,
+        )
+
+    def held_keys(self, keys: Sequence[str]) -> AbstractSet[str]:
+        """Which of ``keys`` (of this dataset) lethe's hold registry holds now."""
+        if self.registry is None:
+            return set()
+        return self.registry.active_keys(self.dataset, keys)
 
     def blocked(self, index: int, keys: Sequence[ItemKey], as_of: datetime) -> dict[str, str]:
         """Items of phase ``index`` that another phase of the policy holds back, with why."""
@@ -148,6 +162,7 @@ class Runtime:
                 LinkedItems(link.dataset, link, handle, self.dataset(link.dataset))
                 for link in self.config.datasets[config.dataset].links
             ),
+            self.holds,
         )
         probe = datetime.now().astimezone()
         for index, action in enumerate(config.actions):

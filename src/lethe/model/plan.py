@@ -37,6 +37,8 @@ class PhasePlan:
     capped: int = 0
     cascade: Mapping[str, int] = field(default_factory=dict)
     destructive: bool = True
+    #: Referencing rows that would be set NULL or to their default, per table.
+    updated: Mapping[str, int] = field(default_factory=dict)
     #: Items skipped because their age could not be read (never acted on).
     unreadable: tuple[ItemKey, ...] = ()
     #: Summary lines and counts of a phase that acts outside the store (warnings).
@@ -65,6 +67,7 @@ class PhasePlan:
             "blocked": dict(self.blocked),
             "capped": self.capped,
             "cascade": dict(self.cascade),
+            "updated": dict(self.updated),
             "destructive": self.destructive,
             "unreadable": [key_text(k) for k in self.unreadable],
             "summary": list(self.summary),
@@ -124,6 +127,7 @@ class Plan:
                     blocked=dict(p.get("blocked", {})),
                     capped=int(p["capped"]),
                     cascade=dict(p["cascade"]),
+                    updated=dict(p.get("updated", {})),
                     destructive=bool(p.get("destructive", True)),
                     unreadable=_keys(p.get("unreadable", [])),
                     summary=tuple(p.get("summary", ())),

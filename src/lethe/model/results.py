@@ -40,6 +40,8 @@ class PhaseResult:
     capped: int = 0
     cascade: Mapping[str, int] = field(default_factory=dict)
     destructive: bool = True
+    #: Referencing rows set NULL or to their default, per table (``ON DELETE SET NULL``).
+    updated: Mapping[str, int] = field(default_factory=dict)
     #: Items skipped because their age field was missing or unreadable (never acted on).
     unreadable: int = 0
     #: Items the store refused (a per-key error of a bulk delete, a row a constraint or trigger
@@ -57,6 +59,7 @@ class PhaseResult:
             **{
                 **document,
                 "cascade": dict(document.get("cascade", {})),
+                "updated": dict(document.get("updated", {})),
                 "summary": tuple(document.get("summary", ())),
                 "details": dict(document.get("details", {})),
             }
@@ -75,6 +78,7 @@ class PhaseResult:
             "blocked": self.blocked,
             "capped": self.capped,
             "cascade": dict(self.cascade),
+            "updated": dict(self.updated),
             "destructive": self.destructive,
             "unreadable": self.unreadable,
             "failed": self.failed,

@@ -2,9 +2,12 @@
 
 The executor records an intent (keys, the events to append) before committing the store
 transaction, and settles it after: ``committed`` with its events appended to the ledger, or
-``aborted``. An intent left ``pending`` by a run that died is settled by a later run, once its
-run is no longer ``running`` or its lease expired (:mod:`lethe.engine.recovery`), by asking the
-action whether its effect is visible (:meth:`lethe.actions.Action.applied`).
+``aborted``. A committed batch's events are appended in the same state transaction that records
+the run's next intent (or by :meth:`BatchLog.flush` at the end of a phase and of the run), so
+a batch costs one state commit; until then its intent stays ``pending``, and a crash in between
+is settled like any other. An intent left ``pending`` by a run that died is settled by a later
+run, once its run is no longer ``running`` or its lease expired (:mod:`lethe.engine.recovery`),
+by asking the action whether its effect is visible (:meth:`lethe.actions.Action.applied`).
 
 Two fences keep one item from being audited twice. An intent is only recorded while its run is
 still ``running`` within its lease, so a run taken for dead cannot start another batch. And an
@@ -18,6 +21,7 @@ from __future__ import annotations
 import os
 import secrets as pysecrets
 import socket
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +29,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from lethe.errors import LeaseLostError
+from lethe.errors import AuditIntegrityError, LeaseLostError
 from lethe.model.results import RunStatus
 from lethe.state.db import StateDB, as_utc
 from lethe.state.ledger import EventDraft, Ledger
@@ -34,6 +38,8 @@ from lethe.state.schema import batches, chain, events, runs
 __all__ = ["BatchLog", "new_id", "process_identity"]
 
 PENDING, COMMITTED, ABORTED = "pending", "committed", "aborted"
+#: The version of the intent payload this lethe writes (``payload["v"]``; absent means 1).
+PAYLOAD_VERSION = 1
 _COMMON = ("run_id", "policy", "dataset", "phase", "batch_id")
 
 
@@ -54,6 +60,10 @@ class BatchLog:
     def __init__(self, state: StateDB, ledger: Ledger) -> None:
         self.state = state
         self.ledger = ledger
+        # Per run: the batch the store committed whose events are not in the ledger yet.
+        self._committed: dict[str, tuple[str, list[EventDraft]]] = {}
+        self._runs: dict[str, str] = {}  # batch id -> run id, from prepare to commit
+        self._lock = threading.Lock()
 
     def prepare(
         self,
@@ -67,37 +77,45 @@ class BatchLog:
     ) -> None:
         """Record the intent; must succeed before the store transaction may commit.
 
-        Refused (:class:`LeaseLostError`) when the run is no longer ``running`` or its lease
-        expired: another process may already be settling it, so its store transaction must
-        roll back.
+        The run's previous batch, if the store committed it, has its events appended in the
+        same transaction. Refused (:class:`LeaseLostError`) when the run is no longer
+        ``running`` or its lease expired: another process may already be settling it, so its
+        store transaction must roll back.
         """
         # Every event of a batch shares its run, policy, dataset, phase and batch: store those
         # once and, per event, only what differs.
         first = drafts[0]
         with self.state.write() as conn:
-            self._require_alive(conn, run_id)
-            head = conn.execute(select(chain.c.seq).where(chain.c.id == 1)).scalar_one()
-            payload = {
-                "keys": list(keys),
-                "action_event": action_event,
-                "process": process_identity(),
-                "after_seq": int(head),
-                "common": {name: getattr(first, name) for name in _COMMON},
-                "events": [[d.event, d.item_key, dict(d.details)] for d in drafts],
-            }
-            conn.execute(
-                batches.insert().values(
-                    id=batch_id,
-                    run_id=run_id,
-                    policy=policy,
-                    phase=phase,
-                    status=PENDING,
-                    created_at=self.state.now(),
-                    payload=payload,
+            refused = self._refusal(conn, run_id)
+            after_seq = self._append_committed(conn, self._take(run_id))
+            if refused is None:
+                payload = {
+                    "v": PAYLOAD_VERSION,
+                    "keys": list(keys),
+                    "action_event": action_event,
+                    "process": process_identity(),
+                    "after_seq": after_seq,
+                    "common": {name: getattr(first, name) for name in _COMMON},
+                    "events": [[d.event, d.item_key, dict(d.details)] for d in drafts],
+                }
+                conn.execute(
+                    batches.insert().values(
+                        id=batch_id,
+                        run_id=run_id,
+                        policy=policy,
+                        phase=phase,
+                        status=PENDING,
+                        created_at=self.state.now(),
+                        payload=payload,
+                    )
                 )
-            )
+        if refused is not None:
+            raise LeaseLostError(refused)
+        with self._lock:
+            self._runs[batch_id] = run_id
 
-    def _require_alive(self, conn: Connection, run_id: str) -> None:
+    def _refusal(self, conn: Connection, run_id: str) -> str | None:
+        """Why ``run_id`` may not start a batch (no longer running, lease expired), if so."""
         row = conn.execute(
             select(runs.c.status, runs.c.lease_expires_at)
             .where(runs.c.id == run_id)
@@ -105,32 +123,66 @@ class BatchLog:
         ).first()
         lease = as_utc(row[1]) if row is not None else None
         if row is None or row[0] != RunStatus.RUNNING.value:
-            raise LeaseLostError(f"run {run_id} is no longer running; its batch was rolled back")
+            return f"run {run_id} is no longer running; its batch was rolled back"
         if lease is not None and lease < self.state.now():
-            raise LeaseLostError(f"run {run_id}'s lease expired; its batch was rolled back")
+            return f"run {run_id}'s lease expired; its batch was rolled back"
+        return None
 
-    def commit(self, batch_id: str, drafts: Sequence[EventDraft]) -> tuple[int, str]:
-        """The store committed: append the batch's events (``drafts``) to the ledger.
+    def commit(self, batch_id: str, drafts: Sequence[EventDraft]) -> None:
+        """The store committed: the batch's events (``drafts``) go to the ledger with the
+        run's next intent, or at :meth:`flush`."""
+        with self._lock:
+            run_id = self._runs.pop(batch_id, None)
+            earlier = self._committed.pop(run_id, None) if run_id is not None else None
+            if run_id is not None:
+                self._committed[run_id] = (batch_id, list(drafts))
+        if run_id is None or earlier is not None:  # not prepared here, or a flush was missed
+            with self.state.write() as conn:
+                self._append_committed(conn, earlier)
+                if run_id is None:
+                    self._append_committed(conn, (batch_id, list(drafts)))
+
+    def flush(self, run_id: str | None = None) -> None:
+        """Append the events of batches committed in the store but not yet in the ledger
+        (``run_id``'s, or every run's); the end of each phase and of each run calls it."""
+        with self._lock:
+            runs_ = [run_id] if run_id is not None else list(self._committed)
+            waiting = [self._committed.pop(r) for r in runs_ if r in self._committed]
+        if waiting:
+            with self.state.write() as conn:
+                for committed in waiting:
+                    self._append_committed(conn, committed)
+
+    def _take(self, run_id: str) -> tuple[str, list[EventDraft]] | None:
+        with self._lock:
+            return self._committed.pop(run_id, None)
+
+    def _append_committed(
+        self, conn: Connection, committed: tuple[str, list[EventDraft]] | None
+    ) -> int:
+        """Append a committed batch's events and mark its intent; returns the head's seq.
 
         Should another process have settled the intent meanwhile (this run was taken for dead),
         only the events it did not append are added: the deletions happened, once each.
         """
-        with self.state.write() as conn:
-            status = conn.execute(
-                select(batches.c.status).where(batches.c.id == batch_id).with_for_update()
-            ).scalar_one()
-            if status == COMMITTED:
-                query = select(events.c.event, events.c.item_key).where(
-                    events.c.batch_id == batch_id
-                )
-                done = {(str(event), key) for event, key in conn.execute(query)}
-                drafts = [d for d in drafts if (d.event, d.item_key) not in done]
-            head = self.ledger.append(conn, drafts)
-            self._set(conn, batch_id, COMMITTED)
-        return head
+        if committed is None:
+            return int(conn.execute(select(chain.c.seq).where(chain.c.id == 1)).scalar_one())
+        batch_id, drafts = committed
+        status = conn.execute(
+            select(batches.c.status).where(batches.c.id == batch_id).with_for_update()
+        ).scalar_one()
+        if status == COMMITTED:
+            query = select(events.c.event, events.c.item_key).where(events.c.batch_id == batch_id)
+            done = {(str(event), key) for event, key in conn.execute(query)}
+            drafts = [d for d in drafts if (d.event, d.item_key) not in done]
+        seq, _ = self.ledger.append(conn, drafts)
+        self._set(conn, batch_id, COMMITTED)
+        return seq
 
     def abort(self, batch_id: str) -> None:
         """The store rolled back: the intent's events never happened."""
+        with self._lock:
+            self._runs.pop(batch_id, None)
         with self.state.write() as conn:
             self._set(conn, batch_id, ABORTED)
 
@@ -145,6 +197,8 @@ class BatchLog:
     def settle(self, batch_id: str, applied: set[str], note: str) -> int:
         """Append the events of the keys whose effect is visible and that no later batch
         audited with the same action; returns how many events were appended."""
+        with self._lock:
+            self._runs.pop(batch_id, None)  # settled here: no commit() follows
         with self.state.write() as conn:
             payload = self._payload(conn, batch_id)
             action = payload["action_event"]
@@ -169,7 +223,13 @@ class BatchLog:
     @staticmethod
     def _payload(conn: Connection, batch_id: str) -> dict[str, Any]:
         query = select(batches.c.payload).where(batches.c.id == batch_id)
-        return dict(conn.execute(query).scalar_one())
+        payload = dict(conn.execute(query).scalar_one())
+        if payload.get("v", 1) != PAYLOAD_VERSION:
+            raise AuditIntegrityError(
+                f"batch {batch_id}'s intent is in format {payload['v']}, which this lethe "
+                "cannot read: settle it with the lethe that wrote it"
+            )
+        return payload
 
     @staticmethod
     def _set(conn: Connection, batch_id: str, status: str) -> None:

@@ -1,14 +1,16 @@
 """The hash-chained audit ledger.
 
-Each event's hash covers the previous event's hash and the event's own canonical JSON, so
-editing, removing or inserting any record breaks the chain from that point on; the chain head
-(``lethe_chain``) and the head copied into every run record catch removal of the newest
-events. Events carry keys and counts only, never row contents.
+Every append (a batch's events, a run's end, a hold change) is one **entry**: its events, one
+row per item, and one entry row holding the Merkle root of their leaf hashes and the previous
+entry's hash, so editing, removing or inserting any event or entry breaks the chain from that
+point on (format 2, :mod:`lethe.state.digest`; events stored before it stay format 1, chained
+event by event, and still verify). The chain head (``lethe_chain``) and the head copied into
+every run record catch removal of the newest entries. Events carry keys and counts only,
+never row contents. docs/ledger.md describes every field.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,13 +20,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from lethe.errors import AuditIntegrityError
+from lethe.state import digest
 from lethe.state.db import StateDB
-from lethe.state.schema import chain, events
+from lethe.state.digest import FIELDS, GENESIS
+from lethe.state.schema import chain, entries, events
+from lethe.state.verify import Walk
 
-__all__ = ["GENESIS", "EventDraft", "Ledger", "VerifyReport"]
+__all__ = ["GENESIS", "LEDGER_VERSION", "EventDraft", "Ledger", "VerifyReport"]
 
-GENESIS = "0" * 64
-LEDGER_VERSION = 1
+#: The format new events and entries are written in.
+LEDGER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -54,44 +59,42 @@ class VerifyReport:
         return not self.problems
 
 
-_FIELDS = ("run_id", "batch_id", "policy", "dataset", "phase", "event", "item_key")
-
-
-def _canonical(seq: int, ts: str, fields: Mapping[Any, Any], details_json: str) -> str:
-    """The exact text an event's hash covers: its fields in a fixed order, then its details
-    as stored (so verifying hashes the stored bytes, not a re-serialisation)."""
-    head = [LEDGER_VERSION, seq, ts, *(fields[name] for name in _FIELDS)]
-    return _ENCODER.encode(head) + "\n" + details_json
-
-
-def _hash(prev: str, canonical: str) -> str:
-    return hashlib.sha256(f"{prev}\n{canonical}".encode()).hexdigest()
-
-
 # Built once: json.dumps() with non-default options builds a new encoder on every call.
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 
-
-def _details_json(details: Mapping[str, Any]) -> str:
-    return _ENCODER.encode(details)
+_COLUMNS = ("seq", "ts", *FIELDS, "details", "prev_hash", "hash", "v", "entry")
 
 
-_COLUMNS = ("seq", "ts", *_FIELDS, "details", "prev_hash", "hash")
-
-
-def _insert_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
+def _insert_many(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """Insert events with the driver's executemany: the ledger is on every batch's path, and
     per-row parameter processing in the ORM-free Core insert is most of its cost."""
     mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
     if mark is None:
-        conn.execute(events.insert(), rows)
+        conn.execute(events.insert(), [dict(zip(_COLUMNS, row, strict=True)) for row in rows])
         return
     columns = ", ".join(_COLUMNS)
     marks = ", ".join([mark] * len(_COLUMNS))
-    conn.exec_driver_sql(
-        f"INSERT INTO {events.name} ({columns}) VALUES ({marks})",
-        [tuple(row[c] for c in _COLUMNS) for row in rows],
-    )
+    conn.exec_driver_sql(f"INSERT INTO {events.name} ({columns}) VALUES ({marks})", rows)
+
+
+def _seal(
+    drafts: Sequence[EventDraft], after: int, ts: str, entry: int, prev: str
+) -> tuple[list[tuple[Any, ...]], list[bytes]]:
+    """The rows of ``drafts`` as events ``after + 1`` on of ``entry``, and their leaves."""
+    texts = digest.LeafTexts(ts)
+    rows: list[tuple[Any, ...]] = []
+    leaves: list[bytes] = []
+    seq, link = after, prev
+    for d in drafts:
+        seq += 1
+        fields = (d.run_id, d.batch_id, d.policy, d.dataset, d.phase, d.event, d.item_key)
+        details = _ENCODER.encode(d.details)
+        leaf = digest.leaf_hash(texts.text(seq, fields, details))
+        hexed = leaf.hex()
+        rows.append((seq, ts, *fields, details, link, hexed, LEDGER_VERSION, entry))
+        leaves.append(leaf)
+        link = hexed
+    return rows, leaves
 
 
 #: Events of actions an item undergoes once: a second one means one deletion audited twice.
@@ -133,35 +136,44 @@ class Ledger:
         self.state = state
 
     def append(self, conn: Connection, drafts: Sequence[EventDraft]) -> tuple[int, str]:
-        """Append ``drafts`` inside the caller's write transaction; returns the new head."""
+        """Append ``drafts`` as one entry inside the caller's write transaction; returns the
+        new head (the last event's sequence number, the entry's hash)."""
         # Touch the head row first: on PostgreSQL that takes its row lock, on SQLite the write
         # transaction already holds the database lock, so concurrent appenders serialise here.
         conn.execute(update(chain).where(chain.c.id == 1).values(seq=chain.c.seq))
-        head = conn.execute(select(chain.c.seq, chain.c.hash).where(chain.c.id == 1)).one()
-        seq, prev = int(head.seq), str(head.hash)
+        head = conn.execute(
+            select(chain.c.seq, chain.c.hash, chain.c.entry).where(chain.c.id == 1)
+        ).one()
+        seq, prev, entry = int(head.seq), str(head.hash), int(head.entry) + 1
         if not drafts:
             return seq, prev
         ts = self.state.now().isoformat()
-        rows = []
-        for draft in drafts:
-            seq += 1
-            fields = {name: getattr(draft, name) for name in _FIELDS}
-            details = _details_json(draft.details)
-            digest = _hash(prev, _canonical(seq, ts, fields, details))
-            rows.append(
-                {
-                    **fields,
-                    "seq": seq,
-                    "ts": ts,
-                    "details": details,
-                    "prev_hash": prev,
-                    "hash": digest,
-                }
-            )
-            prev = digest
+        rows, leaves = _seal(drafts, seq, ts, entry, prev)
+        root = digest.merkle_root(leaves).hex()
+        batch_ids = {d.batch_id for d in drafts}
+        batch_id = batch_ids.pop() if len(batch_ids) == 1 else None
+        count = len(drafts)
+        sealed = digest.entry_hash(
+            digest.entry_canonical(entry, seq + 1, count, ts, batch_id, root, prev)
+        )
         _insert_many(conn, rows)
-        conn.execute(update(chain).where(chain.c.id == 1).values(seq=seq, hash=prev))
-        return seq, prev
+        conn.execute(
+            entries.insert().values(
+                seq=entry,
+                v=LEDGER_VERSION,
+                first_seq=seq + 1,
+                count=count,
+                ts=ts,
+                batch_id=batch_id,
+                root=root,
+                prev_hash=prev,
+                hash=sealed,
+            )
+        )
+        conn.execute(
+            update(chain).where(chain.c.id == 1).values(seq=seq + count, hash=sealed, entry=entry)
+        )
+        return seq + count, sealed
 
     def head(self) -> tuple[int, str]:
         """The newest sequence number and hash."""
@@ -172,8 +184,16 @@ class Ledger:
     def iter_events(
         self, *, dataset: str | None = None, item_key: str | None = None, run_id: str | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Stored events in sequence order, optionally for one item or one run."""
-        query = select(events).order_by(events.c.seq)
+        """Stored events in sequence order, optionally for one item or one run.
+
+        ``hash`` is the chain's head once the event was appended: the event's own hash in
+        format 1, its entry's in format 2 (where ``leaf`` is the event's leaf hash).
+        """
+        query = (
+            select(events, entries.c.hash.label("entry_hash"))
+            .select_from(events.outerjoin(entries, events.c.entry == entries.c.seq))
+            .order_by(events.c.seq)
+        )
         if dataset is not None:
             query = query.where(events.c.dataset == dataset)
         if item_key is not None:
@@ -182,12 +202,16 @@ class Ledger:
             query = query.where(events.c.run_id == run_id)
         with self.state.read() as conn:
             for row in conn.execute(query.execution_options(yield_per=5000)).mappings():
+                sealed = row["v"] >= 2
                 yield {
                     "seq": row["seq"],
                     "ts": row["ts"],
-                    **{name: row[name] for name in _FIELDS},
+                    **{name: row[name] for name in FIELDS},
                     "details": json.loads(row["details"]),
-                    "hash": row["hash"],
+                    "hash": row["entry_hash"] if sealed else row["hash"],
+                    "v": row["v"],
+                    "entry": row["entry"],
+                    "leaf": row["hash"] if sealed else None,
                 }
 
     def skipped_holds(
@@ -212,33 +236,23 @@ class Ledger:
     def verify(self) -> VerifyReport:
         """Recompute every hash; report each break (an empty list means the chain verifies),
         and each item with two events of one destructive action."""
-        problems: list[str] = []
-        prev, expected_seq, count = GENESIS, 1, 0
         with self.state.read() as conn:
+            # Two cursors on one transaction: events and the entries that seal them, read
+            # side by side from one snapshot.
+            sealing = conn.execute(
+                select(entries).order_by(entries.c.seq).execution_options(yield_per=1000)
+            ).mappings()
             rows = conn.execute(
                 select(events).order_by(events.c.seq).execution_options(yield_per=5000)
             ).mappings()
+            walk = Walk(iter(sealing))
             for row in rows:
-                count += 1
-                seq = int(row["seq"])
-                if seq != expected_seq:
-                    problems.append(f"event {expected_seq} is missing (next stored is {seq})")
-                if row["prev_hash"] != prev:
-                    problems.append(f"event {seq} does not follow the event before it")
-                canonical = _canonical(seq, row["ts"], row, row["details"])
-                recomputed = _hash(row["prev_hash"], canonical)
-                if recomputed != row["hash"]:
-                    problems.append(f"event {seq} was altered (hash mismatch)")
-                prev, expected_seq = str(row["hash"]), seq + 1
-            head = conn.execute(select(chain.c.seq, chain.c.hash).where(chain.c.id == 1)).one()
+                walk.event(row)
+            head = conn.execute(select(chain).where(chain.c.id == 1)).mappings().one()
+            walk.finish(head)
             duplicates = _duplicates(conn)
-        if int(head.seq) != expected_seq - 1 or head.hash != prev:
-            problems.append(
-                f"chain head says event {head.seq} is the newest, but the ledger ends at "
-                f"{expected_seq - 1}: events were removed or the head was edited"
-            )
-        problems.extend(duplicates)
-        return VerifyReport(events=count, head=prev, problems=tuple(problems[:50]))
+        problems = [*walk.problems, *duplicates]
+        return VerifyReport(events=walk.count, head=walk.chain, problems=tuple(problems[:50]))
 
     def verify_or_raise(self) -> VerifyReport:
         """:meth:`verify`, raising :class:`AuditIntegrityError` on the first problem."""

@@ -24,6 +24,7 @@ __all__ = [
     "batches",
     "chain",
     "deliveries",
+    "entries",
     "events",
     "holds",
     "jobs",
@@ -65,18 +66,39 @@ events = Table(
     Column("details", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # The event's format (lethe.state.digest): 1 chained event by event, 2 sealed by its entry.
+    Column("v", Integer, nullable=False, server_default="1"),
+    Column("entry", Integer),
     Index("ix_lethe_events_item", "dataset", "item_key"),
     Index("ix_lethe_events_run", "run_id"),
 )
 
-# One row (id = 1): the last sequence number and hash, so that removing the newest events is
-# detected, and so that appenders serialise on a single row lock.
+# One row per append (a batch's events, a run's end, a hold change): the Merkle root of its
+# events' leaf hashes, chained to the entry before it (format 2; docs/ledger.md).
+entries = Table(
+    "lethe_entries",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("v", Integer, nullable=False),
+    Column("first_seq", Integer, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("ts", String(40), nullable=False),
+    Column("batch_id", String(64)),
+    Column("root", String(64), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# One row (id = 1): the last event's sequence number, the last entry's number and the chain's
+# head hash, so that removing the newest events is detected, and so that appenders serialise
+# on a single row lock.
 chain = Table(
     "lethe_chain",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("entry", Integer, nullable=False, server_default="0"),
 )
 
 holds = Table(

@@ -14,7 +14,8 @@ calls the two verbs on :class:`Batch`. Contract, for every implementation:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -28,10 +29,15 @@ __all__ = [
     "DatasetUse",
     "DeleteOutcome",
     "Finding",
+    "HeldFn",
     "Item",
     "RelatedLookup",
     "Store",
 ]
+
+
+#: Which of some key texts are held (lethe's hold registry).
+HeldFn = Callable[[Sequence[str]], AbstractSet[str]]
 
 
 @dataclass(frozen=True)
@@ -49,10 +55,21 @@ class Item:
 
 @dataclass
 class DeleteOutcome:
-    """What a delete removed: rows per table, and cascaded rows per parent item."""
+    """What a delete removed (or, previewed, would remove).
+
+    Counts are of distinct rows: ``per_table`` counts each row that left a table once, and
+    ``per_item`` attributes each cascaded row to one item only (the first in key order of
+    those whose deletion reached it), so per-item counts add up to the per-table ones.
+    """
 
     per_table: dict[str, int] = field(default_factory=dict)
     per_item: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Rows set NULL or to their default, per table (referencing rows kept).
+    updated: dict[str, int] = field(default_factory=dict)
+    #: Item → table → keys of the rows updated because of it.
+    updated_keys: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    #: Items left alone because a row the schema protects references them (item → why).
+    blocked: dict[str, str] = field(default_factory=dict)
 
 
 class Batch(Protocol):
@@ -69,6 +86,10 @@ class Batch(Protocol):
     """
 
     failed: dict[str, str]
+    #: Items the batch refused to delete because the data forbids it (a row referencing
+    #: them through a ``RESTRICT``/``NO ACTION`` foreign key), key text → why. The executor
+    #: records them as ``skipped_blocked``; they are tried again by the next run.
+    blocked: dict[str, str]
 
     def lock(
         self,
@@ -89,8 +110,16 @@ class Batch(Protocol):
         """Set ``values`` on the locked items ``keys``; returns the number of items changed."""
         ...
 
+    def blockers(self, keys: Sequence[ItemKey], held: HeldFn | None = None) -> Mapping[str, str]:
+        """Which of the locked items ``keys`` may not be deleted now, with why (added to
+        :attr:`blocked`); judged for all of them before anything is deleted. ``held`` says
+        which other items lethe's registry holds: an item whose cascade reaches a held item
+        of the same dataset (a self-reference) is kept."""
+        ...
+
     def delete(self, keys: Sequence[ItemKey]) -> DeleteOutcome:
-        """Delete the locked items ``keys`` with their cascade, children first."""
+        """Delete the locked items ``keys`` with their cascade, children first (after
+        :meth:`blockers`, with the items it did not block)."""
         ...
 
 
@@ -136,8 +165,11 @@ class DatasetHandle(Protocol):
         """
         ...
 
-    def cascade_counts(self, keys: Sequence[ItemKey]) -> dict[str, int]:
-        """Rows each cascade table would lose if ``keys`` were deleted."""
+    def preview_delete(
+        self, keys: Sequence[ItemKey], *, batch_size: int, held: HeldFn | None = None
+    ) -> DeleteOutcome:
+        """What deleting ``keys`` in batches of ``batch_size`` (in key order) would do, with
+        reads only: rows per table, rows updated, items blocked."""
         ...
 
     def cascade_counts_where(

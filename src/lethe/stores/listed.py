@@ -29,7 +29,7 @@ from lethe.config.datasets import DatasetConfig
 from lethe.errors import StoreError
 from lethe.model.conditions import After, Before, Condition, Unreadable, columns_of, predicate
 from lethe.model.keys import ItemKey, key_text
-from lethe.stores.base import DeleteOutcome, Item
+from lethe.stores.base import DeleteOutcome, HeldFn, Item
 
 __all__ = ["Judge", "ListedBatch", "ListedDataset", "Row", "judge", "to_instant"]
 
@@ -157,6 +157,14 @@ class ListedDataset(ABC):
             if verdict is not False:
                 yield Item(key, unreadable=verdict is None)
 
+    def verdicts_for(self, condition: Condition, keys: Sequence[str]) -> dict[str, bool | None]:
+        """Those of ``keys`` that exist now and are selected (True) or unreadable (None); a
+        key left out is not selected (see :class:`Judge`)."""
+        verdict_of = Judge(condition)
+        rows = self.rows_for(keys, set(verdict_of.columns))
+        verdicts = {key: verdict_of(row) for key, row in rows.items()}
+        return {key: verdict for key, verdict in verdicts.items() if verdict is not False}
+
     def select(
         self,
         condition: Condition,
@@ -217,9 +225,12 @@ class ListedDataset(ABC):
                 eligible += 1
         return eligible, held
 
-    def cascade_counts(self, keys: Sequence[ItemKey]) -> dict[str, int]:
-        """Nothing cascades from an object or a key."""
-        return {}
+    def preview_delete(
+        self, keys: Sequence[ItemKey], *, batch_size: int, held: HeldFn | None = None
+    ) -> DeleteOutcome:
+        """Nothing cascades from an object or a key, and nothing blocks its deletion."""
+        texts = [key_text(k) for k in keys]
+        return DeleteOutcome(per_table={self.table: len(texts)}, per_item={t: {} for t in texts})
 
     def cascade_counts_where(
         self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int | None
@@ -265,6 +276,7 @@ class ListedBatch:
     def __init__(self, dataset: ListedDataset) -> None:
         self.dataset = dataset
         self.failed: dict[str, str] = {}
+        self.blocked: dict[str, str] = {}
         self._doomed: list[str] = []
 
     def lock(
@@ -280,11 +292,10 @@ class ListedBatch:
         if keys is None:
             return self.dataset.select(condition, after=after, limit=limit)
         texts = [key_text(k) for k in keys]
-        verdict_of = Judge(condition)
-        rows = self.dataset.rows_for(texts, set(verdict_of.columns))
+        verdicts = self.dataset.verdicts_for(condition, texts)
         items = []
         for text in texts:
-            verdict = verdict_of(rows[text]) if text in rows else False
+            verdict = verdicts.get(text, False)
             if verdict is not False:
                 items.append(Item(text, unreadable=verdict is None))
         return items[:limit]
@@ -292,6 +303,10 @@ class ListedBatch:
     def update(self, keys: Sequence[ItemKey], values: Mapping[str, Any]) -> int:
         """Objects and keys are deleted, never updated in place."""
         raise StoreError(f"{self.dataset.label}: items can only be purged, not updated")
+
+    def blockers(self, keys: Sequence[ItemKey], held: HeldFn | None = None) -> Mapping[str, str]:
+        """Nothing references an object or a key."""
+        return {}
 
     def delete(self, keys: Sequence[ItemKey]) -> DeleteOutcome:
         """Mark ``keys`` for deletion at commit; nothing cascades."""

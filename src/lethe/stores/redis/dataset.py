@@ -1,8 +1,11 @@
 """A Redis dataset: the keys matching a SCAN pattern (``job:*``).
 
 Keys are found with ``SCAN … MATCH pattern COUNT 1000`` (never ``KEYS``, which blocks the
-server); each page's fields are read in one round trip by a short read-only script (``TYPE``,
-``OBJECT IDLETIME``, ``HMGET`` per key), and deletions are one ``UNLINK`` per 1,000 keys (the
+server); each page is judged in one round trip by a short read-only script that reads each key
+(``TYPE``, ``OBJECT IDLETIME``, ``HMGET``) and answers with the selected and unreadable keys
+only (:mod:`~lethe.stores.redis.script`; Python judges the rare key whose timestamp the script
+cannot read with certainty, and every key of a condition it cannot translate exactly, see
+:mod:`~lethe.stores.redis.program`). Deletions are one ``UNLINK`` per 1,000 keys (the
 memory is freed off the main thread), falling back to a pipeline of single-key ``UNLINK``s whose
 replies tell each refused key apart.
 
@@ -23,12 +26,15 @@ from redis.exceptions import RedisError, ResponseError
 
 from lethe.config.datasets import DatasetConfig
 from lethe.errors import StoreError
-from lethe.stores.listed import ListedDataset, Row, chunked
+from lethe.model.conditions import Any_, Condition
+from lethe.model.keys import ItemKey
+from lethe.stores.base import Item
+from lethe.stores.listed import Judge, ListedDataset, Row, chunked
+from lethe.stores.redis.program import COUNT_ONLY, IDLE_SINCE, KEY, Program, compile_program
+from lethe.stores.redis.script import JUDGE_PAGE
 
 __all__ = ["IDLE_SINCE", "KEY", "RedisDataset"]
 
-IDLE_SINCE = "@idle_since"
-KEY = "@key"
 SCAN_COUNT = 1000
 
 # Per key: {type, idle seconds or 0, fields...}; a missing field comes back as nil. Read-only,
@@ -52,6 +58,17 @@ return out
 
 def _text(value: Any) -> Any:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _key(raw: bytes | str) -> str | None:
+    """A scanned key as text; None for one that is not UTF-8, which lethe cannot name (a
+    reply decoded with replacement characters would name another key)."""
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 class RedisDataset(ListedDataset):
@@ -86,6 +103,81 @@ class RedisDataset(ListedDataset):
             yield from self._read(keys, columns).items()
             if cursor == 0:
                 return
+
+    def judged(self, condition: Condition, after: ItemKey | None) -> Iterator[Item]:
+        """Selected (and unreadable) keys in SCAN order, judged by the page script."""
+        program = compile_program(condition)
+        if program is None:
+            return super().judged(condition, after)
+        return self._judged(condition, program)
+
+    def _judged(self, condition: Condition, program: Program) -> Iterator[Item]:
+        judge = Judge(condition)
+        for page in self._pages():
+            for key, verdict in self._judge_page(page, program, judge)[1]:
+                yield Item(key, unreadable=verdict is None)
+
+    def verdicts_for(self, condition: Condition, keys: Sequence[str]) -> dict[str, bool | None]:
+        """Those of ``keys`` selected (True) or unreadable (None), judged by the page script."""
+        program = compile_program(condition)
+        if program is None:
+            return super().verdicts_for(condition, keys)
+        judge = Judge(condition)
+        found: dict[str, bool | None] = {}
+        for chunk in chunked(keys, SCAN_COUNT):
+            found.update(self._judge_page(chunk, program, judge)[1])
+        return found
+
+    def table_sizes(self) -> dict[str, int]:
+        """The number of keys matching the pattern now, counted by the page script."""
+        judge = Judge(Any_(()))
+        total = sum(self._judge_page(page, COUNT_ONLY, judge)[0] for page in self._pages())
+        return {self.table: total}
+
+    def _pages(self) -> Iterator[list[bytes | str]]:
+        """The SCAN's pages of keys, as the server names them (no duplicates in a page)."""
+        cursor = 0
+        while True:
+            try:
+                cursor, page = self.client.scan(cursor, match=self.pattern, count=SCAN_COUNT)
+            except RedisError as exc:
+                raise StoreError(f"{self.label}: {exc}") from exc
+            if page:
+                yield list(dict.fromkeys(page))
+            if cursor == 0:
+                return
+
+    def _judge_page(
+        self, keys: Sequence[bytes | str], program: Program, judge: Judge
+    ) -> tuple[int, list[tuple[str, bool | None]]]:
+        """How many of ``keys`` exist, and the verdicts that are not "not selected": one
+        round trip, and Python judges only the keys the script defers."""
+        if not keys:
+            return 0, []
+        now = datetime.now(UTC)
+        try:
+            existing, verdicts, deferred = self.client.eval_ro(
+                JUDGE_PAGE, len(keys), *keys, *program.arguments(now)
+            )
+        except RedisError as exc:
+            raise StoreError(f"{self.label}: {exc}") from exc
+        found: list[tuple[str, bool | None]] = []
+        for n in range(0, len(verdicts), 2):
+            key = _key(keys[verdicts[n] - 1])
+            if key is not None:
+                found.append((key, True if verdicts[n + 1] == 1 else None))
+        for index, idle_seconds, *values in deferred:
+            key = _key(keys[index - 1])
+            if key is None:
+                continue
+            row: Row = {f: _text(v) for f, v in zip(program.fields, values, strict=True)}
+            row[KEY] = key
+            if program.idle:
+                row[IDLE_SINCE] = now - timedelta(seconds=int(idle_seconds))
+            verdict = judge(row)
+            if verdict is not False:
+                found.append((key, verdict))
+        return int(existing), found
 
     def rows_for(self, keys: Sequence[str], columns: set[str]) -> dict[str, Row]:
         found: dict[str, Row] = {}

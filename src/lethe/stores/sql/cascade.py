@@ -1,170 +1,341 @@
-"""Which child rows go with a parent row, and in which order they are deleted.
+"""The foreign-key graph around a dataset's table, each edge with what a delete does to it.
 
-A cascade is a list of :class:`Node` in delete order: every table before the tables it
-references, the dataset's own table last. Each node knows the ways (:class:`Link`) its rows
-point at a node deleted after it; a child that refers to the parent in two roles
-(``clinical_notes.patient_id`` and ``.therapist_id``) has two links, and its rows go when
-either points at a deleted parent.
+Every foreign key that points at a table whose rows a purge may delete is an :class:`Edge`, and
+each edge gets a *treatment*, from the schema's own ``ON DELETE`` rule unless the policy says
+otherwise:
 
-It is either discovered from the database's foreign keys (reflected, followed several levels
-deep; ``ON DELETE SET NULL``/``SET DEFAULT`` edges are left to the database) or listed in the
-policy file in order.
+==========================  ============  ================================================
+declared rule               treatment     what lethe does to a referencing row
+==========================  ============  ================================================
+``CASCADE``                 cascade       deletes it first, counted and audited
+``SET NULL``                set_null      sets its columns to NULL in the same transaction
+``SET DEFAULT``             set_default   sets its columns to their default, likewise
+``RESTRICT``, ``NO ACTION`` block         keeps the parent: the item is ``skipped_blocked``
+==========================  ============  ================================================
+
+A policy changes a treatment per edge (``on_delete = { "invoices.customer_id" = "cascade" }``),
+for every ``NO ACTION`` edge at once (``no_action = "cascade"``, for schemas whose foreign keys
+carry no rules because the application deletes children itself), or by listing the cascade
+(each listed step is a cascade edge, declared by the schema or not). The tables reached through
+cascade edges are the deletion graph; their incoming edges are all treated, to any depth,
+through self-references and cycles (a cycle must contain an edge whose columns can be set NULL,
+which breaks it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy import MetaData, Table
 
-from lethe.config.datasets import CascadeStep
+from lethe.config.datasets import CascadeStep, OnDelete
 from lethe.errors import LiveCheckError
 
-__all__ = ["Cascade", "Link", "Node", "discover", "explicit"]
+__all__ = ["Cascade", "Edge", "Treatment", "build", "identity"]
+
+Treatment = Literal["cascade", "set_null", "set_default", "block"]
+
+_BY_RULE: dict[str, Treatment] = {
+    "CASCADE": "cascade",
+    "SET NULL": "set_null",
+    "SET DEFAULT": "set_default",
+    "RESTRICT": "block",
+    "NO ACTION": "block",
+}
+
+#: Tables in one deletion graph beyond which lethe refuses to plan (a pathological schema).
+MAX_TABLES = 500
 
 
 @dataclass(frozen=True)
-class Link:
-    """``table.columns`` reference ``parent.parent_columns``."""
+class Edge:
+    """``child.columns`` reference ``parent.parent_columns``; ``rule`` as the schema declares
+    it (``""`` for a listed link the schema does not declare)."""
 
+    child: Table
     columns: tuple[str, ...]
-    parent: str
+    parent: Table
     parent_columns: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Node:
-    """A table in a cascade and how its rows reach the root."""
-
-    table: Table
-    links: tuple[Link, ...]
+    rule: str
+    treatment: Treatment
+    #: What decided the treatment: ``rule``, ``on_delete``, ``no_action`` or ``cascade list``.
+    source: str = "rule"
 
     @property
     def name(self) -> str:
-        return self.table.name
+        """``child.col`` (``child.col1,col2`` for a composite key), as overrides name it."""
+        return f"{self.child.name}.{','.join(self.columns)}"
+
+    @property
+    def nullable(self) -> bool:
+        """Every column of the edge may hold NULL (so setting it NULL breaks a cycle)."""
+        return all(self.child.c[c].nullable for c in self.columns)
 
 
 @dataclass(frozen=True)
 class Cascade:
-    """Children in delete order (the root is not included)."""
+    """The deletion graph of a dataset: every treated edge, and the tables rows may leave."""
 
     root: Table
-    key: str
-    nodes: tuple[Node, ...]
+    key: tuple[str, ...]
+    edges: tuple[Edge, ...] = ()
+    #: Child tables reached through cascade edges (the root excluded), children first where
+    #: the graph is acyclic.
+    members: tuple[Table, ...] = ()
 
     @property
     def tables(self) -> list[str]:
-        return [n.name for n in self.nodes]
+        """Names of the tables cascaded rows may be deleted from (the root excluded)."""
+        return [t.name for t in self.members]
 
-    def referenced(self, table: str) -> set[tuple[str, ...]]:
-        """Column tuples of ``table`` that some child's link points at."""
-        return {link.parent_columns for n in self.nodes for link in n.links if link.parent == table}
+    def touched(self) -> list[Table]:
+        """Tables lethe reads or changes besides the root: members and referencing tables."""
+        seen: dict[str, Table] = {t.name: t for t in self.members}
+        for edge in self.edges:
+            if edge.child.name != self.root.name:
+                seen.setdefault(edge.child.name, edge.child)
+        return list(seen.values())
+
+    def member(self, name: str) -> Table:
+        """The table called ``name`` among the root, the members and the referencing tables."""
+        if name == self.root.name:
+            return self.root
+        for table in (*self.members, *(e.child for e in self.edges)):
+            if table.name == name:
+                return table
+        raise KeyError(name)
+
+    def cascading(self) -> list[Edge]:
+        """The edges whose referencing rows are deleted with their parent."""
+        return [e for e in self.edges if e.treatment == "cascade"]
+
+    def blocking(self) -> list[Edge]:
+        """The edges whose referencing rows keep their parent."""
+        return [e for e in self.edges if e.treatment == "block"]
 
 
-def discover(
-    metadata: MetaData,
-    root: Table,
-    key: str,
-    ondelete: Mapping[tuple[str, tuple[str, ...]], str] | None = None,
-) -> Cascade:
-    """Follow every foreign key that points (transitively) at ``root``.
+def identity(table: Table) -> tuple[str, ...]:
+    """The columns that tell ``table``'s rows apart: its primary key (all columns without one)."""
+    primary = tuple(c.name for c in table.primary_key.columns)
+    return primary or tuple(c.name for c in table.columns)
 
-    ``ondelete`` supplements reflection where the dialect does not report a constraint's
-    ``ON DELETE`` rule: ``(table, columns) → rule``.
-    """
-    incoming: dict[str, list[tuple[Table, Link]]] = {}
+
+def _declared(
+    metadata: MetaData, ondelete: Mapping[tuple[str, tuple[str, ...]], str]
+) -> dict[str, list[tuple[Table, tuple[str, ...], Table, tuple[str, ...], str]]]:
+    """Every foreign key of ``metadata``, by referenced table name, with its rule."""
+    incoming: dict[str, list[tuple[Table, tuple[str, ...], Table, tuple[str, ...], str]]] = {}
     for table in metadata.tables.values():
         for fk in table.foreign_key_constraints:
-            referred = fk.referred_table
             columns = tuple(c.name for c in fk.columns)
-            rule = (fk.ondelete or (ondelete or {}).get((table.name, columns), "")).upper()
-            if rule in {"SET NULL", "SET DEFAULT"}:
-                continue
-            link = Link(
-                columns=columns,
-                parent=referred.name,
-                parent_columns=tuple(e.column.name for e in fk.elements),
-            )
-            incoming.setdefault(referred.name, []).append((table, link))
+            rule = (fk.ondelete or ondelete.get((table.name, columns), "") or "NO ACTION").upper()
+            parent = fk.referred_table
+            parents = tuple(e.column.name for e in fk.elements)
+            incoming.setdefault(parent.name, []).append((table, columns, parent, parents, rule))
+    return incoming
 
+
+def build(
+    metadata: MetaData,
+    root: Table,
+    key: Sequence[str],
+    *,
+    ondelete: Mapping[tuple[str, tuple[str, ...]], str] | None = None,
+    steps: Sequence[CascadeStep] = (),
+    overrides: Mapping[str, OnDelete] | None = None,
+    no_action: Literal["block", "cascade"] = "block",
+) -> Cascade:
+    """The deletion graph of ``root``: declared foreign keys treated by rule, ``overrides``
+    (``"child.col"`` → treatment) and ``no_action``, plus the listed ``steps`` as cascades.
+
+    Raises :class:`LiveCheckError` for an override naming no edge, a cycle of cascades with no
+    nullable edge, or a graph past :data:`MAX_TABLES`.
+    """
+    incoming = _declared(metadata, ondelete or {})
+    listed = _listed(metadata, root, tuple(key), steps)
+    overrides = dict(overrides or {})
+    _check_overrides(incoming, listed, overrides)
     members: dict[str, Table] = {root.name: root}
-    links: dict[str, list[Link]] = {}
-    frontier = [root.name]
+    edges: list[Edge] = []
+    frontier = [root]
     while frontier:
-        parent = frontier.pop()
-        for child, link in incoming.get(parent, []):
-            if child.name == parent:
-                raise LiveCheckError(
-                    f"{child.name}.{','.join(link.columns)} references its own table; "
-                    "list the cascade explicitly for this dataset"
-                )
-            links.setdefault(child.name, []).append(link)
-            if child.name not in members:
-                members[child.name] = child
-                frontier.append(child.name)
-    if root.name in links:
-        raise LiveCheckError(f"foreign keys form a cycle back to {root.name}; list the cascade")
-    order = _delete_order(members, links, root.name)
-    nodes = tuple(Node(members[name], tuple(links[name])) for name in order)
-    return Cascade(root=root, key=key, nodes=nodes)
-
-
-def _delete_order(members: dict[str, Table], links: dict[str, list[Link]], root: str) -> list[str]:
-    """Tables ordered so each comes before every table it references (root excluded)."""
-    remaining = {name for name in members if name != root}
-    order: list[str] = []
-    while remaining:
-        # A table can go once nothing still remaining references it.
-        ready = sorted(
-            name
-            for name in remaining
-            if not any(link.parent == name for other in remaining for link in links.get(other, []))
-        )
-        if not ready:
+        parent = frontier.pop(0)
+        found = [
+            _treated(*spec, overrides, no_action) for spec in incoming.get(parent.name, [])
+        ] + [e for e in listed if e.parent.name == parent.name]
+        for edge in _dedupe(found):
+            edges.append(edge)
+            if edge.treatment == "cascade" and edge.child.name not in members:
+                members[edge.child.name] = edge.child
+                frontier.append(edge.child)
+                if len(members) > MAX_TABLES:
+                    raise LiveCheckError(
+                        f"the cascade of {root.name} reaches more than {MAX_TABLES} tables; "
+                        'list it explicitly or set cascade = "none"'
+                    )
+    for edge in listed:
+        if edge.parent.name not in members:
             raise LiveCheckError(
-                f"foreign keys among {', '.join(sorted(remaining))} form a cycle; "
-                "list the cascade explicitly"
+                f"cascade: {edge.name} references {edge.parent.name}, which is neither the "
+                f"dataset's table nor a table the cascade reaches"
             )
-        order.extend(ready)
-        remaining.difference_update(ready)
-    return order
+    _require_breakable(root, members, edges)
+    order = _delete_order(root, members, edges)
+    return Cascade(root, tuple(key), tuple(edges), tuple(members[n] for n in order))
 
 
-def explicit(metadata: MetaData, root: Table, key: str, steps: Sequence[CascadeStep]) -> Cascade:
-    """The cascade as listed in the policy file (validated against the reflected tables)."""
-    nodes: list[Node] = []
+def _treated(
+    child: Table,
+    columns: tuple[str, ...],
+    parent: Table,
+    parents: tuple[str, ...],
+    rule: str,
+    overrides: Mapping[str, OnDelete],
+    no_action: str,
+) -> Edge:
+    name = f"{child.name}.{','.join(columns)}"
+    if name in overrides:
+        return Edge(child, columns, parent, parents, rule, overrides[name], "on_delete")
+    if rule == "NO ACTION" and no_action == "cascade":
+        return Edge(child, columns, parent, parents, rule, "cascade", "no_action")
+    return Edge(child, columns, parent, parents, rule, _BY_RULE.get(rule, "block"))
+
+
+def _dedupe(edges: list[Edge]) -> list[Edge]:
+    """A listed step that repeats a declared edge replaces it (the list opts it in)."""
+    by_name: dict[tuple[str, str], Edge] = {}
+    for edge in edges:
+        slot = (edge.name, edge.parent.name)
+        previous = by_name.get(slot)
+        if previous is not None and edge.source == "cascade list":
+            edge = Edge(*_spec(edge), previous.rule, "cascade", "cascade list")
+        by_name[slot] = edge
+    return list(by_name.values())
+
+
+def _spec(edge: Edge) -> tuple[Table, tuple[str, ...], Table, tuple[str, ...]]:
+    return edge.child, edge.columns, edge.parent, edge.parent_columns
+
+
+def _check_overrides(
+    incoming: Mapping[str, list[tuple[Table, tuple[str, ...], Table, tuple[str, ...], str]]],
+    listed: Sequence[Edge],
+    overrides: Mapping[str, OnDelete],
+) -> None:
+    known: dict[str, list[tuple[str, ...]]] = {}
+    for specs in incoming.values():
+        for child, columns, *_ in specs:
+            known.setdefault(child.name, []).append(columns)
+    for edge in listed:
+        known.setdefault(edge.child.name, []).append(edge.columns)
+    for name in sorted(overrides):
+        table, _, cols = name.partition(".")
+        columns = tuple(c.strip() for c in cols.split(","))
+        if columns in known.get(table, []):
+            continue
+        have = known.get(table, [])
+        names = ", ".join(sorted(f"{table}.{','.join(c)}" for c in have))
+        if any(set(columns) & set(c) and len(c) != len(columns) for c in have):
+            hint = f"wrong number of columns: {len(columns)}; its foreign keys: {names}"
+        elif have:
+            hint = f"its foreign keys: {names}"
+        else:
+            hint = f"{table} has no foreign key"
+        raise LiveCheckError(f"on_delete names {name!r}, which is no foreign key ({hint})")
+
+
+def _listed(
+    metadata: MetaData, root: Table, key: tuple[str, ...], steps: Sequence[CascadeStep]
+) -> list[Edge]:
+    """The explicit cascade list as cascade edges (validated against the reflected tables)."""
+    edges: list[Edge] = []
     for index, step in enumerate(steps):
         table = metadata.tables.get(_qualified(root, step.table))
         if table is None:
             raise LiveCheckError(f"cascade[{index}]: table {step.table!r} does not exist")
         parent_name = step.parent or root.name
-        later = {s.table for s in steps[index + 1 :]} | {root.name}
-        if parent_name not in later:
-            raise LiveCheckError(
-                f"cascade[{index}]: {step.table} must come before its parent {parent_name}, "
-                "which must be listed after it (or be the dataset's table)"
-            )
-        parent = (
-            metadata.tables[_qualified(root, parent_name)] if parent_name != root.name else root
+        parent = metadata.tables.get(_qualified(root, parent_name))
+        if parent is None:
+            raise LiveCheckError(f"cascade[{index}]: table {parent_name!r} does not exist")
+        references = step.referenced() or (key if parent is root else identity(parent))
+        for name in (*step.columns, *references):
+            owner = table if name in step.columns else parent
+            if name not in owner.c:
+                raise LiveCheckError(f"cascade[{index}]: {owner.name} has no column {name!r}")
+        # One column per role against a one-column key; all columns together against a
+        # composite key (a composite foreign key).
+        groups = [tuple(step.columns)] if len(references) > 1 else [(c,) for c in step.columns]
+        for columns in groups:
+            if len(columns) != len(references):
+                raise LiveCheckError(
+                    f"cascade[{index}]: {step.table}.{','.join(columns)} has {len(columns)} "
+                    f"column(s) but {parent.name}'s key {','.join(references)} has "
+                    f"{len(references)}"
+                )
+            edges.append(Edge(table, columns, parent, references, "", "cascade", "cascade list"))
+    return edges
+
+
+def _require_breakable(root: Table, members: Mapping[str, Table], edges: Sequence[Edge]) -> None:
+    """Refuse a cycle of cascade edges between tables that no nullable edge breaks."""
+    cascades = [e for e in edges if e.treatment == "cascade" and e.child.name != e.parent.name]
+    graph: dict[str, set[str]] = {}
+    for edge in cascades:
+        if not edge.nullable:
+            graph.setdefault(edge.parent.name, set()).add(edge.child.name)
+    cycle = _find_cycle(graph)
+    if cycle:
+        path = " → ".join([*cycle, cycle[0]])
+        raise LiveCheckError(
+            f"the foreign keys {path} form a cycle with no nullable column to break it; "
+            'set one of them on_delete = "block" or make a column nullable'
         )
-        references = step.references or (key if parent is root else _single_key(parent))
-        for name in step.columns:
-            if name not in table.c:
-                raise LiveCheckError(f"cascade[{index}]: {step.table} has no column {name!r}")
-        if references not in parent.c:
-            raise LiveCheckError(f"cascade[{index}]: {parent_name} has no column {references!r}")
-        links = tuple(Link((c,), parent.name, (references,)) for c in step.columns)
-        nodes.append(Node(table, links))
-    return Cascade(root=root, key=key, nodes=tuple(nodes))
+
+
+def _find_cycle(graph: Mapping[str, set[str]]) -> list[str]:
+    """One cycle of ``graph`` (iteratively, whatever its depth), or []."""
+    state: dict[str, int] = {}
+    for start in sorted(graph):
+        if state.get(start):
+            continue
+        stack: list[tuple[str, list[str]]] = [(start, sorted(graph.get(start, ())))]
+        path = [start]
+        state[start] = 1
+        while stack:
+            node, pending = stack[-1]
+            if not pending:
+                stack.pop()
+                path.pop()
+                state[node] = 2
+                continue
+            nxt = pending.pop(0)
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :]
+            if not state.get(nxt):
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append((nxt, sorted(graph.get(nxt, ()))))
+    return []
+
+
+def _delete_order(root: Table, members: Mapping[str, Table], edges: Sequence[Edge]) -> list[str]:
+    """Member tables, each before the tables it references where the graph allows (a cycle's
+    tables keep discovery order: rows are ordered one by one when deleted)."""
+    remaining = [name for name in members if name != root.name]
+    refs = {
+        (e.child.name, e.parent.name)
+        for e in edges
+        if e.child.name != e.parent.name and e.child.name in members
+    }
+    order: list[str] = []
+    while remaining:
+        ready = [n for n in remaining if not any((o, n) in refs for o in remaining if o != n)]
+        order.extend(ready or remaining[:1])
+        remaining = [n for n in remaining if n not in order]
+    return order
 
 
 def _qualified(root: Table, name: str) -> str:
     return f"{root.schema}.{name}" if root.schema else name
-
-
-def _single_key(table: Table) -> str:
-    keys = list(table.primary_key.columns)
-    if len(keys) != 1:
-        raise LiveCheckError(f"{table.name} has no single-column primary key; give 'references'")
-    return keys[0].name

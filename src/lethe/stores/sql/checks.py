@@ -1,4 +1,5 @@
-"""Live checks of a SQL dataset: the key is unique, and cascades and holds are indexed.
+"""Live checks of a SQL dataset: the key is unique, cascades and holds are indexed, and what a
+purge does to every foreign key it meets (the edge table, a warning per blocking edge).
 
 The key's uniqueness is not a mere finding: every statement lethe writes selects rows by key,
 so a key that repeats would delete or change rows that were never judged due. It must be proven
@@ -20,11 +21,12 @@ from sqlalchemy.engine import Inspector
 
 from lethe.errors import LiveCheckError
 from lethe.stores.base import Finding
+from lethe.stores.sql.cascade import Cascade
 
 if TYPE_CHECKING:
     from lethe.stores.sql.dataset import SQLDataset
 
-__all__ = ["check_dataset", "index_statement", "require_unique_key"]
+__all__ = ["check_dataset", "edge_findings", "edge_table", "index_statement", "require_unique_key"]
 
 
 def _indexed_leading(inspector: Inspector, table: str, schema: str | None) -> list[list[str]]:
@@ -90,19 +92,21 @@ def check_dataset(handle: SQLDataset, inspector: Inspector) -> list[Finding]:
     findings: list[Finding] = []
     schema = handle.root.schema
     dialect = handle.engine.dialect.name
-    for node in handle.cascade.nodes:
-        indexes = _indexed_leading(inspector, node.name, schema)
-        for link in node.links:
-            if not _covered(link.columns, indexes):
-                findings.append(
-                    Finding(
-                        "warning",
-                        handle.name,
-                        f"cascade column {node.name}.{','.join(link.columns)} has no index: every "
-                        "batch would scan the whole table",
-                        index_statement(node.name, link.columns, dialect),
-                    )
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    for edge in handle.cascade.edges:
+        if (edge.child.name, edge.columns) in seen:
+            continue
+        seen.add((edge.child.name, edge.columns))
+        if not _covered(edge.columns, _indexed_leading(inspector, edge.child.name, schema)):
+            findings.append(
+                Finding(
+                    "warning",
+                    handle.name,
+                    f"cascade column {edge.name} has no index: every batch would scan the "
+                    "whole table",
+                    index_statement(edge.child.name, edge.columns, dialect),
                 )
+            )
     if handle.config.holds is not None and handle.hold_table is not None:
         hold_column = handle.config.holds.column
         if not _covered([hold_column], _indexed_leading(inspector, handle.hold_table.name, schema)):
@@ -114,38 +118,42 @@ def check_dataset(handle: SQLDataset, inspector: Inspector) -> list[Finding]:
                     index_statement(handle.hold_table.name, [hold_column], dialect),
                 )
             )
-    findings.extend(_unlisted_children(handle, inspector))
-    if not findings:
+    findings.extend(edge_findings(handle))
+    if not any(f.level != "ok" for f in findings):
         tables = ", ".join([handle.root.name, *handle.cascade.tables])
         findings.append(Finding("ok", handle.name, f"tables {tables}: key unique, cascade indexed"))
     return findings
 
 
-def _unlisted_children(handle: SQLDataset, inspector: Inspector) -> list[Finding]:
-    """With an explicit cascade, tables that reference the dataset but are not listed."""
-    if handle.config.cascade == "auto":
+def edge_table(cascade: Cascade) -> list[str]:
+    """One line per foreign key a purge meets: ``child.column → parent (rule): treatment``."""
+    lines = []
+    for edge in cascade.edges:
+        rule = edge.rule or "not declared"
+        why = {"on_delete": " (on_delete)", "no_action": " (no_action)"}.get(edge.source, "")
+        if edge.source == "cascade list":
+            why = " (cascade list)"
+        lines.append(f"{edge.name} → {edge.parent.name} ({rule}): {edge.treatment}{why}")
+    return lines
+
+
+def edge_findings(handle: SQLDataset) -> list[Finding]:
+    """The edge table, and a warning per blocking edge with the line that would cascade it."""
+    cascade = handle.cascade
+    if not cascade.edges:
         return []
-    listed = set(handle.cascade.tables)
-    schema = handle.root.schema
-    findings: list[Finding] = []
-    for table in inspector.get_table_names(schema=schema):
-        if table in listed or table == handle.root.name:
-            continue
-        for fk in inspector.get_foreign_keys(table, schema=schema):
-            if fk.get("referred_table") != handle.root.name:
-                continue
-            ondelete = str((fk.get("options") or {}).get("ondelete", "")).upper()
-            consequence = {
-                "CASCADE": "the database deletes its rows without an audit record",
-                "SET NULL": "the database sets it to NULL",
-                "SET DEFAULT": "the database sets it to its default",
-            }.get(ondelete, "deleting a parent that still has such rows will fail")
-            findings.append(
-                Finding(
-                    "warning",
-                    handle.name,
-                    f"{table}.{','.join(fk.get('constrained_columns', []))} references "
-                    f"{handle.root.name} but is not in the cascade: {consequence}",
-                )
+    table = "\n".join(f"    {line}" for line in edge_table(cascade))
+    findings = [Finding("ok", handle.name, f"foreign keys and what a purge does:\n{table}")]
+    for edge in cascade.blocking():
+        findings.append(
+            Finding(
+                "warning",
+                handle.name,
+                f"{edge.name} → {edge.parent.name} ({edge.rule or 'not declared'}) blocks: "
+                f"a {edge.parent.name} row still referenced from {edge.child.name} keeps its "
+                "item (skipped_blocked)",
+                f"to delete the {edge.child.name} rows with it instead, add to "
+                f'[datasets.{handle.name}]: on_delete = {{ "{edge.name}" = "cascade" }}',
             )
+        )
     return findings

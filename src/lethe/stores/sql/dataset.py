@@ -7,7 +7,6 @@ across transactions and unique across partitions.
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,7 +20,6 @@ from sqlalchemy import (
     MetaData,
     Select,
     Table,
-    delete,
     false,
     func,
     inspect,
@@ -29,7 +27,6 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    tuple_,
     update,
 )
 from sqlalchemy.engine import Connection
@@ -38,9 +35,10 @@ from lethe.config.datasets import DatasetConfig
 from lethe.errors import ConfigError, LiveCheckError, StoreError
 from lethe.model.conditions import Condition, Unreadable
 from lethe.model.keys import ItemKey, key_text
-from lethe.stores.base import DeleteOutcome, Item
+from lethe.stores.base import DeleteOutcome, HeldFn, Item
 from lethe.stores.sql import sqlite_dates
-from lethe.stores.sql.cascade import Cascade, Link, Node
+from lethe.stores.sql.cascade import Cascade
+from lethe.stores.sql.closure import Closure, HeldRows, judge
 from lethe.stores.sql.compile import (
     column,
     compile_condition,
@@ -50,6 +48,8 @@ from lethe.stores.sql.compile import (
 from lethe.stores.sql.dialects import dialect_of
 from lethe.stores.sql.engine import translate_errors
 from lethe.stores.sql.keysets import KeySet, Match
+from lethe.stores.sql.membership import membership
+from lethe.stores.sql.removal import Removal, planned, remove
 
 __all__ = ["SQLBatch", "SQLDataset"]
 
@@ -123,28 +123,10 @@ class SQLDataset:
         flagged = select(self.key, self.held().label("held"), unreadable.label("unreadable"))
         return flagged.where(or_(selected, unreadable))
 
-    def membership(self, node_name: str, roots: Match) -> ColumnElement[bool]:
-        """Rows of ``node_name`` that reach a root key matched by ``roots``."""
-        if node_name == self.root.name:
-            return roots(self.key)
-        node = next(n for n in self.cascade.nodes if n.name == node_name)
-        clauses = [self._link_clause(node, link, roots) for link in node.links]
-        return clauses[0] if len(clauses) == 1 else or_(*clauses)
-
-    def _link_clause(self, node: Node, link: Link, roots: Match) -> ColumnElement[bool]:
-        cols = [node.table.c[c] for c in link.columns]
-        if link.parent == self.root.name and link.parent_columns == (self.key.name,):
-            return roots(cols[0])
-        parent = self.root if link.parent == self.root.name else self._node(link.parent).table
-        inner = select(*(parent.c[c] for c in link.parent_columns)).where(
-            self.membership(link.parent, roots)
-        )
-        if len(cols) == 1:
-            return cols[0].in_(inner)
-        return tuple_(*cols).in_(inner)
-
-    def _node(self, name: str) -> Node:
-        return next(n for n in self.cascade.nodes if n.name == name)
+    def membership(self, roots: Match) -> dict[str, ColumnElement[bool]] | None:
+        """Per cascade table, the rows that go with a root matched by ``roots`` (SQL only);
+        None for a cascade through a cycle of tables (see :mod:`.membership`)."""
+        return membership(self.cascade, roots)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -189,25 +171,29 @@ class SQLDataset:
             n_eligible = int(conn.execute(eligible).scalar_one())
         return n_eligible, n_total - n_eligible
 
-    def cascade_counts(self, keys: Sequence[ItemKey]) -> dict[str, int]:
-        counts = dict.fromkeys(self.cascade.tables, 0)
-        if not keys or not counts:
-            return counts
-        queries = [
-            (
-                n.name,
-                select(func.count())
-                .select_from(n.table)
-                .where(self.membership(n.name, self.keyset.match)),
-            )
-            for n in self.cascade.nodes
-        ]
+    def preview_delete(
+        self, keys: Sequence[ItemKey], *, batch_size: int, held: HeldFn | None = None
+    ) -> DeleteOutcome:
+        """What a purge of ``keys`` would do, judged batch by batch in key order as a run does
+        (a later batch sees the rows earlier ones removed), with reads only."""
+        outcome = DeleteOutcome(per_item={key_text(k): {} for k in keys})
+        if not self.cascade.edges:
+            outcome.per_table[self.root.name] = len(keys)
+            return outcome
+        gone: set[tuple[str, Any]] = set()
+        ordered = sorted(keys)
         with translate_errors(self.label), self.engine.connect() as conn:
-            for start in range(0, len(keys), 1000):
-                params = self.keyset.params(keys[start : start + 1000])
-                for name, query in queries:
-                    counts[name] += int(conn.execute(query, params).scalar_one())
-        return counts
+            for start in range(0, len(ordered), max(1, batch_size)):
+                chunk = ordered[start : start + batch_size]
+                closure = judge(conn, self.cascade, chunk, gone, self._holds(held))
+                items = [key_text(k) for k in chunk if key_text(k) not in closure.blocked]
+                deleted, _found, removal = planned(conn, closure, items)
+                gone |= {(t, i) for t, rows in deleted.items() for i in rows}
+                _merge(outcome, removal, closure.blocked)
+                outcome.per_table[self.root.name] = (
+                    outcome.per_table.get(self.root.name, 0) + removal.roots_deleted
+                )
+        return outcome
 
     def cascade_counts_where(
         self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int | None
@@ -219,21 +205,43 @@ class SQLDataset:
             roots = roots.limit(limit)
         # SQLite and PostgreSQL accept LIMIT inside IN (…) only through a derived table.
         root_keys = select(roots.subquery().c[0])
+        clauses = self.membership(lambda col: col.in_(root_keys))
+        if clauses is None:  # a cycle between tables: judged row by row, batch by batch
+            keys = [row[0] for row in self._all(roots)]
+            return cascaded(self.preview_delete(keys, batch_size=1000))
         counts: dict[str, int] = {}
         with translate_errors(self.label), self.engine.connect() as conn:
-            for node in self.cascade.nodes:
-                query = (
-                    select(func.count())
-                    .select_from(node.table)
-                    .where(self.membership(node.name, lambda col: col.in_(root_keys)))
-                )
-                counts[node.name] = int(conn.execute(query).scalar_one())
-        return counts
+            for name, clause in clauses.items():
+                table = self.cascade.member(name)
+                query = select(func.count()).select_from(table).where(clause)
+                if name == self.root.name:
+                    query = query.where(~self.key.in_(root_keys))
+                counts[name] = int(conn.execute(query).scalar_one())
+        return {name: n for name, n in counts.items() if name != self.root.name or n}
+
+    def _holds(self, registry: HeldFn | None) -> HeldRows:
+        """Which rows of the dataset's table, among some keys, are held: by the application's
+        hold table, or by lethe's registry."""
+
+        def held(conn: Connection, keys: Sequence[ItemKey]) -> set[str]:
+            found: set[str] = set()
+            if self.hold_table is not None and keys:
+                query = select(self.key).where(self.key.in_(list(keys)), self.held())
+                found |= {key_text(k) for k in conn.execute(query).scalars()}
+            if registry is not None:
+                found |= set(registry([key_text(k) for k in keys]))
+            return found
+
+        return held
+
+    def _all(self, query: Select[Any]) -> list[Any]:
+        with translate_errors(self.label), self.engine.connect() as conn:
+            return list(conn.execute(query))
 
     def table_sizes(self) -> dict[str, int]:
         """Row counts; the server's estimate where it keeps a good one (PostgreSQL), since
         exact counts scan every table."""
-        tables = [self.root, *(n.table for n in self.cascade.nodes)]
+        tables = [self.root, *self.cascade.touched()]
         with translate_errors(self.label), self.engine.connect() as conn:
             sizes = self.dialect.size_estimates(conn, tables)
             for t in tables:
@@ -353,7 +361,9 @@ class SQLBatch:
         self.dataset = dataset
         self.conn = conn
         self.failed: dict[str, str] = {}  # a transaction applies all of a batch or none
+        self.blocked: dict[str, str] = {}
         self._due: ColumnElement[bool] = true()
+        self._closure: Closure | None = None
 
     def lock(
         self,
@@ -392,46 +402,34 @@ class SQLBatch:
             self._missed("updated", changed, keys)
         return changed
 
+    def blockers(self, keys: Sequence[ItemKey], held: HeldFn | None = None) -> Mapping[str, str]:
+        """Items whose deletion a protected referencing row, or a held row their cascade
+        reaches, forbids (judged for all of ``keys`` before anything is deleted)."""
+        holds = self.dataset._holds(held)
+        self._closure = judge(self.conn, self.dataset.cascade, keys, holds=holds)
+        self.blocked.update(self._closure.blocked)
+        return dict(self._closure.blocked)
+
     def delete(self, keys: Sequence[ItemKey]) -> DeleteOutcome:
         ds = self.dataset
-        params = ds.keyset.params(keys)
-        batch = {key_text(k) for k in keys}
-        owners = self._owners(keys, params)
-        outcome = DeleteOutcome(per_item={text: {} for text in batch})
-        for node in ds.cascade.nodes:
-            links = _link_columns(node)
-            returning = [node.table.c[c] for c in links]
-            # One DELETE per link rather than one with "a = ANY(…) OR b = ANY(…)": the OR
-            # makes PostgreSQL's planner fall back to a sequential scan of the child table.
-            counted: Counter[tuple[Any, ...]] = Counter()
-            for link in node.links:
-                clause = self.dataset._link_clause(node, link, ds.keyset.match)
-                # Count returned link values in C (Counter), then attribute each distinct
-                # value once below: a child row may belong to two parents of the batch.
-                counted.update(
-                    ds.dialect.deleted_rows(self.conn, node.table, clause, returning, params)
+        batch = [key_text(k) for k in keys]
+        closure = self._closure
+        if closure is None or not set(batch) <= closure.items:
+            closure = judge(self.conn, ds.cascade, keys)
+            blocked = set(closure.blocked) & set(batch)
+            if blocked:
+                raise StoreError(
+                    f"{ds.label}: {', '.join(sorted(blocked))} of {ds.root.name} may not be "
+                    "deleted (ask blockers() first); the batch was rolled back"
                 )
-            outcome.per_table[node.name] = sum(counted.values())
-            direct = all(
-                link.parent == ds.root.name and link.parent_columns == (ds.key.name,)
-                for link in node.links
-            )
-            for values, rows in counted.items():
-                if direct:
-                    roots = {key_text(v) for v in values if v is not None} & batch
-                else:
-                    roots = _owners_of(node, dict(zip(links, values, strict=True)), owners)
-                for root in roots:
-                    per_root = outcome.per_item[root]
-                    per_root[node.name] = per_root.get(node.name, 0) + rows
-        parents = delete(ds.root).where(ds.keyset.match(ds.key), self._due)
-        outcome.per_table[ds.root.name] = int(self.conn.execute(parents, params).rowcount)
-        if outcome.per_table[ds.root.name] < len(batch):
-            # Rows a cascade removed (a self-reference) are gone too; any other is still there.
+        self._closure = None
+        removal = remove(self.conn, closure, batch, self._due)
+        if removal.roots_deleted < len(set(batch)):
+            # An item another item's cascade removed (a self-reference) is gone too.
             remaining = select(ds.key).where(ds.keyset.match(ds.key))
-            if self.conn.execute(remaining, params).first() is not None:
-                self._missed("deleted", outcome.per_table[ds.root.name], keys)
-        return outcome
+            if self.conn.execute(remaining, ds.keyset.params(keys)).first() is not None:
+                self._missed("deleted", removal.roots_deleted, keys)
+        return _outcome(removal, ds.root.name)
 
     def _missed(self, verb: str, rows: int, keys: Sequence[ItemKey]) -> None:
         raise StoreError(
@@ -439,31 +437,6 @@ class SQLBatch:
             f"{self.dataset.root.name}: the others no longer matched the condition they were "
             "locked by; the batch was rolled back"
         )
-
-    def _owners(
-        self, keys: Sequence[ItemKey], params: dict[str, Any]
-    ) -> dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], set[str]]]:
-        """For rows deeper than one level: which root each intermediate row belongs to, read
-        parents-first while the rows still exist."""
-        ds = self.dataset
-        owners: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], set[str]]] = {
-            (ds.root.name, (ds.key.name,)): {(k,): {key_text(k)} for k in keys}
-        }
-        for node in reversed(ds.cascade.nodes):
-            referenced = ds.cascade.referenced(node.name)
-            if not referenced:
-                continue
-            link_cols = _link_columns(node)
-            wanted = sorted({c for ref in referenced for c in ref} | set(link_cols))
-            query = select(*(node.table.c[c] for c in wanted)).where(
-                ds.membership(node.name, ds.keyset.match)
-            )
-            for row in self.conn.execute(query, params).mappings():
-                belongs = _owners_of(node, row, owners)
-                for ref in referenced:
-                    slot = owners.setdefault((node.name, ref), {})
-                    slot.setdefault(tuple(row[c] for c in ref), set()).update(belongs)
-        return owners
 
 
 def _item(row: Any) -> Item:
@@ -479,17 +452,35 @@ def _date(utc_text: str | None, unreadable: str | None) -> datetime | Unreadable
     return datetime.fromisoformat(utc_text).replace(tzinfo=UTC)
 
 
-def _link_columns(node: Node) -> list[str]:
-    return sorted({c for link in node.links for c in link.columns})
+def _outcome(removal: Removal, root: str) -> DeleteOutcome:
+    per_table = dict(removal.deleted)
+    per_table[root] = per_table.get(root, 0) + removal.roots_deleted
+    return DeleteOutcome(
+        per_table=per_table,
+        per_item=removal.per_item,
+        updated=dict(removal.updated),
+        updated_keys=removal.updated_keys,
+    )
 
 
-def _owners_of(
-    node: Node,
-    row: Mapping[Any, Any],
-    owners: Mapping[tuple[str, tuple[str, ...]], Mapping[tuple[Any, ...], set[str]]],
-) -> set[str]:
-    belongs: set[str] = set()
-    for link in node.links:
-        value = tuple(row[c] for c in link.columns)
-        belongs |= owners.get((link.parent, link.parent_columns), {}).get(value, set())
-    return belongs
+def _merge(outcome: DeleteOutcome, removal: Removal, blocked: Mapping[str, str]) -> None:
+    """Add one previewed batch to ``outcome``."""
+    for table, rows in _outcome(removal, "").per_table.items():
+        if table:
+            outcome.per_table[table] = outcome.per_table.get(table, 0) + rows
+    outcome.per_item.update(removal.per_item)
+    for table, rows in removal.updated.items():
+        outcome.updated[table] = outcome.updated.get(table, 0) + rows
+    outcome.updated_keys.update(removal.updated_keys)
+    for item, why in blocked.items():
+        outcome.blocked.setdefault(item, why)
+        outcome.per_item.pop(item, None)
+
+
+def cascaded(outcome: DeleteOutcome) -> dict[str, int]:
+    """Cascaded rows per table (each counted once; the items' own rows are not included)."""
+    totals: dict[str, int] = {}
+    for counts in outcome.per_item.values():
+        for table, rows in counts.items():
+            totals[table] = totals.get(table, 0) + rows
+    return totals

@@ -23,13 +23,11 @@ The connection settings (``READ COMMITTED`` and a UTC session on MariaDB/MySQL) 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Table, delete, select, text
+from sqlalchemy import Engine, Table, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import ColumnElement as _Column
 
 __all__ = ["MYSQL_FAMILY", "SQLDialect", "dialect_of"]
 
@@ -46,32 +44,6 @@ class SQLDialect:
     row_locks: bool
     #: ``SKIP LOCKED`` is available: a batch passes over rows someone else holds.
     skip_locked: bool
-    #: ``DELETE … RETURNING`` is available.
-    delete_returning: bool
-
-    def deleted_rows(
-        self,
-        conn: Connection,
-        table: Table,
-        where: ColumnElement[bool],
-        returning: Sequence[_Column[Any]],
-        params: Mapping[str, Any],
-    ) -> list[tuple[Any, ...]]:
-        """Delete ``table``'s rows matching ``where``; return their ``returning`` values.
-
-        Without ``RETURNING`` the rows are read under ``FOR UPDATE`` first: nobody can change
-        or add them before the delete in the same transaction (a new child of a locked parent
-        waits for the parent's lock), so what was read is exactly what is deleted.
-        """
-        if self.delete_returning:
-            statement = delete(table).where(where).returning(*returning)
-            return [tuple(row) for row in conn.execute(statement, params).all()]
-        locked = select(*returning).where(where)
-        if self.row_locks:
-            locked = locked.with_for_update()
-        rows = [tuple(row) for row in conn.execute(locked, params).all()]
-        conn.execute(delete(table).where(where), params)
-        return rows
 
     def size_estimates(self, conn: Connection, tables: Sequence[Table]) -> dict[str, int]:
         """Row counts the server keeps current without scanning (PostgreSQL's planner
@@ -97,16 +69,9 @@ def dialect_of(engine: Engine) -> SQLDialect:
             pass
     version = tuple(sa.server_version_info or ())
     if sa.name == "postgresql":
-        return SQLDialect("postgresql", row_locks=True, skip_locked=True, delete_returning=True)
+        return SQLDialect("postgresql", row_locks=True, skip_locked=True)
     if sa.name == MYSQL_FAMILY:
         mariadb = bool(getattr(sa, "is_mariadb", False))
         skip = version >= ((10, 6) if mariadb else (8, 0, 1))
-        return SQLDialect(
-            "mariadb" if mariadb else "mysql",
-            row_locks=True,
-            skip_locked=skip,
-            delete_returning=bool(sa.delete_returning),
-        )
-    return SQLDialect(
-        sa.name, row_locks=False, skip_locked=False, delete_returning=bool(sa.delete_returning)
-    )
+        return SQLDialect("mariadb" if mariadb else "mysql", row_locks=True, skip_locked=skip)
+    return SQLDialect(sa.name, row_locks=False, skip_locked=False)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lethe.stores.base import DatasetUse
+from lethe.stores.sql.cascade import identity
 
 if TYPE_CHECKING:
     from lethe.stores.sql.dataset import SQLDataset
@@ -44,13 +45,16 @@ def _needs(uses: Sequence[tuple[SQLDataset, DatasetUse]]) -> dict[str, TableGran
         root.locks |= bool(use.writes) or use.deletes
         if use.deletes:
             root.delete = True
-            for node in handle.cascade.nodes:
-                child = tables.setdefault(node.name, TableGrant(delete=True))
-                child.delete = True
-                child.select |= {c for link in node.links for c in link.columns}
-                for link in node.links:
-                    parent = tables.setdefault(link.parent, TableGrant())
-                    parent.select |= set(link.parent_columns)
+            cascade = handle.cascade
+            for member in cascade.members:
+                tables.setdefault(member.name, TableGrant()).delete = True
+            for edge in cascade.edges:
+                child = tables.setdefault(edge.child.name, TableGrant())
+                child.select |= set(identity(edge.child)) | set(edge.columns)
+                if edge.treatment in {"set_null", "set_default"}:
+                    child.update |= set(edge.columns)
+                parent = tables.setdefault(edge.parent.name, TableGrant())
+                parent.select |= set(identity(edge.parent)) | set(edge.parent_columns)
         for name, columns in use.related.items():
             tables.setdefault(name, TableGrant()).select |= columns
         spec = handle.config.holds

@@ -68,14 +68,21 @@ class SQLStore:
         require_unique_key(root, key, where)
         metadata = self.metadata(config.db_schema)
         try:
-            if config.cascade == "auto":
-                cascade = cascading.discover(metadata, root, key, self._ondelete(metadata))
-            elif config.cascade == "none":
-                cascade = cascading.Cascade(root=root, key=key, nodes=())
+            if config.cascade == "none":
+                cascade = cascading.Cascade(root=root, key=(key,))
             else:
-                cascade = cascading.explicit(metadata, root, key, config.cascade)
+                cascade = cascading.build(
+                    metadata,
+                    root,
+                    (key,),
+                    ondelete=self._ondelete(metadata),
+                    steps=[] if config.cascade == "auto" else config.cascade,
+                    overrides=config.on_delete,
+                    no_action=config.no_action,
+                )
         except LiveCheckError as exc:
-            raise LiveCheckError(exc.message, f"{where}.cascade") from None
+            part = "on_delete" if exc.message.startswith("on_delete") else "cascade"
+            raise LiveCheckError(exc.message, f"{where}.{part}") from None
         hold_table = None
         if config.holds is not None:
             hold_table = self.table(config.holds.table, config.db_schema, f"{where}.holds")
