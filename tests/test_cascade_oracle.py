@@ -394,3 +394,32 @@ def _matches_oracle(url: str, scenario: Scenario) -> None:
             assert _events(lethe, result.run_id, "skipped_error") == run.failed, where
             assert reported_counts(result) == diff_counts(before, after), where
             event(f"blocked {bool(run.blocked)}, failed {bool(run.failed)}")
+
+
+_run_settings = settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@_run_settings
+@given(scenario=scenarios())
+def test_lethe_matches_the_oracle_on_sqlite(tmp_path: Path, scenario: Scenario) -> None:
+    _matches_oracle(f"sqlite:///{tmp_path / 'app.db'}", scenario)
+
+
+@settings(_run_settings, max_examples=12)
+@given(scenario=scenarios())
+def test_lethe_matches_the_oracle_on_postgresql(pg_url: str, scenario: Scenario) -> None:
+    _matches_oracle(pg_url, scenario)
+
+
+@settings(_run_settings, max_examples=15)
+@given(scenario=scenarios(ledger=True))
+def test_refused_accounts_are_isolated_on_sqlite(tmp_path: Path, scenario: Scenario) -> None:
+    _matches_oracle(f"sqlite:///{tmp_path / 'app.db'}", scenario)
+
+
+@settings(_run_settings, max_examples=8)
+@given(scenario=scenarios(ledger=True))
+def test_refused_accounts_are_isolated_on_postgresql(pg_url: str, scenario: Scenario) -> None:
+    _matches_oracle(pg_url, scenario)
