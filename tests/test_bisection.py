@@ -26,6 +26,7 @@ from lethe.errors import DataRefusedError
 from lethe.model.keys import ItemKey
 from lethe.testing import ManualClock
 from tests.support.apps import engine_for
+from tests.support.crash import KILL_AT_THIRD_INTENT
 
 NOW = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=40)
@@ -289,37 +290,17 @@ def test_a_stop_during_a_bisection_ends_the_run_between_two_smaller_batches(
         assert lethe.runtime.batches.pending() == []
 
 
-# Kill the run in the middle of a bisection: after the third smaller batch recorded its intent
-# and before its store transaction committed.
-_KILLER = """
-import os, signal, sys
-from lethe.state.batches import BatchLog
-from lethe.cli.app import main
-
-calls = {"n": 0}
-original = BatchLog.prepare
-
-def prepare_then_die(self, *args, **kwargs):
-    original(self, *args, **kwargs)
-    calls["n"] += 1
-    if calls["n"] == 3:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-BatchLog.prepare = prepare_then_die
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 def test_sigkill_in_the_middle_of_a_bisection_leaves_nothing_half_deleted(
     app_url: str, tmp_path: Path
 ) -> None:
+    # Killed after the third smaller batch recorded its intent, before its transaction committed.
     engine = engine_for(app_url)
     _schema(engine)
     _with_children(engine)
     policy = tmp_path / "lethe.toml"
     policy.write_text(_policy(app_url, cascade=CHILDREN))
     script = tmp_path / "killer.py"
-    script.write_text(_KILLER)
+    script.write_text(KILL_AT_THIRD_INTENT)
     child = subprocess.run(
         [sys.executable, str(script), "-c", str(policy), "run", "--as-of", NOW.isoformat()],
         capture_output=True,

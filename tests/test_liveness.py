@@ -26,7 +26,7 @@ from lethe.engine.recovery import recover
 from lethe.state.deliveries import DeliveryLedger
 from lethe.state.ledger import EventDraft
 from lethe.testing import ManualClock
-from tests.support.crash import purge_census
+from tests.support.crash import KILL_AT_THIRD_INTENT, purge_census
 
 REPO = Path(__file__).resolve().parents[1]
 SURVEYS = 40
@@ -39,30 +39,9 @@ def _setup(url: str, tmp_path: Path) -> Path:
     return purge_census(url, tmp_path, surveys=SURVEYS, responses=1, batch_size=BATCH, due=DUE)
 
 
-# Killed by SIGKILL right after recording the intent of its third batch: the store transaction
-# never commits, the intent stays pending, the run stays "running" with a live lease.
-_KILLER = """
-import os, signal, sys
-from lethe.state.batches import BatchLog
-from lethe.cli.app import main
-
-calls = {"n": 0}
-original = BatchLog.prepare
-
-def prepare_then_die(self, *args, **kwargs):
-    original(self, *args, **kwargs)
-    calls["n"] += 1
-    if calls["n"] == 3:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-BatchLog.prepare = prepare_then_die
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 def _killed_run(policy: Path, tmp_path: Path) -> None:
     script = tmp_path / "killer.py"
-    script.write_text(_KILLER)
+    script.write_text(KILL_AT_THIRD_INTENT)
     child = subprocess.run(
         [sys.executable, str(script), "-c", str(policy), "run"],
         capture_output=True,

@@ -61,3 +61,25 @@ def purge_census(
         """)
     )
     return policy
+
+
+# A `lethe` command line SIGKILLed right after recording the intent of its third batch: the
+# store transaction never commits, the intent stays pending, the run stays "running" with a
+# live lease.
+KILL_AT_THIRD_INTENT = """
+import os, signal, sys
+from lethe.state.batches import BatchLog
+from lethe.cli.app import main
+
+calls = {"n": 0}
+original = BatchLog.prepare
+
+def prepare_then_die(self, *args, **kwargs):
+    original(self, *args, **kwargs)
+    calls["n"] += 1
+    if calls["n"] == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+BatchLog.prepare = prepare_then_die
+sys.exit(main(sys.argv[1:]))
+"""
