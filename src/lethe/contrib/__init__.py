@@ -1,0 +1,1 @@
+"""Integrations with application frameworks; each plugs into lethe's own interfaces."""
