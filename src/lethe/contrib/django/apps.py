@@ -19,10 +19,13 @@ class LetheConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from lethe.config.resolve import register_model_resolver
         from lethe.config.urls import register_resolver
+        from lethe.contrib.django.resolve import resolve_config
         from lethe.contrib.django.signals import send_batch_committed
         from lethe.contrib.django.stores import resolve
         from lethe.engine.hooks import add_batch_listener
 
+        register_model_resolver(resolve_config)
         register_resolver("django", resolve)
         add_batch_listener(send_batch_committed)
