@@ -337,6 +337,7 @@ class PhaseRunner:
                     self.action.event,
                     tuple(acted),
                     _cascade_totals(details),
+                    self.target.dataset_config.table,
                 )
             )
         if self.progress is not None:
