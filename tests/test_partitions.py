@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from lethe import Lethe
 from lethe.errors import SafetyLimitError
 from lethe.testing import ManualClock
+from tests.support.cli import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
@@ -327,3 +328,27 @@ def test_a_run_killed_between_detach_and_drop_is_finished_by_the_next(
         assert ("recovered" in dropped["details"]) is (point == "drop")
         assert lethe.verify_audit().ok
         assert ids(app) == list(range(SIZE + SIZE // 2 + 1, 3 * SIZE + 1))
+
+
+def test_the_command_line_names_the_partition(
+    app: Engine,
+    pg_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "lethe.toml").write_text(policy(pg_url))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    as_of = ["--as-of", NOW.isoformat()]
+    _, out, _ = run_cli(capsys, "check")
+    assert "public.events is partitioned by range on id" in out
+    _, out, _ = run_cli(capsys, "plan", *as_of)
+    assert f"purge [0] drops partition {P1} whole: {SIZE} rows" in out
+    _, out, _ = run_cli(capsys, "explain", "events", "5", *as_of)
+    assert f"goes with partition {P1}, dropped whole" in out
+    _, out, _ = run_cli(capsys, "run", "--dry-run", *as_of)
+    assert f"Would drop partition {P1} whole: {SIZE} rows" in out
+    code, out, _ = run_cli(capsys, "run", *as_of)
+    assert code == 0 and f"Dropped partition {P1} whole: {SIZE} rows" in out
+    assert not exists(app, P1)
