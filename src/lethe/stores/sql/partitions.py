@@ -217,7 +217,7 @@ class PartitionedDataset(SQLDataset):
         if exact:
             bad.append(as_text.in_(list(exact)))
         bad += [as_text.startswith(p, autoescape=True) for p in prefixes]
-        spec, hold = self.config.holds, self.hold_table
+        spec, hold = self.config.hold_table, self.hold_table
         if spec is not None and hold is not None:
             clause = column(hold, spec.column) == key
             if spec.released_column:
