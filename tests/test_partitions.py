@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from lethe import Lethe
+from lethe.engine.hooks import CommittedBatch, add_batch_listener, remove_batch_listener
 from lethe.errors import SafetyLimitError
 from lethe.testing import ManualClock
 from tests.support.cli import run_cli
@@ -112,8 +113,20 @@ def digest(keys: range) -> str:
 def test_a_wholly_expired_partition_is_dropped_and_audited_with_its_keys_digest(
     app: Engine, pg_url: str, tmp_path: Path
 ) -> None:
+    heard: list[CommittedBatch] = []
+    add_batch_listener(heard.append)
+    try:
+        with lethe_for(pg_url, tmp_path) as lethe:
+            result = lethe.run()
+    finally:
+        remove_batch_listener(heard.append)
+    assert (heard[0].event, heard[0].keys, heard[0].cascade) == (
+        "partition_dropped",
+        (),
+        {"events": SIZE},
+    )
+    assert sum(len(b.keys) for b in heard[1:]) == SIZE // 2
     with lethe_for(pg_url, tmp_path) as lethe:
-        result = lethe.run()
         phase = result.phases[0]
         assert phase.acted == SIZE + SIZE // 2
         assert phase.details["partitions"] == [
