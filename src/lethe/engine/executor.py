@@ -278,6 +278,7 @@ class PhaseRunner:
                     EVENT,
                     (),
                     {t.handle.table: done.rows},
+                    t.dataset_config.table,
                 )
             )
             self.tally.partitions.append(partition_line(done))
