@@ -21,10 +21,22 @@ def setup(directory: Path) -> Path:
     if _SET_UP:
         return _SET_UP[0]
     template = directory / TEMPLATE
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.django.settings"
-    os.environ["LETHE_DJANGO_SQLITE"] = str(template)
-    os.environ["LETHE_DJANGO_MEDIA"] = str(directory / "media")
-    django.setup()
+    given = {
+        "DJANGO_SETTINGS_MODULE": "tests.django.settings",
+        "LETHE_DJANGO_SQLITE": str(template),
+        "LETHE_DJANGO_MEDIA": str(directory / "media"),
+    }
+    before = {name: os.environ.get(name) for name in given}
+    os.environ.update(given)
+    try:
+        django.setup()
+    finally:
+        # Settings are read by now; subprocesses of other tests (manage.py) must not inherit them.
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     from django.contrib.auth.models import User
     from django.core.management import call_command
     from django.db import connections
