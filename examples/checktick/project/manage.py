@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""CheckTick's ``manage.py``: ``python manage.py lethe run`` replaces ``process_data_governance`` and ``cleanup_survey_progress``."""
+"""CheckTick's ``manage.py``: ``python manage.py lethe run`` replaces both scheduled commands."""
 
 import os
 import sys

@@ -45,7 +45,7 @@ class Command(BaseCommand):
 
 
 def seed(now: datetime) -> None:
-    """The surveys of :data:`SURVEYS` (three responses each) and :data:`PROGRESS`, around ``now``."""
+    """The surveys of :data:`SURVEYS`, three responses each, and :data:`PROGRESS`."""
     owners = [
         get_user_model().objects.create(id=i, username=f"owner{i}", email=f"owner{i}@example.org")
         for i in (1, 2)
