@@ -21,7 +21,15 @@ from lethe.model.conditions import (
     Scalar,
 )
 
-__all__ = ["CascadeStep", "DatasetConfig", "HoldTable", "Link", "OnDelete", "RowFilter"]
+__all__ = [
+    "CascadeStep",
+    "DatasetConfig",
+    "FileColumn",
+    "HoldTable",
+    "Link",
+    "OnDelete",
+    "RowFilter",
+]
 
 #: What a purge does to the rows that reference a deleted row through one foreign key.
 OnDelete = Literal["cascade", "set_null", "set_default", "block"]
@@ -115,6 +123,21 @@ class HoldTable(_Strict):
     released_column: SqlName | None = None
 
 
+class FileColumn(_Strict):
+    """A column naming a file (a Django ``FileField``): when a batch deletes a row of
+    ``table`` (the dataset's own, or one of its cascade), or blanks this column, the file is
+    deleted from ``storage`` after the batch commits (docs/django.md, "Files").
+
+    ``storage`` is a kind of file storage (:mod:`lethe.stores.files`): ``"django"``, the
+    storage of the Django field stored in that column.
+    ``{ column = "content_file" }``, ``{ table = "surveys_attachment", column = "file" }``.
+    """
+
+    column: SqlName
+    table: SqlName | None = None
+    storage: Identifier = "django"
+
+
 def _prefix_list(value: Any) -> Any:
     # ``BLOB_PATH_PREFIXES="uploads/,results/"`` arrives as one string.
     if isinstance(value, str):
@@ -173,6 +196,8 @@ class DatasetConfig(_Strict):
     no_action: Literal["block", "cascade"] = "block"
     holds: HoldTable | None = None
     links: list[Link] = Field(default_factory=list)
+    #: Columns naming files, deleted from their storage once the rows that name them go.
+    files: list[FileColumn] = Field(default_factory=list)
     orphans: Literal["report", "delete"] = "report"
 
     @property
@@ -207,6 +232,7 @@ class DatasetConfig(_Strict):
             "cascade",
             "holds",
             "links",
+            "files",
             "on_delete",
             "no_action",
         } & self.model_fields_set

@@ -36,6 +36,7 @@ from lethe.errors import ConfigError, LiveCheckError, StoreError
 from lethe.model.conditions import Condition, Unreadable
 from lethe.model.keys import ItemKey, key_text
 from lethe.stores.base import DeleteOutcome, HeldFn, Item
+from lethe.stores.files import FileRef
 from lethe.stores.sql import sqlite_dates
 from lethe.stores.sql.cascade import Cascade
 from lethe.stores.sql.closure import Closure, HeldRows, judge
@@ -47,6 +48,7 @@ from lethe.stores.sql.compile import (
 )
 from lethe.stores.sql.dialects import dialect_of
 from lethe.stores.sql.engine import translate_errors
+from lethe.stores.sql.files import blanked_files, deleted_files
 from lethe.stores.sql.keysets import KeySet, Match
 from lethe.stores.sql.membership import membership
 from lethe.stores.sql.removal import Removal, planned, remove
@@ -362,6 +364,8 @@ class SQLBatch:
         self.conn = conn
         self.failed: dict[str, str] = {}  # a transaction applies all of a batch or none
         self.blocked: dict[str, str] = {}
+        #: Files the rows deleted or blanked named (``files``), deleted after the commit.
+        self.files: list[FileRef] = []
         self._due: ColumnElement[bool] = true()
         self._closure: Closure | None = None
 
@@ -396,6 +400,7 @@ class SQLBatch:
         }
         for name in converted:
             column(ds.root, name)
+        self.files += blanked_files(self.conn, ds, keys, converted, self._due)
         statement = update(ds.root).where(ds.keyset.match(ds.key), self._due).values(converted)
         changed = int(self.conn.execute(statement, ds.keyset.params(keys)).rowcount)
         if changed < len(set(keys)):
@@ -423,6 +428,7 @@ class SQLBatch:
                     "deleted (ask blockers() first); the batch was rolled back"
                 )
         self._closure = None
+        self.files += deleted_files(self.conn, ds.cascade, ds.config.files, closure, batch)
         removal = remove(self.conn, closure, batch, self._due)
         if removal.roots_deleted < len(set(batch)):
             # An item another item's cascade removed (a self-reference) is gone too.
