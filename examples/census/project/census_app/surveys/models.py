@@ -17,6 +17,8 @@ class Survey(models.Model):
 class SurveyResponse(models.Model):
     survey = models.ForeignKey(Survey, models.CASCADE, related_name="responses")
     answers = models.JSONField(default=dict)
+    #: A file-upload question's answer; deleted from storage with the response.
+    attachment = models.FileField(upload_to="responses/", blank=True)
     submitted_at = models.DateTimeField(auto_now_add=True)
 
 

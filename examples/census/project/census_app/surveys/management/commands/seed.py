@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
@@ -35,7 +36,7 @@ class Command(BaseCommand):
 
 
 def seed(now: datetime) -> None:
-    """The surveys of :data:`SURVEYS`, three responses each, relative to ``now``."""
+    """The surveys of :data:`SURVEYS`, three responses each (one with a file), around ``now``."""
     owners = [
         get_user_model().objects.create(id=i, username=f"owner{i}", email=f"owner{i}@example.org")
         for i in (1, 2)
@@ -49,9 +50,12 @@ def seed(now: datetime) -> None:
             deletion_date=now + timedelta(days=due_in),
             deleted_at=now - timedelta(days=deleted_ago) if deleted_ago else None,
         )
-        SurveyResponse.objects.bulk_create(
-            SurveyResponse(survey=survey, answers={"q1": "yes"}) for _ in range(3)
-        )
+        for number in range(1, 4):  # the first response of each survey uploaded a file
+            response = SurveyResponse(survey=survey, answers={"q1": "yes"})
+            if number == 1:
+                name = f"survey-{survey_id}.pdf"
+                response.attachment.save(name, ContentFile(b"%PDF-1.4"), save=False)
+            response.save()
         if hold:
             LegalHold.objects.create(
                 survey=survey,
