@@ -43,13 +43,15 @@ class FileReport:
 
 
 def release_files(rt: Runtime, run_id: str, report: FileReport | None = None) -> FileReport:
-    """Delete every due file, recording each outcome; returns ``report`` updated."""
+    """Delete every due file, recording each outcome; returns ``report`` updated. A file that
+    failed earlier in the same run (``report.failing``) waits for the next run."""
     report = report if report is not None else FileReport()
     rt.files.forget_aborted()
     storages: dict[str, FileStorage | str] = {}
     after = 0
     while page := rt.files.due(_PAGE, after):
         after = page[-1].id
+        page = [f for f in page if f.id not in report.failing]  # tried once per run
         deleted, failed = _delete(page, storages)
         count, still = rt.files.settle(run_id, deleted, failed)
         report.deleted += count

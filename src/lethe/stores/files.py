@@ -52,6 +52,11 @@ class FileStorage(Protocol):
     is already gone counts as deleted (so a retry after a crash is harmless).
     """
 
+    def check(self, table: str, column: str) -> str | None:
+        """Why this storage cannot delete the files ``table.column`` names (None: it can);
+        asked before a run touches anything, so no row goes whose file would stay."""
+        ...
+
     def delete(self, table: str, column: str, names: Sequence[str]) -> dict[str, str]:
         """Delete the files ``table.column`` named; returns the ones not deleted, with why."""
         ...

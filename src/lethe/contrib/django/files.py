@@ -42,12 +42,17 @@ class DjangoFieldStorage:
     def __init__(self) -> None:
         self._fields = _file_fields()
 
+    def check(self, table: str, column: str) -> str | None:
+        """None when an installed model keeps a ``FileField`` in ``table.column``."""
+        if (table, column) in self._fields:
+            return None
+        return f"no installed model has a FileField in {table}.{column}"
+
     def delete(self, table: str, column: str, names: Sequence[str]) -> dict[str, str]:
         """Delete each file; Django's storages treat a missing file as deleted."""
         field = self._fields.get((table, column))
         if field is None:
-            why = f"no installed model has a FileField in {table}.{column}"
-            return dict.fromkeys(names, why)
+            return dict.fromkeys(names, str(self.check(table, column)))
         storage = field.storage  # type: ignore[attr-defined]
         failed: dict[str, str] = {}
         for name in names:

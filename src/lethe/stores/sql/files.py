@@ -14,9 +14,9 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.engine import Connection
 
 from lethe.config.datasets import FileColumn
-from lethe.errors import LiveCheckError
+from lethe.errors import ConfigError, LiveCheckError
 from lethe.model.keys import ItemKey, key_text
-from lethe.stores.files import FileRef
+from lethe.stores.files import FileRef, file_storage
 from lethe.stores.sql.cascade import Cascade, identity
 from lethe.stores.sql.closure import Closure, rows_where
 
@@ -35,7 +35,8 @@ def _by_table(cascade: Cascade, columns: Sequence[FileColumn]) -> dict[str, list
 
 def check_file_columns(cascade: Cascade, columns: Sequence[FileColumn], where: str) -> None:
     """Raise :class:`LiveCheckError` unless each file column is a column of the dataset's
-    table or of a table its cascade deletes from."""
+    table or of a table its cascade deletes from, whose storage can delete its files (a
+    :class:`~lethe.errors.ConfigError` for a storage lethe does not know or cannot open)."""
     deleted = {cascade.root.name, *(t.name for t in cascade.members)}
     for index, spec in enumerate(columns):
         table = spec.table or cascade.root.name
@@ -46,6 +47,12 @@ def check_file_columns(cascade: Cascade, columns: Sequence[FileColumn], where: s
             )
         if spec.column not in cascade.member(table).c:
             raise LiveCheckError(f"table {table!r} has no column {spec.column!r}", at)
+        try:
+            problem = file_storage(spec.storage).check(table, spec.column)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, f"{at}.storage") from None
+        if problem:
+            raise LiveCheckError(problem, at)
 
 
 def deleted_files(
