@@ -10,6 +10,8 @@ cascade can reach, an upper bound of what a run deletes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import ColumnElement, Select, Table, false, or_, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement as _Column
 
@@ -24,6 +26,12 @@ def _refers(
 ) -> ColumnElement[bool]:
     cols = [table.c[c] for c in columns]
     return cols[0].in_(inner) if len(cols) == 1 else tuple_(*cols).in_(inner)
+
+
+def _key(table: Table, names: tuple[str, ...]) -> ColumnElement[Any]:
+    """The key column, or the tuple of a composite key's columns."""
+    cols = [table.c[c] for c in names]
+    return cols[0] if len(cols) == 1 else tuple_(*cols)
 
 
 def membership(cascade: Cascade, roots: Match) -> dict[str, ColumnElement[bool]] | None:
@@ -44,7 +52,7 @@ def membership(cascade: Cascade, roots: Match) -> dict[str, ColumnElement[bool]]
     for name in order:
         table = cascade.member(name)
         seeds: list[ColumnElement[bool]] = (
-            [roots(root.c[cascade.key[0]])] if name == root.name else []
+            [roots(_key(root, cascade.key))] if name == root.name else []
         )
         for edge in edges:
             if edge.child.name == name and edge.parent.name != name:

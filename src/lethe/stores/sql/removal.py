@@ -21,9 +21,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, delete, literal_column, null, update
 from sqlalchemy.engine import Connection
 
-from lethe.model.keys import key_text
 from lethe.stores.sql.cascade import Cascade, Edge, identity
-from lethe.stores.sql.closure import Closure, Ident, Updates, _in, updates
+from lethe.stores.sql.closure import Closure, Ident, Updates, _in, item_of, updates
 
 __all__ = ["Removal", "planned", "remove"]
 
@@ -77,8 +76,7 @@ def _counted(
 
 
 def _item_of(closure: Closure, ident: Ident) -> str:
-    row = closure.row(closure.cascade.root.name, ident)
-    return key_text(row[closure.cascade.key[0]])
+    return item_of(closure.cascade, closure.row(closure.cascade.root.name, ident))
 
 
 def remove(
