@@ -146,7 +146,24 @@ def judge(
     _find_blockers(conn, closure, gone)
     if holds is not None:
         _find_held(conn, closure, holds)
+    _release_swept(closure)
     return closure
+
+
+def _release_swept(closure: Closure) -> None:
+    """A blocked item whose own row lies in an unblocked item's deletion set goes with it
+    (its blocker is in that set too, or it would block the other item), so it is no longer
+    blocked: it is deleted and recorded as an item, not as ``skipped_blocked``.
+
+    One pass suffices: owners are transitive, so a row an unblocked item reaches through a
+    released item was already owned by the unblocked one.
+    """
+    root = closure.cascade.root.name
+    free = closure.items - set(closure.blocked)
+    for ident, owners in closure.owners.get(root, {}).items():
+        item = item_of(closure.cascade, closure.row(root, ident))
+        if item in closure.blocked and owners & free:
+            del closure.blocked[item]
 
 
 def item_of(cascade: Cascade, row: Mapping[str, Any]) -> str:
