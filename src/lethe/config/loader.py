@@ -25,6 +25,7 @@ from lethe.actions import ACTIONS
 from lethe.config.checks import cross_check
 from lethe.config.interpolate import interpolate
 from lethe.config.model import LetheConfig
+from lethe.config.resolve import resolve_models
 from lethe.errors import ConfigError
 from lethe.notify.registry import SENDERS
 
@@ -133,6 +134,7 @@ def load(
     for store in config.stores.values():
         secrets.register_url(store.url)
     secrets.register_url(config.state.url)
+    config = resolve_models(config, source)
     cross_check(config, source)
     return Settings(config=config, source=source, base_dir=base_dir or Path.cwd())
 

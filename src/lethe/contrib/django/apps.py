@@ -12,3 +12,9 @@ class LetheConfig(AppConfig):
     label = "lethe"
     verbose_name = "lethe data retention"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from lethe.config.resolve import register_model_resolver
+        from lethe.contrib.django.resolve import resolve_config
+
+        register_model_resolver(resolve_config)
