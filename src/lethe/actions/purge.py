@@ -70,6 +70,10 @@ class Purge(Action):
             details[key] = detail
         return details
 
+    def drops_whole(self, ctx: PhaseContext) -> bool:
+        # Linked items in other stores go with each row, one by one.
+        return not ctx.links
+
     def applied(
         self, dataset: DatasetHandle, keys: Sequence[ItemKey], ctx: PhaseContext
     ) -> set[str]:

@@ -236,6 +236,9 @@ class DatasetConfig(_Strict):
     holds: HoldTable | HoldModel | None = None
     links: list[Link] = Field(default_factory=list)
     orphans: Literal["report", "delete"] = "report"
+    #: A PostgreSQL table partitioned by range: ``"drop"`` drops a partition whose rows are all
+    #: due and unheld whole (docs/partitions.md); ``"rows"`` deletes them row by row.
+    partitions: Literal["drop", "rows"] = "drop"
 
     @property
     def kind(self) -> Literal["table", "blob", "keys"]:

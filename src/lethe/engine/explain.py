@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from lethe.engine.partition_drops import PartitionDropper
 from lethe.engine.runtime import Runtime, Target
 from lethe.holds.registry import Hold
 from lethe.model.conditions import (
@@ -41,6 +42,8 @@ class PhaseVerdict:
     unmet: tuple[str, ...]
     #: Why another phase holds it back now (a deletion waiting for its warning).
     waits_for: str | None = None
+    #: The partition it would be dropped with, whole, by a run now (docs/partitions.md).
+    partition: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,9 @@ def _unmet(selection: Condition, row: dict[str, Any]) -> tuple[str, ...]:
     return (*bad, *(describe(c) for c in explain_failures(selection, row)))
 
 
-def _verdicts(target: Target, key: Any, row: dict[str, Any], as_of: datetime) -> list[PhaseVerdict]:
+def _verdicts(
+    rt: Runtime, target: Target, key: Any, row: dict[str, Any], as_of: datetime
+) -> list[PhaseVerdict]:
     verdicts = []
     for index, action in enumerate(target.actions):
         selection = target.selection(index, as_of)
@@ -117,7 +122,13 @@ def _verdicts(target: Target, key: Any, row: dict[str, Any], as_of: datetime) ->
             # A referencing row the schema protects keeps it (judged as a batch of one).
             preview = target.handle.preview_delete([key], batch_size=1, held=target.held_keys)
             waits = preview.blocked.get(key_text(key))
-        verdicts.append(PhaseVerdict(target.policy, index, action.type, now, when, unmet, waits))
+        whole = None
+        if now and waits is None and action.destructive:
+            cap = target.settings.config.max_deletions(target.policy)
+            whole = PartitionDropper(rt, target, index, selection).going_with(key, cap)
+        verdicts.append(
+            PhaseVerdict(target.policy, index, action.type, now, when, unmet, waits, whole)
+        )
     return verdicts
 
 
@@ -156,7 +167,7 @@ def explain(rt: Runtime, dataset: str, typed: str, as_of: datetime | None = None
             limit=1,
         )
         held_by_table = bool(found and found[0].held)
-    verdicts = tuple(v for target in targets for v in _verdicts(target, key, row, as_of))
+    verdicts = tuple(v for target in targets for v in _verdicts(rt, target, key, row, as_of))
     return Explanation(
         dataset, text, True, row, verdicts, registry, held_by_table, history, warnings
     )

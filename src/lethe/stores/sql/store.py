@@ -17,6 +17,7 @@ from lethe.stores.sql.dataset import SQLDataset
 from lethe.stores.sql.engine import create_sql_engine, translate_errors
 from lethe.stores.sql.filters import check_filter_types
 from lethe.stores.sql.grants import grant_statements
+from lethe.stores.sql.partitions import PartitionedDataset, partition_findings, read_layout
 
 __all__ = ["SQLStore"]
 
@@ -93,7 +94,12 @@ class SQLStore:
                     raise LiveCheckError(
                         f"hold table {hold_table.name!r} has no column {name!r}", f"{where}.holds"
                     )
-        handle = SQLDataset(dataset, config, self.engine, root, cascade, hold_table, self.label)
+        parts = (dataset, config, self.engine, root, cascade, hold_table, self.label)
+        handle = SQLDataset(*parts)
+        with translate_errors(self.label), self.engine.connect() as conn:
+            layout = read_layout(conn, handle)
+        if layout is not None:
+            handle = PartitionedDataset(*parts).partitioned(layout)
         self._bound[dataset] = handle
         return handle
 
@@ -117,7 +123,7 @@ class SQLStore:
         """Live checks of one dataset (see :func:`lethe.stores.sql.checks.check_dataset`)."""
         handle = self.bind(dataset, config)
         with translate_errors(self.label):
-            return check_dataset(handle, inspect(self.engine))
+            return check_dataset(handle, inspect(self.engine)) + partition_findings(handle)
 
     def grants(self, uses: Sequence[DatasetUse], role: str) -> list[str]:
         """Least-privilege GRANTs for the datasets this store serves."""
