@@ -142,11 +142,26 @@ class HoldTable(_Strict):
 
     A hold is active while ``released_column`` (if given) is NULL, e.g. Census' ``LegalHold``
     with ``removed_at``.
+
+    ``column`` names the item's key; against a composite dataset key, ``columns`` names one
+    column per key column, in the key's order (``columns = ["org_id", "member_id"]``).
     """
 
     table: SqlName
-    column: SqlName
+    column: SqlName | None = None
+    columns: list[SqlName] | None = Field(default=None, min_length=1)
     released_column: SqlName | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> HoldTable:
+        if (self.column is None) == (self.columns is None):
+            raise ValueError("give the hold table's column, or columns for a composite key")
+        return self
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The hold table's columns that name an item, in the dataset key's order."""
+        return (self.column,) if self.column is not None else tuple(self.columns or ())
 
 
 class FileColumn(_Strict):
@@ -221,7 +236,8 @@ class DatasetConfig(_Strict):
     prefixes: Prefixes | None = None
     pattern: str | None = Field(default=None, min_length=1)
     db_schema: SqlName | None = Field(default=None, alias="schema")
-    key: SqlName | None = None
+    #: The primary-key column, or columns (``["org_id", "id"]``) for a composite key.
+    key: SqlName | list[SqlName] | None = None
     due_column: FieldName | None = None
     age_column: FieldName | None = None
     retain: DurationField | None = None
@@ -250,6 +266,13 @@ class DatasetConfig(_Strict):
         return "keys" if self.pattern is not None else "table"
 
     @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The key's columns (one, or several for a composite key)."""
+        if self.key is None:
+            return ()
+        return (self.key,) if isinstance(self.key, str) else tuple(self.key)
+
+    @property
     def hold_table(self) -> HoldTable | None:
         """The application's hold table (None: none, or a hold model not resolved yet)."""
         return self.holds if isinstance(self.holds, HoldTable) else None
@@ -272,8 +295,9 @@ class DatasetConfig(_Strict):
         if isinstance(self.holds, HoldModel):
             raise ValueError("holds by model need a dataset by model (model = ...)")
         if self.kind == "table":
-            if self.key is None:
+            if self.key is None or self.key == []:
                 raise ValueError("a table dataset needs key (its primary-key column)")
+            self._check_key_arity()
             for name in self._columns():
                 if not SQL_NAME.match(name):
                     raise ValueError(f"{name!r} is not a plain SQL identifier (letters, digits, _)")
@@ -318,6 +342,20 @@ class DatasetConfig(_Strict):
         if self.cascade == "none" and (self.on_delete or self.no_action == "cascade"):
             raise ValueError('on_delete and no_action need cascade = "auto" or a list, not "none"')
         return self
+
+    def _check_key_arity(self) -> None:
+        """The hold table names every column of the key (a cascade step's ``references``
+        is checked against the reflected tables, where its parent is known)."""
+        key = self.key_columns
+        if len(set(key)) != len(key):
+            raise ValueError(f"key names a column twice: {list(key)}")
+        holds = self.hold_table
+        if holds is not None and len(holds.key_columns) != len(key):
+            raise ValueError(
+                f"holds names {len(holds.key_columns)} column(s) for a key of "
+                f"{len(key)} ({', '.join(key)}): give "
+                + ("column" if len(key) == 1 else f"columns = [{len(key)} names]")
+            )
 
     def _columns(self) -> list[str]:
         named = [self.due_column, self.age_column, *(f.column for f in self.where)]

@@ -279,6 +279,7 @@ class PhaseRunner:
                     EVENT,
                     (),
                     {t.handle.table: done.rows},
+                    t.dataset_config.table,
                 )
             )
             self.tally.partitions.append(partition_line(done))
@@ -411,6 +412,7 @@ class PhaseRunner:
                     self.action.event,
                     tuple(acted),
                     _cascade_totals(details),
+                    self.target.dataset_config.table,
                 )
             )
         if self.progress is not None:

@@ -62,21 +62,22 @@ class SQLStore:
         where = f"datasets.{dataset}"
         if config.table is None or config.key is None:
             raise ConfigError(f"{self.label} is a SQL database: give table and key", where)
-        key = config.key
+        key = config.key_columns
         root = self.table(config.table, config.db_schema, where)
-        if key not in root.c:
-            raise LiveCheckError(f"table {root.name!r} has no column {key!r}", f"{where}.key")
+        for name in key:
+            if name not in root.c:
+                raise LiveCheckError(f"table {root.name!r} has no column {name!r}", f"{where}.key")
         check_filter_types(root, config.where, where)
         require_unique_key(root, key, where)
         metadata = self.metadata(config.db_schema)
         try:
             if config.cascade == "none":
-                cascade = cascading.Cascade(root=root, key=(key,))
+                cascade = cascading.Cascade(root=root, key=key)
             else:
                 cascade = cascading.build(
                     metadata,
                     root,
-                    (key,),
+                    key,
                     ondelete=self._ondelete(metadata),
                     steps=[] if config.cascade == "auto" else config.cascade,
                     overrides=config.on_delete,
@@ -90,7 +91,7 @@ class SQLStore:
         holds = config.hold_table
         if holds is not None:
             hold_table = self.table(holds.table, config.db_schema, f"{where}.holds")
-            for name in filter(None, (holds.column, holds.released_column)):
+            for name in (*holds.key_columns, *filter(None, [holds.released_column])):
                 if name not in hold_table.c:
                     raise LiveCheckError(
                         f"hold table {hold_table.name!r} has no column {name!r}", f"{where}.holds"
