@@ -140,6 +140,8 @@ def _refusal(
         return f"foreign key {referencing[0]} of {referencing[1]} references it"
     if handle.cascade.edges or handle.cascade.members:
         return "its cascade reaches other tables"
+    if len(handle.key_columns) > 1:
+        return "its key is composite (one key column only)"
     key_type = _one(
         conn,
         "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
@@ -236,7 +238,7 @@ class PartitionedDataset(SQLDataset):
         bad += [as_text.startswith(p, autoescape=True) for p in prefixes]
         spec, hold = self.config.hold_table, self.hold_table
         if spec is not None and hold is not None:
-            clause = column(hold, spec.column) == key
+            clause = column(hold, spec.key_columns[0]) == key  # one key column here
             if spec.released_column:
                 clause = clause & column(hold, spec.released_column).is_(None)
             bad.append(select(literal(1)).where(clause).exists())
