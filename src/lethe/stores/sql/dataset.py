@@ -36,7 +36,7 @@ from lethe.errors import ConfigError, LiveCheckError, StoreError
 from lethe.model.conditions import Condition, Unreadable
 from lethe.model.keys import ItemKey, key_text
 from lethe.stores.base import DeleteOutcome, HeldFn, Item
-from lethe.stores.sql import sqlite_dates
+from lethe.stores.sql import setwise, sqlite_dates
 from lethe.stores.sql.cascade import Cascade
 from lethe.stores.sql.closure import Closure, HeldRows, judge
 from lethe.stores.sql.compile import (
@@ -82,6 +82,8 @@ class SQLDataset:
         self.dialect = dialect_of(engine)
         self.locks_rows = self.dialect.row_locks
         self.keyset = KeySet(_ROOT_KEYS, self.key, engine.dialect)
+        #: Removed table by table in SQL rather than judged row by row (see :mod:`.setwise`).
+        self.setwise = setwise.applies(cascade, self.dialect.name)
 
     @property
     def table(self) -> str:
@@ -405,6 +407,8 @@ class SQLBatch:
     def blockers(self, keys: Sequence[ItemKey], held: HeldFn | None = None) -> Mapping[str, str]:
         """Items whose deletion a protected referencing row, or a held row their cascade
         reaches, forbids (judged for all of ``keys`` before anything is deleted)."""
+        if self.dataset.setwise:
+            return {}  # nothing can block, and no row of the table is reached but the items
         holds = self.dataset._holds(held)
         self._closure = judge(self.conn, self.dataset.cascade, keys, holds=holds)
         self.blocked.update(self._closure.blocked)
@@ -413,6 +417,11 @@ class SQLBatch:
     def delete(self, keys: Sequence[ItemKey]) -> DeleteOutcome:
         ds = self.dataset
         batch = [key_text(k) for k in keys]
+        if ds.setwise:
+            removal = setwise.remove(self.conn, ds.cascade, ds.keyset, batch, keys, self._due)
+            if removal.roots_deleted < len(set(batch)):
+                self._missed("deleted", removal.roots_deleted, keys)
+            return _outcome(removal, ds.root.name)
         closure = self._closure
         if closure is None or not set(batch) <= closure.items:
             closure = judge(self.conn, ds.cascade, keys)

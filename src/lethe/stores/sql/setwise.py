@@ -1,0 +1,149 @@
+"""Removing a batch table by table in SQL, for cascades that need no row-by-row judgement.
+
+Where every edge of a cascade cascades, and its tables form no cycle and no self-reference
+(the common shape: children, grandchildren, a table reached along two paths), no item can be
+blocked, nothing is set NULL, no row of the dataset's own table is reached besides the items,
+and children can always go before their parents table by table. Reading the closure into
+Python (:mod:`.closure`) then buys nothing: each table's rows are deleted by one statement
+whose condition is the table's membership of the batch (:mod:`.membership`), children first,
+and the statement returns only the columns that say which item each row went with.
+
+Counts match :func:`lethe.stores.sql.removal.remove` exactly: distinct rows per table, each
+counted for the first item in batch order whose deletion set holds it (the first owner of a
+row is the first of its parents' first owners, so it is computed parents first from what the
+deletes returned).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, delete
+from sqlalchemy.engine import Connection
+
+from lethe.errors import LiveCheckError
+from lethe.model.keys import key_text
+from lethe.stores.sql.cascade import Cascade, Edge
+from lethe.stores.sql.closure import MAX_ROWS
+from lethe.stores.sql.keysets import KeySet
+from lethe.stores.sql.membership import membership
+from lethe.stores.sql.removal import Removal
+
+__all__ = ["applies", "remove"]
+
+#: Dialects whose ``DELETE … RETURNING`` lethe relies on here (MariaDB's refuses some
+#: subqueries on the table being deleted from, MySQL has none: both take the row path).
+_DIALECTS = frozenset({"postgresql", "sqlite"})
+
+
+def applies(cascade: Cascade, dialect: str) -> bool:
+    """Whether ``cascade`` can be removed table by table (see the module's docstring)."""
+    if dialect not in _DIALECTS or not cascade.edges:
+        return False
+    if any(e.treatment != "cascade" or e.child.name == e.parent.name for e in cascade.edges):
+        return False
+    if any(e.child.name == cascade.root.name for e in cascade.edges):
+        return False
+    return membership(cascade, lambda c: c.is_(None)) is not None
+
+
+def _columns(cascade: Cascade, table: Table) -> list[str]:
+    """What a delete from ``table`` returns: its ends of every edge."""
+    names: list[str] = list(cascade.key) if table.name == cascade.root.name else []
+    for edge in cascade.edges:
+        if edge.child.name == table.name:
+            names += [c for c in edge.columns if c not in names]
+        if edge.parent.name == table.name:
+            names += [c for c in edge.parent_columns if c not in names]
+    return names
+
+
+def remove(
+    conn: Connection,
+    cascade: Cascade,
+    keyset: KeySet,
+    items: Sequence[str],
+    keys: Sequence[Any],
+    due: ColumnElement[bool],
+) -> Removal:
+    """Delete ``keys`` (whose key texts are ``items``, in batch order) and their cascades,
+    children first; ``due`` guards the items' own rows."""
+    params = keyset.params(keys)
+    clauses = membership(cascade, keyset.match)
+    assert clauses is not None  # applies() said so
+    returned: dict[str, tuple[list[str], list[Any]]] = {}
+    total = 0
+    for table in (*cascade.members, cascade.root):
+        columns = _columns(cascade, table)
+        where = clauses[table.name]
+        if table is cascade.root:
+            where = where & due
+        statement = delete(table).where(where).returning(*(table.c[c] for c in columns))
+        rows = list(conn.execute(statement, params).all())
+        returned[table.name] = (columns, rows)
+        total += len(rows)
+        if total > MAX_ROWS:
+            raise LiveCheckError(
+                f"one batch of {cascade.root.name} would reach more than {MAX_ROWS} rows "
+                "through its cascade; lower batch_size"
+            )
+    return _counted(cascade, items, returned)
+
+
+def _counted(
+    cascade: Cascade, items: Sequence[str], returned: dict[str, tuple[list[str], list[Any]]]
+) -> Removal:
+    order = {item: index for index, item in enumerate(items)}
+    result = Removal(per_item={item: {} for item in items})
+    root = cascade.root.name
+    columns, rows = returned[root]
+    at = columns.index(cascade.key[0])
+    #: Per table, the first owner (an index into ``items``) of each row deleted, in order.
+    first: dict[str, list[int]] = {root: [order[key_text(row[at])] for row in rows]}
+    result.roots_deleted = len(rows)
+    for table in reversed(cascade.members):  # parents first
+        columns, rows = returned[table.name]
+        lookups = [
+            (_positions(columns, edge.columns), _owners(edge, returned, first))
+            for edge in cascade.edges
+            if edge.child.name == table.name
+        ]
+        owners: list[int] = []
+        counts: dict[int, int] = {}
+        missing = len(items)
+        for row in rows:
+            # Every row deleted was reached through one edge at least.
+            owner = min(found.get(_value(row, at), missing) for at, found in lookups)
+            owners.append(owner)
+            counts[owner] = counts.get(owner, 0) + 1
+        first[table.name] = owners
+        if owners:
+            result.deleted[table.name] = len(owners)
+        for owner, n in counts.items():
+            result.per_item[items[owner]][table.name] = n
+    return result
+
+
+def _positions(columns: list[str], wanted: Sequence[str]) -> int | tuple[int, ...]:
+    """Where ``wanted`` are in a returned row: one index for one column, else a tuple."""
+    places = tuple(columns.index(c) for c in wanted)
+    return places[0] if len(places) == 1 else places
+
+
+def _value(row: Sequence[Any], at: int | tuple[int, ...]) -> Any:
+    return row[at] if isinstance(at, int) else tuple(row[i] for i in at)
+
+
+def _owners(
+    edge: Edge, returned: dict[str, tuple[list[str], list[Any]]], first: dict[str, list[int]]
+) -> dict[Any, int]:
+    """The first owner of each deleted row of ``edge``'s parent, by its referenced columns."""
+    columns, rows = returned[edge.parent.name]
+    at = _positions(columns, edge.parent_columns)
+    found: dict[Any, int] = {}
+    for row, owner in zip(rows, first[edge.parent.name], strict=True):
+        value = _value(row, at)
+        if owner < found.get(value, owner + 1):
+            found[value] = owner
+    return found
