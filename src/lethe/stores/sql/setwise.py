@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete
+from sqlalchemy import ColumnElement, Select, Table, delete, select, tuple_
 from sqlalchemy.engine import Connection
 
 from lethe.errors import LiveCheckError
@@ -70,18 +70,13 @@ def remove(
     """Delete ``keys`` (whose key texts are ``items``, in batch order) and their cascades,
     children first; ``due`` guards the items' own rows."""
     params = keyset.params(keys)
-    clauses = membership(cascade, keyset.match)
-    assert clauses is not None  # applies() said so
     returned: dict[str, tuple[list[str], list[Any]]] = {}
     total = 0
-    for table in (*cascade.members, cascade.root):
+    for table, where in _statements(cascade, keyset, due):
         columns = _columns(cascade, table)
-        where = clauses[table.name]
-        if table is cascade.root:
-            where = where & due
         statement = delete(table).where(where).returning(*(table.c[c] for c in columns))
         rows = list(conn.execute(statement, params).all())
-        returned[table.name] = (columns, rows)
+        returned.setdefault(table.name, (columns, []))[1].extend(rows)
         total += len(rows)
         if total > MAX_ROWS:
             raise LiveCheckError(
@@ -89,6 +84,36 @@ def remove(
                 "through its cascade; lower batch_size"
             )
     return _counted(cascade, items, returned)
+
+
+def _statements(
+    cascade: Cascade, keyset: KeySet, due: ColumnElement[bool]
+) -> list[tuple[Table, ColumnElement[bool]]]:
+    """The deletes of one batch, children first: one per edge (an ``OR`` of a table's edges
+    would scan the table), an edge that references the batch's keys themselves matched
+    against the bound keys, any other through its parent's membership. A row two statements
+    match goes with the first; the second no longer finds it."""
+    clauses = membership(cascade, keyset.match)
+    assert clauses is not None  # applies() said so
+    root = cascade.root
+    found: list[tuple[Table, ColumnElement[bool]]] = []
+    for table in cascade.members:
+        for edge in cascade.edges:
+            if edge.child.name != table.name:
+                continue
+            if edge.parent is root and edge.parent_columns == cascade.key:
+                found.append((table, keyset.match(table.c[edge.columns[0]])))
+            else:
+                inner = select(*(edge.parent.c[c] for c in edge.parent_columns))
+                where = inner.where(clauses[edge.parent.name])
+                found.append((table, _refers(table, edge.columns, where)))
+    found.append((root, keyset.match(root.c[cascade.key[0]]) & due))
+    return found
+
+
+def _refers(table: Table, columns: Sequence[str], inner: Select[Any]) -> ColumnElement[bool]:
+    cols = [table.c[c] for c in columns]
+    return cols[0].in_(inner) if len(cols) == 1 else tuple_(*cols).in_(inner)
 
 
 def _counted(
