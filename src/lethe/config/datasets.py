@@ -7,7 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from lethe.config.types import SQL_NAME, DurationField, FieldName, Identifier, SqlName
+from lethe.config.types import (
+    SQL_NAME,
+    DurationField,
+    FieldName,
+    Identifier,
+    ModelName,
+    SqlName,
+)
 from lethe.model.conditions import (
     All,
     Before,
@@ -21,10 +28,20 @@ from lethe.model.conditions import (
     Scalar,
 )
 
-__all__ = ["CascadeStep", "DatasetConfig", "HoldTable", "Link", "OnDelete", "RowFilter"]
+__all__ = [
+    "CascadeStep",
+    "DatasetConfig",
+    "HoldModel",
+    "HoldTable",
+    "Link",
+    "OnDelete",
+    "RowFilter",
+]
 
-#: What a purge does to the rows that reference a deleted row through one foreign key.
-OnDelete = Literal["cascade", "set_null", "set_default", "block"]
+#: What a purge does to the rows that reference a deleted row through one foreign key:
+#: ``block`` keeps the parent while a referencing row survives the purge, ``protect`` keeps
+#: it while any referencing row exists, even one the purge would delete (Django's PROTECT).
+OnDelete = Literal["cascade", "set_null", "set_default", "block", "protect"]
 
 
 class _Strict(BaseModel):
@@ -89,12 +106,28 @@ class CascadeStep(_Strict):
     point at (default: the dataset key, or the parent table's key for a deeper step). Against
     a composite key (``references = ["org_id", "id"]``) the columns form one composite
     foreign key, in the same order.
+
+    A step may carry another treatment than ``cascade`` (``on_delete = "set_null"``, …, with
+    ``value`` the value ``set_default`` writes instead of the column's declared default), a
+    constant condition on the child's rows (``when = { content_type_id = 7 }``: only rows
+    with these values reference the parent, as a generic relation's do) and a ``label`` that
+    names the edge in ``lethe check`` and in blocked reasons.
     """
 
     table: SqlName
     columns: list[SqlName] = Field(min_length=1)
     parent: SqlName | None = None
     references: SqlName | list[SqlName] | None = None
+    on_delete: OnDelete = "cascade"
+    value: Scalar | None = None
+    when: dict[SqlName, Scalar] = Field(default_factory=dict)
+    label: str = ""
+
+    @model_validator(mode="after")
+    def _value_for_set_default(self) -> CascadeStep:
+        if self.value is not None and self.on_delete != "set_default":
+            raise ValueError('value is what on_delete = "set_default" writes; give it only there')
+        return self
 
     def referenced(self) -> tuple[str, ...]:
         """The parent's columns named by ``references`` (empty: the parent's key)."""
@@ -113,6 +146,16 @@ class HoldTable(_Strict):
     table: SqlName
     column: SqlName
     released_column: SqlName | None = None
+
+
+class HoldModel(_Strict):
+    """A dataset by model's hold table, named by model and fields:
+    ``{ model = "surveys.LegalHold", field = "survey", released_field = "removed_at" }``
+    (resolved to a :class:`HoldTable` on load)."""
+
+    model: ModelName
+    field: FieldName
+    released_field: FieldName | None = None
 
 
 def _prefix_list(value: Any) -> Any:
@@ -148,14 +191,17 @@ class Link(_Strict):
 class DatasetConfig(_Strict):
     """Where a dataset's items are, and when each of them is due.
 
-    Exactly one of ``table`` (SQL rows), ``prefixes`` (objects under blob prefixes) or
-    ``pattern`` (Redis keys matching a SCAN pattern). Give either ``due_column`` (holding the
-    due instant) or ``age_column`` plus ``retain``; a blob dataset's age defaults to its
-    objects' ``last_modified``.
+    Exactly one of ``table`` (SQL rows), ``model`` (a framework's model, ``"app.Model"``,
+    resolved to its table, key, columns and cascade when the framework is set up; docs/django.md),
+    ``prefixes`` (objects under blob prefixes) or ``pattern`` (Redis keys matching a SCAN
+    pattern). Give either ``due_column`` (holding the due instant) or ``age_column`` plus
+    ``retain``; a blob dataset's age defaults to its objects' ``last_modified``. In a dataset by
+    model, columns are named by field.
     """
 
     store: Identifier | None = None
     table: SqlName | None = None
+    model: ModelName | None = None
     prefixes: Prefixes | None = None
     pattern: str | None = Field(default=None, min_length=1)
     db_schema: SqlName | None = Field(default=None, alias="schema")
@@ -171,7 +217,7 @@ class DatasetConfig(_Strict):
     #: ``"cascade"``: every ``NO ACTION`` foreign key of the cascade deletes its rows (for
     #: schemas whose application deletes children itself); ``"block"``: they keep the parent.
     no_action: Literal["block", "cascade"] = "block"
-    holds: HoldTable | None = None
+    holds: HoldTable | HoldModel | None = None
     links: list[Link] = Field(default_factory=list)
     orphans: Literal["report", "delete"] = "report"
 
@@ -183,6 +229,11 @@ class DatasetConfig(_Strict):
         return "keys" if self.pattern is not None else "table"
 
     @property
+    def hold_table(self) -> HoldTable | None:
+        """The application's hold table (None: none, or a hold model not resolved yet)."""
+        return self.holds if isinstance(self.holds, HoldTable) else None
+
+    @property
     def age_field(self) -> str | None:
         """The column the age is read from (a blob's ``last_modified`` by default)."""
         if self.age_column is None and self.retain is not None and self.kind == "blob":
@@ -191,9 +242,14 @@ class DatasetConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_location(self) -> DatasetConfig:
-        given = [n for n in ("table", "prefixes", "pattern") if getattr(self, n) is not None]
+        places = ("table", "model", "prefixes", "pattern")
+        given = [n for n in places if getattr(self, n) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of table, prefixes or pattern")
+            raise ValueError("give exactly one of table, model, prefixes or pattern")
+        if self.model is not None:
+            return self._by_model()
+        if isinstance(self.holds, HoldModel):
+            raise ValueError("holds by model need a dataset by model (model = ...)")
         if self.kind == "table":
             if self.key is None:
                 raise ValueError("a table dataset needs key (its primary-key column)")
@@ -219,6 +275,20 @@ class DatasetConfig(_Strict):
                 raise ValueError(f"prefix {prefix!r} must end with / and not start with one")
             if any(p != prefix and p.startswith(prefix) for p in self.prefixes or []):
                 raise ValueError(f"prefix {prefix!r} overlaps another prefix")
+        return self
+
+    def _by_model(self) -> DatasetConfig:
+        # The model's own rules say what goes with a row: its table, key and on_delete.
+        given = {"key", "db_schema", "on_delete", "no_action"} & self.model_fields_set
+        if isinstance(self.cascade, list):
+            given.add("cascade")
+        if given:
+            keys = ", ".join(sorted("schema" if n == "db_schema" else n for n in given))
+            raise ValueError(
+                f"{keys}: not for a dataset by model (its key and on_delete come from the model)"
+            )
+        if isinstance(self.holds, HoldTable):
+            raise ValueError("a dataset by model names its hold table by model and field")
         return self
 
     @model_validator(mode="after")

@@ -29,6 +29,7 @@ from typing import Any
 
 from lethe.engine.bisection import Refused, isolate
 from lethe.engine.decisions import Partition, next_batch_size, partition
+from lethe.engine.hooks import CommittedBatch, notify_batch
 from lethe.engine.recovery import settle_batch
 from lethe.engine.runtime import Runtime, Target
 from lethe.engine.stop import StopFlag
@@ -313,7 +314,8 @@ class PhaseRunner:
         drafts: Sequence[EventDraft],
         started: float,
     ) -> None:
-        """After the store committed: audit (failed items apart), count, report progress."""
+        """After the store committed: audit (failed items apart), count, tell the batch
+        listeners (:mod:`lethe.engine.hooks`), report progress."""
         if prepared:
             kept = [
                 d for d in drafts if not (d.event == self.action.event and d.item_key in failed)
@@ -322,7 +324,21 @@ class PhaseRunner:
         self._held_seen.update(key_text(k) for k in split.held)  # counted, recorded or not
         self._blocked_seen.update(split.blocked)
         self._note_skipped(split.unreadable, failed)
-        self._count([k for k in split.act if key_text(k) not in failed], details)
+        acted = [k for k in split.act if key_text(k) not in failed]
+        self._count(acted, details)
+        if prepared and acted:
+            notify_batch(
+                CommittedBatch(
+                    self.run_id,
+                    batch_id,
+                    self.target.policy,
+                    self.target.dataset,
+                    self.action.type,
+                    self.action.event,
+                    tuple(acted),
+                    _cascade_totals(details),
+                )
+            )
         if self.progress is not None:
             self.progress(
                 BatchReport(

@@ -107,8 +107,9 @@ def check_dataset(handle: SQLDataset, inspector: Inspector) -> list[Finding]:
                     index_statement(edge.child.name, edge.columns, dialect),
                 )
             )
-    if handle.config.holds is not None and handle.hold_table is not None:
-        hold_column = handle.config.holds.column
+    spec = handle.config.hold_table
+    if spec is not None and handle.hold_table is not None:
+        hold_column = spec.column
         if not _covered([hold_column], _indexed_leading(inspector, handle.hold_table.name, schema)):
             findings.append(
                 Finding(
@@ -132,7 +133,7 @@ def edge_table(cascade: Cascade) -> list[str]:
         rule = edge.rule or "not declared"
         why = {"on_delete": " (on_delete)", "no_action": " (no_action)"}.get(edge.source, "")
         if edge.source == "cascade list":
-            why = " (cascade list)"
+            why = f" ({edge.label})" if edge.label else " (cascade list)"
         lines.append(f"{edge.name} → {edge.parent.name} ({rule}): {edge.treatment}{why}")
     return lines
 
@@ -145,6 +146,8 @@ def edge_findings(handle: SQLDataset) -> list[Finding]:
     table = "\n".join(f"    {line}" for line in edge_table(cascade))
     findings = [Finding("ok", handle.name, f"foreign keys and what a purge does:\n{table}")]
     for edge in cascade.blocking():
+        if edge.label:  # the application's own rule (a Django on_delete), not an omission
+            continue
         findings.append(
             Finding(
                 "warning",

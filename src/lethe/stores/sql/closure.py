@@ -3,8 +3,9 @@
 For each item R its *deletion set* D(R) is R's row plus every row reached from it through
 cascade edges, transitively (self-references and cycles included: the walk is breadth-first
 over rows, so depth costs no recursion). R is *blocked* when a row outside D(R) references a
-row of D(R) through a blocking edge. Every item of the batch is judged against the rows as
-they are before any of the batch's changes, so items of one batch never unblock each other.
+row of D(R) through a ``block`` edge, or any row references one through a ``protect``
+edge. Every item of the batch is judged against the rows as they are before any of the
+batch's changes, so items of one batch never unblock each other.
 Rows that reference the deleted rows through a ``set_null``/``set_default`` edge, and are not
 deleted themselves, are updated.
 
@@ -85,7 +86,7 @@ def needed_columns(cascade: Cascade, table: Table) -> list[str]:
         names += [c for c in cascade.key if c not in names]
     for edge in cascade.edges:
         if edge.child.name == table.name:
-            names += [c for c in edge.columns if c not in names]
+            names += [c for c in (*edge.columns, *dict(edge.when)) if c not in names]
         if edge.parent.name == table.name:
             names += [c for c in edge.parent_columns if c not in names]
     return names
@@ -97,12 +98,15 @@ def rows_where(
     columns: Sequence[str],
     match: Sequence[str],
     values: Iterable[Ident],
+    when: Sequence[tuple[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """``columns`` of the rows whose ``match`` columns hold one of ``values`` (NULLs never
-    match, as in a foreign key)."""
+    match, as in a foreign key), and whose ``when`` columns hold their values."""
     wanted = sorted({v for v in values if None not in v}, key=repr)
     found: list[dict[str, Any]] = []
-    query = select(*(table.c[c] for c in columns))
+    query = select(*(table.c[c] for c in columns)).where(
+        *(table.c[c] == value for c, value in when)
+    )
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         clause = _in(table, match, chunk)
@@ -189,13 +193,12 @@ def _walk(
             parents = frontier.get(edge.parent.name)
             if not parents:
                 continue
-            values = {tuple(r[c] for c in edge.parent_columns) for r in parents.values()}
+            values = {edge.parent_key(r) for r in parents.values()}
             child = edge.child
             ident_cols = identity(child)
             known = closure.rows.setdefault(child.name, {})
-            for row in rows_where(
-                conn, child, needed_columns(cascade, child), edge.columns, values
-            ):
+            columns = needed_columns(cascade, child)
+            for row in rows_where(conn, child, columns, edge.columns, values, edge.when):
                 ident = tuple(row[c] for c in ident_cols)
                 if ident not in known and (child.name, ident) not in gone:
                     known[ident] = row
@@ -209,11 +212,12 @@ def _walk(
         frontier = reached
 
 
-def _index(closure: Closure, table: str, columns: tuple[str, ...]) -> dict[Ident, Ident]:
-    """Rows of the closure in ``table`` by their ``columns`` values (a referenced key)."""
+def _index(closure: Closure, edge: Edge) -> dict[Ident, Ident]:
+    """Rows of the closure in ``edge``'s parent table by the key its child rows reference."""
+    table = edge.parent.name
     ident_cols = identity(closure.cascade.member(table))
     return {
-        tuple(row[c] for c in columns): tuple(row[c] for c in ident_cols)
+        edge.parent_key(row): tuple(row[c] for c in ident_cols)
         for row in closure.rows.get(table, {}).values()
     }
 
@@ -222,10 +226,12 @@ def _propagate(closure: Closure) -> None:
     """Each row's owners: the items whose deletion set reaches it (a fixpoint over rows)."""
     children: dict[tuple[str, Ident], list[tuple[str, Ident]]] = {}
     for edge in closure.cascade.cascading():
-        parents = _index(closure, edge.parent.name, edge.parent_columns)
+        parents = _index(closure, edge)
         ident_cols = identity(edge.child)
         for row in closure.rows.get(edge.child.name, {}).values():
-            parent = parents.get(tuple(row[c] for c in edge.columns))
+            if not edge.matches(row):
+                continue
+            parent = parents.get(edge.child_key(row))
             if parent is not None:
                 child = (edge.child.name, tuple(row[c] for c in ident_cols))
                 children.setdefault((edge.parent.name, parent), []).append(child)
@@ -246,14 +252,14 @@ def _referencing(
 ) -> list[tuple[Ident, Ident, dict[str, Any]]]:
     """(referenced identity, referencing identity, referencing row) for ``edge``'s rows that
     point at a row of the closure."""
-    parents = _index(closure, edge.parent.name, edge.parent_columns)
+    parents = _index(closure, edge)
     if not parents:
         return []
     ident_cols = identity(edge.child)
     columns = list(dict.fromkeys([*ident_cols, *edge.columns]))
     found = []
-    for row in rows_where(conn, edge.child, columns, edge.columns, parents):
-        parent = parents[tuple(row[c] for c in edge.columns)]
+    for row in rows_where(conn, edge.child, columns, edge.columns, parents, edge.when):
+        parent = parents[edge.child_key(row)]
         found.append((parent, tuple(row[c] for c in ident_cols), row))
     return found
 
@@ -267,13 +273,17 @@ def _find_blockers(
         for parent, child, row in _referencing(conn, closure, edge):
             if (edge.child.name, child) in gone:
                 continue
-            for item in sorted(owners.get(parent, set()) - theirs.get(child, set())):
+            # A protecting row keeps its parent even when the purge would delete it too.
+            spared = set() if edge.treatment == "protect" else theirs.get(child, set())
+            for item in sorted(owners.get(parent, set()) - spared):
                 closure.blocked.setdefault(item, _reason(edge, row, child))
 
 
 def _reason(edge: Edge, row: Mapping[str, Any], child: Ident) -> str:
     value = ",".join(str(row[c]) for c in edge.columns)
     key = ",".join(str(v) for v in child)
+    if edge.label:
+        return f"blocked by {edge.label}: {edge.child.name} key {key} ({edge.name} = {value})"
     return f"blocked by {edge.name} = {value} ({edge.child.name} key {key})"
 
 

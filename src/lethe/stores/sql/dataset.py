@@ -105,7 +105,7 @@ class SQLDataset:
 
     def held(self) -> ColumnElement[bool]:
         """True for rows the application's own hold table holds."""
-        spec = self.config.holds
+        spec = self.config.hold_table
         if spec is None or self.hold_table is None:
             return false()
         hold = self.hold_table

@@ -57,7 +57,7 @@ def _needs(uses: Sequence[tuple[SQLDataset, DatasetUse]]) -> dict[str, TableGran
                 parent.select |= set(identity(edge.parent)) | set(edge.parent_columns)
         for name, columns in use.related.items():
             tables.setdefault(name, TableGrant()).select |= columns
-        spec = handle.config.holds
+        spec = handle.config.hold_table
         if spec is not None:
             hold = tables.setdefault(spec.table, TableGrant())
             hold.select |= {c for c in (spec.column, spec.released_column) if c}

@@ -106,20 +106,22 @@ def remove(
 def _dependencies(
     closure: Closure, deleted: Mapping[str, Mapping[Ident, set[str]]]
 ) -> set[tuple[tuple[str, Ident], tuple[str, Ident]]]:
-    """(referencing row, referenced row) pairs among the rows to delete, over every edge."""
+    """(referencing row, referenced row) pairs among the rows to delete, over every declared
+    edge (an undeclared one is no constraint to order by)."""
     pairs: set[tuple[tuple[str, Ident], tuple[str, Ident]]] = set()
     for edge in closure.cascade.edges:
+        if not edge.declared:
+            continue
         parents_rows = deleted.get(edge.parent.name)
         children = deleted.get(edge.child.name)
         if not parents_rows or not children:
             continue
-        parents = {
-            tuple(closure.row(edge.parent.name, i)[c] for c in edge.parent_columns): i
-            for i in parents_rows
-        }
+        parents = {edge.parent_key(closure.row(edge.parent.name, i)): i for i in parents_rows}
         for ident in children:
             row = closure.row(edge.child.name, ident)
-            target = parents.get(tuple(row[c] for c in edge.columns))
+            if not edge.matches(row):
+                continue
+            target = parents.get(edge.child_key(row))
             if target is not None and (edge.child.name, ident) != (edge.parent.name, target):
                 pairs.add(((edge.child.name, ident), (edge.parent.name, target)))
     return pairs
@@ -207,9 +209,11 @@ def _apply_updates(
 
 
 def _new_value(edge: Edge, name: str) -> Any:
-    """NULL, or the column's declared default (NULL without one), as SQL."""
+    """NULL, the edge's own value, or the column's declared default (NULL without one)."""
     if edge.treatment == "set_null":
         return null()
+    if edge.value is not None:
+        return edge.value
     default = edge.child.c[name].server_default
     arg = getattr(default, "arg", None)
     if arg is None:

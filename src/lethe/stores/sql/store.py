@@ -84,9 +84,10 @@ class SQLStore:
             part = "on_delete" if exc.message.startswith("on_delete") else "cascade"
             raise LiveCheckError(exc.message, f"{where}.{part}") from None
         hold_table = None
-        if config.holds is not None:
-            hold_table = self.table(config.holds.table, config.db_schema, f"{where}.holds")
-            for name in filter(None, (config.holds.column, config.holds.released_column)):
+        holds = config.hold_table
+        if holds is not None:
+            hold_table = self.table(holds.table, config.db_schema, f"{where}.holds")
+            for name in filter(None, (holds.column, holds.released_column)):
                 if name not in hold_table.c:
                     raise LiveCheckError(
                         f"hold table {hold_table.name!r} has no column {name!r}", f"{where}.holds"
