@@ -1,12 +1,13 @@
 """Removing a batch table by table in SQL, for cascades that need no row-by-row judgement.
 
-Where every edge of a cascade cascades, and its tables form no cycle and no self-reference
-(the common shape: children, grandchildren, a table reached along two paths), no item can be
+Where every edge of a cascade cascades, its tables form no cycle and no self-reference, and
+no edge is a generic relation (a condition on its rows, a text column holding a number) — the
+common shape: children, grandchildren, a table reached along two paths — no item can be
 blocked, nothing is set NULL, no row of the dataset's own table is reached besides the items,
 and children can always go before their parents table by table. Reading the closure into
-Python (:mod:`.closure`) then buys nothing: each table's rows are deleted by one statement
-whose condition is the table's membership of the batch (:mod:`.membership`), children first,
-and the statement returns only the columns that say which item each row went with.
+Python (:mod:`.closure`) then buys nothing: the rows go by one ``DELETE`` per edge, children
+first, matching the batch's bound keys or the parent table's membership of the batch
+(:mod:`.membership`), and returning only the columns that say which item each row went with.
 
 Counts match :func:`lethe.stores.sql.removal.remove` exactly: distinct rows per table, each
 counted for the first item in batch order whose deletion set holds it (the first owner of a
@@ -19,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, delete, select, tuple_
+from sqlalchemy import ColumnElement, Select, String, Table, delete, select, tuple_
 from sqlalchemy.engine import Connection
 
 from lethe.errors import LiveCheckError
@@ -45,7 +46,17 @@ def applies(cascade: Cascade, dialect: str) -> bool:
         return False
     if any(e.child.name == cascade.root.name for e in cascade.edges):
         return False
+    if any(e.when or _converts(e) for e in cascade.edges):
+        return False  # a generic relation: judged row by row
     return membership(cascade, lambda c: c.is_(None)) is not None
+
+
+def _converts(edge: Edge) -> bool:
+    """A text column referencing a number (or the reverse): values compare only converted."""
+    return any(
+        isinstance(edge.child.c[c].type, String) != isinstance(edge.parent.c[p].type, String)
+        for c, p in zip(edge.columns, edge.parent_columns, strict=True)
+    )
 
 
 def _columns(cascade: Cascade, table: Table) -> list[str]:
