@@ -219,6 +219,10 @@ class SQLDataset:
                 if name == self.root.name:
                     query = query.where(~self.key.in_(root_keys))
                 counts[name] = int(conn.execute(query).scalar_one())
+                # One read-only transaction per count, not one across them all: on a large
+                # table their sum would hold a snapshot (and vacuum back) for seconds. The
+                # counts are an estimate of a run that starts later anyway.
+                conn.rollback()
         return {name: n for name, n in counts.items() if name != self.root.name or n}
 
     def _holds(self, registry: HeldFn | None) -> HeldRows:

@@ -17,6 +17,7 @@ deletes returned).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -140,23 +141,22 @@ def _counted(
     result.roots_deleted = len(rows)
     for table in reversed(cascade.members):  # parents first
         columns, rows = returned[table.name]
-        lookups = [
-            (_positions(columns, edge.columns), _owners(edge, returned, first))
-            for edge in cascade.edges
-            if edge.child.name == table.name
-        ]
-        owners: list[int] = []
-        counts: dict[int, int] = {}
         missing = len(items)
-        for row in rows:
-            # Every row deleted was reached through one edge at least.
-            owner = min(found.get(_value(row, at), missing) for at, found in lookups)
-            owners.append(owner)
-            counts[owner] = counts.get(owner, 0) + 1
+        # Every row deleted was reached through one edge at least: its first owner is the
+        # first found through any of them.
+        owners = [missing] * len(rows)
+        for edge in cascade.edges:
+            if edge.child.name != table.name:
+                continue
+            found = _owners(edge, returned, first)
+            for i, value in enumerate(_values(rows, _positions(columns, edge.columns))):
+                owner = found.get(value, missing)
+                if owner < owners[i]:
+                    owners[i] = owner
         first[table.name] = owners
         if owners:
             result.deleted[table.name] = len(owners)
-        for owner, n in counts.items():
+        for owner, n in Counter(owners).items():
             result.per_item[items[owner]][table.name] = n
     return result
 
@@ -167,8 +167,11 @@ def _positions(columns: list[str], wanted: Sequence[str]) -> int | tuple[int, ..
     return places[0] if len(places) == 1 else places
 
 
-def _value(row: Sequence[Any], at: int | tuple[int, ...]) -> Any:
-    return row[at] if isinstance(at, int) else tuple(row[i] for i in at)
+def _values(rows: Sequence[Sequence[Any]], at: int | tuple[int, ...]) -> list[Any]:
+    """Each row's value at ``at`` (a tuple of values for several places)."""
+    if isinstance(at, int):
+        return [row[at] for row in rows]
+    return [tuple(row[i] for i in at) for row in rows]
 
 
 def _owners(
@@ -176,10 +179,9 @@ def _owners(
 ) -> dict[Any, int]:
     """The first owner of each deleted row of ``edge``'s parent, by its referenced columns."""
     columns, rows = returned[edge.parent.name]
-    at = _positions(columns, edge.parent_columns)
     found: dict[Any, int] = {}
-    for row, owner in zip(rows, first[edge.parent.name], strict=True):
-        value = _value(row, at)
+    at = _positions(columns, edge.parent_columns)
+    for value, owner in zip(_values(rows, at), first[edge.parent.name], strict=True):
         if owner < found.get(value, owner + 1):
             found[value] = owner
     return found
