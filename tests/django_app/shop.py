@@ -8,13 +8,28 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-__all__ = ["AS_OF", "POLICY", "PROJECT", "Result", "Shop"]
+from tests.support.mail import free_port
+
+__all__ = [
+    "AS_OF",
+    "POLICY",
+    "PROJECT",
+    "Result",
+    "Shop",
+    "lethe_serve_argv",
+    "serving",
+    "uvicorn_argv",
+]
 
 PROJECT = Path(__file__).parent / "project"
 AS_OF = "2024-10-26T02:00:00Z"
@@ -135,3 +150,55 @@ class Shop:
     def script(self, code: str) -> Result:
         """``code`` run inside the configured project (``manage.py shell -c``)."""
         return self.manage("shell", "-c", code)
+
+
+@contextmanager
+def serving(shop: Shop, argv: list[str], probe: str) -> Iterator[str]:
+    """``argv`` (a server on ``{port}``) running in ``shop.root`` until the block ends; the
+    base URL once ``probe`` answers."""
+    port = free_port()
+    env = {**os.environ, **shop.env}
+    env.pop("LETHE_CONFIG", None)
+    process = subprocess.Popen(
+        [a.format(port=port) for a in argv],
+        cwd=shop.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(base + probe, timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    raise RuntimeError(f"no server: {process.communicate()[1]}") from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def uvicorn_argv() -> list[str]:
+    """The project's ASGI application (lethe mounted under /lethe) served by uvicorn."""
+    return [
+        sys.executable, "-m", "uvicorn", "shopsite.asgi:application",
+        "--app-dir", str(PROJECT), "--host", "127.0.0.1", "--port", "{port}",
+        "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def lethe_serve_argv(config: str) -> list[str]:
+    return [sys.executable, "-m", "lethe", "--config", config, "serve", "--port", "{port}"]

@@ -9,17 +9,34 @@ from pathlib import Path
 
 TEMPLATE = "template.db"
 
+#: Django is configured once per process: the template every later call returns.
+_SET_UP: list[Path] = []
+
 
 def setup(directory: Path) -> Path:
     """Configure Django with tests.django.settings on ``directory``/template.db, migrate it
     and create the sentinel user (pk 1) that SET_DEFAULT and SET() hand rows to."""
     import django
 
+    if _SET_UP:
+        return _SET_UP[0]
     template = directory / TEMPLATE
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.django.settings"
-    os.environ["LETHE_DJANGO_SQLITE"] = str(template)
-    os.environ["LETHE_DJANGO_MEDIA"] = str(directory / "media")
-    django.setup()
+    given = {
+        "DJANGO_SETTINGS_MODULE": "tests.django.settings",
+        "LETHE_DJANGO_SQLITE": str(template),
+        "LETHE_DJANGO_MEDIA": str(directory / "media"),
+    }
+    before = {name: os.environ.get(name) for name in given}
+    os.environ.update(given)
+    try:
+        django.setup()
+    finally:
+        # Settings are read by now; subprocesses of other tests (manage.py) must not inherit them.
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     from django.contrib.auth.models import User
     from django.core.management import call_command
     from django.db import connections
@@ -27,6 +44,7 @@ def setup(directory: Path) -> Path:
     call_command("migrate", verbosity=0, skip_checks=True)
     User.objects.create(pk=1, username="sentinel", date_joined="2999-01-01T00:00:00Z")
     connections.close_all()
+    _SET_UP.append(template)
     return template
 
 

@@ -48,6 +48,8 @@ class CommittedBatch:
     event: str
     keys: tuple[ItemKey, ...]
     cascade: Mapping[str, int] = field(default_factory=dict)
+    #: the dataset's SQL table (None for object stores and Redis)
+    table: str | None = None
 
 
 BatchListener = Callable[[CommittedBatch], None]

@@ -34,6 +34,7 @@ class Folder(models.Model):
 
 
 class Note(models.Model):
+    owner = models.ForeignKey(USER, on_delete=models.CASCADE, null=True, related_name="+")
     author = models.ForeignKey(USER, on_delete=models.SET_NULL, null=True)
     folder = models.ForeignKey(Folder, on_delete=models.SET_NULL, null=True)
     attachments = GenericRelation(Attachment)

@@ -41,8 +41,8 @@ _DIALECTS = frozenset({"postgresql", "sqlite"})
 
 def applies(cascade: Cascade, dialect: str) -> bool:
     """Whether ``cascade`` can be removed table by table (see the module's docstring)."""
-    if dialect not in _DIALECTS or not cascade.edges:
-        return False
+    if dialect not in _DIALECTS or not cascade.edges or len(cascade.key) != 1:
+        return False  # a composite key is matched by tuples: the row path
     if any(e.treatment != "cascade" or e.child.name == e.parent.name for e in cascade.edges):
         return False
     if any(e.child.name == cascade.root.name for e in cascade.edges):
