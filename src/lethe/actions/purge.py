@@ -78,7 +78,7 @@ class Purge(Action):
         self, dataset: DatasetHandle, keys: Sequence[ItemKey], ctx: PhaseContext
     ) -> set[str]:
         present = dataset.fetch(keys, [])
-        return {str(key) for key in keys} - set(present)
+        return {key_text(key) for key in keys} - set(present)
 
 
 def _delete_linked(

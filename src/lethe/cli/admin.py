@@ -33,8 +33,9 @@ def hold_add(
     key: Annotated[
         str,
         typer.Argument(
-            help="The item's key; ending in * it holds every key with that prefix "
-            "(text keys only: object paths, Redis keys, text columns)."
+            help="The item's key (a composite key as a JSON array, e.g. '[3,17]'); ending "
+            "in * it holds every key with that prefix (text keys only: object paths, Redis "
+            "keys, text columns)."
         ),
     ],
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the history).")],
@@ -45,7 +46,7 @@ def hold_add(
     """Place a hold on one item."""
     cli = state(ctx)
     hold = cli.lethe().place_hold(dataset, key, reason, by or getpass.getuser())
-    cli.console.print(f"Hold #{hold.id} placed on {dataset} {key}.")
+    cli.console.print(f"Hold #{hold.id} placed on {dataset} {hold.item_key}.")
 
 
 @hold_app.command("release")

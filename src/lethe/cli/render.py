@@ -17,6 +17,7 @@ from lethe.config.model import LetheConfig
 from lethe.engine.check import CheckReport
 from lethe.engine.explain import Explanation
 from lethe.holds.registry import Hold
+from lethe.model.keys import key_text
 from lethe.model.plan import PhasePlan, Plan
 from lethe.model.results import PhaseResult, RunResult
 from lethe.model.text import duration, stamp
@@ -42,7 +43,7 @@ def _cascade_text(cascade: dict[str, int] | Any) -> str:
 def _keys_text(keys: Sequence[Any], *, every: bool = False) -> str:
     """The keys, the first few of them unless ``every``."""
     limit = len(keys) if every else _SHOWN_KEYS
-    shown = ", ".join(str(k) for k in keys[:limit])
+    shown = ", ".join(key_text(k) for k in keys[:limit])
     more = len(keys) - limit
     return shown + (f" … and {more} more" if more > 0 else "")
 

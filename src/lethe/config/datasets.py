@@ -31,6 +31,7 @@ from lethe.model.conditions import (
 __all__ = [
     "CascadeStep",
     "DatasetConfig",
+    "FileColumn",
     "HoldModel",
     "HoldTable",
     "Link",
@@ -141,11 +142,41 @@ class HoldTable(_Strict):
 
     A hold is active while ``released_column`` (if given) is NULL, e.g. Census' ``LegalHold``
     with ``removed_at``.
+
+    ``column`` names the item's key; against a composite dataset key, ``columns`` names one
+    column per key column, in the key's order (``columns = ["org_id", "member_id"]``).
     """
 
     table: SqlName
-    column: SqlName
+    column: SqlName | None = None
+    columns: list[SqlName] | None = Field(default=None, min_length=1)
     released_column: SqlName | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> HoldTable:
+        if (self.column is None) == (self.columns is None):
+            raise ValueError("give the hold table's column, or columns for a composite key")
+        return self
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The hold table's columns that name an item, in the dataset key's order."""
+        return (self.column,) if self.column is not None else tuple(self.columns or ())
+
+
+class FileColumn(_Strict):
+    """A column naming a file (a Django ``FileField``): when a batch deletes a row of
+    ``table`` (the dataset's own, or one of its cascade), or blanks this column, the file is
+    deleted from ``storage`` after the batch commits (docs/django.md, "Files").
+
+    ``storage`` is a kind of file storage (:mod:`lethe.stores.files`): ``"django"``, the
+    storage of the Django field stored in that column.
+    ``{ column = "content_file" }``, ``{ table = "surveys_attachment", column = "file" }``.
+    """
+
+    column: SqlName
+    table: SqlName | None = None
+    storage: Identifier = "django"
 
 
 class HoldModel(_Strict):
@@ -205,7 +236,8 @@ class DatasetConfig(_Strict):
     prefixes: Prefixes | None = None
     pattern: str | None = Field(default=None, min_length=1)
     db_schema: SqlName | None = Field(default=None, alias="schema")
-    key: SqlName | None = None
+    #: The primary-key column, or columns (``["org_id", "id"]``) for a composite key.
+    key: SqlName | list[SqlName] | None = None
     due_column: FieldName | None = None
     age_column: FieldName | None = None
     retain: DurationField | None = None
@@ -219,6 +251,8 @@ class DatasetConfig(_Strict):
     no_action: Literal["block", "cascade"] = "block"
     holds: HoldTable | HoldModel | None = None
     links: list[Link] = Field(default_factory=list)
+    #: Columns naming files, deleted from their storage once the rows that name them go.
+    files: list[FileColumn] = Field(default_factory=list)
     orphans: Literal["report", "delete"] = "report"
     #: A PostgreSQL table partitioned by range: ``"drop"`` drops a partition whose rows are all
     #: due and unheld whole (docs/partitions.md); ``"rows"`` deletes them row by row.
@@ -230,6 +264,13 @@ class DatasetConfig(_Strict):
         if self.prefixes is not None:
             return "blob"
         return "keys" if self.pattern is not None else "table"
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The key's columns (one, or several for a composite key)."""
+        if self.key is None:
+            return ()
+        return (self.key,) if isinstance(self.key, str) else tuple(self.key)
 
     @property
     def hold_table(self) -> HoldTable | None:
@@ -254,8 +295,9 @@ class DatasetConfig(_Strict):
         if isinstance(self.holds, HoldModel):
             raise ValueError("holds by model need a dataset by model (model = ...)")
         if self.kind == "table":
-            if self.key is None:
+            if self.key is None or self.key == []:
                 raise ValueError("a table dataset needs key (its primary-key column)")
+            self._check_key_arity()
             for name in self._columns():
                 if not SQL_NAME.match(name):
                     raise ValueError(f"{name!r} is not a plain SQL identifier (letters, digits, _)")
@@ -266,6 +308,7 @@ class DatasetConfig(_Strict):
             "cascade",
             "holds",
             "links",
+            "files",
             "on_delete",
             "no_action",
         } & self.model_fields_set
@@ -299,6 +342,20 @@ class DatasetConfig(_Strict):
         if self.cascade == "none" and (self.on_delete or self.no_action == "cascade"):
             raise ValueError('on_delete and no_action need cascade = "auto" or a list, not "none"')
         return self
+
+    def _check_key_arity(self) -> None:
+        """The hold table names every column of the key (a cascade step's ``references``
+        is checked against the reflected tables, where its parent is known)."""
+        key = self.key_columns
+        if len(set(key)) != len(key):
+            raise ValueError(f"key names a column twice: {list(key)}")
+        holds = self.hold_table
+        if holds is not None and len(holds.key_columns) != len(key):
+            raise ValueError(
+                f"holds names {len(holds.key_columns)} column(s) for a key of "
+                f"{len(key)} ({', '.join(key)}): give "
+                + ("column" if len(key) == 1 else f"columns = [{len(key)} names]")
+            )
 
     def _columns(self) -> list[str]:
         named = [self.due_column, self.age_column, *(f.column for f in self.where)]

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html, format_html_join
 
-from django import forms
 from lethe.contrib.django.models import Hold, Run
 from lethe.contrib.django.state import StateNotInDjango, policy, state_alias
 from lethe.errors import LetheError
@@ -60,7 +60,7 @@ class PlaceHoldForm(_HoldForm):
         dataset, key = data.get("dataset"), data.get("item_key")
         if dataset and key:
             try:
-                policy().runtime.dataset(dataset).parse_key(key.removesuffix("*") or key)
+                data["item_key"] = policy().hold_key(dataset, key)
             except LetheError as exc:
                 raise forms.ValidationError(str(exc)) from None
         return data

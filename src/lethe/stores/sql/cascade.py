@@ -296,6 +296,14 @@ def _listed(
             owner = table if name in step.columns else parent
             if name not in owner.c:
                 raise LiveCheckError(f"cascade[{index}]: {owner.name} has no column {name!r}")
+        primary = tuple(c.name for c in parent.primary_key.columns)
+        if len(primary) > 1 and set(references) < set(primary):
+            # Part of a composite key is not unique: it would reach other parents' children.
+            raise LiveCheckError(
+                f"cascade[{index}]: references names {len(references)} of the "
+                f"{len(primary)} columns of {parent.name}'s key {','.join(primary)}; name "
+                "them all, in the order the child's columns refer to them"
+            )
         # One column per role against a one-column key; all columns together against a
         # composite key (a composite foreign key).
         groups = [tuple(step.columns)] if len(references) > 1 else [(c,) for c in step.columns]

@@ -67,19 +67,22 @@ def _unique_over_every_row(index: Index) -> bool:
     return bool(index.unique) and not partial
 
 
-def require_unique_key(table: Table, key: str, where: str) -> None:
-    """Raise :class:`LiveCheckError` unless the reflected ``table`` declares ``key`` unique
-    on its own: its primary key, a unique constraint, or a full unique index on that column."""
-    proofs = [list(table.primary_key.columns.keys())]
-    proofs += [list(c.columns.keys()) for c in table.constraints if isinstance(c, UniqueConstraint)]
-    proofs += [list(i.columns.keys()) for i in table.indexes if _unique_over_every_row(i)]
-    if [key] in proofs:
+def require_unique_key(table: Table, key: Sequence[str], where: str) -> None:
+    """Raise :class:`LiveCheckError` unless the reflected ``table`` declares ``key`` (its
+    column, or columns together) unique on its own: its primary key, a unique constraint, or a
+    full unique index on exactly those columns."""
+    proofs = [set(table.primary_key.columns.keys())]
+    proofs += [set(c.columns.keys()) for c in table.constraints if isinstance(c, UniqueConstraint)]
+    proofs += [set(i.columns.keys()) for i in table.indexes if _unique_over_every_row(i)]
+    if set(key) in proofs:
         return
+    names = ", ".join(key)
+    alone = "alone" if len(key) == 1 else "together"
     raise LiveCheckError(
-        f"key {table.name}.{key} is not unique: no primary key, unique constraint or unique "
-        f"index covers it alone, and lethe deletes and updates rows by key (a repeated value "
-        f"would touch rows that are not due); use the primary key, or run "
-        f"ALTER TABLE {table.name} ADD UNIQUE ({key});",
+        f"key {table.name}.{','.join(key)} is not unique: no primary key, unique constraint or "
+        f"unique index covers it {alone}, and lethe deletes and updates rows by key (a repeated "
+        f"value would touch rows that are not due); use the primary key, or run "
+        f"ALTER TABLE {table.name} ADD UNIQUE ({names});",
         f"{where}.key",
     )
 
@@ -109,14 +112,14 @@ def check_dataset(handle: SQLDataset, inspector: Inspector) -> list[Finding]:
             )
     spec = handle.config.hold_table
     if spec is not None and handle.hold_table is not None:
-        hold_column = spec.column
-        if not _covered([hold_column], _indexed_leading(inspector, handle.hold_table.name, schema)):
+        hold_columns = list(spec.key_columns)
+        if not _covered(hold_columns, _indexed_leading(inspector, handle.hold_table.name, schema)):
             findings.append(
                 Finding(
                     "warning",
                     handle.name,
-                    f"hold column {handle.hold_table.name}.{hold_column} has no index",
-                    index_statement(handle.hold_table.name, [hold_column], dialect),
+                    f"hold column {handle.hold_table.name}.{','.join(hold_columns)} has no index",
+                    index_statement(handle.hold_table.name, hold_columns, dialect),
                 )
             )
     findings.extend(edge_findings(handle))

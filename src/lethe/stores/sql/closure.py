@@ -33,6 +33,7 @@ __all__ = [
     "HeldRows",
     "Ident",
     "Updates",
+    "item_of",
     "judge",
     "rows_where",
     "updates",
@@ -135,36 +136,67 @@ def judge(
     closure = Closure(cascade, {key_text(k) for k in keys})
     root = cascade.root
     root_cols = needed_columns(cascade, root)
-    start = rows_where(conn, root, root_cols, cascade.key, [(k,) for k in keys])
+    values = [k if isinstance(k, tuple) else (k,) for k in keys]
+    start = rows_where(conn, root, root_cols, cascade.key, values)
     ident_cols = identity(root)
     frontier: dict[str, dict[Ident, dict[str, Any]]] = {root.name: {}}
     for row in start:
         ident = tuple(row[c] for c in ident_cols)
         frontier[root.name][ident] = row
-        closure.owners.setdefault(root.name, {})[ident] = {key_text(row[cascade.key[0]])}
+        closure.owners.setdefault(root.name, {})[ident] = {item_of(cascade, row)}
     closure.rows[root.name] = dict(frontier[root.name])
     _walk(conn, closure, frontier, gone)
     _propagate(closure)
     _find_blockers(conn, closure, gone)
     if holds is not None:
         _find_held(conn, closure, holds)
+    _release_swept(closure)
     return closure
+
+
+def _release_swept(closure: Closure) -> None:
+    """A blocked item whose own row lies in an unblocked item's deletion set goes with it
+    (its blocker is in that set too, or it would block the other item), so it is no longer
+    blocked: it is deleted and recorded as an item, not as ``skipped_blocked``.
+
+    One pass suffices: owners are transitive, so a row an unblocked item reaches through a
+    released item was already owned by the unblocked one.
+    """
+    root = closure.cascade.root.name
+    free = closure.items - set(closure.blocked)
+    for ident, owners in closure.owners.get(root, {}).items():
+        item = item_of(closure.cascade, closure.row(root, ident))
+        if item in closure.blocked and owners & free:
+            del closure.blocked[item]
+
+
+def item_of(cascade: Cascade, row: Mapping[str, Any]) -> str:
+    """The key text of a row of the dataset's table (its key columns read)."""
+    if len(cascade.key) == 1:
+        return key_text(row[cascade.key[0]])
+    return key_text(tuple(row[c] for c in cascade.key))
+
+
+def _row_key(cascade: Cascade, row: Mapping[str, Any]) -> ItemKey:
+    if len(cascade.key) == 1:
+        return row[cascade.key[0]]  # type: ignore[no-any-return]
+    return tuple(row[c] for c in cascade.key)
 
 
 def _find_held(conn: Connection, closure: Closure, holds: HeldRows) -> None:
     """Rows of the root table other than the items themselves, reached by a cascade (a
     self-reference, a cycle): a held one keeps every item that reaches it."""
-    root = closure.cascade.root.name
-    key = closure.cascade.key[0]
+    cascade = closure.cascade
+    root = cascade.root.name
     reached = {
-        key_text(row[key]): ident
+        item_of(cascade, row): ident
         for ident, row in closure.rows.get(root, {}).items()
-        if key_text(row[key]) not in closure.items
+        if item_of(cascade, row) not in closure.items
     }
     if not reached:
         return
     rows = closure.rows[root]
-    held = holds(conn, [rows[ident][key] for ident in reached.values()])
+    held = holds(conn, [_row_key(cascade, rows[ident]) for ident in reached.values()])
     for text in sorted(held):
         for item in sorted(closure.owners[root][reached[text]] & closure.items):
             closure.blocked.setdefault(item, f"blocked by a hold on {root} key {text}")

@@ -28,6 +28,12 @@ def _refers(
     return cols[0].in_(inner) if len(cols) == 1 else tuple_(*cols).in_(inner)
 
 
+def _key(table: Table, names: tuple[str, ...]) -> ColumnElement[Any]:
+    """The key column, or the tuple of a composite key's columns."""
+    cols = [table.c[c] for c in names]
+    return cols[0] if len(cols) == 1 else tuple_(*cols)
+
+
 def _like(value: _Column[Any], column: _Column[Any]) -> _Column[Any]:
     """``value`` as ``column``'s type where a text column references a number (a generic
     relation's ``object_pk``), so the comparison is valid on every database."""
@@ -54,7 +60,7 @@ def membership(cascade: Cascade, roots: Match) -> dict[str, ColumnElement[bool]]
     for name in order:
         table = cascade.member(name)
         seeds: list[ColumnElement[bool]] = (
-            [roots(root.c[cascade.key[0]])] if name == root.name else []
+            [roots(_key(root, cascade.key))] if name == root.name else []
         )
         for edge in edges:
             if edge.child.name == name and edge.parent.name != name:
