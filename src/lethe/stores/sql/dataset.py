@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from lethe.config.datasets import DatasetConfig
+from lethe.config.datasets import DatasetConfig, FileColumn
 from lethe.errors import ConfigError, LiveCheckError, StoreError
 from lethe.model.conditions import Condition, Unreadable
 from lethe.model.keys import ItemKey, key_text, parse_composite
@@ -85,6 +85,8 @@ class SQLDataset:
         )
         self.hold_table = hold_table
         self.label = label
+        #: Columns naming files (``files``, resolved when the store binds the dataset).
+        self.file_columns: list[FileColumn] = []
         self._related: dict[str, Table] = {}
         self.sqlite = engine.dialect.name == "sqlite"
         self.dialect = dialect_of(engine)
@@ -453,7 +455,7 @@ class SQLBatch:
                     "deleted (ask blockers() first); the batch was rolled back"
                 )
         self._closure = None
-        self.files += deleted_files(self.conn, ds.cascade, ds.config.files, closure, batch)
+        self.files += deleted_files(self.conn, ds.cascade, ds.file_columns, closure, batch)
         removal = remove(self.conn, closure, batch, self._due)
         if removal.roots_deleted < len(set(batch)):
             # An item another item's cascade removed (a self-reference) is gone too.
