@@ -92,9 +92,18 @@ class SQLDataset:
         self.dialect = dialect_of(engine)
         self.locks_rows = self.dialect.row_locks
         self.keyset = KeySet(_ROOT_KEYS, self.key_columns, engine.dialect)
-        #: Removed table by table in SQL rather than judged row by row (see :mod:`.setwise`);
-        #: columns naming files are read from the judged rows, so they keep the row path.
-        self.setwise = not config.files and setwise.applies(cascade, self.dialect.name)
+        self._setwise = setwise.applies(cascade, self.dialect.name)
+
+    @property
+    def setwise(self) -> bool:
+        """Removed table by table in SQL rather than judged row by row (see :mod:`.setwise`);
+        columns naming files (resolved at bind) are read from the judged rows, so a dataset
+        that has any keeps the row path."""
+        return self._setwise and not self.file_columns
+
+    @setwise.setter
+    def setwise(self, value: bool) -> None:
+        self._setwise = value
 
     @property
     def table(self) -> str:
