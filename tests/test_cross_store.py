@@ -135,3 +135,26 @@ def test_a_row_goes_with_its_file_and_job_and_orphans_are_reported_both_ways(
         ]
         assert sorted(deleted) == ["job:99", "uploads/lost.csv"]
         assert lethe.verify_audit().ok
+
+
+def test_an_orphan_that_could_not_be_deleted_is_recorded_skipped_error(
+    s3_env: dict[str, str], s3_endpoint: str, redis_url: str, tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path / 'app.db'}"
+    _submissions(db)
+    files, jobs = S3Backend(s3_endpoint), RedisBackend(redis_url)
+    files.seed({f"uploads/{n}.csv": OLD for n in ("s1", "s2", "s3", "s4", "lost")})
+    jobs.seed({"job:1": OLD, "job:2": OLD, "job:3": OLD})
+    files.deny_delete(["uploads/lost.csv"])
+    policy = POLICY.format(db=db, s3=files.url, redis=redis_url)
+    with Lethe.from_toml(policy, base_dir=tmp_path, env=dict(os.environ)) as lethe:
+        (uploads, _jobs) = lethe.orphans(delete=True, as_of=NOW)
+        assert (uploads.deleted, uploads.failed) == (0, 1)
+        [event] = [
+            e for e in lethe.runtime.ledger.iter_events() if e["item_key"] == "uploads/lost.csv"
+        ]
+        # The engine's one word for an item it tried and could not act on.
+        assert event["event"] == "skipped_error"
+        assert "uploads/lost.csv" in event["details"]["error"], event
+        assert event["details"]["linked_from"] == "submissions"
+        assert lethe.verify_audit().ok

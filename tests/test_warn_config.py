@@ -56,7 +56,10 @@ def _warn(before: str = '["7d"]', recipient: str = '{ column = "email" }') -> st
         (_warn(recipient='{ column = "a", table = "u" }'), "table and email go together"),
         (_warn(recipient='{ to = "x@y.z", table = "u", email = "e" }'), "takes no table"),
         (_warn(recipient='{ to = " " }'), "to is empty"),
-        (_warn() + 'sender = { type = "pigeon" }\n', "sender: unknown type; use one of smtp"),
+        (
+            _warn() + 'sender = { type = "pigeon" }\n',
+            "sender: unknown type; use one of django, smtp, webhook",
+        ),
         (
             _warn() + 'sender = { type = "webhook", url = "ftp://x/y" }\n',
             "a webhook url is http:// or https://",

@@ -128,6 +128,12 @@ class Action(BaseModel, ABC):
         """Raise :class:`~lethe.errors.ConfigError` unless the live store and files give this
         phase what it needs beyond its columns (``lethe check``, and before every run)."""
 
+    def drops_whole(self, ctx: PhaseContext) -> bool:
+        """Whether a store may remove a whole partition of this phase's selected, unheld
+        items at once (:class:`~lethe.stores.base.PartitionDrops`) instead of item by item:
+        only when removing the rows is all the phase does to them."""
+        return False
+
     def reads_before_run(self, ctx: PhaseContext) -> set[str]:
         """Columns this phase only tests for being set strictly before ``ctx.as_of``.
 

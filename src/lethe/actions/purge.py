@@ -70,11 +70,15 @@ class Purge(Action):
             details[key] = detail
         return details
 
+    def drops_whole(self, ctx: PhaseContext) -> bool:
+        # Linked items in other stores go with each row, one by one.
+        return not ctx.links
+
     def applied(
         self, dataset: DatasetHandle, keys: Sequence[ItemKey], ctx: PhaseContext
     ) -> set[str]:
         present = dataset.fetch(keys, [])
-        return {str(key) for key in keys} - set(present)
+        return {key_text(key) for key in keys} - set(present)
 
 
 def _delete_linked(

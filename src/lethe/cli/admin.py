@@ -15,6 +15,7 @@ from lethe.cli.render_runs import render_run, render_runs
 from lethe.config.schema import json_schema
 from lethe.errors import ConfigError, ExitCode
 from lethe.holds.registry import PREFIX_MARK
+from lethe.model.keys import key_text
 
 __all__ = ["register"]
 
@@ -34,8 +35,9 @@ def hold_add(
     key: Annotated[
         str,
         typer.Argument(
-            help="The item's key; ending in * it holds every key with that prefix "
-            "(text keys only: object paths, Redis keys, text columns)."
+            help="The item's key (a composite key as a JSON array, e.g. '[3,17]'); ending "
+            "in * it holds every key with that prefix (text keys only: object paths, Redis "
+            "keys, text columns)."
         ),
     ],
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the history).")],
@@ -48,7 +50,8 @@ def hold_add(
     lethe = cli.lethe()
     handle = lethe.runtime.dataset(dataset)  # refuse unknown datasets and malformed keys
     try:
-        handle.parse_key(key)
+        # The canonical text (``[3,17]`` however it was typed) is what runs compare.
+        key = key_text(handle.parse_key(key))
     except ConfigError:
         if not key.endswith(PREFIX_MARK):
             raise

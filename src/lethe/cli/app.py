@@ -78,8 +78,10 @@ notify.register(app)
 deploy.register(app)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, prog_name: str = "lethe") -> int:
     """Entry point: run a command and map every error to its documented exit code.
+
+    ``prog_name`` is the command the usage lines show (``manage.py lethe`` under Django).
 
     Usage errors exit 2 (as the argument parser reports them); lethe's own errors print one
     line on stderr and exit with their code (see :mod:`lethe.errors`). Anything else is a bug:
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = show_warning
-            app(args=argv, prog_name="lethe")
+            app(args=argv, prog_name=prog_name)
     except LetheError as exc:
         print(f"lethe: error: {_one_line(exc)}", file=sys.stderr)
         return int(exc.exit_code)

@@ -201,7 +201,10 @@ def run(
 def explain(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Argument(help="Dataset name from the policy file.")],
-    key: Annotated[str, typer.Argument(help="The item's key (primary-key value).")],
+    key: Annotated[
+        str,
+        typer.Argument(help="The item's key (primary-key value; a composite one as [3,17])."),
+    ],
     as_of: AsOf = None,
     as_json: Json = False,
 ) -> None:

@@ -17,6 +17,7 @@ from lethe.config.model import LetheConfig
 from lethe.engine.check import CheckReport
 from lethe.engine.explain import Explanation
 from lethe.holds.registry import Hold
+from lethe.model.keys import key_text
 from lethe.model.plan import PhasePlan, Plan
 from lethe.model.results import PhaseResult, RunResult
 from lethe.model.text import duration, stamp
@@ -42,7 +43,7 @@ def _cascade_text(cascade: dict[str, int] | Any) -> str:
 def _keys_text(keys: Sequence[Any], *, every: bool = False) -> str:
     """The keys, the first few of them unless ``every``."""
     limit = len(keys) if every else _SHOWN_KEYS
-    shown = ", ".join(str(k) for k in keys[:limit])
+    shown = ", ".join(key_text(k) for k in keys[:limit])
     more = len(keys) - limit
     return shown + (f" … and {more} more" if more > 0 else "")
 
@@ -92,6 +93,9 @@ def render_plan(
             more = len(reasons) - _SHOWN_KEYS
             console.print(f"  … and {more} more blocked (-v lists them all)")
         _print_notes(console, p, verbose=verbose)
+        for whole in p.details.get("partitions", ()):
+            line = f"drops partition {whole['partition']} whole: {whole['rows']} rows"
+            console.print(f"  {p.policy} [{p.phase}] {line}", markup=False)
         if p.unreadable:
             unreadable = _keys_text(list(p.unreadable), every=verbose)
             console.print(
@@ -130,6 +134,9 @@ def phase_lines(
     acted = f"{prefix}: {phase.acted} {phase.dataset}{_cascade_text(phase.cascade)}"
     lines: list[tuple[str, Sequence[Any]]] = [(line, ()) for line in phase.summary]
     lines = lines or [(acted, keys)]
+    for whole in phase.details.get("partitions", ()):
+        verb = "Would drop" if dry_run else "Dropped"
+        lines.append((f"  {verb} partition {whole['partition']} whole: {whole['rows']} rows", ()))
     if phase.held:
         lines.append((f"Skipped, under hold: {phase.held} {phase.dataset}", held))
     if phase.updated:
@@ -260,6 +267,8 @@ def render_explain(console: Console, exp: Explanation) -> None:
         if v.waits_for:
             label = "" if v.waits_for.startswith("blocked by") else "waits: "
             console.print(f"      {label}{v.waits_for}", markup=False)
+        if v.partition:
+            console.print(f"      goes with partition {v.partition}, dropped whole", markup=False)
     for hold in exp.registry_holds:
         console.print(
             f"  [red]held[/] by hold #{hold.id} ({hold.reason}; placed by "

@@ -7,7 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from lethe.config.types import SQL_NAME, DurationField, FieldName, Identifier, SqlName
+from lethe.config.types import (
+    SQL_NAME,
+    DurationField,
+    FieldName,
+    Identifier,
+    ModelName,
+    SqlName,
+)
 from lethe.model.conditions import (
     All,
     Before,
@@ -21,10 +28,21 @@ from lethe.model.conditions import (
     Scalar,
 )
 
-__all__ = ["CascadeStep", "DatasetConfig", "HoldTable", "Link", "OnDelete", "RowFilter"]
+__all__ = [
+    "CascadeStep",
+    "DatasetConfig",
+    "FileColumn",
+    "HoldModel",
+    "HoldTable",
+    "Link",
+    "OnDelete",
+    "RowFilter",
+]
 
-#: What a purge does to the rows that reference a deleted row through one foreign key.
-OnDelete = Literal["cascade", "set_null", "set_default", "block"]
+#: What a purge does to the rows that reference a deleted row through one foreign key:
+#: ``block`` keeps the parent while a referencing row survives the purge, ``protect`` keeps
+#: it while any referencing row exists, even one the purge would delete (Django's PROTECT).
+OnDelete = Literal["cascade", "set_null", "set_default", "block", "protect"]
 
 
 class _Strict(BaseModel):
@@ -89,12 +107,28 @@ class CascadeStep(_Strict):
     point at (default: the dataset key, or the parent table's key for a deeper step). Against
     a composite key (``references = ["org_id", "id"]``) the columns form one composite
     foreign key, in the same order.
+
+    A step may carry another treatment than ``cascade`` (``on_delete = "set_null"``, …, with
+    ``value`` the value ``set_default`` writes instead of the column's declared default), a
+    constant condition on the child's rows (``when = { content_type_id = 7 }``: only rows
+    with these values reference the parent, as a generic relation's do) and a ``label`` that
+    names the edge in ``lethe check`` and in blocked reasons.
     """
 
     table: SqlName
     columns: list[SqlName] = Field(min_length=1)
     parent: SqlName | None = None
     references: SqlName | list[SqlName] | None = None
+    on_delete: OnDelete = "cascade"
+    value: Scalar | None = None
+    when: dict[SqlName, Scalar] = Field(default_factory=dict)
+    label: str = ""
+
+    @model_validator(mode="after")
+    def _value_for_set_default(self) -> CascadeStep:
+        if self.value is not None and self.on_delete != "set_default":
+            raise ValueError('value is what on_delete = "set_default" writes; give it only there')
+        return self
 
     def referenced(self) -> tuple[str, ...]:
         """The parent's columns named by ``references`` (empty: the parent's key)."""
@@ -108,11 +142,51 @@ class HoldTable(_Strict):
 
     A hold is active while ``released_column`` (if given) is NULL, e.g. Census' ``LegalHold``
     with ``removed_at``.
+
+    ``column`` names the item's key; against a composite dataset key, ``columns`` names one
+    column per key column, in the key's order (``columns = ["org_id", "member_id"]``).
     """
 
     table: SqlName
-    column: SqlName
+    column: SqlName | None = None
+    columns: list[SqlName] | None = Field(default=None, min_length=1)
     released_column: SqlName | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> HoldTable:
+        if (self.column is None) == (self.columns is None):
+            raise ValueError("give the hold table's column, or columns for a composite key")
+        return self
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The hold table's columns that name an item, in the dataset key's order."""
+        return (self.column,) if self.column is not None else tuple(self.columns or ())
+
+
+class FileColumn(_Strict):
+    """A column naming a file (a Django ``FileField``): when a batch deletes a row of
+    ``table`` (the dataset's own, or one of its cascade), or blanks this column, the file is
+    deleted from ``storage`` after the batch commits (docs/django.md, "Files").
+
+    ``storage`` is a kind of file storage (:mod:`lethe.stores.files`): ``"django"``, the
+    storage of the Django field stored in that column.
+    ``{ column = "content_file" }``, ``{ table = "surveys_attachment", column = "file" }``.
+    """
+
+    column: SqlName
+    table: SqlName | None = None
+    storage: Identifier = "django"
+
+
+class HoldModel(_Strict):
+    """A dataset by model's hold table, named by model and fields:
+    ``{ model = "surveys.LegalHold", field = "survey", released_field = "removed_at" }``
+    (resolved to a :class:`HoldTable` on load)."""
+
+    model: ModelName
+    field: FieldName
+    released_field: FieldName | None = None
 
 
 def _prefix_list(value: Any) -> Any:
@@ -148,18 +222,22 @@ class Link(_Strict):
 class DatasetConfig(_Strict):
     """Where a dataset's items are, and when each of them is due.
 
-    Exactly one of ``table`` (SQL rows), ``prefixes`` (objects under blob prefixes) or
-    ``pattern`` (Redis keys matching a SCAN pattern). Give either ``due_column`` (holding the
-    due instant) or ``age_column`` plus ``retain``; a blob dataset's age defaults to its
-    objects' ``last_modified``.
+    Exactly one of ``table`` (SQL rows), ``model`` (a framework's model, ``"app.Model"``,
+    resolved to its table, key, columns and cascade when the framework is set up; docs/django.md),
+    ``prefixes`` (objects under blob prefixes) or ``pattern`` (Redis keys matching a SCAN
+    pattern). Give either ``due_column`` (holding the due instant) or ``age_column`` plus
+    ``retain``; a blob dataset's age defaults to its objects' ``last_modified``. In a dataset by
+    model, columns are named by field.
     """
 
     store: Identifier | None = None
     table: SqlName | None = None
+    model: ModelName | None = None
     prefixes: Prefixes | None = None
     pattern: str | None = Field(default=None, min_length=1)
     db_schema: SqlName | None = Field(default=None, alias="schema")
-    key: SqlName | None = None
+    #: The primary-key column, or columns (``["org_id", "id"]``) for a composite key.
+    key: SqlName | list[SqlName] | None = None
     due_column: FieldName | None = None
     age_column: FieldName | None = None
     retain: DurationField | None = None
@@ -171,9 +249,14 @@ class DatasetConfig(_Strict):
     #: ``"cascade"``: every ``NO ACTION`` foreign key of the cascade deletes its rows (for
     #: schemas whose application deletes children itself); ``"block"``: they keep the parent.
     no_action: Literal["block", "cascade"] = "block"
-    holds: HoldTable | None = None
+    holds: HoldTable | HoldModel | None = None
     links: list[Link] = Field(default_factory=list)
+    #: Columns naming files, deleted from their storage once the rows that name them go.
+    files: list[FileColumn] = Field(default_factory=list)
     orphans: Literal["report", "delete"] = "report"
+    #: A PostgreSQL table partitioned by range: ``"drop"`` drops a partition whose rows are all
+    #: due and unheld whole (docs/partitions.md); ``"rows"`` deletes them row by row.
+    partitions: Literal["drop", "rows"] = "drop"
 
     @property
     def kind(self) -> Literal["table", "blob", "keys"]:
@@ -181,6 +264,18 @@ class DatasetConfig(_Strict):
         if self.prefixes is not None:
             return "blob"
         return "keys" if self.pattern is not None else "table"
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The key's columns (one, or several for a composite key)."""
+        if self.key is None:
+            return ()
+        return (self.key,) if isinstance(self.key, str) else tuple(self.key)
+
+    @property
+    def hold_table(self) -> HoldTable | None:
+        """The application's hold table (None: none, or a hold model not resolved yet)."""
+        return self.holds if isinstance(self.holds, HoldTable) else None
 
     @property
     def age_field(self) -> str | None:
@@ -191,12 +286,18 @@ class DatasetConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_location(self) -> DatasetConfig:
-        given = [n for n in ("table", "prefixes", "pattern") if getattr(self, n) is not None]
+        places = ("table", "model", "prefixes", "pattern")
+        given = [n for n in places if getattr(self, n) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of table, prefixes or pattern")
+            raise ValueError("give exactly one of table, model, prefixes or pattern")
+        if self.model is not None:
+            return self._by_model()
+        if isinstance(self.holds, HoldModel):
+            raise ValueError("holds by model need a dataset by model (model = ...)")
         if self.kind == "table":
-            if self.key is None:
+            if self.key is None or self.key == []:
                 raise ValueError("a table dataset needs key (its primary-key column)")
+            self._check_key_arity()
             for name in self._columns():
                 if not SQL_NAME.match(name):
                     raise ValueError(f"{name!r} is not a plain SQL identifier (letters, digits, _)")
@@ -207,6 +308,7 @@ class DatasetConfig(_Strict):
             "cascade",
             "holds",
             "links",
+            "files",
             "on_delete",
             "no_action",
         } & self.model_fields_set
@@ -221,11 +323,39 @@ class DatasetConfig(_Strict):
                 raise ValueError(f"prefix {prefix!r} overlaps another prefix")
         return self
 
+    def _by_model(self) -> DatasetConfig:
+        # The model's own rules say what goes with a row: its table, key and on_delete.
+        given = {"key", "db_schema", "on_delete", "no_action"} & self.model_fields_set
+        if isinstance(self.cascade, list):
+            given.add("cascade")
+        if given:
+            keys = ", ".join(sorted("schema" if n == "db_schema" else n for n in given))
+            raise ValueError(
+                f"{keys}: not for a dataset by model (its key and on_delete come from the model)"
+            )
+        if isinstance(self.holds, HoldTable):
+            raise ValueError("a dataset by model names its hold table by model and field")
+        return self
+
     @model_validator(mode="after")
     def _overrides_need_a_cascade(self) -> DatasetConfig:
         if self.cascade == "none" and (self.on_delete or self.no_action == "cascade"):
             raise ValueError('on_delete and no_action need cascade = "auto" or a list, not "none"')
         return self
+
+    def _check_key_arity(self) -> None:
+        """The hold table names every column of the key (a cascade step's ``references``
+        is checked against the reflected tables, where its parent is known)."""
+        key = self.key_columns
+        if len(set(key)) != len(key):
+            raise ValueError(f"key names a column twice: {list(key)}")
+        holds = self.hold_table
+        if holds is not None and len(holds.key_columns) != len(key):
+            raise ValueError(
+                f"holds names {len(holds.key_columns)} column(s) for a key of "
+                f"{len(key)} ({', '.join(key)}): give "
+                + ("column" if len(key) == 1 else f"columns = [{len(key)} names]")
+            )
 
     def _columns(self) -> list[str]:
         named = [self.due_column, self.age_column, *(f.column for f in self.where)]

@@ -9,7 +9,8 @@ environment variables the policy file reads::
     project = "census"                       # prefix of generated names
     image = "ghcr.io/eatyourpeas/census:latest"
     command = ["lethe"]                      # how lethe is started where the job runs
-    config = "/app/lethe.toml"               # the policy file there
+    config = "/app/lethe.toml"               # the policy file there ("": the command knows it,
+                                             # as `python manage.py lethe` does from settings)
 
     [deploy.kubernetes]
     namespace = "census"
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lethe.config.types import Identifier
 
@@ -217,3 +218,11 @@ class DeployConfig(_Strict):
     northflank: NorthflankSettings = NorthflankSettings()
     pg_cron: PgCronSettings = Field(default=PgCronSettings(), alias="pg-cron")
     windows: WindowsSettings = WindowsSettings()
+
+    @model_validator(mode="after")
+    def _mount_needs_a_path(self) -> DeployConfig:
+        if self.compose.config_mount and not self.config:
+            raise ValueError(
+                'compose.config_mount mounts the file at `config`, which is "" (name the path)'
+            )
+        return self

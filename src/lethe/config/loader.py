@@ -25,6 +25,8 @@ from lethe.actions import ACTIONS
 from lethe.config.checks import cross_check
 from lethe.config.interpolate import interpolate
 from lethe.config.model import LetheConfig
+from lethe.config.resolve import resolve_models
+from lethe.config.urls import resolve_alias
 from lethe.errors import ConfigError
 from lethe.notify.registry import SENDERS
 
@@ -43,12 +45,28 @@ class Settings:
 
     def store_url(self, store: str) -> str:
         """The store's URL, relative SQLite paths resolved against the file's directory."""
-        return resolve_url(self.config.stores[store].url, self.base_dir)
+        return resolve_url(self.config.stores[store].url, self.base_dir, f"stores.{store}.url")
 
     @property
     def state_url(self) -> str:
-        """lethe's state database URL, resolved like store URLs."""
-        return resolve_url(self.config.state.url, self.base_dir)
+        """lethe's state database URL, resolved like store URLs.
+
+        ``ConfigError`` when it is the SQLite file of a store: a batch holds that file's
+        write lock while it records its intent in the state database, so one file for both
+        would wait on itself.
+        """
+        url = resolve_url(self.config.state.url, self.base_dir, "state.url")
+        state_file = _sqlite_file(url)
+        if state_file is not None:
+            for name in self.config.stores:
+                if _sqlite_file(self.store_url(name)) == state_file:
+                    raise ConfigError(
+                        f"is the SQLite file of store {name!r} ({state_file}): a batch holds "
+                        "the file's write lock while recording its intent there, so lethe's "
+                        "state needs its own file (the default .lethe/state.db) or PostgreSQL",
+                        f"{self.source}: state.url",
+                    )
+        return url
 
     @property
     def runs_dir(self) -> Path | None:
@@ -67,8 +85,13 @@ class Settings:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def resolve_url(url: str, base_dir: Path) -> str:
-    """Make a relative SQLite or ``file://`` path absolute against ``base_dir``."""
+def resolve_url(url: str, base_dir: Path, where: str = "url") -> str:
+    """Make a relative SQLite or ``file://`` path absolute against ``base_dir``; a URL whose
+    scheme names the host's connection (``django://default``) becomes that connection's URL
+    (:mod:`lethe.config.urls`)."""
+    aliased = resolve_alias(url, where)
+    if aliased is not None:
+        return aliased
     if url.startswith("file://"):
         path = Path(url[len("file://") :] or ".")
         return url if path.is_absolute() else f"file://{(base_dir / path).resolve()}"
@@ -86,6 +109,18 @@ def resolve_url(url: str, base_dir: Path) -> str:
     return parsed.set(database=str((base_dir / database).resolve())).render_as_string(
         hide_password=False
     )
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL opens (None: not SQLite, or in memory)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    return Path(database.removeprefix("file:").split("?", 1)[0]).resolve()
 
 
 def load_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:
@@ -133,6 +168,7 @@ def load(
     for store in config.stores.values():
         secrets.register_url(store.url)
     secrets.register_url(config.state.url)
+    config = resolve_models(config, source)
     cross_check(config, source)
     return Settings(config=config, source=source, base_dir=base_dir or Path.cwd())
 

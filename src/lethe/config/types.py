@@ -9,7 +9,7 @@ from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 from lethe.config.durations import Duration, parse_duration
 
-__all__ = ["SQL_NAME", "DurationField", "FieldName", "Identifier", "SqlName"]
+__all__ = ["SQL_NAME", "DurationField", "FieldName", "Identifier", "ModelName", "SqlName"]
 
 
 def _to_duration(value: Any) -> Duration:
@@ -53,3 +53,6 @@ SqlName = Annotated[str, BeforeValidator(_sql_name)]
 # field such as ``createdAt``, or a store fact such as ``@idle_since``. Datasets over tables
 # narrow these to SQL identifiers.
 FieldName = Annotated[str, Field(pattern=r"^@?[A-Za-z_][A-Za-z0-9_$.:-]{0,127}$")]
+
+# A framework's model as ``app_label.ModelName`` (Django's ``apps.get_model`` form).
+ModelName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")]

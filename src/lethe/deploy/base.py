@@ -89,8 +89,11 @@ class DeployContext:
     warnings: list[str] = field(default_factory=list, compare=False)
 
     def lethe(self, *args: str) -> list[str]:
-        """The lethe command line where the job runs: ``lethe --config FILE ARGS…``."""
-        return [*self.deploy.command, "--config", self.deploy.config, *args]
+        """The lethe command line where the job runs: ``lethe --config FILE ARGS…``; with
+        ``config = ""`` the command finds the file itself (``python manage.py lethe`` reads
+        Django's ``LETHE_CONFIG`` setting) and no ``--config`` is passed."""
+        config = ["--config", self.deploy.config] if self.deploy.config else []
+        return [*self.deploy.command, *config, *args]
 
     def tick(self, job: str) -> list[str]:
         """The command an artifact runs for ``job``."""

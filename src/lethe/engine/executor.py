@@ -29,6 +29,8 @@ from typing import Any
 
 from lethe.engine.bisection import Refused, isolate
 from lethe.engine.decisions import Partition, next_batch_size, partition
+from lethe.engine.hooks import CommittedBatch, notify_batch
+from lethe.engine.partition_drops import EVENT, PartitionDropper, partition_line
 from lethe.engine.recovery import settle_batch
 from lethe.engine.runtime import Runtime, Target
 from lethe.engine.stop import StopFlag
@@ -38,7 +40,8 @@ from lethe.model.keys import ItemKey, key_text
 from lethe.model.results import PhaseResult
 from lethe.state.batches import new_id
 from lethe.state.ledger import EventDraft
-from lethe.stores.base import Batch, Item
+from lethe.stores.base import Batch, Item, PartitionFacts
+from lethe.stores.files import ReleasesFiles
 
 __all__ = ["BatchReport", "PhaseRunner", "ProgressFn"]
 
@@ -74,6 +77,7 @@ class _Tally:
     cascade: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     drift: dict[str, int] = field(default_factory=dict)
+    partitions: list[dict[str, object]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,8 @@ class PhaseRunner:
     # -- modes ---------------------------------------------------------------------------
 
     def run(self) -> PhaseResult:
-        """Every selected item, in key order, up to the cap."""
+        """Every selected item, in key order, up to the cap (whole partitions first)."""
+        self._drop_partitions()
         after: ItemKey | None = None
         skip_locked = True
         size = self.batch_size
@@ -215,6 +220,7 @@ class PhaseRunner:
             destructive=self.action.destructive,
             unreadable=self.tally.unreadable,
             failed=self.tally.failed,
+            details={"partitions": list(self.tally.partitions)} if self.tally.partitions else {},
         )
 
     def _still_eligible(self) -> int:
@@ -228,6 +234,75 @@ class PhaseRunner:
     def _check_stop(self) -> None:
         if self.stop is not None:
             self.stop.check()
+
+    # -- whole partitions -------------------------------------------------------------------
+
+    def _drop_partitions(self) -> None:
+        """The partitions the store can drop whole, each as one batch with one event."""
+        dropper = PartitionDropper(self.rt, self.target, self.index, self.selection)
+        for candidate in dropper.candidates(self.cap_left):
+            self._check_stop()
+            started = time.perf_counter()
+            batch_id = new_id("b-")
+            drafts: list[EventDraft] = []
+
+            def record(
+                batch_id: str,
+                facts: PartitionFacts,
+                draft: EventDraft,
+                drafts: list[EventDraft] = drafts,
+            ) -> None:
+                t = self.target
+                self.rt.batches.prepare(
+                    batch_id, self.run_id, t.policy, self.index, [facts.name], EVENT, [draft]
+                )
+                drafts.append(draft)
+
+            try:
+                done = dropper.drop(candidate, self._partition_event, record, batch_id)
+            except LetheError:
+                if drafts:  # the drop's commit failed: whether it happened is unknown
+                    settle_batch(self.rt, batch_id)
+                raise
+            if done is None:
+                continue
+            self.rt.batches.commit(batch_id, drafts)
+            # Listeners hear of the partition without its keys, which were never read out.
+            t = self.target
+            notify_batch(
+                CommittedBatch(
+                    self.run_id,
+                    batch_id,
+                    t.policy,
+                    t.dataset,
+                    self.action.type,
+                    EVENT,
+                    (),
+                    {t.handle.table: done.rows},
+                    t.dataset_config.table,
+                )
+            )
+            self.tally.partitions.append(partition_line(done))
+            self.tally.acted += done.rows
+            if self.cap_left is not None:
+                self.cap_left -= done.rows
+            if self.progress is not None:
+                self.progress(
+                    BatchReport(
+                        self.target.policy,
+                        self.index,
+                        self.action.label,
+                        batch_id,
+                        done.rows,
+                        0,
+                        {},
+                        time.perf_counter() - started,
+                    )
+                )
+
+    def _partition_event(self, batch_id: str, facts: PartitionFacts) -> EventDraft:
+        details = {"action": self.action.type, **facts.details()}
+        return self._event(batch_id, EVENT, facts.name, details)
 
     # -- one batch ------------------------------------------------------------------------
 
@@ -280,6 +355,7 @@ class PhaseRunner:
                         [key_text(k) for k in split.act],
                         self.action.event,
                         drafts,
+                        batch.files if isinstance(batch, ReleasesFiles) else (),
                     )
                     prepared = True
             held_for = time.perf_counter() - started  # the store transaction, commit included
@@ -313,7 +389,8 @@ class PhaseRunner:
         drafts: Sequence[EventDraft],
         started: float,
     ) -> None:
-        """After the store committed: audit (failed items apart), count, report progress."""
+        """After the store committed: audit (failed items apart), count, tell the batch
+        listeners (:mod:`lethe.engine.hooks`), report progress."""
         if prepared:
             kept = [
                 d for d in drafts if not (d.event == self.action.event and d.item_key in failed)
@@ -322,7 +399,22 @@ class PhaseRunner:
         self._held_seen.update(key_text(k) for k in split.held)  # counted, recorded or not
         self._blocked_seen.update(split.blocked)
         self._note_skipped(split.unreadable, failed)
-        self._count([k for k in split.act if key_text(k) not in failed], details)
+        acted = [k for k in split.act if key_text(k) not in failed]
+        self._count(acted, details)
+        if prepared and acted:
+            notify_batch(
+                CommittedBatch(
+                    self.run_id,
+                    batch_id,
+                    self.target.policy,
+                    self.target.dataset,
+                    self.action.type,
+                    self.action.event,
+                    tuple(acted),
+                    _cascade_totals(details),
+                    self.target.dataset_config.table,
+                )
+            )
         if self.progress is not None:
             self.progress(
                 BatchReport(

@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from lethe.engine.partition_drops import PartitionDropper
 from lethe.engine.runtime import Runtime, Target
 from lethe.holds.registry import Hold
 from lethe.model.conditions import (
+    All,
     Condition,
     In,
     Unreadable,
@@ -19,6 +21,7 @@ from lethe.model.conditions import (
     evaluate,
     explain_failures,
 )
+from lethe.model.keys import key_text
 from lethe.state.deliveries import Delivery, DeliveryLedger
 
 __all__ = ["Explanation", "PhaseVerdict", "explain"]
@@ -39,6 +42,8 @@ class PhaseVerdict:
     unmet: tuple[str, ...]
     #: Why another phase holds it back now (a deletion waiting for its warning).
     waits_for: str | None = None
+    #: The partition it would be dropped with, whole, by a run now (docs/partitions.md).
+    partition: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,27 +108,37 @@ def _unmet(selection: Condition, row: dict[str, Any]) -> tuple[str, ...]:
     return (*bad, *(describe(c) for c in explain_failures(selection, row)))
 
 
-def _verdicts(target: Target, key: Any, row: dict[str, Any], as_of: datetime) -> list[PhaseVerdict]:
+def _verdicts(
+    rt: Runtime, target: Target, key: Any, row: dict[str, Any], as_of: datetime
+) -> list[PhaseVerdict]:
     verdicts = []
     for index, action in enumerate(target.actions):
         selection = target.selection(index, as_of)
         now = evaluate(selection, row)
         when = first_selected(partial(target.selection, index), row, as_of)
         unmet = () if now else _unmet(selection, row)
-        waits = target.blocked(index, [key], as_of).get(str(key)) if now else None
+        waits = target.blocked(index, [key], as_of).get(key_text(key)) if now else None
         if now and waits is None and action.cascades:
             # A referencing row the schema protects keeps it (judged as a batch of one).
             preview = target.handle.preview_delete([key], batch_size=1, held=target.held_keys)
-            waits = preview.blocked.get(str(key))
-        verdicts.append(PhaseVerdict(target.policy, index, action.type, now, when, unmet, waits))
+            waits = preview.blocked.get(key_text(key))
+        whole = None
+        if now and waits is None and action.destructive:
+            cap = target.settings.config.max_deletions(target.policy)
+            whole = PartitionDropper(rt, target, index, selection).going_with(key, cap)
+        verdicts.append(
+            PhaseVerdict(target.policy, index, action.type, now, when, unmet, waits, whole)
+        )
     return verdicts
 
 
-def explain(rt: Runtime, dataset: str, key_text: str, as_of: datetime | None = None) -> Explanation:
-    """Answer for one item of ``dataset``, evaluated at ``as_of`` (default: now)."""
+def explain(rt: Runtime, dataset: str, typed: str, as_of: datetime | None = None) -> Explanation:
+    """Answer for one item of ``dataset`` (its key as typed: ``17``, ``[3,17]``), evaluated at
+    ``as_of`` (default: now)."""
     as_of = as_of or rt.state.now()
     handle = rt.dataset(dataset)
-    key = handle.parse_key(key_text)
+    key = handle.parse_key(typed)
+    text = key_text(key)  # canonical, as holds and the audit record it
     targets = [
         rt.target(name) for name, policy in rt.config.policies.items() if policy.dataset == dataset
     ]
@@ -132,20 +147,27 @@ def explain(rt: Runtime, dataset: str, key_text: str, as_of: datetime | None = N
         for index in range(len(target.actions)):
             columns |= columns_of(target.selection(index, as_of))
     rows = handle.fetch([key], sorted(columns))
-    row = rows.get(key_text)
-    history = tuple(rt.ledger.iter_events(dataset=dataset, item_key=key_text))
-    registry = tuple(h for h in rt.holds.list(dataset) if h.covers(key_text))
-    warnings = tuple(DeliveryLedger(rt.state).for_item(dataset, key_text))
+    row = rows.get(text)
+    history = tuple(rt.ledger.iter_events(dataset=dataset, item_key=text))
+    registry = tuple(h for h in rt.holds.list(dataset) if h.covers(text))
+    warnings = tuple(DeliveryLedger(rt.state).for_item(dataset, text))
     if row is None:
-        return Explanation(dataset, key_text, False, {}, (), registry, False, history, warnings)
+        return Explanation(dataset, text, False, {}, (), registry, False, history, warnings)
     config = rt.config.datasets[dataset]
     held_by_table = False
     if config.holds is not None and config.key is not None:
+        values = key if isinstance(key, tuple) else (key,)
         found = handle.select(
-            In(config.key, (key if isinstance(key, int | str) else key_text,)), limit=1
+            All(
+                tuple(
+                    In(name, (value if isinstance(value, int | str) else key_text(value),))
+                    for name, value in zip(config.key_columns, values, strict=True)
+                )
+            ),
+            limit=1,
         )
         held_by_table = bool(found and found[0].held)
-    verdicts = tuple(v for target in targets for v in _verdicts(target, key, row, as_of))
+    verdicts = tuple(v for target in targets for v in _verdicts(rt, target, key, row, as_of))
     return Explanation(
-        dataset, key_text, True, row, verdicts, registry, held_by_table, history, warnings
+        dataset, text, True, row, verdicts, registry, held_by_table, history, warnings
     )

@@ -101,11 +101,13 @@ def _delete(rt: Runtime, links: LinkedItems, report: OrphanReport, keys: list[st
     drafts = [
         EventDraft(
             run_id=run_id,
-            event="failed" if key in failures else "orphan_deleted",
+            # skipped_error, as the engine records an item it could not act on (the next
+            # orphans --delete tries it again).
+            event="skipped_error" if key in failures else "orphan_deleted",
             policy=report.policy,
             dataset=links.name,
             item_key=key,
-            details={"error": failures[key]}
+            details={"error": failures[key], "linked_from": report.dataset}
             if key in failures
             else {"linked_from": report.dataset},
         )

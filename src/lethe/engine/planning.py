@@ -15,6 +15,7 @@ from datetime import datetime
 from lethe.actions.external import ExternalAction
 from lethe.engine.decisions import Partition, breaker_verdict, partition
 from lethe.engine.external import plan_external
+from lethe.engine.partition_drops import PartitionDropper, partition_line
 from lethe.engine.runtime import Runtime, Target
 from lethe.model.keys import ItemKey, key_text
 from lethe.model.plan import PhasePlan, Plan
@@ -61,6 +62,7 @@ def plan_target(
             split, cascade, updated = _previewed(rt, target, split, limit)
         if action.destructive:
             used += len(split.act)
+        whole = _whole(rt, target, index, as_of, limit, wanted is not None)
         phases.append(
             PhasePlan(
                 policy=target.policy,
@@ -77,9 +79,21 @@ def plan_target(
                 updated=updated,
                 destructive=action.destructive,
                 unreadable=split.unreadable,
+                details={"partitions": whole} if whole else {},
             )
         )
     return phases
+
+
+def _whole(
+    rt: Runtime, target: Target, index: int, as_of: datetime, cap_left: int | None, planned: bool
+) -> list[dict[str, object]]:
+    """The partitions the phase would drop whole (``run --plan`` drops none: it deletes
+    exactly its planned items, row by row)."""
+    if planned:
+        return []
+    dropper = PartitionDropper(rt, target, index, target.selection(index, as_of))
+    return [partition_line(p) for p in dropper.candidates(cap_left)]
 
 
 def _previewed(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lethe.engine.partition_drops import EVENT, partitions_settled
 from lethe.errors import ConfigError
 from lethe.state.db import as_utc
 
@@ -37,8 +38,12 @@ def settle_batch(rt: Runtime, batch_id: str) -> str:
         return f"batch {batch_id} left pending: its policy can no longer be loaded ({exc})"
     action = target.actions[row["phase"]]
     created = as_utc(row["created_at"]) or rt.state.now()
-    keys = [target.handle.parse_key(text) for text in payload["keys"]]
-    applied = action.applied(target.handle, keys, target.context(created)) if keys else set()
+    gone = partitions_settled(target, payload["keys"]) if payload["action_event"] == EVENT else None
+    if gone is not None:
+        applied, keys = gone, list(payload["keys"])
+    else:
+        keys = [target.handle.parse_key(text) for text in payload["keys"]]
+        applied = action.applied(target.handle, keys, target.context(created)) if keys else set()
     appended = rt.batches.settle(batch_id, applied, note=f"settled after run {row['run_id']}")
     return (
         f"batch {batch_id} of run {row['run_id']}: {len(applied)} of {len(keys)} items were "

@@ -1,4 +1,5 @@
-"""Notices before deletion: senders (SMTP, webhook), templates, milestones, digests, delivery.
+"""Notices before deletion: senders (SMTP, webhook, Django's mail), templates, milestones,
+digests, delivery.
 
 Importing this package registers every built-in sender kind. A new kind is a module here
 with a :class:`~lethe.notify.base.SenderConfig` subclass decorated by
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Union
 
 from pydantic import Field
 
-from lethe.notify import smtp, webhook
+from lethe.notify import django_mail, smtp, webhook
 from lethe.notify.base import Message, Receipt, Sender, SenderConfig
 from lethe.notify.registry import SENDERS, register
 
@@ -27,6 +28,7 @@ __all__ = [
     "Sender",
     "SenderConfig",
     "SenderField",
+    "django_mail",
     "register",
     "smtp",
     "webhook",

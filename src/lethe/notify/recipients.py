@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from lethe.config.types import SqlName
+from lethe.config.types import FieldName, SqlName
 from lethe.errors import LiveCheckError
 from lethe.model.keys import ItemKey, key_text
 from lethe.stores.base import DatasetHandle, RelatedLookup
@@ -22,9 +22,13 @@ class Recipient(BaseModel):
         recipient = { column = "contact_email" }                  # the row's own column
         recipient = { column = "owner_id", table = "auth_user", key = "id", email = "email" }
         recipient = { to = "dpo@example.org" }                     # everything to one address
+        recipient = { field = "owner" }          # a dataset by model: through a foreign key field
 
     Through a foreign key: the row's ``column`` holds the ``key`` of a row of ``table``, whose
-    ``email`` column holds the address (for a webhook, any text the receiver understands).
+    ``email`` column holds the address (for a webhook, any text the receiver understands). In a
+    dataset by model, ``field`` names the model's field (a foreign key, or the address itself)
+    and ``email`` the related model's field (default ``email``); loading resolves both to
+    columns.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -34,9 +38,14 @@ class Recipient(BaseModel):
     key: SqlName = "id"
     email: SqlName | None = None
     to: str | None = None
+    field: FieldName | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> Recipient:
+        if self.field is not None:
+            if self.column or self.table or self.to or "key" in self.model_fields_set:
+                raise ValueError("field names a model's field: give no column, table, key or to")
+            return self
         if (self.column is None) == (self.to is None):
             raise ValueError("give either column (optionally with table and email) or to")
         if (self.table is None) != (self.email is None):

@@ -31,6 +31,8 @@ __all__ = [
     "Finding",
     "HeldFn",
     "Item",
+    "PartitionDrops",
+    "PartitionFacts",
     "RelatedLookup",
     "Store",
 ]
@@ -216,6 +218,71 @@ class RelatedLookup(Protocol):
     ) -> dict[str, Any]:
         """Per item (key text): ``value`` of the row of ``table`` whose ``key`` equals the
         item's ``column``; items without such a row are left out."""
+        ...
+
+
+@dataclass(frozen=True)
+class PartitionFacts:
+    """A partition of a dataset whose items are all due, dropped whole instead of item by item.
+
+    ``rows``, ``first``/``last`` (lowest and highest key) and ``keys_sha256`` (SHA-256 of the
+    key texts in key order, one per line) are read under the lock that precedes the drop; a
+    partition only listed as droppable has ``rows`` and ``bound`` alone.
+    """
+
+    name: str
+    bound: str
+    rows: int
+    first: str | None = None
+    last: str | None = None
+    keys_sha256: str | None = None
+    #: Left detached from its table by an interrupted run: the next run finishes it.
+    detached: bool = False
+
+    def details(self) -> dict[str, Any]:
+        """The audit event's details (never row contents: counts, keys' range and digest)."""
+        return {
+            "partition": self.name,
+            "bound": self.bound,
+            "rows": self.rows,
+            "keys": {"first": self.first, "last": self.last, "sha256": self.keys_sha256},
+        }
+
+
+@runtime_checkable
+class PartitionDrops(Protocol):
+    """Optional for a :class:`DatasetHandle`: removing a whole partition of due items at once.
+
+    A partition qualifies when every item in it is selected and none is held (by lethe's
+    registry: ``exact`` keys and key ``prefixes``; or by the application's hold table), and
+    nothing references its items. :meth:`drop_partition` checks this again under a lock that
+    keeps every writer out, calls ``record`` with the partition's facts (the executor's batch
+    intent) and only then drops it; a partition that no longer qualifies is left as it was,
+    its items to the row path.
+    """
+
+    def droppable(
+        self, condition: Condition, exact: Sequence[str], prefixes: Sequence[str]
+    ) -> list[PartitionFacts]:
+        """Partitions that qualify now (reads only), with those an interrupted run left."""
+        ...
+
+    def drop_partition(
+        self,
+        partition: PartitionFacts,
+        condition: Condition,
+        holds: Callable[[], tuple[Sequence[str], Sequence[str]]],
+        record: Callable[[PartitionFacts], None],
+    ) -> PartitionFacts | None:
+        """Drop ``partition`` if it still qualifies; its facts, or None if it was kept."""
+        ...
+
+    def partitions_gone(self, names: Sequence[str]) -> set[str]:
+        """Which of the partitions ``names`` no longer exist (settling a crashed drop)."""
+        ...
+
+    def partition_of(self, key: ItemKey) -> str | None:
+        """The partition holding the item ``key``, if it exists."""
         ...
 
 

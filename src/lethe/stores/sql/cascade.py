@@ -11,6 +11,7 @@ declared rule               treatment     what lethe does to a referencing row
 ``SET NULL``                set_null      sets its columns to NULL in the same transaction
 ``SET DEFAULT``             set_default   sets its columns to their default, likewise
 ``RESTRICT``, ``NO ACTION`` block         keeps the parent: the item is ``skipped_blocked``
+(policy only)               protect       keeps the parent even when the row would be deleted
 ==========================  ============  ================================================
 
 A policy changes a treatment per edge (``on_delete = { "invoices.customer_id" = "cascade" }``),
@@ -19,23 +20,25 @@ carry no rules because the application deletes children itself), or by listing t
 (each listed step is a cascade edge, declared by the schema or not). The tables reached through
 cascade edges are the deletion graph; their incoming edges are all treated, to any depth,
 through self-references and cycles (a cycle must contain an edge whose columns can be set NULL,
-which breaks it).
+which breaks it). A listed step may carry any treatment, a constant condition on its child rows
+(a generic relation: ``content_type_id = 7``) and a label; a listed step the schema does not
+declare is no constraint, so it never orders deletes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
-from sqlalchemy import MetaData, Table
+from sqlalchemy import Column, MetaData, String, Table
 
 from lethe.config.datasets import CascadeStep, OnDelete
 from lethe.errors import LiveCheckError
 
 __all__ = ["Cascade", "Edge", "Treatment", "build", "identity"]
 
-Treatment = Literal["cascade", "set_null", "set_default", "block"]
+Treatment = Literal["cascade", "set_null", "set_default", "block", "protect"]
 
 _BY_RULE: dict[str, Treatment] = {
     "CASCADE": "cascade",
@@ -62,6 +65,33 @@ class Edge:
     treatment: Treatment
     #: What decided the treatment: ``rule``, ``on_delete``, ``no_action`` or ``cascade list``.
     source: str = "rule"
+    #: What ``set_default`` writes (None: the column's declared default).
+    value: Any = None
+    #: Column → value every referencing row also holds (a generic relation's content type).
+    when: tuple[tuple[str, Any], ...] = ()
+    #: How ``lethe check`` and blocked reasons name the edge (e.g. the model field behind it).
+    label: str = ""
+
+    @property
+    def declared(self) -> bool:
+        """The schema declares this foreign key (so the database orders deletes by it)."""
+        return bool(self.rule)
+
+    def matches(self, row: Mapping[str, Any]) -> bool:
+        """``row`` of the child holds the edge's constant values."""
+        return all(row[c] == v for c, v in self.when)
+
+    def child_key(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The parent key a child row references (None when it does not, by ``when``)."""
+        return tuple(row[c] for c in self.columns)
+
+    def parent_key(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        """A parent row's referenced values as the child's columns hold them: a text column
+        referencing a number (a generic relation's ``object_pk``) holds its text."""
+        return tuple(
+            _as_column(self.child.c[c], row[p])
+            for c, p in zip(self.columns, self.parent_columns, strict=True)
+        )
 
     @property
     def name(self) -> str:
@@ -113,7 +143,13 @@ class Cascade:
 
     def blocking(self) -> list[Edge]:
         """The edges whose referencing rows keep their parent."""
-        return [e for e in self.edges if e.treatment == "block"]
+        return [e for e in self.edges if e.treatment in {"block", "protect"}]
+
+
+def _as_column(column: Column[Any], value: Any) -> Any:
+    if value is not None and isinstance(column.type, String) and not isinstance(value, str):
+        return str(value)
+    return value
 
 
 def identity(table: Table) -> tuple[str, ...]:
@@ -210,13 +246,9 @@ def _dedupe(edges: list[Edge]) -> list[Edge]:
         slot = (edge.name, edge.parent.name)
         previous = by_name.get(slot)
         if previous is not None and edge.source == "cascade list":
-            edge = Edge(*_spec(edge), previous.rule, "cascade", "cascade list")
+            edge = replace(edge, rule=previous.rule)
         by_name[slot] = edge
     return list(by_name.values())
-
-
-def _spec(edge: Edge) -> tuple[Table, tuple[str, ...], Table, tuple[str, ...]]:
-    return edge.child, edge.columns, edge.parent, edge.parent_columns
 
 
 def _check_overrides(
@@ -264,6 +296,14 @@ def _listed(
             owner = table if name in step.columns else parent
             if name not in owner.c:
                 raise LiveCheckError(f"cascade[{index}]: {owner.name} has no column {name!r}")
+        primary = tuple(c.name for c in parent.primary_key.columns)
+        if len(primary) > 1 and set(references) < set(primary):
+            # Part of a composite key is not unique: it would reach other parents' children.
+            raise LiveCheckError(
+                f"cascade[{index}]: references names {len(references)} of the "
+                f"{len(primary)} columns of {parent.name}'s key {','.join(primary)}; name "
+                "them all, in the order the child's columns refer to them"
+            )
         # One column per role against a one-column key; all columns together against a
         # composite key (a composite foreign key).
         groups = [tuple(step.columns)] if len(references) > 1 else [(c,) for c in step.columns]
@@ -274,13 +314,34 @@ def _listed(
                     f"column(s) but {parent.name}'s key {','.join(references)} has "
                     f"{len(references)}"
                 )
-            edges.append(Edge(table, columns, parent, references, "", "cascade", "cascade list"))
+            for name in step.when:
+                if name not in table.c:
+                    raise LiveCheckError(f"cascade[{index}]: {table.name} has no column {name!r}")
+            edges.append(
+                Edge(
+                    table,
+                    columns,
+                    parent,
+                    references,
+                    "",
+                    step.on_delete,
+                    "cascade list",
+                    value=step.value,
+                    when=tuple(sorted(step.when.items())),
+                    label=step.label,
+                )
+            )
     return edges
 
 
 def _require_breakable(root: Table, members: Mapping[str, Table], edges: Sequence[Edge]) -> None:
-    """Refuse a cycle of cascade edges between tables that no nullable edge breaks."""
-    cascades = [e for e in edges if e.treatment == "cascade" and e.child.name != e.parent.name]
+    """Refuse a cycle of declared cascade edges between tables that no nullable edge breaks
+    (an undeclared edge is no constraint: it never forces an order)."""
+    cascades = [
+        e
+        for e in edges
+        if e.treatment == "cascade" and e.declared and e.child.name != e.parent.name
+    ]
     graph: dict[str, set[str]] = {}
     for edge in cascades:
         if not edge.nullable:
@@ -327,7 +388,7 @@ def _delete_order(root: Table, members: Mapping[str, Table], edges: Sequence[Edg
     refs = {
         (e.child.name, e.parent.name)
         for e in edges
-        if e.child.name != e.parent.name and e.child.name in members
+        if e.child.name != e.parent.name and e.child.name in members and e.declared
     }
     order: list[str] = []
     while remaining:

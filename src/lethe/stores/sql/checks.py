@@ -67,19 +67,22 @@ def _unique_over_every_row(index: Index) -> bool:
     return bool(index.unique) and not partial
 
 
-def require_unique_key(table: Table, key: str, where: str) -> None:
-    """Raise :class:`LiveCheckError` unless the reflected ``table`` declares ``key`` unique
-    on its own: its primary key, a unique constraint, or a full unique index on that column."""
-    proofs = [list(table.primary_key.columns.keys())]
-    proofs += [list(c.columns.keys()) for c in table.constraints if isinstance(c, UniqueConstraint)]
-    proofs += [list(i.columns.keys()) for i in table.indexes if _unique_over_every_row(i)]
-    if [key] in proofs:
+def require_unique_key(table: Table, key: Sequence[str], where: str) -> None:
+    """Raise :class:`LiveCheckError` unless the reflected ``table`` declares ``key`` (its
+    column, or columns together) unique on its own: its primary key, a unique constraint, or a
+    full unique index on exactly those columns."""
+    proofs = [set(table.primary_key.columns.keys())]
+    proofs += [set(c.columns.keys()) for c in table.constraints if isinstance(c, UniqueConstraint)]
+    proofs += [set(i.columns.keys()) for i in table.indexes if _unique_over_every_row(i)]
+    if set(key) in proofs:
         return
+    names = ", ".join(key)
+    alone = "alone" if len(key) == 1 else "together"
     raise LiveCheckError(
-        f"key {table.name}.{key} is not unique: no primary key, unique constraint or unique "
-        f"index covers it alone, and lethe deletes and updates rows by key (a repeated value "
-        f"would touch rows that are not due); use the primary key, or run "
-        f"ALTER TABLE {table.name} ADD UNIQUE ({key});",
+        f"key {table.name}.{','.join(key)} is not unique: no primary key, unique constraint or "
+        f"unique index covers it {alone}, and lethe deletes and updates rows by key (a repeated "
+        f"value would touch rows that are not due); use the primary key, or run "
+        f"ALTER TABLE {table.name} ADD UNIQUE ({names});",
         f"{where}.key",
     )
 
@@ -107,15 +110,16 @@ def check_dataset(handle: SQLDataset, inspector: Inspector) -> list[Finding]:
                     index_statement(edge.child.name, edge.columns, dialect),
                 )
             )
-    if handle.config.holds is not None and handle.hold_table is not None:
-        hold_column = handle.config.holds.column
-        if not _covered([hold_column], _indexed_leading(inspector, handle.hold_table.name, schema)):
+    spec = handle.config.hold_table
+    if spec is not None and handle.hold_table is not None:
+        hold_columns = list(spec.key_columns)
+        if not _covered(hold_columns, _indexed_leading(inspector, handle.hold_table.name, schema)):
             findings.append(
                 Finding(
                     "warning",
                     handle.name,
-                    f"hold column {handle.hold_table.name}.{hold_column} has no index",
-                    index_statement(handle.hold_table.name, [hold_column], dialect),
+                    f"hold column {handle.hold_table.name}.{','.join(hold_columns)} has no index",
+                    index_statement(handle.hold_table.name, hold_columns, dialect),
                 )
             )
     findings.extend(edge_findings(handle))
@@ -132,7 +136,7 @@ def edge_table(cascade: Cascade) -> list[str]:
         rule = edge.rule or "not declared"
         why = {"on_delete": " (on_delete)", "no_action": " (no_action)"}.get(edge.source, "")
         if edge.source == "cascade list":
-            why = " (cascade list)"
+            why = f" ({edge.label})" if edge.label else " (cascade list)"
         lines.append(f"{edge.name} → {edge.parent.name} ({rule}): {edge.treatment}{why}")
     return lines
 
@@ -145,6 +149,8 @@ def edge_findings(handle: SQLDataset) -> list[Finding]:
     table = "\n".join(f"    {line}" for line in edge_table(cascade))
     findings = [Finding("ok", handle.name, f"foreign keys and what a purge does:\n{table}")]
     for edge in cascade.blocking():
+        if edge.label:  # the application's own rule (a Django on_delete), not an omission
+            continue
         findings.append(
             Finding(
                 "warning",

@@ -3,8 +3,9 @@
 For each item R its *deletion set* D(R) is R's row plus every row reached from it through
 cascade edges, transitively (self-references and cycles included: the walk is breadth-first
 over rows, so depth costs no recursion). R is *blocked* when a row outside D(R) references a
-row of D(R) through a blocking edge. Every item of the batch is judged against the rows as
-they are before any of the batch's changes, so items of one batch never unblock each other.
+row of D(R) through a ``block`` edge, or any row references one through a ``protect``
+edge. Every item of the batch is judged against the rows as they are before any of the
+batch's changes, so items of one batch never unblock each other.
 Rows that reference the deleted rows through a ``set_null``/``set_default`` edge, and are not
 deleted themselves, are updated.
 
@@ -32,6 +33,7 @@ __all__ = [
     "HeldRows",
     "Ident",
     "Updates",
+    "item_of",
     "judge",
     "rows_where",
     "updates",
@@ -85,7 +87,7 @@ def needed_columns(cascade: Cascade, table: Table) -> list[str]:
         names += [c for c in cascade.key if c not in names]
     for edge in cascade.edges:
         if edge.child.name == table.name:
-            names += [c for c in edge.columns if c not in names]
+            names += [c for c in (*edge.columns, *dict(edge.when)) if c not in names]
         if edge.parent.name == table.name:
             names += [c for c in edge.parent_columns if c not in names]
     return names
@@ -97,12 +99,15 @@ def rows_where(
     columns: Sequence[str],
     match: Sequence[str],
     values: Iterable[Ident],
+    when: Sequence[tuple[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """``columns`` of the rows whose ``match`` columns hold one of ``values`` (NULLs never
-    match, as in a foreign key)."""
+    match, as in a foreign key), and whose ``when`` columns hold their values."""
     wanted = sorted({v for v in values if None not in v}, key=repr)
     found: list[dict[str, Any]] = []
-    query = select(*(table.c[c] for c in columns))
+    query = select(*(table.c[c] for c in columns)).where(
+        *(table.c[c] == value for c, value in when)
+    )
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         clause = _in(table, match, chunk)
@@ -131,36 +136,67 @@ def judge(
     closure = Closure(cascade, {key_text(k) for k in keys})
     root = cascade.root
     root_cols = needed_columns(cascade, root)
-    start = rows_where(conn, root, root_cols, cascade.key, [(k,) for k in keys])
+    values = [k if isinstance(k, tuple) else (k,) for k in keys]
+    start = rows_where(conn, root, root_cols, cascade.key, values)
     ident_cols = identity(root)
     frontier: dict[str, dict[Ident, dict[str, Any]]] = {root.name: {}}
     for row in start:
         ident = tuple(row[c] for c in ident_cols)
         frontier[root.name][ident] = row
-        closure.owners.setdefault(root.name, {})[ident] = {key_text(row[cascade.key[0]])}
+        closure.owners.setdefault(root.name, {})[ident] = {item_of(cascade, row)}
     closure.rows[root.name] = dict(frontier[root.name])
     _walk(conn, closure, frontier, gone)
     _propagate(closure)
     _find_blockers(conn, closure, gone)
     if holds is not None:
         _find_held(conn, closure, holds)
+    _release_swept(closure)
     return closure
+
+
+def _release_swept(closure: Closure) -> None:
+    """A blocked item whose own row lies in an unblocked item's deletion set goes with it
+    (its blocker is in that set too, or it would block the other item), so it is no longer
+    blocked: it is deleted and recorded as an item, not as ``skipped_blocked``.
+
+    One pass suffices: owners are transitive, so a row an unblocked item reaches through a
+    released item was already owned by the unblocked one.
+    """
+    root = closure.cascade.root.name
+    free = closure.items - set(closure.blocked)
+    for ident, owners in closure.owners.get(root, {}).items():
+        item = item_of(closure.cascade, closure.row(root, ident))
+        if item in closure.blocked and owners & free:
+            del closure.blocked[item]
+
+
+def item_of(cascade: Cascade, row: Mapping[str, Any]) -> str:
+    """The key text of a row of the dataset's table (its key columns read)."""
+    if len(cascade.key) == 1:
+        return key_text(row[cascade.key[0]])
+    return key_text(tuple(row[c] for c in cascade.key))
+
+
+def _row_key(cascade: Cascade, row: Mapping[str, Any]) -> ItemKey:
+    if len(cascade.key) == 1:
+        return row[cascade.key[0]]  # type: ignore[no-any-return]
+    return tuple(row[c] for c in cascade.key)
 
 
 def _find_held(conn: Connection, closure: Closure, holds: HeldRows) -> None:
     """Rows of the root table other than the items themselves, reached by a cascade (a
     self-reference, a cycle): a held one keeps every item that reaches it."""
-    root = closure.cascade.root.name
-    key = closure.cascade.key[0]
+    cascade = closure.cascade
+    root = cascade.root.name
     reached = {
-        key_text(row[key]): ident
+        item_of(cascade, row): ident
         for ident, row in closure.rows.get(root, {}).items()
-        if key_text(row[key]) not in closure.items
+        if item_of(cascade, row) not in closure.items
     }
     if not reached:
         return
     rows = closure.rows[root]
-    held = holds(conn, [rows[ident][key] for ident in reached.values()])
+    held = holds(conn, [_row_key(cascade, rows[ident]) for ident in reached.values()])
     for text in sorted(held):
         for item in sorted(closure.owners[root][reached[text]] & closure.items):
             closure.blocked.setdefault(item, f"blocked by a hold on {root} key {text}")
@@ -189,13 +225,12 @@ def _walk(
             parents = frontier.get(edge.parent.name)
             if not parents:
                 continue
-            values = {tuple(r[c] for c in edge.parent_columns) for r in parents.values()}
+            values = {edge.parent_key(r) for r in parents.values()}
             child = edge.child
             ident_cols = identity(child)
             known = closure.rows.setdefault(child.name, {})
-            for row in rows_where(
-                conn, child, needed_columns(cascade, child), edge.columns, values
-            ):
+            columns = needed_columns(cascade, child)
+            for row in rows_where(conn, child, columns, edge.columns, values, edge.when):
                 ident = tuple(row[c] for c in ident_cols)
                 if ident not in known and (child.name, ident) not in gone:
                     known[ident] = row
@@ -209,11 +244,12 @@ def _walk(
         frontier = reached
 
 
-def _index(closure: Closure, table: str, columns: tuple[str, ...]) -> dict[Ident, Ident]:
-    """Rows of the closure in ``table`` by their ``columns`` values (a referenced key)."""
+def _index(closure: Closure, edge: Edge) -> dict[Ident, Ident]:
+    """Rows of the closure in ``edge``'s parent table by the key its child rows reference."""
+    table = edge.parent.name
     ident_cols = identity(closure.cascade.member(table))
     return {
-        tuple(row[c] for c in columns): tuple(row[c] for c in ident_cols)
+        edge.parent_key(row): tuple(row[c] for c in ident_cols)
         for row in closure.rows.get(table, {}).values()
     }
 
@@ -222,10 +258,12 @@ def _propagate(closure: Closure) -> None:
     """Each row's owners: the items whose deletion set reaches it (a fixpoint over rows)."""
     children: dict[tuple[str, Ident], list[tuple[str, Ident]]] = {}
     for edge in closure.cascade.cascading():
-        parents = _index(closure, edge.parent.name, edge.parent_columns)
+        parents = _index(closure, edge)
         ident_cols = identity(edge.child)
         for row in closure.rows.get(edge.child.name, {}).values():
-            parent = parents.get(tuple(row[c] for c in edge.columns))
+            if not edge.matches(row):
+                continue
+            parent = parents.get(edge.child_key(row))
             if parent is not None:
                 child = (edge.child.name, tuple(row[c] for c in ident_cols))
                 children.setdefault((edge.parent.name, parent), []).append(child)
@@ -246,14 +284,14 @@ def _referencing(
 ) -> list[tuple[Ident, Ident, dict[str, Any]]]:
     """(referenced identity, referencing identity, referencing row) for ``edge``'s rows that
     point at a row of the closure."""
-    parents = _index(closure, edge.parent.name, edge.parent_columns)
+    parents = _index(closure, edge)
     if not parents:
         return []
     ident_cols = identity(edge.child)
     columns = list(dict.fromkeys([*ident_cols, *edge.columns]))
     found = []
-    for row in rows_where(conn, edge.child, columns, edge.columns, parents):
-        parent = parents[tuple(row[c] for c in edge.columns)]
+    for row in rows_where(conn, edge.child, columns, edge.columns, parents, edge.when):
+        parent = parents[edge.child_key(row)]
         found.append((parent, tuple(row[c] for c in ident_cols), row))
     return found
 
@@ -267,13 +305,17 @@ def _find_blockers(
         for parent, child, row in _referencing(conn, closure, edge):
             if (edge.child.name, child) in gone:
                 continue
-            for item in sorted(owners.get(parent, set()) - theirs.get(child, set())):
+            # A protecting row keeps its parent even when the purge would delete it too.
+            spared = set() if edge.treatment == "protect" else theirs.get(child, set())
+            for item in sorted(owners.get(parent, set()) - spared):
                 closure.blocked.setdefault(item, _reason(edge, row, child))
 
 
 def _reason(edge: Edge, row: Mapping[str, Any], child: Ident) -> str:
     value = ",".join(str(row[c]) for c in edge.columns)
     key = ",".join(str(v) for v in child)
+    if edge.label:
+        return f"blocked by {edge.label}: {edge.child.name} key {key} ({edge.name} = {value})"
     return f"blocked by {edge.name} = {value} ({edge.child.name} key {key})"
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     Select,
     Table,
+    and_,
     false,
     func,
     inspect,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
     update,
 )
 from sqlalchemy.engine import Connection
@@ -34,9 +36,10 @@ from sqlalchemy.engine import Connection
 from lethe.config.datasets import DatasetConfig
 from lethe.errors import ConfigError, LiveCheckError, StoreError
 from lethe.model.conditions import Condition, Unreadable
-from lethe.model.keys import ItemKey, key_text
+from lethe.model.keys import ItemKey, key_text, parse_composite
 from lethe.stores.base import DeleteOutcome, HeldFn, Item
-from lethe.stores.sql import sqlite_dates
+from lethe.stores.files import FileRef
+from lethe.stores.sql import setwise, sqlite_dates
 from lethe.stores.sql.cascade import Cascade
 from lethe.stores.sql.closure import Closure, HeldRows, judge
 from lethe.stores.sql.compile import (
@@ -47,6 +50,7 @@ from lethe.stores.sql.compile import (
 )
 from lethe.stores.sql.dialects import dialect_of
 from lethe.stores.sql.engine import translate_errors
+from lethe.stores.sql.files import blanked_files, deleted_files
 from lethe.stores.sql.keysets import KeySet, Match
 from lethe.stores.sql.membership import membership
 from lethe.stores.sql.removal import Removal, planned, remove
@@ -74,14 +78,21 @@ class SQLDataset:
         self.engine = engine
         self.root = table
         self.cascade = cascade
-        self.key = column(table, str(config.key))
+        #: The key's columns; ``key`` is the one column, or their tuple (a composite key).
+        self.key_columns = [column(table, name) for name in config.key_columns]
+        self.key: ColumnElement[Any] = (
+            self.key_columns[0] if len(self.key_columns) == 1 else tuple_(*self.key_columns)
+        )
         self.hold_table = hold_table
         self.label = label
         self._related: dict[str, Table] = {}
         self.sqlite = engine.dialect.name == "sqlite"
         self.dialect = dialect_of(engine)
         self.locks_rows = self.dialect.row_locks
-        self.keyset = KeySet(_ROOT_KEYS, self.key, engine.dialect)
+        self.keyset = KeySet(_ROOT_KEYS, self.key_columns, engine.dialect)
+        #: Removed table by table in SQL rather than judged row by row (see :mod:`.setwise`);
+        #: columns naming files are read from the judged rows, so they keep the row path.
+        self.setwise = not config.files and setwise.applies(cascade, self.dialect.name)
 
     @property
     def table(self) -> str:
@@ -103,11 +114,16 @@ class SQLDataset:
 
     def held(self) -> ColumnElement[bool]:
         """True for rows the application's own hold table holds."""
-        spec = self.config.holds
+        spec = self.config.hold_table
         if spec is None or self.hold_table is None:
             return false()
         hold = self.hold_table
-        clause = column(hold, spec.column) == self.key
+        clause = and_(
+            *(
+                column(hold, name) == key
+                for name, key in zip(spec.key_columns, self.key_columns, strict=True)
+            )
+        )
         if spec.released_column:
             clause = clause & column(hold, spec.released_column).is_(None)
         # SELECT 1, not SELECT *: a narrow role has column grants only.
@@ -119,8 +135,10 @@ class SQLDataset:
         selected = self.where(condition)
         unreadable = unreadable_condition(condition, self.root) if self.sqlite else None
         if unreadable is None:
-            return select(self.key, self.held().label("held")).where(selected)
-        flagged = select(self.key, self.held().label("held"), unreadable.label("unreadable"))
+            return select(*self.key_columns, self.held().label("held")).where(selected)
+        flagged = select(
+            *self.key_columns, self.held().label("held"), unreadable.label("unreadable")
+        )
         return flagged.where(or_(selected, unreadable))
 
     def membership(self, roots: Match) -> dict[str, ColumnElement[bool]] | None:
@@ -138,13 +156,13 @@ class SQLDataset:
         limit: int,
         exclude: Sequence[ItemKey] = (),
     ) -> list[Item]:
-        query = self._items(condition).order_by(self.key).limit(limit)
+        query = self._items(condition).order_by(*self.key_columns).limit(limit)
         if after is not None:
             query = query.where(self.key > after)
         if exclude:
             query = query.where(self.key.not_in(list(exclude)))
         with translate_errors(self.label), self.engine.connect() as conn:
-            return [_item(row) for row in conn.execute(query)]
+            return [self._item(row) for row in conn.execute(query)]
 
     def iter_select(self, condition: Condition, *, page: int = 5000) -> Iterator[Item]:
         after: ItemKey | None = None
@@ -199,15 +217,17 @@ class SQLDataset:
         self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int | None
     ) -> dict[str, int]:
         roots: Select[Any] = (
-            select(self.key).where(self._eligible(condition, exclude)).order_by(self.key)
+            select(*self.key_columns)
+            .where(self._eligible(condition, exclude))
+            .order_by(*self.key_columns)
         )
         if limit is not None:
             roots = roots.limit(limit)
         # SQLite and PostgreSQL accept LIMIT inside IN (…) only through a derived table.
-        root_keys = select(roots.subquery().c[0])
+        root_keys = select(*roots.subquery().c)
         clauses = self.membership(lambda col: col.in_(root_keys))
         if clauses is None:  # a cycle between tables: judged row by row, batch by batch
-            keys = [row[0] for row in self._all(roots)]
+            keys = [self._key_of(row) for row in self._all(roots)]
             return cascaded(self.preview_delete(keys, batch_size=1000))
         counts: dict[str, int] = {}
         with translate_errors(self.label), self.engine.connect() as conn:
@@ -217,6 +237,10 @@ class SQLDataset:
                 if name == self.root.name:
                     query = query.where(~self.key.in_(root_keys))
                 counts[name] = int(conn.execute(query).scalar_one())
+                # One read-only transaction per count, not one across them all: on a large
+                # table their sum would hold a snapshot (and vacuum back) for seconds. The
+                # counts are an estimate of a run that starts later anyway.
+                conn.rollback()
         return {name: n for name, n in counts.items() if name != self.root.name or n}
 
     def _holds(self, registry: HeldFn | None) -> HeldRows:
@@ -226,8 +250,8 @@ class SQLDataset:
         def held(conn: Connection, keys: Sequence[ItemKey]) -> set[str]:
             found: set[str] = set()
             if self.hold_table is not None and keys:
-                query = select(self.key).where(self.key.in_(list(keys)), self.held())
-                found |= {key_text(k) for k in conn.execute(query).scalars()}
+                query = select(*self.key_columns).where(self.key.in_(list(keys)), self.held())
+                found |= {key_text(self._key_of(row)) for row in conn.execute(query)}
             if registry is not None:
                 found |= set(registry([key_text(k) for k in keys]))
             return found
@@ -263,13 +287,14 @@ class SQLDataset:
             else:
                 cols.append(col)
         found: dict[str, dict[str, Any]] = {}
-        query = select(self.key, *cols).where(self.keyset.match(self.key))
+        query = select(*self.key_columns, *cols).where(self.keyset.match(self.key))
+        width = len(self.key_columns)
         with translate_errors(self.label), self.engine.connect() as conn:
             for start in range(0, len(keys), 1000):
                 params = self.keyset.params(keys[start : start + 1000])
                 for row in conn.execute(query, params):
-                    values = iter(row[1:])
-                    found[key_text(row[0])] = {
+                    values = iter(row[width:])
+                    found[key_text(self._key_of(row))] = {
                         name: _date(next(values), next(values)) if name in dates else next(values)
                         for name in columns
                     }
@@ -310,7 +335,7 @@ class SQLDataset:
     ) -> dict[str, Any]:
         related = self._related_table(table)
         own = self.root.c[column]  # checked when the policy was bound (Action.reads)
-        query = select(self.key, related.c[value]).join_from(
+        query = select(*self.key_columns, related.c[value]).join_from(
             self.root, related, related.c[key] == own
         )
         found: dict[str, Any] = {}
@@ -318,7 +343,7 @@ class SQLDataset:
             for start in range(0, len(keys), 1000):
                 chunk = list(keys[start : start + 1000])
                 for row in conn.execute(query.where(self.key.in_(chunk))):
-                    found[key_text(row[0])] = row[1]
+                    found[key_text(self._key_of(row))] = row[-1]
         return found
 
     def require_columns(self, columns: set[str]) -> None:
@@ -326,20 +351,29 @@ class SQLDataset:
             column(self.root, name)
 
     def parse_key(self, text: str) -> ItemKey:
+        if len(self.key_columns) > 1:
+            names = [c.name for c in self.key_columns]
+            try:
+                return parse_composite(text, names, [_converter(c) for c in self.key_columns])
+            except ValueError as exc:
+                raise ConfigError(f"{text!r} is not a valid key for {self.name}: {exc}") from None
         try:
-            python_type = self.key.type.python_type
-        except NotImplementedError:
-            return text
-        try:
-            if python_type is int:
-                return int(text)
-            if python_type is uuid.UUID:
-                return uuid.UUID(text)
+            return _converter(self.key_columns[0])(text)  # type: ignore[no-any-return]
         except ValueError:
+            python_type = self.key_columns[0].type.python_type
             raise ConfigError(
                 f"{text!r} is not a valid key for {self.name} ({python_type.__name__})"
             ) from None
-        return text
+
+    def _key_of(self, row: Sequence[Any]) -> ItemKey:
+        """The key of a row whose first columns are the key's."""
+        width = len(self.key_columns)
+        return row[0] if width == 1 else tuple(row[:width])
+
+    def _item(self, row: Sequence[Any]) -> Item:
+        width = len(self.key_columns)
+        rest = row[width:]
+        return Item(self._key_of(row), bool(rest[0]), bool(rest[1]) if len(rest) > 1 else False)
 
     @contextmanager
     def open_batch(self) -> Iterator[SQLBatch]:
@@ -362,6 +396,8 @@ class SQLBatch:
         self.conn = conn
         self.failed: dict[str, str] = {}  # a transaction applies all of a batch or none
         self.blocked: dict[str, str] = {}
+        #: Files the rows deleted or blanked named (``files``), deleted after the commit.
+        self.files: list[FileRef] = []
         self._due: ColumnElement[bool] = true()
         self._closure: Closure | None = None
 
@@ -376,7 +412,7 @@ class SQLBatch:
     ) -> list[Item]:
         ds = self.dataset
         self._due = ds.where(condition)
-        query = ds._items(condition).order_by(ds.key).limit(limit)
+        query = ds._items(condition).order_by(*ds.key_columns).limit(limit)
         params: dict[str, Any] = {}
         if keys is not None:
             query = query.where(ds.keyset.match(ds.key))
@@ -386,7 +422,7 @@ class SQLBatch:
         if ds.locks_rows:
             skip = skip_locked and ds.dialect.skip_locked
             query = query.with_for_update(of=ds.root, skip_locked=skip)
-        return [_item(row) for row in self.conn.execute(query, params)]
+        return [ds._item(row) for row in self.conn.execute(query, params)]
 
     def update(self, keys: Sequence[ItemKey], values: Mapping[str, Any]) -> int:
         ds = self.dataset
@@ -396,6 +432,7 @@ class SQLBatch:
         }
         for name in converted:
             column(ds.root, name)
+        self.files += blanked_files(self.conn, ds, keys, converted, self._due)
         statement = update(ds.root).where(ds.keyset.match(ds.key), self._due).values(converted)
         changed = int(self.conn.execute(statement, ds.keyset.params(keys)).rowcount)
         if changed < len(set(keys)):
@@ -405,6 +442,8 @@ class SQLBatch:
     def blockers(self, keys: Sequence[ItemKey], held: HeldFn | None = None) -> Mapping[str, str]:
         """Items whose deletion a protected referencing row, or a held row their cascade
         reaches, forbids (judged for all of ``keys`` before anything is deleted)."""
+        if self.dataset.setwise:
+            return {}  # nothing can block, and no row of the table is reached but the items
         holds = self.dataset._holds(held)
         self._closure = judge(self.conn, self.dataset.cascade, keys, holds=holds)
         self.blocked.update(self._closure.blocked)
@@ -413,6 +452,11 @@ class SQLBatch:
     def delete(self, keys: Sequence[ItemKey]) -> DeleteOutcome:
         ds = self.dataset
         batch = [key_text(k) for k in keys]
+        if ds.setwise:
+            removal = setwise.remove(self.conn, ds.cascade, ds.keyset, batch, keys, self._due)
+            if removal.roots_deleted < len(set(batch)):
+                self._missed("deleted", removal.roots_deleted, keys)
+            return _outcome(removal, ds.root.name)
         closure = self._closure
         if closure is None or not set(batch) <= closure.items:
             closure = judge(self.conn, ds.cascade, keys)
@@ -423,10 +467,11 @@ class SQLBatch:
                     "deleted (ask blockers() first); the batch was rolled back"
                 )
         self._closure = None
+        self.files += deleted_files(self.conn, ds.cascade, ds.config.files, closure, batch)
         removal = remove(self.conn, closure, batch, self._due)
         if removal.roots_deleted < len(set(batch)):
             # An item another item's cascade removed (a self-reference) is gone too.
-            remaining = select(ds.key).where(ds.keyset.match(ds.key))
+            remaining = select(*ds.key_columns).where(ds.keyset.match(ds.key))
             if self.conn.execute(remaining, ds.keyset.params(keys)).first() is not None:
                 self._missed("deleted", removal.roots_deleted, keys)
         return _outcome(removal, ds.root.name)
@@ -439,8 +484,18 @@ class SQLBatch:
         )
 
 
-def _item(row: Any) -> Item:
-    return Item(row[0], bool(row[1]), bool(row[2]) if len(row) > 2 else False)
+def _converter(key: ColumnElement[Any]) -> Any:
+    """Text (or a JSON value) to ``key``'s Python type: int and UUID columns convert, the
+    rest keep text."""
+    try:
+        python_type = key.type.python_type
+    except NotImplementedError:
+        return str
+    if python_type is int:
+        return lambda v: v if isinstance(v, int) else int(v)
+    if python_type is uuid.UUID:
+        return lambda v: uuid.UUID(str(v))
+    return str
 
 
 def _date(utc_text: str | None, unreadable: str | None) -> datetime | Unreadable | None:

@@ -40,7 +40,7 @@ def _needs(uses: Sequence[tuple[SQLDataset, DatasetUse]]) -> dict[str, TableGran
     tables: dict[str, TableGrant] = {}
     for handle, use in uses:
         root = tables.setdefault(handle.root.name, TableGrant())
-        root.select |= {handle.key.name} | use.reads
+        root.select |= {c.name for c in handle.key_columns} | use.reads
         root.update |= use.writes
         root.locks |= bool(use.writes) or use.deletes
         if use.deletes:
@@ -57,10 +57,10 @@ def _needs(uses: Sequence[tuple[SQLDataset, DatasetUse]]) -> dict[str, TableGran
                 parent.select |= set(identity(edge.parent)) | set(edge.parent_columns)
         for name, columns in use.related.items():
             tables.setdefault(name, TableGrant()).select |= columns
-        spec = handle.config.holds
+        spec = handle.config.hold_table
         if spec is not None:
             hold = tables.setdefault(spec.table, TableGrant())
-            hold.select |= {c for c in (spec.column, spec.released_column) if c}
+            hold.select |= {*spec.key_columns, *filter(None, [spec.released_column])}
     for table in tables.values():
         if table.locks and not table.update:
             table.update = {next(iter(sorted(table.select)))}

@@ -4,7 +4,7 @@
 SQLAlchemy's compiled cache nor the server's prepared statements are reused, and expanding a
 thousand parameters costs more than the delete itself. One array parameter keeps the text fixed:
 ``= ANY(:keys)`` on PostgreSQL, ``IN (SELECT value FROM json_each(:keys))`` on SQLite. Other
-dialects fall back to an expanding ``IN``.
+dialects, and composite keys (a list of tuples), fall back to an expanding ``IN``.
 """
 
 from __future__ import annotations
@@ -25,16 +25,20 @@ Match = Callable[[_Column[Any]], ColumnElement[bool]]
 
 
 class KeySet:
-    """A named parameter holding a list of keys of ``key_column``'s type."""
+    """A named parameter holding a list of keys of the key columns' types (tuples for a
+    composite key)."""
 
-    def __init__(self, name: str, key_column: _Column[Any], dialect: Dialect) -> None:
+    def __init__(self, name: str, key_columns: Sequence[_Column[Any]], dialect: Dialect) -> None:
         self.name = name
         self.dialect = dialect
-        self.key_type = key_column.type
-        self._to_db = key_column.type.bind_processor(dialect)
+        self.composite = len(key_columns) > 1
+        self.key_type = key_columns[0].type
+        self._to_db = key_columns[0].type.bind_processor(dialect)
 
-    def match(self, column: _Column[Any]) -> ColumnElement[bool]:
-        """``column`` is one of the bound keys."""
+    def match(self, column: ColumnElement[Any]) -> ColumnElement[bool]:
+        """``column`` (the key's column, or their tuple) is one of the bound keys."""
+        if self.composite:
+            return column.in_(bindparam(self.name, expanding=True))
         if self.dialect.name == "postgresql":
             return column == any_(bindparam(self.name, type_=ARRAY(self.key_type)))
         if self.dialect.name == "sqlite":
@@ -46,7 +50,7 @@ class KeySet:
 
     def params(self, keys: Sequence[Any]) -> dict[str, Any]:
         """The parameter value for ``keys``."""
-        if self.dialect.name == "sqlite":
+        if self.dialect.name == "sqlite" and not self.composite:
             stored = [self._to_db(k) for k in keys] if self._to_db else list(keys)
             return {self.name: json.dumps(stored)}
         return {self.name: list(keys)}

@@ -10,7 +10,9 @@ cascade can reach, an upper bound of what a run deletes.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, Table, false, or_, select, tuple_
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, String, Table, cast, false, or_, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement as _Column
 
 from lethe.stores.sql.cascade import Cascade, Edge, identity
@@ -24,6 +26,20 @@ def _refers(
 ) -> ColumnElement[bool]:
     cols = [table.c[c] for c in columns]
     return cols[0].in_(inner) if len(cols) == 1 else tuple_(*cols).in_(inner)
+
+
+def _key(table: Table, names: tuple[str, ...]) -> ColumnElement[Any]:
+    """The key column, or the tuple of a composite key's columns."""
+    cols = [table.c[c] for c in names]
+    return cols[0] if len(cols) == 1 else tuple_(*cols)
+
+
+def _like(value: _Column[Any], column: _Column[Any]) -> _Column[Any]:
+    """``value`` as ``column``'s type where a text column references a number (a generic
+    relation's ``object_pk``), so the comparison is valid on every database."""
+    if isinstance(column.type, String) and not isinstance(value.type, String):
+        return cast(value, column.type)
+    return value
 
 
 def membership(cascade: Cascade, roots: Match) -> dict[str, ColumnElement[bool]] | None:
@@ -44,15 +60,21 @@ def membership(cascade: Cascade, roots: Match) -> dict[str, ColumnElement[bool]]
     for name in order:
         table = cascade.member(name)
         seeds: list[ColumnElement[bool]] = (
-            [roots(root.c[cascade.key[0]])] if name == root.name else []
+            [roots(_key(root, cascade.key))] if name == root.name else []
         )
         for edge in edges:
             if edge.child.name == name and edge.parent.name != name:
                 parent = edge.parent
-                inner = select(*(parent.c[c] for c in edge.parent_columns)).where(
-                    clauses[parent.name]
-                )
-                seeds.append(_refers(table, edge.columns, inner))
+                inner = select(
+                    *(
+                        _like(parent.c[p], table.c[c])
+                        for c, p in zip(edge.columns, edge.parent_columns, strict=True)
+                    )
+                ).where(clauses[parent.name])
+                refers = _refers(table, edge.columns, inner)
+                for column, value in edge.when:
+                    refers = refers & (table.c[column] == value)
+                seeds.append(refers)
         seed = or_(*seeds) if seeds else false()
         loops = [e for e in edges if e.child.name == name and e.parent.name == name]
         clauses[name] = _closed(table, seed, loops) if loops else seed

@@ -18,12 +18,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, literal_column, null, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    delete,
+    false,
+    literal_column,
+    null,
+    or_,
+    update,
+)
 from sqlalchemy.engine import Connection
 
-from lethe.model.keys import key_text
 from lethe.stores.sql.cascade import Cascade, Edge, identity
-from lethe.stores.sql.closure import Closure, Ident, Updates, _in, updates
+from lethe.stores.sql.closure import Closure, Ident, Updates, _in, item_of, updates
 
 __all__ = ["Removal", "planned", "remove"]
 
@@ -77,8 +86,7 @@ def _counted(
 
 
 def _item_of(closure: Closure, ident: Ident) -> str:
-    row = closure.row(closure.cascade.root.name, ident)
-    return key_text(row[closure.cascade.key[0]])
+    return item_of(closure.cascade, closure.row(closure.cascade.root.name, ident))
 
 
 def remove(
@@ -106,20 +114,22 @@ def remove(
 def _dependencies(
     closure: Closure, deleted: Mapping[str, Mapping[Ident, set[str]]]
 ) -> set[tuple[tuple[str, Ident], tuple[str, Ident]]]:
-    """(referencing row, referenced row) pairs among the rows to delete, over every edge."""
+    """(referencing row, referenced row) pairs among the rows to delete, over every declared
+    edge (an undeclared one is no constraint to order by)."""
     pairs: set[tuple[tuple[str, Ident], tuple[str, Ident]]] = set()
     for edge in closure.cascade.edges:
+        if not edge.declared:
+            continue
         parents_rows = deleted.get(edge.parent.name)
         children = deleted.get(edge.child.name)
         if not parents_rows or not children:
             continue
-        parents = {
-            tuple(closure.row(edge.parent.name, i)[c] for c in edge.parent_columns): i
-            for i in parents_rows
-        }
+        parents = {edge.parent_key(closure.row(edge.parent.name, i)): i for i in parents_rows}
         for ident in children:
             row = closure.row(edge.child.name, ident)
-            target = parents.get(tuple(row[c] for c in edge.columns))
+            if not edge.matches(row):
+                continue
+            target = parents.get(edge.child_key(row))
             if target is not None and (edge.child.name, ident) != (edge.parent.name, target):
                 pairs.add(((edge.child.name, ident), (edge.parent.name, target)))
     return pairs
@@ -186,11 +196,32 @@ def _delete(
     columns = identity(table)
     total = 0
     for start in range(0, len(idents), 500):
-        statement = delete(table).where(_in(table, columns, idents[start : start + 500]))
+        statement = delete(table).where(_identified(table, columns, idents[start : start + 500]))
         if guard is not None:
             statement = statement.where(guard)
         total += int(conn.execute(statement).rowcount)
     return total
+
+
+def _identified(
+    table: Table, columns: Sequence[str], idents: Sequence[Ident]
+) -> ColumnElement[bool]:
+    """The rows with these identities. A table without a primary key is identified by all its
+    columns, NULLs included, and ``col IN (NULL)`` matches nothing: such rows are matched
+    column by column with ``IS NULL``."""
+    plain = [i for i in idents if None not in i]
+    clauses = [_in(table, columns, plain)] if plain else []
+    for ident in idents:
+        if None in ident:
+            clauses.append(
+                and_(
+                    *(
+                        table.c[c].is_(None) if v is None else table.c[c] == v
+                        for c, v in zip(columns, ident, strict=True)
+                    )
+                )
+            )
+    return or_(*clauses) if clauses else false()
 
 
 def _apply_updates(
@@ -207,9 +238,11 @@ def _apply_updates(
 
 
 def _new_value(edge: Edge, name: str) -> Any:
-    """NULL, or the column's declared default (NULL without one), as SQL."""
+    """NULL, the edge's own value, or the column's declared default (NULL without one)."""
     if edge.treatment == "set_null":
         return null()
+    if edge.value is not None:
+        return edge.value
     default = edge.child.c[name].server_default
     arg = getattr(default, "arg", None)
     if arg is None:
@@ -223,7 +256,7 @@ def _set_columns(
     columns = identity(table)
     for start in range(0, len(idents), 500):
         chunk = idents[start : start + 500]
-        conn.execute(update(table).where(_in(table, columns, chunk)).values(dict(values)))
+        conn.execute(update(table).where(_identified(table, columns, chunk)).values(dict(values)))
 
 
 def cascade_tables(cascade: Cascade) -> list[str]:

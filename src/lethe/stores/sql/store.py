@@ -15,8 +15,10 @@ from lethe.stores.sql import cascade as cascading
 from lethe.stores.sql.checks import check_dataset, require_unique_key
 from lethe.stores.sql.dataset import SQLDataset
 from lethe.stores.sql.engine import create_sql_engine, translate_errors
+from lethe.stores.sql.files import check_file_columns
 from lethe.stores.sql.filters import check_filter_types
 from lethe.stores.sql.grants import grant_statements
+from lethe.stores.sql.partitions import PartitionedDataset, partition_findings, read_layout
 
 __all__ = ["SQLStore"]
 
@@ -60,21 +62,22 @@ class SQLStore:
         where = f"datasets.{dataset}"
         if config.table is None or config.key is None:
             raise ConfigError(f"{self.label} is a SQL database: give table and key", where)
-        key = config.key
+        key = config.key_columns
         root = self.table(config.table, config.db_schema, where)
-        if key not in root.c:
-            raise LiveCheckError(f"table {root.name!r} has no column {key!r}", f"{where}.key")
+        for name in key:
+            if name not in root.c:
+                raise LiveCheckError(f"table {root.name!r} has no column {name!r}", f"{where}.key")
         check_filter_types(root, config.where, where)
         require_unique_key(root, key, where)
         metadata = self.metadata(config.db_schema)
         try:
             if config.cascade == "none":
-                cascade = cascading.Cascade(root=root, key=(key,))
+                cascade = cascading.Cascade(root=root, key=key)
             else:
                 cascade = cascading.build(
                     metadata,
                     root,
-                    (key,),
+                    key,
                     ondelete=self._ondelete(metadata),
                     steps=[] if config.cascade == "auto" else config.cascade,
                     overrides=config.on_delete,
@@ -83,15 +86,22 @@ class SQLStore:
         except LiveCheckError as exc:
             part = "on_delete" if exc.message.startswith("on_delete") else "cascade"
             raise LiveCheckError(exc.message, f"{where}.{part}") from None
+        check_file_columns(cascade, config.files, where)
         hold_table = None
-        if config.holds is not None:
-            hold_table = self.table(config.holds.table, config.db_schema, f"{where}.holds")
-            for name in filter(None, (config.holds.column, config.holds.released_column)):
+        holds = config.hold_table
+        if holds is not None:
+            hold_table = self.table(holds.table, config.db_schema, f"{where}.holds")
+            for name in (*holds.key_columns, *filter(None, [holds.released_column])):
                 if name not in hold_table.c:
                     raise LiveCheckError(
                         f"hold table {hold_table.name!r} has no column {name!r}", f"{where}.holds"
                     )
-        handle = SQLDataset(dataset, config, self.engine, root, cascade, hold_table, self.label)
+        parts = (dataset, config, self.engine, root, cascade, hold_table, self.label)
+        handle = SQLDataset(*parts)
+        with translate_errors(self.label), self.engine.connect() as conn:
+            layout = read_layout(conn, handle)
+        if layout is not None:
+            handle = PartitionedDataset(*parts).partitioned(layout)
         self._bound[dataset] = handle
         return handle
 
@@ -115,7 +125,7 @@ class SQLStore:
         """Live checks of one dataset (see :func:`lethe.stores.sql.checks.check_dataset`)."""
         handle = self.bind(dataset, config)
         with translate_errors(self.label):
-            return check_dataset(handle, inspect(self.engine))
+            return check_dataset(handle, inspect(self.engine)) + partition_findings(handle)
 
     def grants(self, uses: Sequence[DatasetUse], role: str) -> list[str]:
         """Least-privilege GRANTs for the datasets this store serves."""

@@ -1,0 +1,166 @@
+"""``python manage.py lethe``: lethe's CLI inside a Django project, with stores and state on
+the project's ``DATABASES`` aliases."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.django_app.shop import AS_OF, POLICY, Shop
+
+DJANGO = POLICY.format(state="sqlite:///state.db", store="django://default")
+
+
+def _plain(shop: Shop) -> str:
+    """The same policy naming the database by URL, for the plain ``lethe`` CLI."""
+    return POLICY.format(state="sqlite:///plain-state.db", store=shop.url)
+
+
+def test_manage_py_lethe_runs_the_policy_of_settings_lethe_config(shop: Shop) -> None:
+    shop.seed()
+    shop.policy(DJANGO)
+    assert shop.manage("lethe", "check").code == 0
+    run = shop.manage("lethe", "run", "--as-of", AS_OF)
+    assert run.code == 0, run.err
+    assert "Hard deleted: 1 customers (with 2 shop_order)" in run.out
+    assert [r[0] for r in shop.rows("shop_customer")] == [2, 3]
+    assert shop.rows("shop_order", "customer_id") == [(2,)]
+    assert (shop.root / "state.db").exists()  # relative to the policy file, as with lethe
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("plan", "--as-of", AS_OF),
+        ("explain", "customers", "1", "--as-of", AS_OF),
+        ("hold", "list"),
+        ("check",),
+    ],
+    ids=lambda a: a[0],
+)
+def test_output_and_exit_code_are_the_lethe_clis(shop: Shop, argv: tuple[str, ...]) -> None:
+    shop.seed()
+    shop.policy(_plain(shop), "plain.toml")
+    plain = shop.lethe("--config", "plain.toml", *argv)
+    shop.policy(DJANGO)
+    django = shop.manage("lethe", *argv)
+    assert (django.code, django.err) == (plain.code, plain.err)
+    assert _without_urls(django.out) == _without_urls(plain.out)
+
+
+def _without_urls(text: str) -> str:
+    return re.sub(r"(sqlite|postgresql)\S*", "URL", text)
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [(("runs", "show", "run-nope"), 6), (("nosuch",), 2), (("run", "--bogus"), 2)],
+)
+def test_errors_exit_with_lethes_codes(shop: Shop, argv: tuple[str, ...], code: int) -> None:
+    shop.policy(DJANGO)
+    result = shop.manage("lethe", *argv)
+    assert result.code == code
+    assert "Traceback" not in result.err
+
+
+def test_a_config_option_on_the_command_line_wins_over_the_setting(shop: Shop) -> None:
+    shop.seed()
+    shop.policy(DJANGO.replace('retain = "30d"', 'retain = "3650d"'), "other.toml")
+    shop.policy(DJANGO)  # settings.LETHE_CONFIG
+    other = shop.manage("lethe", "--config", "other.toml", "plan", "--json", "--as-of", AS_OF)
+    assert json.loads(other.out)["phases"][0]["keys"] == []
+    own = shop.manage("lethe", "plan", "--json", "--as-of", AS_OF)
+    assert json.loads(own.out)["phases"][0]["keys"] == ["1"]
+
+
+def test_djangos_own_options_are_not_passed_to_lethe(shop: Shop) -> None:
+    shop.policy(DJANGO)
+    result = shop.manage("lethe", "--settings=shopsite.settings", "check")
+    assert result.code == 0, result.err
+
+
+def test_call_command_carries_lethes_exit_code(shop: Shop) -> None:
+    shop.policy(DJANGO)
+    result = shop.script(
+        "from django.core.management import CommandError, call_command\n"
+        "try:\n    call_command('lethe', 'runs', 'show', 'run-nope')\n"
+        "except CommandError as exc:\n    print('returncode', exc.returncode)\n"
+        "call_command('lethe', 'plan', '--as-of', '2024-10-26T02:00:00Z')\n"
+    )
+    assert "returncode 6" in result.out
+    assert "Plan at 2024-10-26 02:00:00 UTC" in result.out
+
+
+def test_an_unknown_alias_is_one_line_exit_2_and_touches_nothing(shop: Shop) -> None:
+    shop.seed()
+    shop.policy(DJANGO.replace("django://default", "django://replica"))
+    result = shop.manage("lethe", "run", "--as-of", AS_OF)
+    assert result.code == 2
+    assert result.err.strip().splitlines() == [
+        "lethe: error: lethe.toml: stores.default.url: no Django database alias 'replica' "
+        "(DATABASES has: default)"
+    ]
+    assert len(shop.rows("shop_customer")) == 3
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("django://default/x", "names a Django database alias only"),
+        ("django://user@default", "names a Django database alias only"),
+    ],
+)
+def test_a_malformed_alias_url_is_refused(shop: Shop, url: str, says: str) -> None:
+    shop.policy(DJANGO.replace("django://default", url))
+    result = shop.manage("lethe", "plan")
+    assert result.code == 2
+    assert says in result.err and "Traceback" not in result.err
+
+
+def test_the_plain_cli_says_where_django_urls_are_resolved(shop: Shop) -> None:
+    shop.policy(DJANGO)
+    result = shop.lethe("--config", "lethe.toml", "plan")
+    assert result.code == 2
+    assert "python manage.py lethe" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_state_in_the_same_sqlite_file_as_a_store_is_refused(shop: Shop) -> None:
+    """A batch holds the SQLite file's write lock while it records its intent: the same
+    file for both would wait on itself (found running it: "database is locked")."""
+    shop.seed()
+    shop.policy(POLICY.format(state="django://default", store="django://default"))
+    result = shop.manage("lethe", "run", "--as-of", AS_OF)
+    assert result.code == 2
+    assert "state.url: is the SQLite file of store 'default'" in result.err
+    assert len(shop.rows("shop_customer")) == 3
+
+
+def test_a_setting_that_is_not_a_path_is_one_line_exit_2(shop: Shop) -> None:
+    result = shop.manage("lethe", "plan", env={"SHOP_LETHE_CONFIG_BAD": "1"})
+    assert result.code == 2
+    assert result.err.strip() == (
+        "lethe: error: settings.LETHE_CONFIG: must be a path (str or Path), not int"
+    )
+
+
+def test_postgres_store_and_state_in_the_default_database_without_the_password(
+    pg_shop: Shop,
+) -> None:
+    pg_shop.seed()
+    pg_shop.policy(POLICY.format(state="django://default", store="django://default"))
+    password = pg_shop.env["SHOP_PG_PASSWORD"]
+    outputs = [
+        pg_shop.manage("lethe", "check"),
+        pg_shop.manage("lethe", "run", "--as-of", AS_OF),
+        pg_shop.manage("lethe", "runs", "--json"),
+        pg_shop.manage("lethe", "audit", "verify"),
+    ]
+    assert [o.code for o in outputs] == [0, 0, 0, 0], [o.err for o in outputs]
+    assert pg_shop.rows("shop_customer", "id") == [(2,), (3,)]
+    assert pg_shop.rows("lethe_runs")  # lethe's state lives in the Django database
+    for output in outputs:
+        assert password not in output.out + output.err
+    assert "Sh0p" not in (pg_shop.root / "lethe.toml").read_text()

@@ -1,0 +1,85 @@
+"""Child tables without a primary key are told apart by all their columns; a NULL in one of them
+must still find its row (``col IN (NULL)`` never matches), or the row is neither deleted nor
+updated and the parent's delete fails on the foreign key. SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from lethe import Lethe
+from lethe.testing import ManualClock
+from tests.support.apps import NOW, engine_for
+
+SCHEMA = """
+CREATE TABLE folders (id INTEGER PRIMARY KEY, due_at {ts} NOT NULL);
+CREATE TABLE notes (
+    folder_id INTEGER NOT NULL REFERENCES folders(id),
+    body VARCHAR(20)
+);
+CREATE INDEX ix_notes_folder ON notes (folder_id);
+CREATE TABLE pins (
+    folder_id INTEGER REFERENCES folders(id),
+    label VARCHAR(20)
+);
+CREATE INDEX ix_pins_folder ON pins (folder_id);
+INSERT INTO folders VALUES (1, '2000-01-01 00:00:00'), (2, '2999-01-01 00:00:00');
+INSERT INTO notes VALUES (1, NULL), (1, 'x'), (2, NULL);
+INSERT INTO pins VALUES (1, NULL), (2, NULL)
+"""
+
+POLICY = """
+[stores.app]
+url = "{url}"
+
+[datasets.folders]
+table = "folders"
+key = "id"
+due_column = "due_at"
+on_delete = {{ "notes.folder_id" = "cascade", "pins.folder_id" = "set_null" }}
+
+[policies.erase]
+dataset = "folders"
+actions = [{{ type = "purge" }}]
+"""
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        app = f"sqlite:///{tmp_path / 'app.db'}"
+    else:
+        server = "pg_url" if request.param == "postgresql" else "mariadb_url"
+        app = str(request.getfixturevalue(server))
+    engine = engine_for(app)
+    ts = "DATETIME" if engine.dialect.name == "mysql" else "TIMESTAMP"
+    with engine.begin() as conn:
+        for statement in SCHEMA.format(ts=ts).split(";"):
+            conn.exec_driver_sql(statement)
+    return app
+
+
+def _rows(engine: Engine, query: str) -> set[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return {tuple(row) for row in conn.execute(text(query)).all()}
+
+
+def test_rows_with_nulls_in_a_table_without_a_primary_key_are_deleted_and_updated(
+    url: str, tmp_path: Path
+) -> None:
+    engine = engine_for(url)
+    with Lethe.from_toml(
+        POLICY.format(url=url), base_dir=tmp_path, clock=ManualClock(NOW)
+    ) as lethe:
+        plan = lethe.plan().phases[0]
+        run = lethe.run()
+    result = run.phases[0]
+    assert run.ok, run.errors
+    assert (result.acted, result.failed) == (1, 0)
+    assert dict(plan.cascade) == dict(result.cascade) == {"notes": 2}
+    assert dict(plan.updated) == dict(result.updated) == {"pins": 1}
+    assert _rows(engine, "SELECT id FROM folders") == {(2,)}
+    assert _rows(engine, "SELECT folder_id, body FROM notes") == {(2, None)}
+    assert _rows(engine, "SELECT folder_id, label FROM pins") == {(None, None), (2, None)}

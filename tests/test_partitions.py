@@ -1,0 +1,367 @@
+"""Partitions dropped whole on PostgreSQL: when they qualify, how they are audited, what keeps
+them on the row path, and how a run killed between the detach and the drop is finished.
+
+The table is partitioned by range on its key (a single-column key stays provably unique), its
+ids growing with time: partition p1 holds only old rows, p2 old and new ones, p3 new ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+from lethe import Lethe
+from lethe.engine.hooks import CommittedBatch, add_batch_listener, remove_batch_listener
+from lethe.errors import SafetyLimitError
+from lethe.testing import ManualClock
+from tests.support.cli import run_cli
+
+REPO = Path(__file__).resolve().parents[1]
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
+OLD = NOW - timedelta(days=400)
+SIZE = 300  # rows per partition
+P1 = "public.events_p1"
+
+
+@pytest.fixture
+def app(pg_url: str) -> Iterator[Engine]:
+    """Three partitions of SIZE rows: p1 all due, p2 its first half due, p3 none due."""
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TABLE events (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, "
+                "kind text NOT NULL DEFAULT 'click') PARTITION BY RANGE (id)"
+            )
+        )
+        for n in range(3):
+            low, high = n * SIZE + 1, (n + 1) * SIZE + 1
+            conn.execute(
+                text(
+                    f"CREATE TABLE events_p{n + 1} PARTITION OF events "
+                    f"FOR VALUES FROM ({low}) TO ({high})"
+                )
+            )
+        conn.execute(
+            text(
+                "INSERT INTO events (id, created_at) SELECT i, CASE WHEN i <= :due "
+                "THEN CAST(:old AS timestamptz) ELSE CAST(:now AS timestamptz) END "
+                "FROM generate_series(1, :n) AS i"
+            ),
+            {"due": SIZE + SIZE // 2, "old": OLD, "now": NOW, "n": 3 * SIZE},
+        )
+        conn.execute(text("CREATE TABLE legal_holds (event_id bigint NOT NULL)"))
+    yield engine
+    engine.dispose()
+
+
+def policy(url: str, *, limits: str = "", dataset: str = "") -> str:
+    return textwrap.dedent(f"""
+        [limits]
+        batch_size = 100
+        batch_seconds = 0
+        {limits}
+        [stores.app]
+        url = "{url}"
+        [datasets.events]
+        table = "events"
+        key = "id"
+        age_column = "created_at"
+        retain = "30d"
+        {dataset}
+        [policies.purge]
+        dataset = "events"
+        [[policies.purge.actions]]
+        type = "purge"
+        """)
+
+
+def lethe_for(url: str, tmp_path: Path, **kwargs: Any) -> Lethe:
+    return Lethe.from_toml(policy(url, **kwargs), base_dir=tmp_path, clock=ManualClock(NOW))
+
+
+def ids(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        return list(conn.execute(text("SELECT id FROM events ORDER BY id")).scalars())
+
+
+def exists(engine: Engine, table: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT to_regclass(:t)"), {"t": table}).scalar() is not None
+
+
+def events(lethe: Lethe, kind: str) -> list[dict[str, Any]]:
+    return [e for e in lethe.runtime.ledger.iter_events() if e["event"] == kind]
+
+
+def digest(keys: range) -> str:
+    return hashlib.sha256("\n".join(str(k) for k in keys).encode()).hexdigest()
+
+
+def test_a_wholly_expired_partition_is_dropped_and_audited_with_its_keys_digest(
+    app: Engine, pg_url: str, tmp_path: Path
+) -> None:
+    heard: list[CommittedBatch] = []
+    add_batch_listener(heard.append)
+    try:
+        with lethe_for(pg_url, tmp_path) as lethe:
+            result = lethe.run()
+    finally:
+        remove_batch_listener(heard.append)
+    assert (heard[0].event, heard[0].keys, heard[0].cascade) == (
+        "partition_dropped",
+        (),
+        {"events": SIZE},
+    )
+    assert sum(len(b.keys) for b in heard[1:]) == SIZE // 2
+    with lethe_for(pg_url, tmp_path) as lethe:
+        phase = result.phases[0]
+        assert phase.acted == SIZE + SIZE // 2
+        assert phase.details["partitions"] == [
+            {"partition": P1, "bound": f"FOR VALUES FROM ('1') TO ('{SIZE + 1}')", "rows": SIZE}
+        ]
+        assert not exists(app, P1)
+        assert ids(app) == list(range(SIZE + SIZE // 2 + 1, 3 * SIZE + 1))
+        (dropped,) = events(lethe, "partition_dropped")
+        assert dropped["item_key"] == P1
+        assert dropped["details"]["rows"] == SIZE
+        assert dropped["details"]["keys"] == {
+            "first": "1",
+            "last": str(SIZE),
+            "sha256": digest(range(1, SIZE + 1)),
+        }
+        # p2's due half went row by row, each row with its own event
+        rows = sorted(int(e["item_key"]) for e in events(lethe, "hard_deleted"))
+        assert rows == list(range(SIZE + 1, SIZE + SIZE // 2 + 1))
+        assert lethe.verify_audit().ok
+        assert exists(app, "public.events_p2") and exists(app, "public.events_p3")
+
+
+def test_a_partition_with_a_registry_hold_goes_row_by_row(
+    app: Engine, pg_url: str, tmp_path: Path
+) -> None:
+    with lethe_for(pg_url, tmp_path) as lethe:
+        lethe.holds.add("events", "7", "litigation", "legal")
+        lethe.run()
+        assert exists(app, P1)
+        assert ids(app)[0] == 7 and 8 not in ids(app)
+        assert not events(lethe, "partition_dropped")
+
+
+def test_a_prefix_hold_reaching_a_partition_keeps_it(
+    app: Engine, pg_url: str, tmp_path: Path
+) -> None:
+    with lethe_for(pg_url, tmp_path) as lethe:
+        lethe.holds.add("events", "29*", "audit", "legal")
+        lethe.run()
+        assert exists(app, P1)
+        assert [i for i in ids(app) if i <= SIZE] == [29, *range(290, 300)]
+
+
+def test_a_row_held_by_the_applications_hold_table_keeps_its_partition(
+    app: Engine, pg_url: str, tmp_path: Path
+) -> None:
+    with app.begin() as conn:
+        conn.execute(text("INSERT INTO legal_holds VALUES (12)"))
+    holds = '[datasets.events.holds]\ntable = "legal_holds"\ncolumn = "event_id"'
+    with lethe_for(pg_url, tmp_path, dataset=holds) as lethe:
+        lethe.run()
+        assert exists(app, P1)
+        assert ids(app)[0] == 12 and 13 not in ids(app)
+
+
+def test_a_foreign_key_into_the_table_keeps_every_partition_on_the_row_path(
+    app: Engine, pg_url: str, tmp_path: Path
+) -> None:
+    with app.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TABLE clicks (id serial PRIMARY KEY, "
+                "event_id bigint REFERENCES events (id) ON DELETE CASCADE)"
+            )
+        )
+        conn.execute(text("CREATE INDEX ON clicks (event_id)"))
+        conn.execute(text("INSERT INTO clicks (event_id) VALUES (3), (400)"))
+    with lethe_for(pg_url, tmp_path) as lethe:
+        messages = [f.message for f in lethe.check().findings if f.dataset == "events"]
+        assert any("row by row: foreign key clicks_event_id_fkey" in m for m in messages)
+        result = lethe.run()
+        assert exists(app, P1) and result.phases[0].acted == SIZE + SIZE // 2
+        assert result.phases[0].cascade == {"clicks": 2}
+        assert not events(lethe, "partition_dropped")
+
+
+def test_a_filter_excluding_one_row_keeps_its_partition(
+    app: Engine, pg_url: str, tmp_path: Path
+) -> None:
+    with app.begin() as conn:
+        conn.execute(text("UPDATE events SET kind = 'purchase' WHERE id = 100"))
+    where = '[[datasets.events.where]]\ncolumn = "kind"\nequals = "click"'
+    with lethe_for(pg_url, tmp_path, dataset=where) as lethe:
+        lethe.run()
+        assert exists(app, P1)
+        assert ids(app)[0] == 100
+
+
+def test_check_says_which_datasets_qualify(app: Engine, pg_url: str, tmp_path: Path) -> None:
+    with lethe_for(pg_url, tmp_path) as lethe:
+        messages = [f.message for f in lethe.check().findings if f.dataset == "events"]
+    assert any("detached concurrently and dropped whole" in m for m in messages), messages
+    with lethe_for(pg_url, tmp_path, dataset='partitions = "rows"') as lethe:
+        messages = [f.message for f in lethe.check().findings if f.dataset == "events"]
+        lethe.run()
+    assert any('row by row: the dataset says partitions = "rows"' in m for m in messages)
+    assert exists(app, P1)
+
+
+def test_plan_and_dry_run_show_the_partition_and_change_nothing(
+    app: Engine, pg_url: str, tmp_path: Path
+) -> None:
+    with lethe_for(pg_url, tmp_path) as lethe:
+        plan = lethe.plan()
+        (phase,) = plan.phases
+        assert len(phase.keys) == SIZE + SIZE // 2
+        assert [p["partition"] for p in phase.details["partitions"]] == [P1]
+        result = lethe.run(dry_run=True)
+        assert result.phases[0].details["partitions"][0]["rows"] == SIZE
+        assert exists(app, P1) and len(ids(app)) == 3 * SIZE
+
+
+def test_explain_names_the_partition_an_item_would_go_with(
+    app: Engine, pg_url: str, tmp_path: Path
+) -> None:
+    with lethe_for(pg_url, tmp_path) as lethe:
+        assert lethe.explain("events", "5").verdicts[0].partition == P1
+        assert lethe.explain("events", str(SIZE + 5)).verdicts[0].partition is None
+
+
+def test_the_breaker_counts_a_partitions_rows_and_refuses_before_the_drop(
+    app: Engine, pg_url: str, tmp_path: Path
+) -> None:
+    breaker = "[limits.breaker]\nmax_rows = 100\nmax_percent = 10"
+    with lethe_for(pg_url, tmp_path, limits=breaker) as lethe:
+        with pytest.raises(SafetyLimitError):
+            lethe.run()
+        assert exists(app, P1) and len(ids(app)) == 3 * SIZE
+
+
+@pytest.mark.parametrize(("cap", "dropped"), [(SIZE + SIZE // 2, True), (SIZE, False)])
+def test_max_deletions_counts_a_partitions_rows(
+    app: Engine, pg_url: str, tmp_path: Path, cap: int, dropped: bool
+) -> None:
+    """A partition goes whole only when the phase's items all fit in the cap; otherwise the
+    row path deletes exactly the first ``cap`` items in key order, as the plan says."""
+    with lethe_for(pg_url, tmp_path, limits=f"max_deletions = {cap}") as lethe:
+        planned = lethe.plan().phases[0]
+        result = lethe.run()
+    assert bool(planned.details) is dropped
+    assert result.phases[0].acted == cap
+    assert exists(app, P1) is not dropped
+    assert ids(app)[0] == cap + 1
+
+
+# -- a kill -9 between the detach and the drop ---------------------------------------------
+
+KILL_AFTER = """
+import os, signal, sys
+from lethe.cli.app import main
+from lethe.state.batches import BatchLog
+from lethe.stores.sql.partitions import PartitionedDataset
+
+point = sys.argv.pop(1)
+autocommit, prepare, commit = (
+    PartitionedDataset._autocommit, BatchLog.prepare, BatchLog.commit
+)
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def after_detach(self, *statements):
+    autocommit(self, *statements)
+    if point == "detach" and "CONCURRENTLY" in statements[-1]:
+        die()
+
+def after_intent(self, *args, **kwargs):
+    prepare(self, *args, **kwargs)
+    if point == "intent":
+        die()
+
+def after_drop(self, *args, **kwargs):
+    if point == "drop":
+        die()
+    commit(self, *args, **kwargs)
+
+PartitionedDataset._autocommit = after_detach
+BatchLog.prepare = after_intent
+BatchLog.commit = after_drop
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("point", ["detach", "intent", "drop"])
+def test_a_run_killed_between_detach_and_drop_is_finished_by_the_next(
+    app: Engine, pg_url: str, tmp_path: Path, point: str
+) -> None:
+    """Killed after the detach, after the intent (the drop's transaction dies), or after the
+    drop committed (its event not yet in the ledger): the next run ends with p1 dropped, one
+    ``partition_dropped`` event with the right digest, and an audit that verifies."""
+    (tmp_path / "lethe.toml").write_text(policy(pg_url))
+    script = tmp_path / "killer.py"
+    script.write_text(KILL_AFTER)
+    child = subprocess.run(
+        [sys.executable, str(script), point, "-c", "lethe.toml", "run", "--as-of", NOW.isoformat()],
+        capture_output=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        check=False,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    # The rows are out of the table at once (detached), and not dropped until the next run.
+    assert len(ids(app)) == 2 * SIZE
+    assert exists(app, P1) is (point != "drop")
+    clock = ManualClock(datetime.now(UTC) + timedelta(minutes=5))  # past the dead run's lease
+    with Lethe.from_file(tmp_path / "lethe.toml", clock=clock) as lethe:
+        lethe.run(as_of=NOW)
+        assert not exists(app, P1)
+        (dropped,) = events(lethe, "partition_dropped")
+        assert dropped["details"]["keys"]["sha256"] == digest(range(1, SIZE + 1))
+        assert dropped["details"]["rows"] == SIZE
+        assert ("recovered" in dropped["details"]) is (point == "drop")
+        assert lethe.verify_audit().ok
+        assert ids(app) == list(range(SIZE + SIZE // 2 + 1, 3 * SIZE + 1))
+
+
+def test_the_command_line_names_the_partition(
+    app: Engine,
+    pg_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "lethe.toml").write_text(policy(pg_url))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    as_of = ["--as-of", NOW.isoformat()]
+    _, out, _ = run_cli(capsys, "check")
+    assert "public.events is partitioned by range on id" in out
+    _, out, _ = run_cli(capsys, "plan", *as_of)
+    assert f"purge [0] drops partition {P1} whole: {SIZE} rows" in out
+    _, out, _ = run_cli(capsys, "explain", "events", "5", *as_of)
+    assert f"goes with partition {P1}, dropped whole" in out
+    _, out, _ = run_cli(capsys, "run", "--dry-run", *as_of)
+    assert f"Would drop partition {P1} whole: {SIZE} rows" in out
+    code, out, _ = run_cli(capsys, "run", *as_of)
+    assert code == 0 and f"Dropped partition {P1} whole: {SIZE} rows" in out
+    assert not exists(app, P1)
