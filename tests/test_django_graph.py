@@ -137,3 +137,45 @@ def test_unknown_names_are_one_line(
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
     assert int(caught.value.exit_code) == 2
+
+
+def run_policy(database: Path, tmp_path: Path, dataset: str) -> str:
+    return policy(database, dataset, tmp_path) + "[limits.breaker]\nenabled = false\n"
+
+
+def test_a_protected_parent_is_kept_and_the_reason_names_the_protecting_row(
+    database: Path, tmp_path: Path
+) -> None:
+    from django.contrib.auth.models import User
+
+    from tests.django.oracle.models import Folder, Order
+
+    user = User.objects.create(username="ann", date_joined="2000-01-01T00:00:00Z")
+    # The order would go with the folder (CASCADE), yet PROTECT keeps the user, as in Django.
+    order = Order.objects.create(customer=user, folder=Folder.objects.create(owner=user))
+    text = run_policy(
+        database, tmp_path, 'model = "auth.User"\nage_column = "date_joined"\nretain = "1d"'
+    )
+    with Lethe.from_toml(text) as lethe:
+        lethe.run(["p"])
+        explained = repr(lethe.explain("d", str(user.pk)))
+    assert User.objects.filter(pk=user.pk).exists()
+    assert Order.objects.filter(pk=order.pk).exists()
+    assert f"blocked by oracle.Order.customer PROTECT: oracle_order key {order.pk}" in explained
+
+
+def test_a_recipient_by_field_goes_through_the_foreign_key(database: Path, tmp_path: Path) -> None:
+    text = policy(database, 'model = "oracle.Note"\ndue_column = "author"', tmp_path).replace(
+        '[[policies.p.actions]]\ntype = "purge"',
+        '[[policies.p.actions]]\ntype = "warn"\nbefore = ["7d"]\nrecipient = { field = "owner" }\n'
+        '[[policies.p.actions]]\ntype = "purge"',
+    )
+    with Lethe.from_toml(text) as lethe:
+        warn = lethe.settings.config.policies["p"].actions[0]
+    recipient = warn.recipient  # type: ignore[union-attr]
+    assert (recipient.column, recipient.table, recipient.key, recipient.email) == (
+        "owner_id",
+        "auth_user",
+        "id",
+        "email",
+    )

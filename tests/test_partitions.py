@@ -339,6 +339,8 @@ def test_a_run_killed_between_detach_and_drop_is_finished_by_the_next(
         assert dropped["details"]["keys"]["sha256"] == digest(range(1, SIZE + 1))
         assert dropped["details"]["rows"] == SIZE
         assert ("recovered" in dropped["details"]) is (point == "drop")
+        dead = lethe.run_record(dropped["run_id"])
+        assert dead["phases"][0]["acted"] == (SIZE if point == "drop" else SIZE + SIZE // 2)
         assert lethe.verify_audit().ok
         assert ids(app) == list(range(SIZE + SIZE // 2 + 1, 3 * SIZE + 1))
 

@@ -31,6 +31,7 @@ from lethe.model.conditions import (
 __all__ = [
     "CascadeStep",
     "DatasetConfig",
+    "FileColumn",
     "HoldModel",
     "HoldTable",
     "Link",
@@ -163,6 +164,21 @@ class HoldTable(_Strict):
         return (self.column,) if self.column is not None else tuple(self.columns or ())
 
 
+class FileColumn(_Strict):
+    """A column naming a file (a Django ``FileField``): when a batch deletes a row of
+    ``table`` (the dataset's own, or one of its cascade), or blanks this column, the file is
+    deleted from ``storage`` after the batch commits (docs/django.md, "Files").
+
+    ``storage`` is a kind of file storage (:mod:`lethe.stores.files`): ``"django"``, the
+    storage of the Django field stored in that column.
+    ``{ column = "content_file" }``, ``{ table = "surveys_attachment", column = "file" }``.
+    """
+
+    column: SqlName
+    table: SqlName | None = None
+    storage: Identifier = "django"
+
+
 class HoldModel(_Strict):
     """A dataset by model's hold table, named by model and fields:
     ``{ model = "surveys.LegalHold", field = "survey", released_field = "removed_at" }``
@@ -235,6 +251,8 @@ class DatasetConfig(_Strict):
     no_action: Literal["block", "cascade"] = "block"
     holds: HoldTable | HoldModel | None = None
     links: list[Link] = Field(default_factory=list)
+    #: Columns naming files, deleted from their storage once the rows that name them go.
+    files: list[FileColumn] = Field(default_factory=list)
     orphans: Literal["report", "delete"] = "report"
     #: A PostgreSQL table partitioned by range: ``"drop"`` drops a partition whose rows are all
     #: due and unheld whole (docs/partitions.md); ``"rows"`` deletes them row by row.
@@ -290,6 +308,7 @@ class DatasetConfig(_Strict):
             "cascade",
             "holds",
             "links",
+            "files",
             "on_delete",
             "no_action",
         } & self.model_fields_set

@@ -41,6 +41,7 @@ from lethe.model.results import PhaseResult
 from lethe.state.batches import new_id
 from lethe.state.ledger import EventDraft
 from lethe.stores.base import Batch, Item, PartitionFacts
+from lethe.stores.files import ReleasesFiles
 
 __all__ = ["BatchReport", "PhaseRunner", "ProgressFn"]
 
@@ -354,6 +355,7 @@ class PhaseRunner:
                         [key_text(k) for k in split.act],
                         self.action.event,
                         drafts,
+                        batch.files if isinstance(batch, ReleasesFiles) else (),
                     )
                     prepared = True
             held_for = time.perf_counter() - started  # the store transaction, commit included

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from lethe.actions.external import ExternalAction
 from lethe.engine.executor import PhaseRunner, ProgressFn
 from lethe.engine.external import run_external
+from lethe.engine.files import FileReport, release_files
 from lethe.engine.lease import run_lease
 from lethe.engine.planning import estimate, plan, removed_rows, trip_reason
 from lethe.engine.recovery import recover
@@ -158,12 +159,14 @@ def _execute(
     unknown: dict[str, str] = {}
     raised: str | None = None  # the error the caller will report itself
     preview: Plan | None = None
+    files = FileReport()
     try:
         if dry_run:  # what the real run would do: with a plan file, its items and drift
             preview = plan(rt, targets, as_of, planned, drift if planned else None)
             phases = _from_plan(preview)
             reasons = breaker_reasons(rt, targets, as_of, planned or preview)
         else:
+            release_files(rt, run_id, files)  # the retry ledger, before anything new
             reasons = breaker_reasons(rt, targets, as_of, planned, unknown)
             errors.extend(unknown.values())
         if reasons:
@@ -174,6 +177,8 @@ def _execute(
                     _run_policy(
                         rt, target, as_of, run_id, planned, progress, errors, drift, stop, phases
                     )
+                    release_files(rt, run_id, files)  # the policy's batches are settled
+        errors.extend(files.errors())
         status = _reached_end(tripped, errors)
     except StopRequested as exc:
         status = RunStatus.INTERRUPTED

@@ -20,6 +20,7 @@ from lethe.model.keys import ItemKey
 from lethe.schedule.clock import Clock
 from lethe.state.batches import BatchLog
 from lethe.state.db import StateDB
+from lethe.state.files import FileLedger
 from lethe.state.ledger import Ledger
 from lethe.state.runs import RunLog
 from lethe.stores.base import DatasetHandle, Store
@@ -101,6 +102,7 @@ class Runtime:
         tables = {name: ds.table or name for name, ds in self.config.datasets.items()}
         self.runs = RunLog(self.state, settings.runs_dir, self._record_sink(), tables)
         self.batches = BatchLog(self.state, self.ledger)
+        self.files = FileLedger(self.state, self.ledger)
         self._stores: dict[str, Store] = {}
 
     def _record_sink(self) -> Callable[[str, dict[str, Any]], None] | None:

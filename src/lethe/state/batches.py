@@ -32,8 +32,10 @@ from sqlalchemy.engine import Connection
 from lethe.errors import AuditIntegrityError, LeaseLostError
 from lethe.model.results import RunStatus
 from lethe.state.db import StateDB, as_utc
+from lethe.state.files import record_files
 from lethe.state.ledger import EventDraft, Ledger
 from lethe.state.schema import batches, chain, events, runs
+from lethe.stores.files import FileRef
 
 __all__ = ["BatchLog", "new_id", "process_identity"]
 
@@ -74,8 +76,12 @@ class BatchLog:
         keys: Sequence[str],
         action_event: str,
         drafts: Sequence[EventDraft],
+        files: Sequence[FileRef] = (),
     ) -> None:
         """Record the intent; must succeed before the store transaction may commit.
+
+        ``files`` (those the batch's rows named) go to the file retry ledger in the same
+        transaction, to be deleted once the batch is settled committed.
 
         The run's previous batch, if the store committed it, has its events appended in the
         same transaction. Refused (:class:`LeaseLostError`) when the run is no longer
@@ -109,6 +115,7 @@ class BatchLog:
                         payload=payload,
                     )
                 )
+                record_files(conn, batch_id, {n: getattr(first, n) for n in _COMMON}, files)
         if refused is not None:
             raise LeaseLostError(refused)
         with self._lock:

@@ -26,6 +26,7 @@ __all__ = [
     "deliveries",
     "entries",
     "events",
+    "files",
     "holds",
     "jobs",
     "metadata",
@@ -192,4 +193,27 @@ deliveries = Table(
     Column("error", Text),
     UniqueConstraint("policy", "item_key", "milestone", name="uq_lethe_deliveries_item"),
     Index("ix_lethe_deliveries_item", "dataset", "item_key"),
+)
+
+# The file retry ledger: each file a batch's rows named, recorded with the batch's intent and
+# deleted from its storage once that batch committed. A row stays until its file is gone
+# (``attempts`` and ``error`` say how the last tries went); a file of a batch that rolled back
+# is never deleted, only forgotten.
+files = Table(
+    "lethe_files",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_id", String(64), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("policy", String(128), nullable=False),
+    Column("dataset", String(128), nullable=False),
+    Column("item_key", Text, nullable=False),
+    Column("table_name", String(255), nullable=False),
+    Column("column_name", String(255), nullable=False),
+    Column("storage", String(64), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text),
+    Column("tried_at", DateTime(timezone=True)),
+    Index("ix_lethe_files_batch", "batch_id"),
 )

@@ -38,7 +38,8 @@ from lethe.errors import ConfigError, LiveCheckError, StoreError
 from lethe.model.conditions import Condition, Unreadable
 from lethe.model.keys import ItemKey, key_text, parse_composite
 from lethe.stores.base import DeleteOutcome, HeldFn, Item
-from lethe.stores.sql import sqlite_dates
+from lethe.stores.files import FileRef
+from lethe.stores.sql import setwise, sqlite_dates
 from lethe.stores.sql.cascade import Cascade
 from lethe.stores.sql.closure import Closure, HeldRows, judge
 from lethe.stores.sql.compile import (
@@ -49,6 +50,7 @@ from lethe.stores.sql.compile import (
 )
 from lethe.stores.sql.dialects import dialect_of
 from lethe.stores.sql.engine import translate_errors
+from lethe.stores.sql.files import blanked_files, deleted_files
 from lethe.stores.sql.keysets import KeySet, Match
 from lethe.stores.sql.membership import membership
 from lethe.stores.sql.removal import Removal, planned, remove
@@ -88,6 +90,9 @@ class SQLDataset:
         self.dialect = dialect_of(engine)
         self.locks_rows = self.dialect.row_locks
         self.keyset = KeySet(_ROOT_KEYS, self.key_columns, engine.dialect)
+        #: Removed table by table in SQL rather than judged row by row (see :mod:`.setwise`);
+        #: columns naming files are read from the judged rows, so they keep the row path.
+        self.setwise = not config.files and setwise.applies(cascade, self.dialect.name)
 
     @property
     def table(self) -> str:
@@ -232,6 +237,10 @@ class SQLDataset:
                 if name == self.root.name:
                     query = query.where(~self.key.in_(root_keys))
                 counts[name] = int(conn.execute(query).scalar_one())
+                # One read-only transaction per count, not one across them all: on a large
+                # table their sum would hold a snapshot (and vacuum back) for seconds. The
+                # counts are an estimate of a run that starts later anyway.
+                conn.rollback()
         return {name: n for name, n in counts.items() if name != self.root.name or n}
 
     def _holds(self, registry: HeldFn | None) -> HeldRows:
@@ -387,6 +396,8 @@ class SQLBatch:
         self.conn = conn
         self.failed: dict[str, str] = {}  # a transaction applies all of a batch or none
         self.blocked: dict[str, str] = {}
+        #: Files the rows deleted or blanked named (``files``), deleted after the commit.
+        self.files: list[FileRef] = []
         self._due: ColumnElement[bool] = true()
         self._closure: Closure | None = None
 
@@ -421,6 +432,7 @@ class SQLBatch:
         }
         for name in converted:
             column(ds.root, name)
+        self.files += blanked_files(self.conn, ds, keys, converted, self._due)
         statement = update(ds.root).where(ds.keyset.match(ds.key), self._due).values(converted)
         changed = int(self.conn.execute(statement, ds.keyset.params(keys)).rowcount)
         if changed < len(set(keys)):
@@ -430,6 +442,8 @@ class SQLBatch:
     def blockers(self, keys: Sequence[ItemKey], held: HeldFn | None = None) -> Mapping[str, str]:
         """Items whose deletion a protected referencing row, or a held row their cascade
         reaches, forbids (judged for all of ``keys`` before anything is deleted)."""
+        if self.dataset.setwise:
+            return {}  # nothing can block, and no row of the table is reached but the items
         holds = self.dataset._holds(held)
         self._closure = judge(self.conn, self.dataset.cascade, keys, holds=holds)
         self.blocked.update(self._closure.blocked)
@@ -438,6 +452,11 @@ class SQLBatch:
     def delete(self, keys: Sequence[ItemKey]) -> DeleteOutcome:
         ds = self.dataset
         batch = [key_text(k) for k in keys]
+        if ds.setwise:
+            removal = setwise.remove(self.conn, ds.cascade, ds.keyset, batch, keys, self._due)
+            if removal.roots_deleted < len(set(batch)):
+                self._missed("deleted", removal.roots_deleted, keys)
+            return _outcome(removal, ds.root.name)
         closure = self._closure
         if closure is None or not set(batch) <= closure.items:
             closure = judge(self.conn, ds.cascade, keys)
@@ -448,6 +467,7 @@ class SQLBatch:
                     "deleted (ask blockers() first); the batch was rolled back"
                 )
         self._closure = None
+        self.files += deleted_files(self.conn, ds.cascade, ds.config.files, closure, batch)
         removal = remove(self.conn, closure, batch, self._due)
         if removal.roots_deleted < len(set(batch)):
             # An item another item's cascade removed (a self-reference) is gone too.

@@ -158,19 +158,36 @@ class PartitionedDataset(SQLDataset):
     """A SQL dataset on a PostgreSQL table partitioned by range (see the module docstring)."""
 
     layout: Layout
+    _tables: MetaData
 
     def partitioned(self, layout: Layout) -> PartitionedDataset:
         """Record ``layout``, read when the dataset was bound."""
         self.layout = layout
+        self._tables = MetaData()
         return self
 
     # -- reading -------------------------------------------------------------------------
 
+    def cascade_counts_where(
+        self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int | None
+    ) -> dict[str, int]:
+        """No cascade, nothing to count: the breaker's estimate need not scan the parent's
+        partitions a second time to learn that."""
+        if not self.cascade.edges:
+            return {}
+        return super().cascade_counts_where(condition, exclude=exclude, limit=limit)
+
     def _table(self, qualified: str) -> Table:
-        """The partition ``qualified`` (``schema.name``) with the parent's columns."""
+        """The partition ``qualified`` (``schema.name``) with the parent's columns; one object
+        per partition, so that its statements compile once."""
         schema, _, name = qualified.rpartition(".")
+        key = (schema.strip('"') or None, name.strip('"'))
+        metadata = self._tables
+        found = metadata.tables.get(f"{key[0]}.{key[1]}" if key[0] else key[1])
+        if found is not None:
+            return found
         columns = [Column(c.name, c.type) for c in self.root.columns]
-        return Table(name.strip('"'), MetaData(), *columns, schema=schema.strip('"') or None)
+        return Table(key[1], metadata, *columns, schema=key[0])
 
     def _partitions(self, conn: Connection) -> list[PartitionFacts]:
         """Leaf range partitions (the default one never qualifies), then the tables an

@@ -15,6 +15,7 @@ from lethe.stores.sql import cascade as cascading
 from lethe.stores.sql.checks import check_dataset, require_unique_key
 from lethe.stores.sql.dataset import SQLDataset
 from lethe.stores.sql.engine import create_sql_engine, translate_errors
+from lethe.stores.sql.files import check_file_columns
 from lethe.stores.sql.filters import check_filter_types
 from lethe.stores.sql.grants import grant_statements
 from lethe.stores.sql.partitions import PartitionedDataset, partition_findings, read_layout
@@ -85,6 +86,7 @@ class SQLStore:
         except LiveCheckError as exc:
             part = "on_delete" if exc.message.startswith("on_delete") else "cascade"
             raise LiveCheckError(exc.message, f"{where}.{part}") from None
+        check_file_columns(cascade, config.files, where)
         hold_table = None
         holds = config.hold_table
         if holds is not None:

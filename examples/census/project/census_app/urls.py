@@ -1,0 +1,3 @@
+"""Census's URLs are not part of the example."""
+
+urlpatterns: list[object] = []

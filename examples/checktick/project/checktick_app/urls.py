@@ -1,0 +1,3 @@
+"""CheckTick's URLs are not part of the example."""
+
+urlpatterns: list[object] = []

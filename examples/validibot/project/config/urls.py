@@ -1,0 +1,3 @@
+"""Validibot's URLs are not part of the example."""
+
+urlpatterns: list[object] = []
