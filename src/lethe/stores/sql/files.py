@@ -96,11 +96,12 @@ def blanked_files(
     if not specs:
         return []
     columns = [dataset.root.c[s.column] for s in specs]
-    query = select(dataset.key, *columns).where(dataset.keyset.match(dataset.key), due)
+    query = select(*dataset.key_columns, *columns).where(dataset.keyset.match(dataset.key), due)
     refs: list[FileRef] = []
-    for row in conn.execute(query, dataset.keyset.params(keys)).mappings():
-        changed = [s for s in specs if row[s.column] != values[s.column]]
-        refs.extend(_refs(key_text(row[dataset.key.name]), root, changed, dict(row)))
+    for row in conn.execute(query, dataset.keyset.params(keys)):
+        found = dict(row._mapping)
+        changed = [s for s in specs if found[s.column] != values[s.column]]
+        refs.extend(_refs(key_text(dataset.key_of(row)), root, changed, found))
     return refs
 
 
