@@ -33,13 +33,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from lethe.config.datasets import DatasetConfig
+from lethe.config.datasets import DatasetConfig, FileColumn
 from lethe.errors import ConfigError, LiveCheckError, StoreError
 from lethe.model.conditions import Condition, Unreadable
 from lethe.model.keys import ItemKey, key_text, parse_composite
 from lethe.stores.base import DeleteOutcome, HeldFn, Item
 from lethe.stores.files import FileRef
-from lethe.stores.sql import sqlite_dates
+from lethe.stores.sql import setwise, sqlite_dates
 from lethe.stores.sql.cascade import Cascade
 from lethe.stores.sql.closure import Closure, HeldRows, judge
 from lethe.stores.sql.compile import (
@@ -85,11 +85,25 @@ class SQLDataset:
         )
         self.hold_table = hold_table
         self.label = label
+        #: Columns naming files (``files``, resolved when the store binds the dataset).
+        self.file_columns: list[FileColumn] = []
         self._related: dict[str, Table] = {}
         self.sqlite = engine.dialect.name == "sqlite"
         self.dialect = dialect_of(engine)
         self.locks_rows = self.dialect.row_locks
         self.keyset = KeySet(_ROOT_KEYS, self.key_columns, engine.dialect)
+        self._setwise = setwise.applies(cascade, self.dialect.name)
+
+    @property
+    def setwise(self) -> bool:
+        """Removed table by table in SQL rather than judged row by row (see :mod:`.setwise`);
+        columns naming files (resolved at bind) are read from the judged rows, so a dataset
+        that has any keeps the row path."""
+        return self._setwise and not self.file_columns
+
+    @setwise.setter
+    def setwise(self, value: bool) -> None:
+        self._setwise = value
 
     @property
     def table(self) -> str:
@@ -234,6 +248,10 @@ class SQLDataset:
                 if name == self.root.name:
                     query = query.where(~self.key.in_(root_keys))
                 counts[name] = int(conn.execute(query).scalar_one())
+                # One read-only transaction per count, not one across them all: on a large
+                # table their sum would hold a snapshot (and vacuum back) for seconds. The
+                # counts are an estimate of a run that starts later anyway.
+                conn.rollback()
         return {name: n for name, n in counts.items() if name != self.root.name or n}
 
     def _holds(self, registry: HeldFn | None) -> HeldRows:
@@ -435,6 +453,8 @@ class SQLBatch:
     def blockers(self, keys: Sequence[ItemKey], held: HeldFn | None = None) -> Mapping[str, str]:
         """Items whose deletion a protected referencing row, or a held row their cascade
         reaches, forbids (judged for all of ``keys`` before anything is deleted)."""
+        if self.dataset.setwise:
+            return {}  # nothing can block, and no row of the table is reached but the items
         holds = self.dataset._holds(held)
         self._closure = judge(self.conn, self.dataset.cascade, keys, holds=holds)
         self.blocked.update(self._closure.blocked)
@@ -443,6 +463,11 @@ class SQLBatch:
     def delete(self, keys: Sequence[ItemKey]) -> DeleteOutcome:
         ds = self.dataset
         batch = [key_text(k) for k in keys]
+        if ds.setwise:
+            removal = setwise.remove(self.conn, ds.cascade, ds.keyset, batch, keys, self._due)
+            if removal.roots_deleted < len(set(batch)):
+                self._missed("deleted", removal.roots_deleted, keys)
+            return _outcome(removal, ds.root.name)
         closure = self._closure
         if closure is None or not set(batch) <= closure.items:
             closure = judge(self.conn, ds.cascade, keys)
@@ -453,7 +478,7 @@ class SQLBatch:
                     "deleted (ask blockers() first); the batch was rolled back"
                 )
         self._closure = None
-        self.files += deleted_files(self.conn, ds.cascade, ds.config.files, closure, batch)
+        self.files += deleted_files(self.conn, ds.cascade, ds.file_columns, closure, batch)
         removal = remove(self.conn, closure, batch, self._due)
         if removal.roots_deleted < len(set(batch)):
             # An item another item's cascade removed (a self-reference) is gone too.
