@@ -219,32 +219,3 @@ def test_a_key_of_the_wrong_arity_is_one_line_exit_2_nothing_touched(
             assert err.strip().count("\n") == 0, err
     assert _rows(engine, "SELECT org_id, id FROM members") == ALL_MEMBERS
     assert len(_rows(engine, "SELECT id FROM posts")) == 6
-
-
-def test_a_partitioned_table_with_a_composite_key_takes_the_row_path(
-    pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """PostgreSQL puts the partition column in every unique key: partitioned tables are where
-    composite keys are usual. Whole partitions are dropped by one key column only."""
-    engine = engine_for(pg_url)
-    with engine.begin() as conn:
-        for statement in (
-            "CREATE TABLE hits (id INTEGER NOT NULL, at TIMESTAMPTZ NOT NULL, "
-            "PRIMARY KEY (id, at)) PARTITION BY RANGE (at)",
-            "CREATE TABLE hits_old PARTITION OF hits "
-            "FOR VALUES FROM ('1999-01-01') TO ('2001-01-01')",
-            "CREATE TABLE hits_new PARTITION OF hits FOR VALUES FROM ('2001-01-01') TO (MAXVALUE)",
-            "INSERT INTO hits VALUES (1, '2000-01-01Z'), (2, '2000-06-01Z'), (1, '2999-01-01Z')",
-        ):
-            conn.exec_driver_sql(statement)
-    policy = tmp_path / "lethe.toml"
-    policy.write_text(
-        f'[state]\nurl = "sqlite:///{tmp_path}/state.db"\n[stores.app]\nurl = "{pg_url}"\n'
-        '[datasets.hits]\ntable = "hits"\nkey = ["id", "at"]\nage_column = "at"\nretain = "1d"\n'
-        '[policies.erase]\ndataset = "hits"\nactions = [{ type = "purge" }]\n'
-    )
-    assert main(["-c", str(policy), "check"]) == 0
-    assert "its key is composite" in capsys.readouterr().out
-    assert main(["-c", str(policy), "run"]) == 0
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT id FROM hits")).scalars().all() == [1]
