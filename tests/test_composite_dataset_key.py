@@ -20,6 +20,8 @@ from lethe.cli.app import main
 from lethe.model.keys import key_text
 from lethe.testing import ManualClock
 from tests.support.apps import NOW, engine_for
+from tests.support.mail import Inbox
+from tests.support.warnings import mail_env
 
 SCHEMA = """
 CREATE TABLE members (
@@ -219,3 +221,38 @@ def test_a_key_of_the_wrong_arity_is_one_line_exit_2_nothing_touched(
             assert err.strip().count("\n") == 0, err
     assert _rows(engine, "SELECT org_id, id FROM members") == ALL_MEMBERS
     assert len(_rows(engine, "SELECT id FROM posts")) == 6
+
+
+def test_deletion_warnings_reach_each_member_by_its_whole_key(
+    url: str, tmp_path: Path, inbox: Inbox
+) -> None:
+    engine = engine_for(url)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE members ADD email VARCHAR(60)"))
+        for org, member in ALL_MEMBERS:
+            conn.execute(
+                text("UPDATE members SET email = :e WHERE org_id = :o AND id = :i"),
+                {"e": f"m{org}-{member}@x.org", "o": org, "i": member},
+            )
+    policy = (
+        _policy(url, tmp_path)
+        .read_text()
+        .replace(
+            'actions = [{ type = "purge" }]',
+            'actions = [{ type = "warn", before = ["30d"], recipient = { column = "email" }, '
+            'sender = { type = "smtp" } }]',
+        )
+    )
+    with Lethe.from_toml(
+        policy, base_dir=tmp_path, env=mail_env(inbox.port), clock=ManualClock(NOW)
+    ) as lethe:
+        result = lethe.run()
+        warned = sorted(
+            e["item_key"] for e in lethe.runtime.ledger.iter_events() if e["event"] == "warned"
+        )
+    assert result.ok, result.errors
+    # [1,2] is held by the hold table; the others are overdue, [1,3] is not due for centuries.
+    assert warned == ["[1,1]", "[2,1]", "[2,2]"]
+    assert sorted(m["To"] for m in inbox.received()) == [
+        "m1-1@x.org", "m2-1@x.org", "m2-2@x.org",
+    ]  # fmt: skip
