@@ -50,6 +50,7 @@ def test_every_scenario_completes_and_agrees_with_its_baselines(
         "files",
         "s3",
         "redis",
+        "partition drop",
     } <= scenarios
     s3 = [r for r in records if r["scenario"] == "s3" and r["contender"] == "lethe"]
     assert s3 and all(r["extra"]["requests_per_1000_deleted"] for r in s3)

@@ -227,7 +227,8 @@ def test_a_file_column_lethe_cannot_serve_is_refused_before_anything_runs(
     tmp_path: Path, files: str, message: str, code: int
 ) -> None:
     policy = (EXAMPLES / "validibot" / "project" / "lethe.toml").read_text()
-    policy = policy.replace('files = [{ column = "content_file" }]', f"files = {files}")
+    model = 'model = "submissions.Submission"\n'
+    policy = policy.replace(model, f"{model}files = {files}\n")
     project = django_project("validibot", f"sqlite:///{tmp_path / 'app.db'}", tmp_path, policy)
     project.setup(datetime.now(UTC))
     done = project.lethe("run", "purge-expired-submissions", check=False)
@@ -236,3 +237,20 @@ def test_a_file_column_lethe_cannot_serve_is_refused_before_anything_runs(
     assert message in line and "datasets.submissions.files[0]" in line
     assert (project.media / "submissions" / "model-1.idf").exists()
     assert _app(project, "SELECT content FROM submissions_submission WHERE id = 1") == [("<xml/>",)]
+
+
+def test_a_dataset_by_model_that_opts_out_keeps_its_files(tmp_path: Path) -> None:
+    """``files = []``: the model's FileFields are left to the application (as Django does)."""
+    policy = (EXAMPLES / "validibot" / "project" / "lethe.toml").read_text()
+    model = 'model = "submissions.Submission"\n'
+    project = django_project(
+        "validibot",
+        f"sqlite:///{tmp_path / 'app.db'}",
+        tmp_path,
+        policy.replace(model, f"{model}files = []\n"),
+    )
+    project.setup(datetime.now(UTC))
+    project.run_json("purge-expired-submissions")
+    assert (project.media / "submissions" / "model-1.idf").exists()
+    assert _app(project, "SELECT content FROM submissions_submission WHERE id = 1") == [(None,)]
+    assert _file_events(project) == []

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from lethe import Lethe
 from lethe.engine.hooks import CommittedBatch, add_batch_listener, remove_batch_listener
 from lethe.errors import SafetyLimitError
+from lethe.model.keys import key_text
 from lethe.testing import ManualClock
 from tests.support.cli import run_cli
 
@@ -339,6 +340,8 @@ def test_a_run_killed_between_detach_and_drop_is_finished_by_the_next(
         assert dropped["details"]["keys"]["sha256"] == digest(range(1, SIZE + 1))
         assert dropped["details"]["rows"] == SIZE
         assert ("recovered" in dropped["details"]) is (point == "drop")
+        dead = lethe.run_record(dropped["run_id"])
+        assert dead["phases"][0]["acted"] == (SIZE if point == "drop" else SIZE + SIZE // 2)
         assert lethe.verify_audit().ok
         assert ids(app) == list(range(SIZE + SIZE // 2 + 1, 3 * SIZE + 1))
 
@@ -365,3 +368,88 @@ def test_the_command_line_names_the_partition(
     code, out, _ = run_cli(capsys, "run", *as_of)
     assert code == 0 and f"Dropped partition {P1} whole: {SIZE} rows" in out
     assert not exists(app, P1)
+
+
+# -- partitioned on the age column, keyed by (id, created_at) ------------------------------
+
+MONTHLY = [
+    ("events_2024_01", "2024-01-01", "2024-02-01", ["2024-01-15"]),
+    ("events_2025_04", "2025-04-01", "2025-05-15", ["2025-04-10", "2025-05-10"]),
+    ("events_2025_05", "2025-05-15", "2025-07-01", ["2025-05-30"]),
+]
+
+
+@pytest.fixture
+def monthly(pg_url: str) -> Iterator[Engine]:
+    """The layout PostgreSQL users choose: by range on the date, its primary key (id, date);
+    the first partition all due, the second half due (retain 30 days from NOW), the third not."""
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TABLE events (id bigint NOT NULL, created_at timestamptz NOT NULL, "
+                "PRIMARY KEY (id, created_at)) PARTITION BY RANGE (created_at)"
+            )
+        )
+        next_id = 1
+        for name, low, high, days in MONTHLY:
+            conn.execute(
+                text(
+                    f"CREATE TABLE {name} PARTITION OF events "
+                    f"FOR VALUES FROM ('{low} 00:00+00') TO ('{high} 00:00+00')"
+                )
+            )
+            for day in days:
+                conn.execute(
+                    text(
+                        "INSERT INTO events SELECT i, CAST(:d AS timestamptz) "
+                        "FROM generate_series(CAST(:a AS bigint), CAST(:b AS bigint)) AS i"
+                    ),
+                    {"d": f"{day} 12:00+00", "a": next_id, "b": next_id + 99},
+                )
+                next_id += 100
+    yield engine
+    engine.dispose()
+
+
+def monthly_lethe(url: str, tmp_path: Path) -> Lethe:
+    text_ = policy(url).replace('key = "id"', 'key = ["id", "created_at"]')
+    return Lethe.from_toml(text_, base_dir=tmp_path, clock=ManualClock(NOW))
+
+
+def key_texts(engine: Engine, table: str) -> list[str]:
+    with engine.connect() as conn:
+        rows = conn.execute(text(f"SELECT id, created_at FROM {table} ORDER BY id, created_at"))
+        return [key_text(tuple(row)) for row in rows]
+
+
+def test_a_month_partitioned_on_the_age_column_is_dropped_with_its_composite_keys(
+    monthly: Engine, pg_url: str, tmp_path: Path
+) -> None:
+    expected = key_texts(monthly, "events_2024_01")
+    with monthly_lethe(pg_url, tmp_path) as lethe:
+        messages = [f.message for f in lethe.check().findings if f.dataset == "events"]
+        assert any("by range on created_at: a partition whose" in m for m in messages)
+        assert not any("not the age column" in m for m in messages)
+        result = lethe.run()
+        assert result.phases[0].acted == 200  # the old month whole, half of April's rows
+        assert not exists(monthly, "public.events_2024_01")
+        (dropped,) = events(lethe, "partition_dropped")
+        assert dropped["details"]["keys"] == {
+            "first": expected[0],
+            "last": expected[-1],
+            "sha256": hashlib.sha256("\n".join(expected).encode()).hexdigest(),
+        }
+        assert len(events(lethe, "hard_deleted")) == 100
+        assert lethe.verify_audit().ok
+    with monthly.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM events_2025_04")).scalar() == 100
+
+
+def test_a_held_composite_key_keeps_its_month(monthly: Engine, pg_url: str, tmp_path: Path) -> None:
+    held = key_texts(monthly, "events_2024_01")[41]
+    with monthly_lethe(pg_url, tmp_path) as lethe:
+        lethe.holds.add("events", held, "litigation", "legal")
+        lethe.run()
+        assert key_texts(monthly, "events_2024_01") == [held]
+        assert not events(lethe, "partition_dropped")

@@ -24,15 +24,6 @@ _SETTINGS = {
 }
 
 
-_BOOTSTRAP = """
-import sys, django
-django.setup()
-from django.conf import settings
-from lethe.cli.app import main
-sys.exit(main(["-c", settings.LETHE_CONFIG, *sys.argv[1:]]))
-"""
-
-
 @dataclass(frozen=True)
 class DjangoProject:
     """One example project: ``root`` holds ``manage.py``; lethe's state lives in ``home``."""
@@ -68,19 +59,7 @@ class DjangoProject:
 
     def lethe(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``python manage.py lethe ARGS``."""
-        # Until `manage.py lethe` lands: lethe's CLI inside the project's set-up Django.
-        done = subprocess.run(
-            [sys.executable, "-c", _BOOTSTRAP, *args],
-            cwd=self.root,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-        if check and done.returncode != 0:
-            raise AssertionError(f"lethe {' '.join(args)}: {done.stdout}{done.stderr}")
-        return done
+        return self.manage("lethe", *args, check=check)
 
     def run_json(self, *args: str, check: bool = True) -> dict[str, Any]:
         """``manage.py lethe run --json ARGS``, its document."""

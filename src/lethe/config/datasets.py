@@ -251,8 +251,10 @@ class DatasetConfig(_Strict):
     no_action: Literal["block", "cascade"] = "block"
     holds: HoldTable | HoldModel | None = None
     links: list[Link] = Field(default_factory=list)
-    #: Columns naming files, deleted from their storage once the rows that name them go.
-    files: list[FileColumn] = Field(default_factory=list)
+    #: Columns naming files, deleted from their storage once the rows that name them go: a
+    #: list, or a storage kind that finds them (``"django"``: every ``FileField`` of the
+    #: dataset's table and its cascade; the default of a dataset by model).
+    files: list[FileColumn] | Identifier = Field(default_factory=list)
     orphans: Literal["report", "delete"] = "report"
     #: A PostgreSQL table partitioned by range: ``"drop"`` drops a partition whose rows are all
     #: due and unheld whole (docs/partitions.md); ``"rows"`` deletes them row by row.
@@ -322,6 +324,15 @@ class DatasetConfig(_Strict):
             if any(p != prefix and p.startswith(prefix) for p in self.prefixes or []):
                 raise ValueError(f"prefix {prefix!r} overlaps another prefix")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_files(cls, data: Any) -> Any:
+        # A model's FileFields are its files: a dataset by model deletes them unless it says
+        # otherwise (Django itself leaves them behind).
+        if isinstance(data, dict) and data.get("model") is not None and "files" not in data:
+            return {**data, "files": "django"}
+        return data
 
     def _by_model(self) -> DatasetConfig:
         # The model's own rules say what goes with a row: its table, key and on_delete.

@@ -22,6 +22,8 @@ __all__ = ["reconcile_record"]
 
 
 _ACTION_EVENTS = frozenset({*DESTRUCTIVE, "updated", "warned"})
+#: A partition dropped whole (:data:`lethe.engine.partition_drops.EVENT`): one event, many rows.
+_PARTITION = "partition_dropped"
 
 
 def reconcile_record(conn: Connection, run_id: str, tables: Mapping[str, str]) -> None:
@@ -58,13 +60,16 @@ def _phases(
             continue  # run_finished and the like
         if event == "skipped_hold":
             held[where] = held.get(where, 0) + 1
-        if event not in _ACTION_EVENTS:
+        whole = event == _PARTITION
+        if event not in _ACTION_EVENTS and not whole:
             continue
         details = json.loads(details_json)
+        if whole:  # a partition dropped whole: its rows, counted as the purge's deletions
+            event = "hard_deleted"
         entry = phases.setdefault(
             (*where, event), {"action": details.get("action", event), "acted": 0, "cascade": {}}
         )
-        entry["acted"] += 1
+        entry["acted"] += int(details.get("rows", 0)) if whole else 1
         for table, rows in details.get("cascade", {}).items():
             entry["cascade"][table] = entry["cascade"].get(table, 0) + int(rows)
     documents = [

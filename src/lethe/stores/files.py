@@ -61,6 +61,11 @@ class FileStorage(Protocol):
         """Delete the files ``table.column`` named; returns the ones not deleted, with why."""
         ...
 
+    def discover(self, tables: Sequence[str]) -> list[tuple[str, str]]:
+        """The ``(table, column)`` pairs among ``tables`` whose values name this storage's
+        files (``files = "django"``: every ``FileField`` of the models stored there)."""
+        ...
+
 
 @runtime_checkable
 class ReleasesFiles(Protocol):

@@ -48,6 +48,11 @@ class DjangoFieldStorage:
             return None
         return f"no installed model has a FileField in {table}.{column}"
 
+    def discover(self, tables: Sequence[str]) -> list[tuple[str, str]]:
+        """Every ``FileField``/``ImageField`` column of the models stored in ``tables``."""
+        wanted = set(tables)
+        return sorted(key for key in self._fields if key[0] in wanted)
+
     def delete(self, table: str, column: str, names: Sequence[str]) -> dict[str, str]:
         """Delete each file; Django's storages treat a missing file as deleted."""
         field = self._fields.get((table, column))

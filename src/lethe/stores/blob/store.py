@@ -24,16 +24,19 @@ from lethe.stores.base import DatasetUse, Finding
 from lethe.stores.blob.dataset import BlobDataset
 from lethe.stores.blob.errors import first_line, translate
 from lethe.stores.blob.grants import grant_lines
+from lethe.stores.blob.local import LocalDataset
 
 __all__ = ["BlobStore"]
 
 _CLIENT_OPTIONS = {"allow_http", "allow_invalid_certificates", "timeout", "connect_timeout"}
 
 
-def _open(url: str, where: str) -> tuple[ObjectStore, bool]:
+def _open(url: str, where: str) -> tuple[ObjectStore, str | None]:
+    """The store, and the root directory when it is a local one."""
     parts = urlsplit(url)
     if parts.scheme == "file":
-        return LocalStore(url[len("file://") :] or ".", automatic_cleanup=True), True
+        root = url[len("file://") :] or "."
+        return LocalStore(root, automatic_cleanup=True), root
     options = dict(parse_qsl(parts.query))
     secrets.register_url(url)  # a key or token given as a query option
     client: dict[str, Any] = {
@@ -48,7 +51,7 @@ def _open(url: str, where: str) -> tuple[ObjectStore, bool]:
         store = from_url(bare, **settings)
     except Exception as exc:
         raise ConfigError(f"cannot use {secrets.scrub(url)}: {first_line(exc)}", where) from exc
-    return store, False
+    return store, None
 
 
 class BlobStore:
@@ -58,18 +61,28 @@ class BlobStore:
         self.name = name
         self.url = url
         self.label = f"store {name} ({secrets.scrub(url.split('?', 1)[0])})"
-        self.store, self.local = _open(url, f"stores.{name}.url")
+        self.store, self.root = _open(url, f"stores.{name}.url")
         self._bound: dict[str, BlobDataset] = {}
 
     def bind(self, dataset: str, config: DatasetConfig) -> BlobDataset:
-        """The dataset's handle; a blob store serves datasets given by ``prefixes``."""
+        """The dataset's handle; a blob store serves datasets given by ``prefixes``.
+
+        A local directory's datasets walk it with ``os.scandir`` (:mod:`lethe.stores.blob.local`)
+        rather than through obstore: the same objects, several times faster.
+        """
         if config.kind != "blob":
             raise ConfigError(
                 f"{self.label} holds objects: give prefixes, not table or pattern",
                 f"datasets.{dataset}",
             )
         if dataset not in self._bound:
-            self._bound[dataset] = BlobDataset(dataset, config, self.store, self.local, self.label)
+            if self.root is not None:
+                handle: BlobDataset = LocalDataset(
+                    dataset, config, self.store, self.root, self.label
+                )
+            else:
+                handle = BlobDataset(dataset, config, self.store, False, self.label)
+            self._bound[dataset] = handle
         return self._bound[dataset]
 
     def check(self, dataset: str, config: DatasetConfig) -> list[Finding]:

@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from lethe.config.datasets import DatasetConfig
+from lethe.config.datasets import DatasetConfig, FileColumn
 from lethe.errors import ConfigError, LiveCheckError, StoreError
 from lethe.model.conditions import Condition, Unreadable
 from lethe.model.keys import ItemKey, key_text, parse_composite
@@ -85,14 +85,25 @@ class SQLDataset:
         )
         self.hold_table = hold_table
         self.label = label
+        #: Columns naming files (``files``, resolved when the store binds the dataset).
+        self.file_columns: list[FileColumn] = []
         self._related: dict[str, Table] = {}
         self.sqlite = engine.dialect.name == "sqlite"
         self.dialect = dialect_of(engine)
         self.locks_rows = self.dialect.row_locks
         self.keyset = KeySet(_ROOT_KEYS, self.key_columns, engine.dialect)
-        #: Removed table by table in SQL rather than judged row by row (see :mod:`.setwise`);
-        #: columns naming files are read from the judged rows, so they keep the row path.
-        self.setwise = not config.files and setwise.applies(cascade, self.dialect.name)
+        self._setwise = setwise.applies(cascade, self.dialect.name)
+
+    @property
+    def setwise(self) -> bool:
+        """Removed table by table in SQL rather than judged row by row (see :mod:`.setwise`);
+        columns naming files (resolved at bind) are read from the judged rows, so a dataset
+        that has any keeps the row path."""
+        return self._setwise and not self.file_columns
+
+    @setwise.setter
+    def setwise(self, value: bool) -> None:
+        self._setwise = value
 
     @property
     def table(self) -> str:
@@ -467,7 +478,7 @@ class SQLBatch:
                     "deleted (ask blockers() first); the batch was rolled back"
                 )
         self._closure = None
-        self.files += deleted_files(self.conn, ds.cascade, ds.config.files, closure, batch)
+        self.files += deleted_files(self.conn, ds.cascade, ds.file_columns, closure, batch)
         removal = remove(self.conn, closure, batch, self._due)
         if removal.roots_deleted < len(set(batch)):
             # An item another item's cascade removed (a self-reference) is gone too.

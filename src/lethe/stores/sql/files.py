@@ -23,7 +23,7 @@ from lethe.stores.sql.closure import Closure, rows_where
 if TYPE_CHECKING:
     from lethe.stores.sql.dataset import SQLDataset
 
-__all__ = ["blanked_files", "check_file_columns", "deleted_files"]
+__all__ = ["blanked_files", "check_file_columns", "deleted_files", "file_columns"]
 
 
 def _by_table(cascade: Cascade, columns: Sequence[FileColumn]) -> dict[str, list[FileColumn]]:
@@ -31,6 +31,22 @@ def _by_table(cascade: Cascade, columns: Sequence[FileColumn]) -> dict[str, list
     for spec in columns:
         grouped.setdefault(spec.table or cascade.root.name, []).append(spec)
     return grouped
+
+
+def file_columns(
+    cascade: Cascade, files: Sequence[FileColumn] | str, where: str
+) -> list[FileColumn]:
+    """The dataset's file columns: as listed, or (``files = "django"``) every column of the
+    dataset's table and its cascade's that the storage of that kind says holds its files."""
+    if not isinstance(files, str):
+        check_file_columns(cascade, files, where)
+        return list(files)
+    tables = [cascade.root.name, *(t.name for t in cascade.members)]
+    try:
+        found = file_storage(files).discover(tables)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, f"{where}.files") from None
+    return [FileColumn(table=t, column=c, storage=files) for t, c in found]
 
 
 def check_file_columns(cascade: Cascade, columns: Sequence[FileColumn], where: str) -> None:
@@ -92,15 +108,17 @@ def blanked_files(
 ) -> list[FileRef]:
     """The files named by file columns of the dataset's own rows that ``values`` changes."""
     root = dataset.root.name
-    specs = [s for s in dataset.config.files if (s.table or root) == root and s.column in values]
+    specs = [s for s in dataset.file_columns if (s.table or root) == root and s.column in values]
     if not specs:
         return []
     columns = [dataset.root.c[s.column] for s in specs]
-    query = select(dataset.key, *columns).where(dataset.keyset.match(dataset.key), due)
+    width = len(dataset.key_columns)
+    query = select(*dataset.key_columns, *columns).where(dataset.keyset.match(dataset.key), due)
     refs: list[FileRef] = []
-    for row in conn.execute(query, dataset.keyset.params(keys)).mappings():
-        changed = [s for s in specs if row[s.column] != values[s.column]]
-        refs.extend(_refs(key_text(row[dataset.key.name]), root, changed, dict(row)))
+    for row in conn.execute(query, dataset.keyset.params(keys)):
+        named = dict(zip((s.column for s in specs), row[width:], strict=True))
+        changed = [s for s in specs if named[s.column] != values[s.column]]
+        refs.extend(_refs(key_text(dataset._key_of(row)), root, changed, named))
     return refs
 
 

@@ -25,31 +25,37 @@ which then holds the parent's lock while it scans the partition.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import (
     Column,
     ColumnElement,
     MetaData,
+    Select,
     Table,
     Text,
+    and_,
     cast,
     exists,
     false,
     func,
     literal,
+    literal_column,
     not_,
     or_,
     select,
     text,
+    true,
+    tuple_,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 
 from lethe.model.conditions import Condition
-from lethe.model.keys import ItemKey
+from lethe.model.keys import ItemKey, key_text
 from lethe.stores.base import Finding, PartitionFacts
 from lethe.stores.sql.compile import column, compile_condition
 from lethe.stores.sql.dataset import SQLDataset
@@ -59,9 +65,6 @@ __all__ = ["MARK", "Layout", "PartitionedDataset", "partition_findings", "read_l
 
 #: How a partition being detached is marked (its table comment): the parent and bound follow.
 MARK = "lethe: detaching from "
-#: Key types whose text in PostgreSQL (``key::text``) is lethe's key text, so the digest the
-#: server computes is the one an auditor recomputes from the keys.
-_KEY_TYPES = ("smallint", "integer", "bigint", "text", "character varying", "uuid")
 _MIN_SERVER = 140000
 #: A table's name as the audit records it and statements use it: always schema-qualified.
 _QUALIFIED = (
@@ -140,17 +143,6 @@ def _refusal(
         return f"foreign key {referencing[0]} of {referencing[1]} references it"
     if handle.cascade.edges or handle.cascade.members:
         return "its cascade reaches other tables"
-    if len(handle.key_columns) > 1:
-        return "its key is composite (one key column only)"
-    key_type = _one(
-        conn,
-        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-        "WHERE attrelid = :o AND attname = :k",
-        o=oid,
-        k=handle.key.name,
-    )[0]
-    if not str(key_type).startswith(_KEY_TYPES):
-        return f"its key is of type {key_type} (integer, text and uuid keys only)"
     return None
 
 
@@ -158,19 +150,36 @@ class PartitionedDataset(SQLDataset):
     """A SQL dataset on a PostgreSQL table partitioned by range (see the module docstring)."""
 
     layout: Layout
+    _tables: MetaData
 
     def partitioned(self, layout: Layout) -> PartitionedDataset:
         """Record ``layout``, read when the dataset was bound."""
         self.layout = layout
+        self._tables = MetaData()
         return self
 
     # -- reading -------------------------------------------------------------------------
 
+    def cascade_counts_where(
+        self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int | None
+    ) -> dict[str, int]:
+        """No cascade, nothing to count: the breaker's estimate need not scan the parent's
+        partitions a second time to learn that."""
+        if not self.cascade.edges:
+            return {}
+        return super().cascade_counts_where(condition, exclude=exclude, limit=limit)
+
     def _table(self, qualified: str) -> Table:
-        """The partition ``qualified`` (``schema.name``) with the parent's columns."""
+        """The partition ``qualified`` (``schema.name``) with the parent's columns; one object
+        per partition, so that its statements compile once."""
         schema, _, name = qualified.rpartition(".")
+        key = (schema.strip('"') or None, name.strip('"'))
+        metadata = self._tables
+        found = metadata.tables.get(f"{key[0]}.{key[1]}" if key[0] else key[1])
+        if found is not None:
+            return found
         columns = [Column(c.name, c.type) for c in self.root.columns]
-        return Table(name.strip('"'), MetaData(), *columns, schema=schema.strip('"') or None)
+        return Table(key[1], metadata, *columns, schema=key[0])
 
     def _partitions(self, conn: Connection) -> list[PartitionFacts]:
         """Leaf range partitions (the default one never qualifies), then the tables an
@@ -203,6 +212,9 @@ class PartitionedDataset(SQLDataset):
         ]
         return found
 
+    def _keys(self, part: Table) -> list[ColumnElement[Any]]:
+        return [column(part, c.name) for c in self.key_columns]
+
     def _violations(
         self,
         part: Table,
@@ -211,17 +223,24 @@ class PartitionedDataset(SQLDataset):
         prefixes: Sequence[str],
     ) -> ColumnElement[bool]:
         """Rows of ``part`` that forbid dropping it: not selected, or held."""
-        key = column(part, self.key.name)
-        as_text = cast(key, Text)
+        keys = self._keys(part)
+        key = keys[0] if len(keys) == 1 else tuple_(*keys)
         bad: list[ColumnElement[bool]] = [
             not_(func.coalesce(compile_condition(condition, part, sqlite=False), false()))
         ]
         if exact:
-            bad.append(as_text.in_(list(exact)))
-        bad += [as_text.startswith(p, autoescape=True) for p in prefixes]
+            bad.append(key.in_([self.parse_key(text) for text in exact]))
+        if prefixes:
+            # A prefix holds keys by their text: the server's text of a single integer, text
+            # or uuid key is lethe's; of any other key it is not, so such a hold keeps them all.
+            simple = len(keys) == 1 and keys[0].type.python_type in (int, str, UUID)
+            as_text = cast(keys[0], Text)
+            bad += [as_text.startswith(p, autoescape=True) if simple else true() for p in prefixes]
         spec, hold = self.config.hold_table, self.hold_table
         if spec is not None and hold is not None:
-            clause = column(hold, spec.key_columns[0]) == key  # one key column here
+            clause = and_(
+                *(column(hold, n) == k for n, k in zip(spec.key_columns, keys, strict=True))
+            )
             if spec.released_column:
                 clause = clause & column(hold, spec.released_column).is_(None)
             bad.append(select(literal(1)).where(clause).exists())
@@ -265,28 +284,35 @@ class PartitionedDataset(SQLDataset):
 
     def partition_of(self, key: ItemKey) -> str | None:
         """The partition the row ``key`` is in (None: no such row)."""
-        query = (
-            f"SELECT {_QUALIFIED} FROM pg_class c WHERE c.oid = "
-            f"(SELECT tableoid FROM {self.layout.parent} WHERE {self.key.name} = :k)"
-        )
+        values = key if isinstance(key, tuple) else (key,)
+        match = and_(*(c == v for c, v in zip(self.key_columns, values, strict=True)))
+        oid: Select[Any] = select(literal_column("tableoid")).select_from(self.root).where(match)
         with translate_errors(self.label), self.engine.connect() as conn:
-            row = _one(conn, query, k=key)
-        return None if row is None else str(row[0])
+            row = conn.execute(oid).first()
+            if row is None:
+                return None
+            name = _one(conn, f"SELECT {_QUALIFIED} FROM pg_class c WHERE c.oid = :o", o=row[0])
+        return None if name is None else str(name[0])
 
     # -- dropping ------------------------------------------------------------------------
 
     def _facts(self, conn: Connection, part: Table, partition: PartitionFacts) -> PartitionFacts:
-        """Row count, key range and key digest of the locked partition."""
-        key = column(part, self.key.name)
-        order = key.collate("C") if str(key.type).upper().startswith(("TEXT", "VARCHAR")) else key
-        joined = func.string_agg(cast(key, Text), aggregate_order_by(literal("\n"), order))
-        digest = func.encode(func.sha256(func.convert_to(func.coalesce(joined, ""), "UTF8")), "hex")
-        rows, first, last, sha = conn.execute(
-            select(
-                func.count(), cast(func.min(key), Text), cast(func.max(key), Text), digest
-            ).select_from(part)
-        ).one()
-        return PartitionFacts(partition.name, partition.bound, rows, first, last, sha)
+        """Row count, key range and key digest of the locked partition: lethe's own key texts,
+        read out in key order (text columns in byte order, as ``COLLATE "C"`` sorts)."""
+        order = [k.collate("C") if k.type.python_type is str else k for k in self._keys(part)]
+        query = select(*self._keys(part)).select_from(part).order_by(*order)
+        digest = hashlib.sha256()
+        rows, first, last = 0, None, None
+        # Streamed: the keys of a large partition never sit in memory at once.
+        result = conn.execute(query.execution_options(yield_per=10_000))
+        for row in result:
+            text_ = key_text(row[0] if len(row) == 1 else tuple(row))
+            digest.update(("\n" if rows else "").encode() + text_.encode())
+            first = text_ if first is None else first
+            last, rows = text_, rows + 1
+        return PartitionFacts(
+            partition.name, partition.bound, rows, first, last, digest.hexdigest()
+        )
 
     def _autocommit(self, *statements: str) -> None:
         with translate_errors(self.label), self.engine.connect() as conn:

@@ -15,7 +15,7 @@ from lethe.stores.sql import cascade as cascading
 from lethe.stores.sql.checks import check_dataset, require_unique_key
 from lethe.stores.sql.dataset import SQLDataset
 from lethe.stores.sql.engine import create_sql_engine, translate_errors
-from lethe.stores.sql.files import check_file_columns
+from lethe.stores.sql.files import file_columns
 from lethe.stores.sql.filters import check_filter_types
 from lethe.stores.sql.grants import grant_statements
 from lethe.stores.sql.partitions import PartitionedDataset, partition_findings, read_layout
@@ -86,7 +86,7 @@ class SQLStore:
         except LiveCheckError as exc:
             part = "on_delete" if exc.message.startswith("on_delete") else "cascade"
             raise LiveCheckError(exc.message, f"{where}.{part}") from None
-        check_file_columns(cascade, config.files, where)
+        files = file_columns(cascade, config.files, where)
         hold_table = None
         holds = config.hold_table
         if holds is not None:
@@ -100,8 +100,10 @@ class SQLStore:
         handle = SQLDataset(*parts)
         with translate_errors(self.label), self.engine.connect() as conn:
             layout = read_layout(conn, handle)
-        if layout is not None:
+        # A partition dropped whole would take its rows' file names with it: row by row then.
+        if layout is not None and not files:
             handle = PartitionedDataset(*parts).partitioned(layout)
+        handle.file_columns = files
         self._bound[dataset] = handle
         return handle
 
