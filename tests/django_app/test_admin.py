@@ -149,3 +149,25 @@ def test_state_outside_django_databases_is_said_plainly(shop: Shop) -> None:
     pages = _admin(shop, "page('list', c.get('/admin/lethe/hold/'))\n")
     assert pages["list"]["status"] == 503
     assert "lethe's state is not in a Django database" in pages["list"]["text"]
+
+
+def test_on_postgresql_the_state_can_share_the_default_database(pg_shop: Shop) -> None:
+    pg_shop.seed()
+    pg_shop.policy(POLICY.format(state="django://default", store="django://default"))
+    run = pg_shop.manage("lethe", "run", "--as-of", AS_OF)
+    assert run.code == 0, run.err
+    run_id = next(w for w in run.out.split() if w.startswith("run-"))
+    pages = _admin(
+        pg_shop,
+        "page('add', c.post('/admin/lethe/hold/add/', {'dataset': 'customers',"
+        " 'item_key': '2', 'reason': 'audit request'}))\n"
+        "page('holds', c.get('/admin/lethe/hold/'))\n"
+        "page('runs', c.get('/admin/lethe/run/'))\n"
+        f"page('run', c.get('/admin/lethe/run/{run_id}/change/'))\n",
+    )
+    assert pages["add"]["status"] == 302, pages["add"]["text"][-1500:]
+    assert "audit request" in pages["holds"]["text"]
+    assert run_id in pages["runs"]["text"]
+    assert "shop_order: 2" in pages["run"]["text"]
+    holds = json.loads(pg_shop.manage("lethe", "hold", "list", "--json").out)
+    assert [(h["key"], h["placedBy"]) for h in holds] == [("2", "dpo (Django admin)")]

@@ -11,12 +11,22 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
-__all__ = ["Hold", "Run"]
+__all__ = ["Hold", "Run", "StateJSONField"]
 
 if TYPE_CHECKING:  # generic only in django-stubs
     _Manager = models.Manager[Any]
 else:
     _Manager = models.Manager
+
+
+class StateJSONField(models.JSONField):
+    """lethe's JSON columns: ``json`` on PostgreSQL, which psycopg hands over already
+    decoded (Django's own field expects the text it gets for ``jsonb``); text on SQLite."""
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if isinstance(value, dict | list):
+            return value
+        return super().from_db_value(value, expression, connection)
 
 
 class _StateManager(_Manager):
@@ -67,7 +77,7 @@ class Run(models.Model):
     """A recorded run (real or dry) with its counts and errors, read-only."""
 
     id: models.CharField[str, str] = models.CharField(max_length=64, primary_key=True)
-    policies: models.JSONField = models.JSONField()
+    policies: StateJSONField = StateJSONField()
     dry_run: models.BooleanField[bool, bool] = models.BooleanField()
     as_of: models.DateTimeField[datetime, datetime] = models.DateTimeField()
     started_at: models.DateTimeField[datetime, datetime] = models.DateTimeField()
@@ -75,7 +85,7 @@ class Run(models.Model):
         null=True
     )
     status: models.CharField[str, str] = models.CharField(max_length=16)
-    record: models.JSONField = models.JSONField(null=True)
+    record: StateJSONField = StateJSONField(null=True)
 
     objects = _StateManager()
 

@@ -4,6 +4,8 @@ from typing import ClassVar
 
 from django.db import migrations, models
 
+import lethe.contrib.django.models
+
 
 class Migration(migrations.Migration):
     initial = True
@@ -35,13 +37,13 @@ class Migration(migrations.Migration):
             name="Run",
             fields=[
                 ("id", models.CharField(max_length=64, primary_key=True, serialize=False)),
-                ("policies", models.JSONField()),
+                ("policies", lethe.contrib.django.models.StateJSONField()),
                 ("dry_run", models.BooleanField()),
                 ("as_of", models.DateTimeField()),
                 ("started_at", models.DateTimeField()),
                 ("completed_at", models.DateTimeField(null=True)),
                 ("status", models.CharField(max_length=16)),
-                ("record", models.JSONField(null=True)),
+                ("record", lethe.contrib.django.models.StateJSONField(null=True)),
             ],
             options={
                 "verbose_name": "run",
