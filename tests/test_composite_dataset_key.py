@@ -20,6 +20,8 @@ from lethe.cli.app import main
 from lethe.model.keys import key_text
 from lethe.testing import ManualClock
 from tests.support.apps import NOW, engine_for
+from tests.support.mail import Inbox
+from tests.support.warnings import mail_env
 
 SCHEMA = """
 CREATE TABLE members (
@@ -221,30 +223,36 @@ def test_a_key_of_the_wrong_arity_is_one_line_exit_2_nothing_touched(
     assert len(_rows(engine, "SELECT id FROM posts")) == 6
 
 
-def test_a_partitioned_table_with_a_composite_key_takes_the_row_path(
-    pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_deletion_warnings_reach_each_member_by_its_whole_key(
+    url: str, tmp_path: Path, inbox: Inbox
 ) -> None:
-    """PostgreSQL puts the partition column in every unique key: partitioned tables are where
-    composite keys are usual. Whole partitions are dropped by one key column only."""
-    engine = engine_for(pg_url)
+    engine = engine_for(url)
     with engine.begin() as conn:
-        for statement in (
-            "CREATE TABLE hits (id INTEGER NOT NULL, at TIMESTAMPTZ NOT NULL, "
-            "PRIMARY KEY (id, at)) PARTITION BY RANGE (at)",
-            "CREATE TABLE hits_old PARTITION OF hits "
-            "FOR VALUES FROM ('1999-01-01') TO ('2001-01-01')",
-            "CREATE TABLE hits_new PARTITION OF hits FOR VALUES FROM ('2001-01-01') TO (MAXVALUE)",
-            "INSERT INTO hits VALUES (1, '2000-01-01Z'), (2, '2000-06-01Z'), (1, '2999-01-01Z')",
-        ):
-            conn.exec_driver_sql(statement)
-    policy = tmp_path / "lethe.toml"
-    policy.write_text(
-        f'[state]\nurl = "sqlite:///{tmp_path}/state.db"\n[stores.app]\nurl = "{pg_url}"\n'
-        '[datasets.hits]\ntable = "hits"\nkey = ["id", "at"]\nage_column = "at"\nretain = "1d"\n'
-        '[policies.erase]\ndataset = "hits"\nactions = [{ type = "purge" }]\n'
+        conn.execute(text("ALTER TABLE members ADD email VARCHAR(60)"))
+        for org, member in ALL_MEMBERS:
+            conn.execute(
+                text("UPDATE members SET email = :e WHERE org_id = :o AND id = :i"),
+                {"e": f"m{org}-{member}@x.org", "o": org, "i": member},
+            )
+    policy = (
+        _policy(url, tmp_path)
+        .read_text()
+        .replace(
+            'actions = [{ type = "purge" }]',
+            'actions = [{ type = "warn", before = ["30d"], recipient = { column = "email" }, '
+            'sender = { type = "smtp" } }]',
+        )
     )
-    assert main(["-c", str(policy), "check"]) == 0
-    assert "its key is composite" in capsys.readouterr().out
-    assert main(["-c", str(policy), "run"]) == 0
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT id FROM hits")).scalars().all() == [1]
+    with Lethe.from_toml(
+        policy, base_dir=tmp_path, env=mail_env(inbox.port), clock=ManualClock(NOW)
+    ) as lethe:
+        result = lethe.run()
+        warned = sorted(
+            e["item_key"] for e in lethe.runtime.ledger.iter_events() if e["event"] == "warned"
+        )
+    assert result.ok, result.errors
+    # [1,2] is held by the hold table; the others are overdue, [1,3] is not due for centuries.
+    assert warned == ["[1,1]", "[2,1]", "[2,2]"]
+    assert sorted(m["To"] for m in inbox.received()) == [
+        "m1-1@x.org", "m2-1@x.org", "m2-2@x.org",
+    ]  # fmt: skip

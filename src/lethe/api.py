@@ -29,7 +29,8 @@ from lethe.engine.run import breaker_reasons, execute_run
 from lethe.engine.runtime import Runtime, Target
 from lethe.engine.stop import StopFlag
 from lethe.errors import ConfigError, PlanFileError
-from lethe.holds.registry import HoldRegistry
+from lethe.holds.registry import PREFIX_MARK, Hold, HoldRegistry
+from lethe.model.keys import key_text
 from lethe.model.plan import Plan
 from lethe.model.results import RunResult
 from lethe.notify.probe import TestDelivery, pick_sender, send_test, senders_of
@@ -227,6 +228,26 @@ class Lethe:
     def holds(self) -> HoldRegistry:
         """lethe's own hold registry (place, release, list)."""
         return self.runtime.holds
+
+    def hold_key(self, dataset: str, key: str) -> str:
+        """The canonical text of ``key`` as a hold of ``dataset`` stores it (``[3,17]`` however
+        it was typed; ending in ``*``: a prefix of text keys); ``ConfigError`` for an unknown
+        dataset or a key its store cannot hold."""
+        handle = self.runtime.dataset(dataset)
+        try:
+            return key_text(handle.parse_key(key))
+        except ConfigError:
+            if not key.endswith(PREFIX_MARK):
+                raise
+            raise ConfigError(
+                f"{key!r} is a prefix hold, and prefix holds work on text keys only (object "
+                f"paths, Redis keys, text columns); {dataset}'s keys are not text: hold each "
+                "key on its own"
+            ) from None
+
+    def place_hold(self, dataset: str, key: str, reason: str, placed_by: str) -> Hold:
+        """Hold ``key`` of ``dataset`` (checked and made canonical by :meth:`hold_key`)."""
+        return self.holds.add(dataset, self.hold_key(dataset, key), reason, placed_by)
 
     def runs(self, last: int = 20) -> list[dict[str, Any]]:
         """The newest runs, newest first (``last`` between 1 and 100,000)."""

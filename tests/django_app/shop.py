@@ -109,7 +109,26 @@ class Shop:
         return path
 
     def seed(self) -> None:
-        """Through the ORM: 1 closed long ago (two orders), 2 closed yesterday, 3 open."""
+        """1 closed long ago (two orders), 2 closed yesterday, 3 open; instants written as
+        Django writes them (naive UTC text on SQLite, ``timestamptz`` on PostgreSQL)."""
+        utc = "" if "SHOP_DB" in self.env else "+00"
+        engine = create_engine(self.url)
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO shop_customer (id, name, email, closed_at) VALUES "
+                    f"(1, 'Ada', 'ada@example.com', '2024-01-01 00:00:00{utc}'), "
+                    f"(2, 'Bo', 'bo@example.com', '2024-10-25 00:00:00{utc}'), "
+                    "(3, 'Cy', 'cy@example.com', NULL)"
+                )
+            )
+            conn.execute(
+                text("INSERT INTO shop_order (customer_id, total) VALUES (1, 10), (1, 20), (2, 5)")
+            )
+        engine.dispose()
+
+    def seed_with_django(self) -> None:
+        """The same rows through the ORM (the oracle that :meth:`seed` writes Django's form)."""
         result = self.script(
             "from datetime import datetime, UTC\n"
             "from shop.models import Customer, Order\n"

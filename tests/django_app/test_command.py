@@ -19,7 +19,7 @@ def _plain(shop: Shop) -> str:
 
 
 def test_manage_py_lethe_runs_the_policy_of_settings_lethe_config(shop: Shop) -> None:
-    shop.seed()
+    shop.seed_with_django()
     shop.policy(DJANGO)
     assert shop.manage("lethe", "check").code == 0
     run = shop.manage("lethe", "run", "--as-of", AS_OF)
@@ -30,24 +30,24 @@ def test_manage_py_lethe_runs_the_policy_of_settings_lethe_config(shop: Shop) ->
     assert (shop.root / "state.db").exists()  # relative to the policy file, as with lethe
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ("plan", "--as-of", AS_OF),
-        ("explain", "customers", "1", "--as-of", AS_OF),
-        ("hold", "list"),
-        ("check",),
-    ],
-    ids=lambda a: a[0],
-)
-def test_output_and_exit_code_are_the_lethe_clis(shop: Shop, argv: tuple[str, ...]) -> None:
+CLI_ARGVS = [
+    ("plan", "--as-of", AS_OF),
+    ("explain", "customers", "1", "--as-of", AS_OF),
+    ("hold", "list"),
+    ("check",),
+]
+
+
+def test_output_and_exit_code_are_the_lethe_clis(shop: Shop) -> None:
     shop.seed()
-    shop.policy(_plain(shop), "plain.toml")
-    plain = shop.lethe("--config", "plain.toml", *argv)
-    shop.policy(DJANGO)
-    django = shop.manage("lethe", *argv)
-    assert (django.code, django.err) == (plain.code, plain.err)
-    assert _without_urls(django.out) == _without_urls(plain.out)
+    plain_policy = _plain(shop)
+    for argv in CLI_ARGVS:
+        shop.policy(plain_policy, "plain.toml")
+        plain = shop.lethe("--config", "plain.toml", *argv)
+        shop.policy(DJANGO)
+        django = shop.manage("lethe", *argv)
+        assert (django.code, django.err) == (plain.code, plain.err), argv
+        assert _without_urls(django.out) == _without_urls(plain.out), argv
 
 
 def _without_urls(text: str) -> str:
@@ -164,3 +164,38 @@ def test_postgres_store_and_state_in_the_default_database_without_the_password(
     for output in outputs:
         assert password not in output.out + output.err
     assert "Sh0p" not in (pg_shop.root / "lethe.toml").read_text()
+
+
+BY_MODEL = """
+[stores.default]
+url = "django://default"
+
+[datasets.customers]
+model = "shop.Customer"
+age_column = "closed_at"
+retain = "30d"
+
+[policies.closed-accounts]
+dataset = "customers"
+
+[[policies.closed-accounts.actions]]
+type = "purge"
+"""
+
+
+def test_a_dataset_by_model_runs_through_manage_py_with_djangos_cascade(shop: Shop) -> None:
+    shop.seed()
+    shop.policy(BY_MODEL)
+    check = shop.manage("lethe", "check")
+    assert check.code == 0, check.err
+    assert "shop_order.customer_id → shop_customer" in check.out
+    assert "cascade (shop.Order.customer CASCADE)" in check.out
+    run = shop.manage("lethe", "run", "--as-of", AS_OF)
+    assert run.code == 0, run.err
+    assert "Hard deleted: 1 customers (with 2 shop_order)" in run.out
+    assert shop.rows("shop_customer", "id") == [(2,), (3,)]
+    assert shop.rows("shop_order", "customer_id") == [(2,)]
+    shop.policy(BY_MODEL.replace("shop.Customer", "shop.Client"))
+    wrong = shop.manage("lethe", "plan")
+    assert wrong.code == 2
+    assert "app 'shop' has no model 'Client'" in wrong.err

@@ -13,9 +13,7 @@ from lethe.cli.context import state
 from lethe.cli.render import render_holds
 from lethe.cli.render_runs import render_run, render_runs
 from lethe.config.schema import json_schema
-from lethe.errors import ConfigError, ExitCode
-from lethe.holds.registry import PREFIX_MARK
-from lethe.model.keys import key_text
+from lethe.errors import ExitCode
 
 __all__ = ["register"]
 
@@ -47,21 +45,8 @@ def hold_add(
 ) -> None:
     """Place a hold on one item."""
     cli = state(ctx)
-    lethe = cli.lethe()
-    handle = lethe.runtime.dataset(dataset)  # refuse unknown datasets and malformed keys
-    try:
-        # The canonical text (``[3,17]`` however it was typed) is what runs compare.
-        key = key_text(handle.parse_key(key))
-    except ConfigError:
-        if not key.endswith(PREFIX_MARK):
-            raise
-        raise ConfigError(
-            f"{key!r} is a prefix hold, and prefix holds work on text keys only (object "
-            f"paths, Redis keys, text columns); {dataset}'s keys are not text: hold each key "
-            "on its own"
-        ) from None
-    hold = lethe.holds.add(dataset, key, reason, by or getpass.getuser())
-    cli.console.print(f"Hold #{hold.id} placed on {dataset} {key}.")
+    hold = cli.lethe().place_hold(dataset, key, reason, by or getpass.getuser())
+    cli.console.print(f"Hold #{hold.id} placed on {dataset} {hold.item_key}.")
 
 
 @hold_app.command("release")

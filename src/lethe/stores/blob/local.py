@@ -148,11 +148,13 @@ class LocalDataset(BlobDataset):
                 )
         return not _STAGED.fullmatch(name.rpartition("/")[2])
 
-    def _level(self, prefix: str) -> _Level:
-        """One directory's entries, sorted, each with its ``stat`` (links followed).
+    def _level(self, prefix: str, low: int, high: int) -> _Level:
+        """One directory's subdirectories and the files whose mtime is in ``[low, high)``,
+        sorted, each with its ``stat`` (links followed).
 
         The directory is opened once and its entries are stat'ed relative to it (``fstatat``),
-        which spares the kernel resolving the whole path again for every file.
+        which spares the kernel resolving the whole path again for every file; a file outside
+        the bounds is dropped here, before it costs a sort or a key.
         """
         try:
             fd = os.open(self._path(prefix), os.O_RDONLY | os.O_DIRECTORY)
@@ -162,11 +164,23 @@ class LocalDataset(BlobDataset):
         try:
             with os.scandir(fd) as listing:
                 for entry in listing:
+                    name = entry.name
                     try:
-                        name = entry.name + "/" if entry.is_dir() else entry.name
-                        level.append((name, entry.stat()))
+                        folder = entry.is_dir()
+                        # an unfinished upload's name is passed over for a file only
+                        if (
+                            _ODD.search(name)
+                            and not self._check_name(name, prefix + name)
+                            and not folder
+                        ):
+                            continue
+                        st = entry.stat()
                     except FileNotFoundError:
                         continue  # a broken link, or an entry deleted since it was read
+                    if folder:
+                        level.append((name + "/", st))
+                    elif low <= st.st_mtime_ns < high:
+                        level.append((name, st))
         finally:
             os.close(fd)
         level.sort(key=itemgetter(0))
@@ -177,13 +191,9 @@ class LocalDataset(BlobDataset):
     ) -> Iterator[tuple[str, os.stat_result]]:
         # Names in one directory share its prefix, so sorting them (a directory with its
         # trailing /) sorts their keys: the walk is in key order, as the cursor needs.
-        for name, st in self._level(prefix):
+        for name, st in self._level(prefix, low, high):
             key = prefix + name
-            folder = name[-1] == "/"
-            # an unfinished upload's name is passed over for a file, not for a directory
-            if _ODD.search(name) and not self._check_name(name.rstrip("/"), key) and not folder:
-                continue
-            if folder:
+            if name[-1] == "/":
                 if after is None or after < key or after.startswith(key):
                     here = (st.st_dev, st.st_ino)
                     if here in above:
@@ -191,7 +201,7 @@ class LocalDataset(BlobDataset):
                             f"{self.label}: cannot list {key!r}: a link to a directory it is in"
                         )
                     yield from self._descend(key, after, low, high, above | {here})
-            elif (after is None or key > after) and low <= st.st_mtime_ns < high:
+            elif after is None or key > after:
                 yield key, st
 
     def _row(self, meta: ObjectMeta, columns: set[str]) -> Row:

@@ -85,10 +85,56 @@ local function clock(rest) -- "" or "(T| )HH:MM[:SS[.f]][tz]": seconds of day, u
   return h * 3600 + mi * 60 + sec, us, off
 end
 
+local function dd(a, b) -- two ASCII digits as a number, or nil
+  if a < 48 or a > 57 or b < 48 or b > 57 then return nil end
+  return (a - 48) * 10 + b - 48
+end
+
+-- "YYYY-MM-DD(T| )HH:MM:SS.ffffff(+|-)HH:MM": epoch seconds and microseconds; false when it has
+-- this shape but a field out of range (unreadable, as Python says); nil for another shape
+local function full(s)
+  local y1, y2, y3, y4, c5, m1, m2, c8, d1, d2, c11, h1, h2, c14, i1, i2, c17, s1, s2, c20,
+    f1, f2, f3, f4, f5, f6, c27, o1, o2, c30, p1, p2 = string.byte(s, 1, 32)
+  if c5 ~= 45 or c8 ~= 45 or (c11 ~= 84 and c11 ~= 32) or c14 ~= 58 or c17 ~= 58
+      or c20 ~= 46 or (c27 ~= 43 and c27 ~= 45) or c30 ~= 58 then
+    return nil
+  end
+  local yh, yl, mo, d = dd(y1, y2), dd(y3, y4), dd(m1, m2), dd(d1, d2)
+  local h, mi, sec, oh, om = dd(h1, h2), dd(i1, i2), dd(s1, s2), dd(o1, o2), dd(p1, p2)
+  local fa, fb, fc = dd(f1, f2), dd(f3, f4), dd(f5, f6)
+  if not (yh and yl and mo and d and h and mi and sec and oh and om and fa and fb and fc) then
+    return nil
+  end
+  local y = yh * 100 + yl
+  if y < 1 or mo < 1 or mo > 12 or d < 1 or h > 23 or mi > 59 or sec > 59 or oh > 23
+      or om > 59 then
+    return false
+  end
+  local dim = MDAYS[mo]
+  if mo == 2 and (y % 4 == 0 and (y % 100 ~= 0 or y % 400 == 0)) then dim = 29 end
+  if d > dim then return false end
+  local off = oh * 3600 + om * 60
+  if c27 == 45 then off = -off end
+  return days(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off, fa * 10000 + fb * 100 + fc
+end
+
 local function instant(raw) -- epoch seconds and microseconds, or nil: let Python judge
   if #raw > 64 then return nil end -- no timestamp is this long; spare the pattern matching
-  local s = string.match(raw, "^%s*(.-)%s*$")
+  local s, first, last = raw, string.byte(raw, 1), string.byte(raw, -1)
+  -- trim only when there is white space to trim (%s: bytes 9-13 and 32): the lazy pattern
+  -- costs more than the rest of the parse
+  if first and (first == 32 or (first >= 9 and first <= 13) or last == 32
+      or (last >= 9 and last <= 13)) then
+    s = string.match(raw, "^%s*(.-)%s*$")
+  end
   if string.find(s, "^%d+$") or string.find(s, "^%d+%.%d+$") then return epoch_number(s) end
+  -- the form Python's isoformat() writes, read from its bytes (no pattern, no substring):
+  -- the general path below takes four matches and a string per field
+  if #s == 32 then
+    local s_, us = full(s)
+    if s_ ~= nil then return s_, us end
+    if s_ == false then return nil end
+  end
   local y, mo, d, rest = string.match(s, "^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")
   if not y then return nil end
   y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
@@ -149,15 +195,33 @@ local function ev(n)
 end
 
 local existing, verdicts, deferred = 0, {}, {}
+local function read_type(key) -- the key's type and, for a hash, the fields' values
+  if want_idle or nf == 0 then
+    return redis.call("TYPE", key)["ok"], nil
+  end
+  -- HMGET first: one call per key instead of two; TYPE only to tell a key gone since the
+  -- SCAN from a hash without the fields (both give only nils), WRONGTYPE a key of another type
+  local got = redis.pcall("HMGET", key, unpack(fields))
+  if type(got) == "table" and got["err"] then
+    if string.find(got["err"], "^WRONGTYPE") then return "other", nil end
+    return redis.error_reply(got["err"])
+  end
+  for j = 1, nf do
+    if got[j] then return "hash", got end
+  end
+  return redis.call("TYPE", key)["ok"], got
+end
+
 for i, key in ipairs(KEYS) do
-  local kind = redis.call("TYPE", key)["ok"]
+  local kind, got = read_type(key)
+  if type(kind) == "table" then return kind end -- an error reply from read_type
   if kind ~= "none" then
     existing = existing + 1
     local idle = 0
     if want_idle then idle = redis.call("OBJECT", "IDLETIME", key) end
     vals = {[0] = key}
     if kind == "hash" and nf > 0 then
-      local got = redis.call("HMGET", key, unpack(fields))
+      if got == nil then got = redis.call("HMGET", key, unpack(fields)) end
       for j = 1, nf do vals[j] = got[j] end
     end
     local bad, defer = false, false

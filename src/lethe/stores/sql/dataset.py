@@ -238,7 +238,7 @@ class SQLDataset:
         root_keys = select(*roots.subquery().c)
         clauses = self.membership(lambda col: col.in_(root_keys))
         if clauses is None:  # a cycle between tables: judged row by row, batch by batch
-            keys = [self._key_of(row) for row in self._all(roots)]
+            keys = [self.key_of(row) for row in self._all(roots)]
             return cascaded(self.preview_delete(keys, batch_size=1000))
         counts: dict[str, int] = {}
         with translate_errors(self.label), self.engine.connect() as conn:
@@ -262,7 +262,7 @@ class SQLDataset:
             found: set[str] = set()
             if self.hold_table is not None and keys:
                 query = select(*self.key_columns).where(self.key.in_(list(keys)), self.held())
-                found |= {key_text(self._key_of(row)) for row in conn.execute(query)}
+                found |= {key_text(self.key_of(row)) for row in conn.execute(query)}
             if registry is not None:
                 found |= set(registry([key_text(k) for k in keys]))
             return found
@@ -305,7 +305,7 @@ class SQLDataset:
                 params = self.keyset.params(keys[start : start + 1000])
                 for row in conn.execute(query, params):
                     values = iter(row[width:])
-                    found[key_text(self._key_of(row))] = {
+                    found[key_text(self.key_of(row))] = {
                         name: _date(next(values), next(values)) if name in dates else next(values)
                         for name in columns
                     }
@@ -354,7 +354,7 @@ class SQLDataset:
             for start in range(0, len(keys), 1000):
                 chunk = list(keys[start : start + 1000])
                 for row in conn.execute(query.where(self.key.in_(chunk))):
-                    found[key_text(self._key_of(row))] = row[-1]
+                    found[key_text(self.key_of(row))] = row[-1]
         return found
 
     def require_columns(self, columns: set[str]) -> None:
@@ -376,15 +376,15 @@ class SQLDataset:
                 f"{text!r} is not a valid key for {self.name} ({python_type.__name__})"
             ) from None
 
-    def _key_of(self, row: Sequence[Any]) -> ItemKey:
-        """The key of a row whose first columns are the key's."""
+    def key_of(self, row: Sequence[Any]) -> ItemKey:
+        """The key of a row whose first columns are the key's (a tuple for a composite key)."""
         width = len(self.key_columns)
         return row[0] if width == 1 else tuple(row[:width])
 
     def _item(self, row: Sequence[Any]) -> Item:
         width = len(self.key_columns)
         rest = row[width:]
-        return Item(self._key_of(row), bool(rest[0]), bool(rest[1]) if len(rest) > 1 else False)
+        return Item(self.key_of(row), bool(rest[0]), bool(rest[1]) if len(rest) > 1 else False)
 
     @contextmanager
     def open_batch(self) -> Iterator[SQLBatch]:

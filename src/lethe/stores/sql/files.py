@@ -118,7 +118,7 @@ def blanked_files(
     for row in conn.execute(query, dataset.keyset.params(keys)):
         named = dict(zip((s.column for s in specs), row[width:], strict=True))
         changed = [s for s in specs if named[s.column] != values[s.column]]
-        refs.extend(_refs(key_text(dataset._key_of(row)), root, changed, named))
+        refs.extend(_refs(key_text(dataset.key_of(row)), root, changed, named))
     return refs
 
 

@@ -66,6 +66,12 @@ else:
         }
     }
 
+if os.environ.get("SHOP_STATE_DB"):  # lethe's state in its own SQLite file, seen by the admin
+    DATABASES["lethe"] = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ["SHOP_STATE_DB"],
+    }
+
 if os.environ.get("SHOP_LETHE_CONFIG"):
     LETHE_CONFIG = Path(os.environ["SHOP_LETHE_CONFIG"])
 if os.environ.get("SHOP_LETHE_CONFIG_BAD"):  # a test of the setting's validation
