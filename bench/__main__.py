@@ -20,7 +20,7 @@ from tests.support.postgres import postgres_server
 from bench import machine
 from bench.chart import draw
 from bench.harness import Measurement, summarise, write_jsonl
-from bench.scenarios import listed, partitions, sql
+from bench.scenarios import django_path, listed, partitions, sql
 
 Scenario = Callable[[sql.Context], list[Measurement]]
 
@@ -31,6 +31,7 @@ SCENARIOS: dict[str, tuple[Scenario, dict[str, str]]] = {
     "scale": (sql.scale, {}),
     "plan": (sql.plan_cost, {}),
     "unindexed-fk": (sql.unindexed_fk, {}),
+    "django": (django_path.django_cascade, {}),
     "partitions": (partitions.partition_drop, {}),
     "files": (listed.files, {}),
     "s3": (listed.s3, {}),
@@ -46,6 +47,7 @@ BASELINES = {
     "pipelined SCAN+HGET+UNLINK": "pipelined SCAN+HGET+UNLINK",
     "scan_iter+HGET+DEL loop": "scan_iter+HGET+DEL",
     "its own row path": "lethe row path",
+    "its plain SQL path": "lethe SQL path",
 }
 
 

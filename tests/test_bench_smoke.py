@@ -51,6 +51,7 @@ def test_every_scenario_completes_and_agrees_with_its_baselines(
         "s3",
         "redis",
         "partition drop",
+        "django cascade purge",
     } <= scenarios
     s3 = [r for r in records if r["scenario"] == "s3" and r["contender"] == "lethe"]
     assert s3 and all(r["extra"]["requests_per_1000_deleted"] for r in s3)

@@ -120,3 +120,26 @@ def test_validibot_housekeeping_jobs(django_url: str, tmp_path: Path) -> None:
     assert runs == {1: "FAILED", 2: "FAILED", 3: "RUNNING", 4: "SUCCEEDED"}
     again = validibot.run_json()
     assert sum(p["acted"] for p in again["phases"]) == 0
+
+
+def test_census_owners_are_warned_through_django_s_mail_before_their_surveys_go(
+    tmp_path: Path,
+) -> None:
+    """The full policy, warnings on: Django's console backend (the project's default) prints
+    each notice; survey 1 is not soft-deleted before a day has passed since its 1-day notice."""
+    census = django_project("census", f"sqlite:///{tmp_path / 'app.db'}", tmp_path)
+    census.setup(datetime.now(UTC))
+    done = census.lethe("run")
+    notices = {
+        (to, subject.split(": surveys ")[1].split()[0])
+        for to, subject in zip(
+            (line[4:] for line in done.stdout.splitlines() if line.startswith("To: ")),
+            (line for line in done.stdout.splitlines() if line.startswith("Subject: ")),
+            strict=True,
+        )
+    }
+    assert notices == {("owner1@example.org", "6"), ("owner2@example.org", "1")}
+    assert "Sent 2 deletion warnings in 2 messages: 30-day: 1, 7-day: 0, 1-day: 1" in done.stdout
+    assert "Soft deleted: 0 surveys" in done.stdout and "Hard deleted: 2 surveys" in done.stdout
+    again = census.lethe("run").stdout
+    assert "To: " not in again  # each milestone once

@@ -179,3 +179,18 @@ def test_a_recipient_by_field_goes_through_the_foreign_key(database: Path, tmp_p
         "id",
         "email",
     )
+
+
+def test_without_django_a_dataset_by_model_is_one_line_exit_2(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "lethe.toml").write_text(
+        policy(tmp_path / "app.db", 'model = "a.B"\ndue_column = "x"', tmp_path)
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "lethe", "check"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "datasets.d.model: a dataset by model needs its framework set up" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -5,30 +5,11 @@ import json
 import sys
 import time
 
-import django
-from django.conf import settings
-from sqlalchemy.engine import make_url
+from bench.djangoapp.setup import configure
 
 url, mode = sys.argv[1], sys.argv[2]
 limit = int(sys.argv[3]) if len(sys.argv) > 3 else 0
-parsed = make_url(url)
-if parsed.get_backend_name() == "postgresql":
-    database = {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": parsed.database,
-        "USER": parsed.username,
-        "HOST": parsed.host,
-        "PORT": parsed.port,
-    }
-else:
-    database = {"ENGINE": "django.db.backends.sqlite3", "NAME": parsed.database}
-settings.configure(
-    DATABASES={"default": database},
-    INSTALLED_APPS=["bench.djangoapp"],
-    USE_TZ=True,
-    DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
-)
-django.setup()
+configure(url)
 
 from bench.djangoapp.models import Profile  # noqa: E402
 from bench.therapy import AS_OF  # noqa: E402

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,16 +107,19 @@ def _measure(
     url: str,
     subset: int = 0,
     limits: str = "",
+    argv: Callable[[str, str, Path], list[str]] | None = None,
 ) -> tuple[Measurement, dict[str, tuple[int, int]]]:
     """Run one contender on a fresh copy at ``url``; on PostgreSQL also sample its longest
-    transaction and the WAL it wrote."""
+    transaction and the WAL it wrote. ``argv(name, url, state)`` builds a scenario's own
+    contenders' command lines (by default the ones of :func:`_contender_argv`)."""
     before = _fingerprint(url)
     state = Path(tempfile.mkdtemp(dir=ctx.scratch))
     postgres = url.startswith("postgresql")
     lsn = wal_lsn(ctx.pg_admin) if postgres else None
     probe = TransactionSampler(ctx.pg_admin, str(make_url(url).database)) if postgres else None
     with probe or nullcontext():
-        _, rss, out = run_child(_contender_argv(name, url, state, subset, limits))
+        command = argv(name, url, state) if argv else None
+        _, rss, out = run_child(command or _contender_argv(name, url, state, subset, limits))
     wal = wal_lsn(ctx.pg_admin) - lsn if lsn is not None else None
     after = _fingerprint(url)
     shutil.rmtree(state, ignore_errors=True)

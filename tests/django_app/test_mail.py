@@ -145,3 +145,28 @@ def test_delivery_failures_keep_lethes_exit_codes(
     assert result.code == code
     assert said in result.err
     assert "Traceback" not in result.err
+
+
+def test_a_backend_named_in_the_policy_carries_lethes_mail_only(shop: Shop) -> None:
+    _seed_due_soon(shop)
+    shop.policy(_policy(', backend = "django.core.mail.backends.locmem.EmailBackend"'))
+    shop.env.update(_smtp_env(free_port()))  # the project's own backend: nothing listens
+    outbox = _outbox(shop.script(RUN_AND_SHOW_OUTBOX).out)
+    assert [m["to"] for m in outbox] == [["ada@example.com"]]
+
+
+def test_another_backends_error_is_an_unknown_outcome(shop: Shop) -> None:
+    shop.policy(_policy(', backend = "shop.mail_backends.FailingProvider"'))
+    result = shop.manage("lethe", "notify", "test", "dpo@example.org")
+    assert result.code == 8
+    assert "RuntimeError: provider API answered 502 Bad Gateway" in result.err
+    assert "the message may have been delivered" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_a_backend_that_does_not_import_is_one_line_exit_2(shop: Shop) -> None:
+    shop.policy(_policy(', backend = "shop.nosuch.Backend"'))
+    result = shop.manage("lethe", "notify", "test", "dpo@example.org")
+    assert result.code == 2
+    assert "mail backend 'shop.nosuch.Backend' cannot be imported" in result.err
+    assert len(result.err.strip().splitlines()) == 1

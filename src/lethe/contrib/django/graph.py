@@ -10,7 +10,7 @@ Django                      lethe treatment  why
 ``CASCADE``                 cascade          the row goes with its parent
 ``SET_NULL``                set_null         the column is set NULL
 ``SET_DEFAULT``             set_default      the field's default (``get_default()``)
-``SET(value)``              set_default      ``value``; a callable is called once per run
+``SET(value)``              set_default      ``value``; a callable is called once per load
 ``PROTECT``                 protect          any referencing row keeps the parent, even one
                                              deleted through another path (ProtectedError)
 ``RESTRICT``                block            kept unless the row goes with the same parent
@@ -100,7 +100,7 @@ def treatment(field: models.ForeignKey[Any, Any], using: str) -> Found | None:
         value = deconstruct()[1][0]
         if not callable(value):
             return _set(field, value, "SET", using)
-        # Django calls it per delete(); lethe once per run (docs/django.md).
+        # Django calls it per delete(); lethe once per policy load (docs/django.md).
         return lambda: _set(field, _call(value, where), "SET", using)
     raise ConfigError(
         f"{where} has an on_delete lethe cannot follow ({getattr(on_delete, '__name__', on_delete)}"
