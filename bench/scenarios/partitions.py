@@ -1,9 +1,10 @@
 """Partition drop: a wholly expired partition dropped whole against the row path on it.
 
-One table of 1M events (× scale), partitioned by range on its id into ten partitions; the first
-holds only rows past their retention, the other nine none. Both contenders are lethe on the
-same copy of the data with the same policy, audited; the baseline only says
-``partitions = "rows"``, which makes it delete that partition's rows batch by batch.
+One table of 1M events (× scale), partitioned by range on its date into ten partitions, keyed
+by ``(id, created_at)``; the first holds only rows past their retention, the other nine none.
+Both contenders are lethe on the same copy of the data with the same policy, audited; the
+baseline only says ``partitions = "rows"``, which makes it delete that partition's rows batch
+by batch.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ runs_dir = ""
 url = "{url}"
 [datasets.events]
 table = "events"
-key = "id"
+key = ["id", "created_at"]
 age_column = "created_at"
 retain = "30d"
 partitions = "{partitions}"
@@ -43,33 +44,37 @@ CONTENDERS = {"lethe": "drop", "lethe row path": "rows"}
 
 
 def _populate(url: str, per_partition: int) -> None:
+    """Partitioned as PostgreSQL users partition an event log: by range on its date, the
+    primary key ``(id, created_at)``. Partition 0 holds a month a year old; partitions 1–9
+    five days each of the last 29 days (none due at a 30-day retention)."""
     engine = create_engine(url)
-    old, recent = AS_OF - timedelta(days=400), AS_OF - timedelta(days=1)
+    spans = [(AS_OF - timedelta(days=400), AS_OF - timedelta(days=370))] + [
+        (AS_OF - timedelta(days=29 - 3 * n), AS_OF - timedelta(days=26 - 3 * n))
+        for n in range(PARTITIONS - 1)
+    ]
     with engine.begin() as conn:
         conn.execute(
             text(
-                "CREATE TABLE events (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, "
-                "kind text NOT NULL, payload text) PARTITION BY RANGE (id)"
+                "CREATE TABLE events (id bigint NOT NULL, created_at timestamptz NOT NULL, "
+                "kind text NOT NULL, payload text, PRIMARY KEY (id, created_at)) "
+                "PARTITION BY RANGE (created_at)"
             )
         )
-        for n in range(PARTITIONS):
-            low, high = n * per_partition + 1, (n + 1) * per_partition + 1
+        for n, (low, high) in enumerate(spans):
             conn.execute(
                 text(
                     f"CREATE TABLE events_p{n:02d} PARTITION OF events "
-                    f"FOR VALUES FROM ({low}) TO ({high})"
+                    f"FOR VALUES FROM ('{low.isoformat()}') TO ('{high.isoformat()}')"
                 )
             )
-        conn.execute(
-            text(
-                "INSERT INTO events SELECT i, CASE WHEN i <= :due THEN CAST(:old AS timestamptz) "
-                "ELSE CAST(:recent AS timestamptz) END, 'view', md5(i::text) "
-                "FROM generate_series(1, :n) AS i"
-            ),
-            {"due": per_partition, "old": old, "recent": recent, "n": PARTITIONS * per_partition},
-        )
-        # A table expired by age is read by age: the index any such table has.
-        conn.execute(text("CREATE INDEX ix_events_created_at ON events (created_at)"))
+            conn.execute(
+                text(
+                    "INSERT INTO events SELECT i, CAST(:low AS timestamptz) + (i % 2000) * "
+                    "interval '1 minute', 'view', md5(i::text) "
+                    "FROM generate_series(CAST(:a AS bigint), CAST(:b AS bigint)) AS i"
+                ),
+                {"low": low, "a": n * per_partition + 1, "b": (n + 1) * per_partition},
+            )
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE events"))
     engine.dispose()

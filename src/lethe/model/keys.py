@@ -27,10 +27,15 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+#: Built once: ``json.dumps`` with options builds an encoder per call, and a partition's key
+#: digest or a batch's events turn every key of it into text.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def key_text(key: ItemKey) -> str:
     """The canonical text of a key, as stored in holds, plan files and audit events."""
     if isinstance(key, tuple):
-        return json.dumps([_json_value(v) for v in key], separators=(",", ":"), ensure_ascii=False)
+        return _COMPACT.encode([_json_value(v) for v in key])
     return str(key)
 
 

@@ -305,11 +305,12 @@ class PartitionedDataset(SQLDataset):
         rows, first, last = 0, None, None
         # Streamed: the keys of a large partition never sit in memory at once.
         result = conn.execute(query.execution_options(yield_per=10_000))
-        for row in result:
-            text_ = key_text(row[0] if len(row) == 1 else tuple(row))
-            digest.update(("\n" if rows else "").encode() + text_.encode())
-            first = text_ if first is None else first
-            last, rows = text_, rows + 1
+        width = len(self.key_columns)
+        for chunk in result.partitions():
+            texts = [key_text(row[0] if width == 1 else tuple(row)) for row in chunk]
+            digest.update((("\n" if rows else "") + "\n".join(texts)).encode())
+            first = texts[0] if first is None else first
+            last, rows = texts[-1], rows + len(texts)
         return PartitionFacts(
             partition.name, partition.bound, rows, first, last, digest.hexdigest()
         )
