@@ -87,3 +87,21 @@ def test_a_listener_that_raises_is_logged_and_the_run_goes_on(
     assert sum(len(b.keys) for b in seen) == 7  # listeners after the broken one still ran
     assert len([r for r in caplog.records if "broken" in r.getMessage()]) == 3
     assert "(committed; the run goes on): ValueError: no" in caplog.records[0].getMessage()
+
+
+def test_items_the_database_refused_are_not_among_the_keys(
+    lethe: Lethe, seen: list[CommittedBatch], tmp_path: Path
+) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TRIGGER keep_two BEFORE DELETE ON notes WHEN old.id = 2 "
+                "BEGIN SELECT RAISE(ABORT, 'note 2 stays'); END"
+            )
+        )
+    engine.dispose()
+    lethe.run(as_of=AS_OF)
+    reported = sorted(k for b in seen for k in b.keys)
+    assert reported == [1, 3, 4, 5, 6, 7]  # the refused batch was bisected: 2 alone failed
+    assert all(b.keys for b in seen)  # a batch that committed nothing is not reported

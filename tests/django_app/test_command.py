@@ -199,3 +199,10 @@ def test_a_dataset_by_model_runs_through_manage_py_with_djangos_cascade(shop: Sh
     wrong = shop.manage("lethe", "plan")
     assert wrong.code == 2
     assert "app 'shop' has no model 'Client'" in wrong.err
+
+
+def test_manage_py_help_lethe_is_lethes_help(shop: Shop) -> None:
+    helped = shop.manage("help", "lethe")
+    assert helped.code == 0
+    assert "Usage: manage.py lethe [OPTIONS] COMMAND" in helped.out
+    assert helped.out == shop.manage("lethe", "--help").out

@@ -162,3 +162,11 @@ def test_another_backends_error_is_an_unknown_outcome(shop: Shop) -> None:
     assert "RuntimeError: provider API answered 502 Bad Gateway" in result.err
     assert "the message may have been delivered" in result.err
     assert "Traceback" not in result.err
+
+
+def test_a_backend_that_does_not_import_is_one_line_exit_2(shop: Shop) -> None:
+    shop.policy(_policy(', backend = "shop.nosuch.Backend"'))
+    result = shop.manage("lethe", "notify", "test", "dpo@example.org")
+    assert result.code == 2
+    assert "mail backend 'shop.nosuch.Backend' cannot be imported" in result.err
+    assert len(result.err.strip().splitlines()) == 1
