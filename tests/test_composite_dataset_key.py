@@ -185,6 +185,8 @@ def test_the_cli_explains_a_composite_key_and_refuses_a_malformed_one(
     ("change", "message"),
     [
         (('key = ["org_id", "id"]', 'key = ["org_id", "nope"]'), "has no column 'nope'"),
+        (('key = ["org_id", "id"]', 'key = ["id", "id"]'), "key names a column twice"),
+        (('key = ["org_id", "id"]', "key = []"), "a table dataset needs key"),
         (('columns = ["org_id", "member_id"]', 'column = "member_id"'), "holds names 1 column"),
         (('columns = ["org_id", "member_id"]', 'columns = ["member_id"]'), "holds names 1 column"),
         (

@@ -145,12 +145,18 @@ def test_a_file_the_storage_refuses_is_retried_by_every_run_and_reported_until_d
     assert _app(validibot, "SELECT content FROM submissions_submission WHERE id = 1") == [(None,)]
     assert _state(validibot, "SELECT item_key, attempts FROM lethe_files") == [("1", 2)]
     assert [e[0] for e in _file_events(validibot)] == ["file_not_deleted"]  # once, not per try
+    listed = validibot.lethe("files").stdout
+    assert "submissions 1: submissions_submission.content_file 'submissions/model-1.idf'" in listed
+    assert "(django): 2 attempts, last: PermissionError" in listed
+    [waiting] = json.loads(validibot.lethe("files", "--json").stdout)
+    assert (waiting["attempts"], waiting["batchStatus"]) == (2, "committed")
 
     third = validibot.run_json("clear-sessions")  # any run works the ledger off
     assert third["status"] == "succeeded" and third["errors"] == []
     assert not (uploads / "model-1.idf").exists()
     assert [e[0] for e in _file_events(validibot)] == ["file_not_deleted", "file_deleted"]
     assert _state(validibot, "SELECT count(*) FROM lethe_files") == [(0,)]
+    assert "No files waiting" in validibot.lethe("files").stdout
     validibot.lethe("audit", "verify")
 
 
@@ -166,6 +172,7 @@ def test_a_crash_between_the_commit_and_the_file_deletion_leaves_the_file_in_the
     assert _app(validibot, "SELECT content FROM submissions_submission WHERE id = 1") == [(None,)]
     assert upload.exists()
     assert _state(validibot, "SELECT item_key, attempts FROM lethe_files") == [("1", 0)]
+    assert "its batch awaits recovery" in validibot.lethe("files").stdout
 
     # While the dead run's lease lasts, its batch is pending: the file waits, not lost.
     validibot.run_json("clear-sessions")

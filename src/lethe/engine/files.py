@@ -4,7 +4,7 @@ Runs at the start of every real run (the retry ledger: files a crash or a refusi
 left) and after each phase, once its batches are settled in the audit ledger. A file that
 could not be deleted stays in the ledger and is reported in every run's errors until a later
 run deletes it, so a frequent job (Validibot's "process purge retries" every five minutes)
-works the ledger off (what waits is in the state's ``lethe_files`` table).
+works the ledger off; ``lethe files`` lists what waits.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class FileReport:
         lines = [self.failing[k] for k in sorted(self.failing)[:ERROR_LINES]]
         if len(self.failing) > ERROR_LINES:
             more = len(self.failing) - ERROR_LINES
-            lines.append(f"{more} more files not deleted (each in the retry ledger, lethe_files)")
+            lines.append(f"{more} more files not deleted (`lethe files` lists them)")
         return lines
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
 from lethe.state.db import StateDB
@@ -109,10 +109,19 @@ class FileLedger:
         with self.state.read() as conn:
             return [_waiting(dict(row)) for row in conn.execute(query).mappings()]
 
-    def waiting(self) -> int:
-        """Files not deleted yet, whatever their batch's state."""
+    def waiting(self) -> list[tuple[WaitingFile, str]]:
+        """Every file not deleted yet, with its batch's state (``committed``: due now;
+        ``pending``: waits for recovery to settle its batch; ``aborted``: to be forgotten)."""
+        query = (
+            select(files, batches.c.status.label("batch_status"))
+            .join(batches, batches.c.id == files.c.batch_id, isouter=True)
+            .order_by(files.c.id)
+        )
         with self.state.read() as conn:
-            return int(conn.execute(select(func.count()).select_from(files)).scalar_one())
+            return [
+                (_waiting(dict(row)), str(row["batch_status"] or _ABORTED))
+                for row in conn.execute(query).mappings()
+            ]
 
     def settle(
         self, run_id: str, deleted: Sequence[WaitingFile], failed: Mapping[int, str]
