@@ -4,6 +4,7 @@ holds on text keys only, a tick that says why it ran nothing."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from tests.support.cli import AS_OF, census, run_cli
@@ -47,3 +48,19 @@ def test_tick_without_jobs_exits_0_saying_why(census, capsys, tmp_path: Path) ->
     policy.write_text(text[: text.index("[[jobs]]")])
     code, out, _ = run_cli(capsys, "tick")
     assert code == 0 and "Nothing to run: lethe.toml declares no [[jobs]]" in out
+
+
+def test_releasing_a_released_hold_says_when_in_lethes_own_format(census, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert run_cli(capsys, "hold", "add", "surveys", "1", "--reason", "x")[0] == 0
+    assert run_cli(capsys, "hold", "release", "1")[0] == 0
+    code, _, err = run_cli(capsys, "hold", "release", "1")
+    assert code == 2
+    assert re.fullmatch(
+        r"lethe: error: hold 1 was already released at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\n", err
+    ), err
+
+
+def test_a_missing_policy_file_is_named_absolutely(census, capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = run_cli(capsys, "--config", "nosuch.toml", "check")
+    assert code == 2
+    assert f"policy file not found: {tmp_path / 'nosuch.toml'} (" in err

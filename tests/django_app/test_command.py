@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -217,3 +218,19 @@ def test_a_backend_lethe_has_no_driver_for_is_one_line_exit_2(pg_shop: Shop) -> 
         "lethe: error: lethe.toml: stores.default.url: Django database 'default' uses "
         "'django.db.backends.dummy'; lethe reads SQLite, PostgreSQL, MariaDB and MySQL databases"
     ]
+
+
+def test_the_first_policy_of_docs_django_md_runs_as_written(shop: Shop) -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "django.md").read_text()
+    first = docs[docs.index("## A first policy") :]
+    block = re.search(r"```toml\n(.*?)```", first, re.S)
+    assert block is not None
+    shop.seed()
+    shop.policy(block[1])
+    check = shop.manage("lethe", "check")
+    assert check.code == 0, check.err
+    run = shop.manage("lethe", "run", "--as-of", AS_OF)
+    assert run.code == 0, run.err
+    assert "Hard deleted: 1 customers (with 2 shop_order)" in run.out
+    assert (shop.root / ".lethe" / "state.db").exists()  # the default state, its own file
+    assert shop.manage("lethe", "audit", "verify").code == 0

@@ -225,8 +225,10 @@ def health(
     as_of: AsOf = None,
     as_json: Json = False,
 ) -> None:
-    """Exit 0 when every policy ran successfully within health.window and its last run had
-    no more than health.max_errors errors; exit 7 (unhealthy) otherwise."""
+    """Exit 0 when every policy is healthy, 7 otherwise.
+
+    Healthy: a successful run within health.window, and at most health.max_errors errors in
+    its last run."""
     cli = state(ctx)
     report = cli.lethe().health(policies, as_of=parse_instant(as_of))
     if as_json:

@@ -130,7 +130,8 @@ def load_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = None
         raw = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            f"policy file not found: {file} (create one, or run `lethe demo` to see an example)"
+            f"policy file not found: {file.absolute()} "
+            "(create one, or run `lethe demo` to see an example)"
         ) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from lethe.errors import ConfigError, NotFoundError
+from lethe.model.text import stamp
 from lethe.state.db import StateDB, as_utc
 from lethe.state.ledger import EventDraft, Ledger
 from lethe.state.schema import holds
@@ -146,7 +147,7 @@ class HoldRegistry:
         """Release an active hold; it stays in the registry as history."""
         hold = self.get(hold_id)
         if not hold.active:
-            raise ConfigError(f"hold {hold_id} was already released at {hold.released_at}")
+            raise ConfigError(f"hold {hold_id} was already released at {stamp(hold.released_at)}")
         with self.state.write() as conn:
             conn.execute(
                 update(holds)
