@@ -206,3 +206,14 @@ def test_manage_py_help_lethe_is_lethes_help(shop: Shop) -> None:
     assert helped.code == 0
     assert "Usage: manage.py lethe [OPTIONS] COMMAND" in helped.out
     assert helped.out == shop.manage("lethe", "--help").out
+
+
+def test_a_backend_lethe_has_no_driver_for_is_one_line_exit_2(pg_shop: Shop) -> None:
+    pg_shop.policy(DJANGO)
+    pg_shop.env["SHOP_PG_ENGINE"] = "django.db.backends.dummy"
+    refused = pg_shop.manage("lethe", "plan")
+    assert refused.code == 2
+    assert refused.err.strip().splitlines() == [
+        "lethe: error: lethe.toml: stores.default.url: Django database 'default' uses "
+        "'django.db.backends.dummy'; lethe reads SQLite, PostgreSQL, MariaDB and MySQL databases"
+    ]

@@ -23,6 +23,9 @@ _BACKENDS = {
     "django.db.backends.sqlite3": "sqlite",
     "django.db.backends.postgresql": "postgresql+psycopg",
     "django.db.backends.mysql": "mysql+pymysql",
+    # GeoDjango's backends are these databases with spatial types; lethe deletes rows only.
+    "django.contrib.gis.db.backends.postgis": "postgresql+psycopg",
+    "django.contrib.gis.db.backends.mysql": "mysql+pymysql",
 }
 #: ``OPTIONS`` of the PostgreSQL backend that are libpq connection parameters; the others
 #: (``pool``, ``isolation_level``, ``server_side_binding``…) configure Django itself.

@@ -50,7 +50,7 @@ TEMPLATES = [
 if os.environ.get("SHOP_PG_NAME"):
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.postgresql",
+            "ENGINE": os.environ.get("SHOP_PG_ENGINE", "django.db.backends.postgresql"),
             "NAME": os.environ["SHOP_PG_NAME"],
             "USER": os.environ["SHOP_PG_USER"],
             "PASSWORD": os.environ.get("SHOP_PG_PASSWORD", ""),

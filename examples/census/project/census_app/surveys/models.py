@@ -1,4 +1,4 @@
-"""Census's surveys as its write-up describes them: a deletion date computed from the
+"""Census's surveys as the Census team describes them: a deletion date computed from the
 retention period, a soft-delete marker, responses, and a legal hold with a removal date."""
 
 from django.conf import settings
