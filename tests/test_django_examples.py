@@ -143,3 +143,17 @@ def test_census_owners_are_warned_through_django_s_mail_before_their_surveys_go(
     assert "Soft deleted: 0 surveys" in done.stdout and "Hard deleted: 2 surveys" in done.stdout
     again = census.lethe("run").stdout
     assert "To: " not in again  # each milestone once
+
+
+def test_census_jobs_deploy_as_manage_py_lethe(tmp_path: Path) -> None:
+    """`python manage.py lethe deploy`: the CronJob and the host's cron run the command inside
+    the project, where the setting names the policy file (no --config)."""
+    census = django_project("census", f"sqlite:///{tmp_path / 'app.db'}", tmp_path)
+    census.lethe("deploy", "kubernetes", "--out", str(tmp_path / "k8s"))
+    census.lethe("deploy", "crontab", "--out", str(tmp_path / "cron"))
+    cronjob = (tmp_path / "k8s" / "census-data-governance.yaml").read_text()
+    command = cronjob.split("command:\n")[1].split("envFrom")[0].split()[1::2]
+    assert command == ["python", "manage.py", "lethe", "tick", "data-governance"]
+    script = (tmp_path / "cron" / "bin" / "lethe-census-job").read_text()
+    assert 'docker compose exec -T web python manage.py lethe tick "$job"' in script
+    assert "--config" not in cronjob + script
