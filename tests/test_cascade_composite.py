@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
 
 from lethe import Lethe
 from lethe.errors import LiveCheckError
 from lethe.testing import ManualClock
-from tests.support.apps import NOW, engine_for
+from tests.support.apps import NOW, engine_for, rows, schema_on
 
 SCHEMA = """
 CREATE TABLE accounts (id INTEGER PRIMARY KEY, due_at {ts} NOT NULL);
@@ -61,29 +60,12 @@ actions = [{{ type = "purge" }}]
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        app = f"sqlite:///{tmp_path / 'app.db'}"
-    else:
-        server = "pg_url" if request.param == "postgresql" else "mariadb_url"
-        app = str(request.getfixturevalue(server))
-    engine = engine_for(app)
-    ts = "DATETIME" if engine.dialect.name == "mysql" else "TIMESTAMP"
-    with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("PRAGMA foreign_keys = ON")
-        for statement in SCHEMA.format(ts=ts).split(";"):
-            conn.exec_driver_sql(statement)
-    return app
+    return schema_on(request.param, request, tmp_path, SCHEMA)
 
 
 def _lethe(url: str, tmp_path: Path, extra: str = "") -> Lethe:
     policy = POLICY.format(url=url, extra=extra)
     return Lethe.from_toml(policy, base_dir=tmp_path, clock=ManualClock(NOW))
-
-
-def _rows(engine: Engine, query: str) -> set[tuple[int, ...]]:
-    with engine.connect() as conn:
-        return {tuple(row) for row in conn.execute(text(query)).all()}
 
 
 def test_composite_keys_cascade_and_block_by_the_whole_key(url: str, tmp_path: Path) -> None:
@@ -94,8 +76,8 @@ def test_composite_keys_cascade_and_block_by_the_whole_key(url: str, tmp_path: P
     assert plan.blocked == {"2": "blocked by reviews.account_id,project_num = 2,1 (reviews key 20)"}
     assert dict(plan.cascade) == dict(result.cascade) == {"projects": 2, "tasks": 2}
     assert (result.acted, result.blocked) == (1, 1)
-    assert _rows(engine, "SELECT account_id, num FROM projects") == {(2, 1), (3, 1)}
-    assert _rows(engine, "SELECT id FROM tasks") == {(12,), (13,)}
+    assert rows(engine, "SELECT account_id, num FROM projects") == {(2, 1), (3, 1)}
+    assert rows(engine, "SELECT id FROM tasks") == {(12,), (13,)}
 
 
 def test_a_composite_edge_is_overridden_by_all_its_columns(url: str, tmp_path: Path) -> None:
@@ -105,7 +87,7 @@ def test_a_composite_edge_is_overridden_by_all_its_columns(url: str, tmp_path: P
         result = lethe.run().phases[0]
     assert result.acted == 2
     assert dict(result.cascade) == {"projects": 3, "tasks": 3, "reviews": 1}
-    assert _rows(engine, "SELECT id FROM reviews") == {(21,)}
+    assert rows(engine, "SELECT id FROM reviews") == {(21,)}
 
 
 def test_a_composite_edge_named_with_one_column_is_refused(url: str, tmp_path: Path) -> None:
@@ -116,4 +98,4 @@ def test_a_composite_edge_named_with_one_column_is_refused(url: str, tmp_path: P
     assert "wrong number of columns: 1; its foreign keys: reviews.account_id,project_num" in str(
         raised.value
     )
-    assert _rows(engine, "SELECT id FROM accounts") == {(1,), (2,), (3,)}
+    assert rows(engine, "SELECT id FROM accounts") == {(1,), (2,), (3,)}

@@ -7,11 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
 
 from lethe import Lethe
 from lethe.testing import ManualClock
-from tests.support.apps import NOW, engine_for
+from tests.support.apps import NOW, engine_for, rows, schema_on
 
 SCHEMA = """
 CREATE TABLE folders (id INTEGER PRIMARY KEY, due_at {ts} NOT NULL);
@@ -48,22 +47,7 @@ actions = [{{ type = "purge" }}]
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        app = f"sqlite:///{tmp_path / 'app.db'}"
-    else:
-        server = "pg_url" if request.param == "postgresql" else "mariadb_url"
-        app = str(request.getfixturevalue(server))
-    engine = engine_for(app)
-    ts = "DATETIME" if engine.dialect.name == "mysql" else "TIMESTAMP"
-    with engine.begin() as conn:
-        for statement in SCHEMA.format(ts=ts).split(";"):
-            conn.exec_driver_sql(statement)
-    return app
-
-
-def _rows(engine: Engine, query: str) -> set[tuple[object, ...]]:
-    with engine.connect() as conn:
-        return {tuple(row) for row in conn.execute(text(query)).all()}
+    return schema_on(request.param, request, tmp_path, SCHEMA)
 
 
 def test_rows_with_nulls_in_a_table_without_a_primary_key_are_deleted_and_updated(
@@ -80,6 +64,6 @@ def test_rows_with_nulls_in_a_table_without_a_primary_key_are_deleted_and_update
     assert (result.acted, result.failed) == (1, 0)
     assert dict(plan.cascade) == dict(result.cascade) == {"notes": 2}
     assert dict(plan.updated) == dict(result.updated) == {"pins": 1}
-    assert _rows(engine, "SELECT id FROM folders") == {(2,)}
-    assert _rows(engine, "SELECT folder_id, body FROM notes") == {(2, None)}
-    assert _rows(engine, "SELECT folder_id, label FROM pins") == {(None, None), (2, None)}
+    assert rows(engine, "SELECT id FROM folders") == {(2,)}
+    assert rows(engine, "SELECT folder_id, body FROM notes") == {(2, None)}
+    assert rows(engine, "SELECT folder_id, label FROM pins") == {(None, None), (2, None)}

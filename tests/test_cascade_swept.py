@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 
 from lethe import Lethe
 from lethe.testing import ManualClock
-from tests.support.apps import NOW, engine_for
+from tests.support.apps import NOW, engine_for, schema_on
 
 SCHEMA = """
 CREATE TABLE folders (
@@ -50,19 +50,7 @@ actions = [{{ type = "purge" }}]
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        app = f"sqlite:///{tmp_path / 'app.db'}"
-    else:
-        server = "pg_url" if request.param == "postgresql" else "mariadb_url"
-        app = str(request.getfixturevalue(server))
-    engine = engine_for(app)
-    ts = "DATETIME" if engine.dialect.name == "mysql" else "TIMESTAMP"
-    with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("PRAGMA foreign_keys = ON")
-        for statement in SCHEMA.format(ts=ts).split(";"):
-            conn.exec_driver_sql(statement)
-    return app
+    return schema_on(request.param, request, tmp_path, SCHEMA)
 
 
 def _ids(engine: Engine, table: str) -> set[int]:

@@ -13,13 +13,13 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
 from lethe import Lethe
 from lethe.cli.app import main
 from lethe.model.keys import key_text
 from lethe.testing import ManualClock
-from tests.support.apps import NOW, engine_for
+from tests.support.apps import NOW, engine_for, rows, schema_on
 from tests.support.mail import Inbox
 from tests.support.warnings import mail_env
 
@@ -79,19 +79,7 @@ ALL_MEMBERS = {(1, 1), (1, 2), (2, 1), (2, 2), (1, 3)}
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        app = f"sqlite:///{tmp_path / 'app.db'}"
-    else:
-        server = "pg_url" if request.param == "postgresql" else "mariadb_url"
-        app = str(request.getfixturevalue(server))
-    engine = engine_for(app)
-    ts = "DATETIME" if engine.dialect.name == "mysql" else "TIMESTAMP"
-    with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("PRAGMA foreign_keys = ON")
-        for statement in SCHEMA.format(ts=ts).split(";"):
-            conn.exec_driver_sql(statement)
-    return app
+    return schema_on(request.param, request, tmp_path, SCHEMA)
 
 
 def _policy(url: str, tmp_path: Path, extra: str = "") -> Path:
@@ -102,11 +90,6 @@ def _policy(url: str, tmp_path: Path, extra: str = "") -> Path:
 
 def _lethe(policy: Path) -> Lethe:
     return Lethe.from_file(policy, clock=ManualClock(NOW))
-
-
-def _rows(engine: Engine, query: str) -> set[tuple[int, ...]]:
-    with engine.connect() as conn:
-        return {tuple(row) for row in conn.execute(text(query)).all()}
 
 
 def test_key_text_is_a_compact_json_array_read_back_whatever_the_values() -> None:
@@ -128,7 +111,7 @@ def test_a_composite_key_dataset_is_planned_held_run_explained_and_audited(
         assert [h.item_key for h in lethe.holds.list("members")] == ["[2,1]"]
         plan = lethe.plan().phases[0]
         dry = lethe.run(dry_run=True).phases[0]
-        assert _rows(engine, "SELECT org_id, id FROM members") == ALL_MEMBERS
+        assert rows(engine, "SELECT org_id, id FROM members") == ALL_MEMBERS
         before = lethe.explain("members", "[1,1]")
         held_by_table = lethe.explain("members", "[1, 2]")
         held_by_registry = lethe.explain("members", "[2,1]")
@@ -139,8 +122,8 @@ def test_a_composite_key_dataset_is_planned_held_run_explained_and_audited(
     assert sorted(key_text(k) for k in plan.held) == ["[1,2]", "[2,1]"]
     assert dict(plan.cascade) == dict(dry.cascade) == dict(result.cascade) == {"posts": 3}
     assert (dry.acted, result.acted) == (2, 2)
-    assert _rows(engine, "SELECT org_id, id FROM members") == {(1, 2), (2, 1), (1, 3)}
-    assert _rows(engine, "SELECT id FROM posts") == {(11,), (12,), (15,)}
+    assert rows(engine, "SELECT org_id, id FROM members") == {(1, 2), (2, 1), (1, 3)}
+    assert rows(engine, "SELECT id FROM posts") == {(11,), (12,), (15,)}
     assert before.exists and before.key == "[1,1]" and not before.blocked
     assert before.verdicts[0].selected_now and before.verdicts[0].waits_for is None
     assert held_by_table.key == "[1,2]" and held_by_table.held_by_table
@@ -163,7 +146,7 @@ def test_a_plan_file_carries_composite_keys_to_the_run(
     assert "purge: [1,1], [2,1], [2,2]" in capsys.readouterr().out
     assert json.loads(plan_file.read_text())["phases"][0]["keys"] == ["[1,1]", "[2,1]", "[2,2]"]
     assert main(["-c", str(policy), "run", "--plan", str(plan_file)]) == 0
-    assert _rows(engine, "SELECT org_id, id FROM members") == {(1, 2), (1, 3)}
+    assert rows(engine, "SELECT org_id, id FROM members") == {(1, 2), (1, 3)}
 
 
 def test_the_cli_explains_a_composite_key_and_refuses_a_malformed_one(
@@ -221,8 +204,8 @@ def test_a_key_of_the_wrong_arity_is_one_line_exit_2_nothing_touched(
         assert message in out + err, out + err
         if command != ["check"]:
             assert err.strip().count("\n") == 0, err
-    assert _rows(engine, "SELECT org_id, id FROM members") == ALL_MEMBERS
-    assert len(_rows(engine, "SELECT id FROM posts")) == 6
+    assert rows(engine, "SELECT org_id, id FROM members") == ALL_MEMBERS
+    assert len(rows(engine, "SELECT id FROM posts")) == 6
 
 
 def test_deletion_warnings_reach_each_member_by_its_whole_key(

@@ -111,3 +111,26 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def schema_on(backend: str, request: Any, tmp_path: Path, schema: str) -> str:
+    """The URL of a database on ``backend`` (``sqlite``, ``postgresql``, ``mariadb``) holding
+    ``schema``: statements separated by ``;``, with ``{ts}`` for the backend's timestamp type."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'app.db'}"
+    else:
+        url = str(request.getfixturevalue("pg_url" if backend == "postgresql" else "mariadb_url"))
+    engine = engine_for(url)
+    ts = "DATETIME" if engine.dialect.name == "mysql" else "TIMESTAMP"
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+        for statement in schema.format(ts=ts).split(";"):
+            conn.exec_driver_sql(statement)
+    return url
+
+
+def rows(engine: Engine, query: str) -> set[tuple[Any, ...]]:
+    """The rows ``query`` returns, as a set of tuples."""
+    with engine.connect() as conn:
+        return {tuple(row) for row in conn.execute(text(query)).all()}
