@@ -198,3 +198,24 @@ def test_the_committed_json_schema_is_current() -> None:
     assert json.loads(committed.read_text()) == json_schema(), "run: lethe schema --out " + str(
         committed
     )
+
+
+@pytest.mark.parametrize("name", ["Task", "tasks.Task.x", "tasks."])
+def test_a_model_that_is_not_app_label_dot_model_says_the_form(name: str) -> None:
+    text = f"""
+[stores.app]
+url = "sqlite:///app.db"
+[datasets.d]
+model = "{name}"
+due_column = "due_date"
+[policies.p]
+dataset = "d"
+[[policies.p.actions]]
+type = "purge"
+"""
+    with pytest.raises(ConfigError) as caught:
+        load(text, env={})
+    assert str(caught.value) == (
+        f"lethe.toml: datasets.d.model: must be app_label.ModelName, e.g. surveys.Survey "
+        f"(got {name!r})"
+    )

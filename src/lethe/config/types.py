@@ -54,5 +54,15 @@ SqlName = Annotated[str, BeforeValidator(_sql_name)]
 # narrow these to SQL identifiers.
 FieldName = Annotated[str, Field(pattern=r"^@?[A-Za-z_][A-Za-z0-9_$.:-]{0,127}$")]
 
+_MODEL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def _model_name(value: Any) -> Any:
+    # Said before the pattern is checked: pydantic's own message would quote the regex.
+    if isinstance(value, str) and not re.match(_MODEL_NAME, value):
+        raise ValueError("must be app_label.ModelName, e.g. surveys.Survey")
+    return value
+
+
 # A framework's model as ``app_label.ModelName`` (Django's ``apps.get_model`` form).
-ModelName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")]
+ModelName = Annotated[str, Field(pattern=_MODEL_NAME), BeforeValidator(_model_name)]

@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, ValidationInfo, model_validator
 
 from lethe import secrets
 from lethe.errors import (
+    DeliveryError,
     DeliveryRejectedError,
     DeliveryUnknownError,
     SenderAuthError,
@@ -29,7 +30,7 @@ from lethe.notify.base import Message, Receipt, SenderConfig
 from lethe.notify.environment import environment, truthy
 from lethe.notify.registry import register
 
-__all__ = ["SMTP", "SMTPSender"]
+__all__ = ["SMTP", "SMTPSender", "connect_error", "failure_reason", "rejected", "reply_text"]
 
 _ENV = {
     "host": "EMAIL_HOST",
@@ -138,24 +139,24 @@ class SMTPSender:
         except smtplib.SMTPRecipientsRefused as exc:
             self.close()
             code, reply = next(iter(exc.recipients.values()), (0, b""))
-            raise _rejected(self.describe(), "refused the recipient", code, reply) from None
+            raise rejected(self.describe(), "refused the recipient", code, reply) from None
         except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
             self.close()
-            raise _rejected(
+            raise rejected(
                 self.describe(), "refused the message", exc.smtp_code, exc.smtp_error
             ) from None
         except smtplib.SMTPResponseException as exc:
             self.close()
-            raise _rejected(self.describe(), "answered", exc.smtp_code, exc.smtp_error) from None
+            raise rejected(self.describe(), "answered", exc.smtp_code, exc.smtp_error) from None
         except OSError as exc:  # SMTPServerDisconnected too: smtplib's errors are OSErrors
             self.close()
             if session.handed_over:
                 raise DeliveryUnknownError(
                     f"{self.describe()}: connection lost after DATA, before the server "
-                    f"answered ({_reason(exc)}); the message may have been delivered"
+                    f"answered ({failure_reason(exc)}); the message may have been delivered"
                 ) from None
             raise SenderUnreachableError(
-                f"{self.describe()}: connection lost ({_reason(exc)})"
+                f"{self.describe()}: connection lost ({failure_reason(exc)})"
             ) from None
         return Receipt(reply=f"accepted by {self.describe()}")
 
@@ -176,27 +177,12 @@ class SMTPSender:
 
     def _connect(self) -> _Session:
         """Open, secure and log in, translating each failure to its cause."""
-        where = self.describe()
         try:
             return self._open()
         except (SenderTLSError, SenderAuthError):
             raise
-        except (ssl.SSLError, ssl.CertificateError) as exc:
-            raise SenderTLSError(f"{where}: TLS failed ({_reason(exc)})") from None
-        except smtplib.SMTPAuthenticationError as exc:
-            raise SenderAuthError(
-                f"{where}: authentication failed ({exc.smtp_code} {_text(exc.smtp_error)})"
-            ) from None
-        except smtplib.SMTPNotSupportedError as exc:
-            raise SenderAuthError(f"{where}: cannot log in ({exc})") from None
-        except smtplib.SMTPConnectError as exc:
-            raise _rejected(
-                where, "refused the connection", exc.smtp_code, exc.smtp_error
-            ) from None
-        except smtplib.SMTPResponseException as exc:
-            raise _rejected(where, "answered", exc.smtp_code, exc.smtp_error) from None
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            raise SenderUnreachableError(f"{where}: cannot connect ({_reason(exc)})") from None
+        except (ssl.SSLError, smtplib.SMTPException, OSError) as exc:
+            raise connect_error(self.describe(), exc) from None
 
     def _open(self) -> _Session:
         c = self.config
@@ -236,12 +222,32 @@ class _TLSSession(_Session, smtplib.SMTP_SSL):
     """The same over implicit TLS."""
 
 
-def _text(reply: bytes | str) -> str:
+def connect_error(where: str, exc: ssl.SSLError | smtplib.SMTPException | OSError) -> DeliveryError:
+    """The sender error for ``exc``, raised while opening, securing or logging in to an SMTP
+    session at ``where`` (shared by every sender that speaks SMTP, e.g. Django's backend)."""
+    if isinstance(exc, ssl.SSLError):  # certificate errors are SSLErrors too
+        return SenderTLSError(f"{where}: TLS failed ({failure_reason(exc)})")
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return SenderAuthError(
+            f"{where}: authentication failed ({exc.smtp_code} {reply_text(exc.smtp_error)})"
+        )
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return SenderAuthError(f"{where}: cannot log in ({exc})")
+    if isinstance(exc, smtplib.SMTPConnectError):
+        return rejected(where, "refused the connection", exc.smtp_code, exc.smtp_error)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return rejected(where, "answered", exc.smtp_code, exc.smtp_error)
+    return SenderUnreachableError(f"{where}: cannot connect ({failure_reason(exc)})")
+
+
+def reply_text(reply: bytes | str) -> str:
+    """An SMTP reply as one line, secrets scrubbed."""
     text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
     return secrets.scrub(" ".join(text.split()))
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
+    """Why a connection failed, in a few words, secrets scrubbed."""
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, TimeoutError):
@@ -249,9 +255,12 @@ def _reason(exc: BaseException) -> str:
     return secrets.scrub(str(exc) or type(exc).__name__)
 
 
-def _rejected(where: str, verb: str, code: int, reply: bytes | str) -> DeliveryRejectedError:
+def rejected(where: str, verb: str, code: int, reply: bytes | str) -> DeliveryRejectedError:
+    """The server at ``where`` answered ``code`` to what ``verb`` says (4xx: try again later)."""
     return DeliveryRejectedError(
-        f"{where} {verb}: {code} {_text(reply)}".rstrip(), code=code, temporary=400 <= code < 500
+        f"{where} {verb}: {code} {reply_text(reply)}".rstrip(),
+        code=code,
+        temporary=400 <= code < 500,
     )
 
 

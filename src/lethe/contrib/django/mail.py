@@ -18,16 +18,9 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 
-from lethe import secrets
-from lethe.errors import (
-    ConfigError,
-    DeliveryRejectedError,
-    DeliveryUnknownError,
-    SenderAuthError,
-    SenderTLSError,
-    SenderUnreachableError,
-)
+from lethe.errors import ConfigError, DeliveryRejectedError, DeliveryUnknownError
 from lethe.notify.base import Message, Receipt
+from lethe.notify.smtp import connect_error, failure_reason, rejected
 
 if TYPE_CHECKING:
     from lethe.notify.django_mail import DjangoMail
@@ -72,13 +65,13 @@ class DjangoMailSender:
             sent = connection.send_messages([email])
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()), (0, b""))
-            raise self._rejected("refused the recipient", code, reply) from None
+            raise rejected(self.describe(), "refused the recipient", code, reply) from None
         except smtplib.SMTPResponseException as exc:
-            raise self._rejected("answered", exc.smtp_code, exc.smtp_error) from None
+            raise rejected(self.describe(), "answered", exc.smtp_code, exc.smtp_error) from None
         except Exception as exc:
             self.close()
             raise DeliveryUnknownError(
-                f"{self.describe()}: sending failed ({_reason(exc)}); "
+                f"{self.describe()}: sending failed ({type(exc).__name__}: {failure_reason(exc)}); "
                 "the message may have been delivered"
             ) from None
         if not sent:
@@ -100,37 +93,9 @@ class DjangoMailSender:
         try:
             connection = get_connection(self.backend, fail_silently=False)
             connection.open()
-        except (ssl.SSLError, ssl.CertificateError) as exc:
-            raise SenderTLSError(f"{where}: TLS failed ({_reason(exc)})") from None
-        except smtplib.SMTPAuthenticationError as exc:
-            raise SenderAuthError(
-                f"{where}: authentication failed ({exc.smtp_code} {_text(exc.smtp_error)})"
-            ) from None
-        except smtplib.SMTPResponseException as exc:
-            raise self._rejected("answered", exc.smtp_code, exc.smtp_error) from None
-        except OSError as exc:  # smtplib's connection errors are OSErrors
-            raise SenderUnreachableError(f"{where}: cannot connect ({_reason(exc)})") from None
+        except (ssl.SSLError, smtplib.SMTPException, OSError) as exc:
+            raise connect_error(where, exc) from None
         except ImportError as exc:
             raise ConfigError(f"mail backend {self.backend!r} cannot be imported ({exc})") from None
         self._connection = connection
         return connection
-
-    def _rejected(self, verb: str, code: int, reply: bytes | str) -> DeliveryRejectedError:
-        return DeliveryRejectedError(
-            f"{self.describe()} {verb}: {code} {_text(reply)}".rstrip(),
-            code=code,
-            temporary=400 <= code < 500,
-        )
-
-
-def _text(reply: bytes | str) -> str:
-    text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
-    return secrets.scrub(" ".join(text.split()))
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return secrets.scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
