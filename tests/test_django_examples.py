@@ -157,3 +157,23 @@ def test_census_jobs_deploy_as_manage_py_lethe(tmp_path: Path) -> None:
     script = (tmp_path / "cron" / "bin" / "lethe-census-job").read_text()
     assert 'docker compose exec -T web python manage.py lethe tick "$job"' in script
     assert "--config" not in cronjob + script
+
+
+def test_checktick_and_validibot_jobs_deploy_as_manage_py_lethe(tmp_path: Path) -> None:
+    """Both by-model projects deploy their jobs as `python manage.py lethe tick JOB` (plain
+    `lethe` cannot read their django:// stores, so without [deploy] command deploy refuses)."""
+    (tmp_path / "c").mkdir()
+    (tmp_path / "v").mkdir()
+    checktick = django_project("checktick", f"sqlite:///{tmp_path / 'c.db'}", tmp_path / "c")
+    checktick.lethe("deploy", "crontab", "--out", str(tmp_path / "cron"))
+    script = (tmp_path / "cron" / "bin" / "lethe-checktick-job").read_text()
+    assert 'docker compose exec -T web python manage.py lethe tick "$job"' in script
+    validibot = django_project("validibot", f"sqlite:///{tmp_path / 'v.db'}", tmp_path / "v")
+    validibot.lethe("deploy", "crontab", "--out", str(tmp_path / "vcron"))
+    assert (
+        "python manage.py lethe tick"
+        in (tmp_path / "vcron" / "bin" / "lethe-validibot-job").read_text()
+    )
+    validibot.lethe("deploy", "cloud-scheduler", "--out", str(tmp_path / "gcp"))
+    assert any((tmp_path / "gcp").iterdir())
+    assert "--config" not in script

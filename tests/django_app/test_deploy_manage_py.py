@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lethe.config.loader import load
-from lethe.errors import ConfigError
+from lethe.errors import ConfigError, DeployRefusedError
 from tests.support.deploy import from_text
 
 POLICY = """
@@ -48,3 +48,9 @@ def test_with_a_config_the_command_still_passes_it() -> None:
 def test_a_compose_mount_needs_a_config_path() -> None:
     with pytest.raises(ConfigError, match="config_mount mounts the file at `config`"):
         load(POLICY + '[deploy.compose]\nconfig_mount = "./lethe.toml"\n')
+
+
+def test_without_a_command_a_file_on_django_databases_is_refused() -> None:
+    policy = POLICY[: POLICY.index("[deploy]")]
+    with pytest.raises(DeployRefusedError, match=r"deploy.command: the file names Django"):
+        from_text(policy, "crontab")

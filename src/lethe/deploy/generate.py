@@ -46,6 +46,7 @@ def context_for(
 ) -> DeployContext:
     """The context every target of one ``lethe deploy`` run reads."""
     deploy = settings.config.deploy
+    _refuse_plain_lethe_for_django(settings)
     project = deploy.project or _slug(settings.base_dir.name) or "lethe"
     return DeployContext(
         deploy=deploy,
@@ -57,6 +58,20 @@ def context_for(
         approximate=approximate,
         job_count=len(settings.config.jobs),
     )
+
+
+def _refuse_plain_lethe_for_django(settings: Settings) -> None:
+    # The plain command refuses django:// URLs, so its jobs would fail at every slot.
+    config = settings.config
+    if "command" in config.deploy.model_fields_set:
+        return
+    urls = [config.state.url, *(s.url for s in config.stores.values())]
+    if any(url.lower().startswith("django://") for url in urls):
+        raise DeployRefusedError(
+            "deploy.command: the file names Django databases (django://), which only "
+            'python manage.py lethe resolves: set [deploy] command = ["python", "manage.py", '
+            '"lethe"] and config = "" (docs/django.md#commands)'
+        )
 
 
 def _slug(name: str) -> str:
