@@ -59,6 +59,13 @@ def test_blob_and_redis_datasets_load_with_their_defaults(tmp_path) -> None:  # 
         (('pattern = "job:*"', 'pattern = "job:*"\ntable = "jobs"'), "exactly one of table"),
         (('prefixes = "uploads/,results/"', 'prefixes = "uploads/,uploads/a/"'), "overlaps"),
         (('prefixes = "uploads/,results/"', 'prefixes = "uploads"'), "must end with /"),
+        (
+            ('prefixes = "uploads/,results/"', 'prefixes = "uploads/,../x/"'),
+            "datasets.blobs: prefix '../x/' has the segment '..'",
+        ),
+        (('prefixes = "uploads/,results/"', 'prefixes = "a//"'), "has the segment ''"),
+        (('prefixes = "uploads/,results/"', 'prefixes = "./"'), "has the segment '.'"),
+        (('prefixes = "uploads/,results/"', 'prefixes = "a\\u0001/"'), "has the segment 'a\\x01'"),
         (('pattern = "job:*"', 'pattern = "job:*"\nkey = "id"'), "key: only for table datasets"),
         (('age_column = "createdAt"', 'age_column = "created at"'), "datasets.jobs.age_column"),
         (

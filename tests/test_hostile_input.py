@@ -61,6 +61,16 @@ def _state_url(url: str) -> Edit:
     return lambda text: text.replace('"sqlite:///.lethe/state.db"', f'"{url}"')
 
 
+def _blob_prefix(prefix: str) -> Edit:
+    # The whole policy: one blob dataset on a local store (the demo's SQLite stays untouched).
+    listed = json.dumps(["uploads/", prefix])  # a JSON array of strings is a TOML array
+    return lambda _: (
+        '[state]\nurl = "sqlite:///.lethe/state.db"\n[stores.files]\nurl = "file://."\n'
+        f'[datasets.blobs]\nstore = "files"\nprefixes = {listed}\nretain = "30d"\n'
+        '[policies.blobs]\ndataset = "blobs"\n[[policies.blobs.actions]]\ntype = "purge"\n'
+    )
+
+
 _NESTED_ARRAYS = ("x = " + "[" * 5000 + "]" * 5000 + "\n").encode()
 _NESTED_TABLES = ("x = " + "{a = " * 5000 + "1" + "}" * 5000 + "\n").encode()
 
@@ -137,6 +147,11 @@ CASES: dict[str, Case] = {
     "state URL with a non-numeric port": Case(
         ("runs",), 2, policy=_state_url("postgresql://app@127.0.0.1:abc/state")
     ),
+    # Blob prefixes the object store cannot parse: refused at load (were exit 5 at listing).
+    **{
+        f"blob prefix {prefix!r}": Case(("plan",), 2, policy=_blob_prefix(prefix))
+        for prefix in ("../x/", "a//", "./", "a/./b/", "a\x01/")
+    },
     # Plan files (the hash is recomputed where noted, so the plan reaches its parser).
     "plan file not UTF-8": Case(("run", "--plan", "p.json"), 2, files={"p.json": b"\xff{"}),
     "plan file nested too deeply": Case(

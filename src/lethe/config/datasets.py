@@ -321,6 +321,13 @@ class DatasetConfig(_Strict):
             # Object stores match prefixes by whole path segments: a prefix is a folder.
             if not prefix.endswith("/") or prefix.startswith("/"):
                 raise ValueError(f"prefix {prefix!r} must end with / and not start with one")
+            # An object path cannot hold these: the store would refuse the listing mid-run.
+            for segment in prefix[:-1].split("/"):
+                if segment in ("", ".", "..") or any(ord(c) < 32 or c == "\x7f" for c in segment):
+                    raise ValueError(
+                        f"prefix {prefix!r} has the segment {segment!r}: an object path has no "
+                        "empty, . or .. segment and no control character"
+                    )
             if any(p != prefix and p.startswith(prefix) for p in self.prefixes or []):
                 raise ValueError(f"prefix {prefix!r} overlaps another prefix")
         return self
