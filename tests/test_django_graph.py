@@ -46,7 +46,7 @@ type = "purge"
 def test_a_dataset_by_model_is_its_table_key_and_columns(database: Path, tmp_path: Path) -> None:
     text = policy(
         database,
-        'model = "oracle.Restaurant"\ndue_column = "manager"\n'
+        'model = "oracle.Restaurant"\ndue_column = "opened_at"\n'
         'where = [{ column = "manager", is_null = false }]',
         tmp_path,
     )
@@ -55,7 +55,7 @@ def test_a_dataset_by_model_is_its_table_key_and_columns(database: Path, tmp_pat
     assert (ds.table, ds.key, ds.due_column, ds.model) == (
         "oracle_restaurant",
         "place_ptr_id",
-        "manager_id",
+        "opened_at",
         None,
     )
     assert ds.where[0].column == "manager_id"
@@ -97,7 +97,7 @@ def test_a_generic_relation_is_an_edge_with_its_content_type(
 ) -> None:
     from django.contrib.contenttypes.models import ContentType
 
-    text = policy(database, 'model = "oracle.Note"\ndue_column = "author"', tmp_path)
+    text = policy(database, 'model = "oracle.Note"\ndue_column = "due_at"', tmp_path)
     with Lethe.from_toml(text) as lethe:
         steps = lethe.settings.config.datasets["d"].cascade
     assert isinstance(steps, list)
@@ -118,7 +118,11 @@ def test_a_generic_relation_is_an_edge_with_its_content_type(
         ('model = "oracle.Survey"\ndue_column = "x"', "app 'oracle' has no model 'Survey'"),
         ('model = "oracle.Note"\ndue_column = "deadline"', "oracle.Note has no field 'deadline'"),
         (
-            'model = "oracle.Note"\ndue_column = "author"\n'
+            'model = "oracle.Note"\ndue_column = "author"',
+            "oracle.Note.author is a ForeignKey, not a DateField or DateTimeField",
+        ),
+        (
+            'model = "oracle.Note"\ndue_column = "due_at"\n'
             'holds = { model = "oracle.Order", field = "nope" }',
             "oracle.Order has no field 'nope'",
         ),
@@ -126,7 +130,7 @@ def test_a_generic_relation_is_an_edge_with_its_content_type(
             'model = "oracle.Restaurant"\ndue_column = "owner"',
             "stored in oracle_place, the table of its parent model oracle.Place",
         ),
-        ('model = "oracle.Note"\ndue_column = "author"\nkey = "id"', "not for a dataset by model"),
+        ('model = "oracle.Note"\ndue_column = "due_at"\nkey = "id"', "not for a dataset by model"),
     ],
 )
 def test_unknown_names_are_one_line(
@@ -165,7 +169,7 @@ def test_a_protected_parent_is_kept_and_the_reason_names_the_protecting_row(
 
 
 def test_a_recipient_by_field_goes_through_the_foreign_key(database: Path, tmp_path: Path) -> None:
-    text = policy(database, 'model = "oracle.Note"\ndue_column = "author"', tmp_path).replace(
+    text = policy(database, 'model = "oracle.Note"\ndue_column = "due_at"', tmp_path).replace(
         '[[policies.p.actions]]\ntype = "purge"',
         '[[policies.p.actions]]\ntype = "warn"\nbefore = ["7d"]\nrecipient = { field = "owner" }\n'
         '[[policies.p.actions]]\ntype = "purge"',

@@ -234,3 +234,24 @@ def test_the_first_policy_of_docs_django_md_runs_as_written(shop: Shop) -> None:
     assert "Hard deleted: 1 customers (with 2 shop_order)" in run.out
     assert (shop.root / ".lethe" / "state.db").exists()  # the default state, its own file
     assert shop.manage("lethe", "audit", "verify").code == 0
+
+
+def test_a_policy_without_stores_uses_the_projects_databases(shop: Shop) -> None:
+    """No [stores]: the one store is DATABASES["default"]; a store table without url is the
+    alias of its name; an alias Django lacks is one line, exit 2."""
+    shop.policy(BY_MODEL)
+    plan = shop.manage("lethe", "plan", "--as-of", AS_OF)
+    assert plan.code == 0, plan.err
+    assert "closed-accounts" in plan.out
+    no_stores = BY_MODEL.replace('[stores.default]\nurl = "django://default"\n', "")
+    assert "[stores" not in no_stores
+    shop.policy(no_stores)
+    bare = shop.manage("lethe", "plan", "--as-of", AS_OF)
+    assert (bare.code, bare.out) == (0, plan.out)
+    shop.policy(BY_MODEL.replace('url = "django://default"\n', ""))
+    named = shop.manage("lethe", "plan", "--as-of", AS_OF)
+    assert (named.code, named.out) == (0, plan.out)
+    shop.policy(BY_MODEL.replace('[stores.default]\nurl = "django://default"', "[stores.replica]"))
+    unknown = shop.manage("lethe", "plan")
+    assert unknown.code == 2
+    assert "replica" in unknown.err and len(unknown.err.strip().splitlines()) == 1

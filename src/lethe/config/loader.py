@@ -26,7 +26,7 @@ from lethe.config.checks import cross_check
 from lethe.config.interpolate import interpolate
 from lethe.config.model import LetheConfig
 from lethe.config.resolve import resolve_models
-from lethe.config.urls import resolve_alias
+from lethe.config.urls import fill_store_urls, resolve_alias
 from lethe.errors import ConfigError
 from lethe.notify.registry import SENDERS
 
@@ -160,7 +160,7 @@ def load(
         # tomllib parses nested arrays and inline tables recursively.
         raise ConfigError("not valid TOML: values nested too deeply", source) from None
     env = os.environ if env is None else env
-    data = _interpolate(data, env, source, ())
+    data = fill_store_urls(_interpolate(data, env, source, ()))
     try:
         # Defaults some models read from the environment (EMAIL_HOST, …) come from ``env`` too.
         config = LetheConfig.model_validate(data, context={"env": env})

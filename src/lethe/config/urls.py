@@ -10,10 +10,18 @@ output or log shows them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from lethe.errors import ConfigError
 
-__all__ = ["RESOLVERS", "UrlResolver", "register_resolver", "resolve_alias", "scheme_of"]
+__all__ = [
+    "RESOLVERS",
+    "UrlResolver",
+    "fill_store_urls",
+    "register_resolver",
+    "resolve_alias",
+    "scheme_of",
+]
 
 #: ``resolve(url, where)`` → the real URL; ``where`` names the key in error messages.
 UrlResolver = Callable[[str, str], str]
@@ -25,9 +33,36 @@ RESOLVERS: dict[str, UrlResolver] = {}
 _PROVIDERS = {"django": "lethe.contrib.django (run the command as `python manage.py lethe`)"}
 
 
-def register_resolver(scheme: str, resolver: UrlResolver) -> None:
-    """Resolve ``scheme://…`` URLs with ``resolver`` from now on."""
+#: The scheme that names a store's connection when the policy gives none (``django``: a store
+#: without ``url`` is ``django://NAME``; a policy without stores has ``default``).
+_DEFAULT_SCHEME: list[str] = []
+
+
+def register_resolver(scheme: str, resolver: UrlResolver, *, default: bool = False) -> None:
+    """Resolve ``scheme://…`` URLs with ``resolver`` from now on; with ``default``, a store
+    that names no URL is the host application's connection of the same name."""
     RESOLVERS[scheme] = resolver
+    if default:
+        _DEFAULT_SCHEME[:] = [scheme]
+
+
+def fill_store_urls(data: dict[str, Any]) -> dict[str, Any]:
+    """The raw policy ``data`` with the host application's connections filled in where it
+    names none: no ``[stores]`` at all is ``stores.default``, a store without ``url`` is the
+    connection of its name. Unchanged when no integration registered a default scheme."""
+    if not _DEFAULT_SCHEME:
+        return data
+    scheme = _DEFAULT_SCHEME[0]
+    stores = data.get("stores", {"default": {}})
+    if not isinstance(stores, dict):
+        return data  # validation reports it
+    filled = {
+        name: {"url": f"{scheme}://{name}", **store}
+        if isinstance(store, dict) and "url" not in store
+        else store
+        for name, store in stores.items()
+    }
+    return {**data, "stores": filled}
 
 
 def scheme_of(url: str) -> str:

@@ -40,6 +40,7 @@ class Note(models.Model):
     attachments = GenericRelation(Attachment)
     comments = GenericRelation(Comment, object_id_field="object_pk")
     tags = TaggableManager(blank=True)
+    due_at = models.DateTimeField(null=True)
 
 
 class Order(models.Model):
@@ -92,6 +93,7 @@ class Restaurant(Place):
     """Multi-table inheritance: its row in oracle_place goes with it, and vice versa."""
 
     manager = models.ForeignKey(USER, on_delete=models.CASCADE, null=True, related_name="+")
+    opened_at = models.DateField(null=True)
 
 
 class Review(models.Model):

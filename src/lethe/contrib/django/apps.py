@@ -27,5 +27,5 @@ class LetheConfig(AppConfig):
         from lethe.engine.hooks import add_batch_listener
 
         register_model_resolver(resolve_config)
-        register_resolver("django", resolve)
+        register_resolver("django", resolve, default=True)
         add_batch_listener(send_batch_committed)

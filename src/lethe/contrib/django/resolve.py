@@ -70,6 +70,20 @@ def _column(model: type[models.Model], name: str, where: str) -> str:
     return str(field.column)
 
 
+def _date_column(model: type[models.Model], name: str, where: str) -> str:
+    """``_column`` for a field a due or an age is read from: it must hold dates, or every row
+    would be judged "date unreadable" and kept, with `lethe check` saying nothing."""
+    column = _column(model, name, where)
+    field = _field(model, name, where)
+    if not isinstance(field, models.DateField):  # DateTimeField is a DateField
+        raise ConfigError(
+            f"{graph.label_of(model)}.{name} is a {type(field).__name__}, not a DateField or "
+            "DateTimeField: a due or an age is read from a date",
+            where,
+        )
+    return column
+
+
 def alias_of(url: str) -> str:
     """The Django database a store's URL names (``django://ALIAS``), else ``default``."""
     if url.lower().startswith("django://"):
@@ -90,7 +104,7 @@ def resolve_dataset(dataset: DatasetConfig, where: str, using: str = "default") 
     data["key"] = str(concrete._meta.pk.column)
     for name in ("due_column", "age_column"):
         if name in data:
-            data[name] = _column(model, data[name], f"{where}.{name}")
+            data[name] = _date_column(model, data[name], f"{where}.{name}")
     for index, row_filter in enumerate(data.get("where", [])):
         row_filter["column"] = _column(model, row_filter["column"], f"{where}.where[{index}]")
     if dataset.holds is not None:
