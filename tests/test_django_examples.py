@@ -157,6 +157,10 @@ def test_census_jobs_deploy_as_manage_py_lethe(tmp_path: Path) -> None:
     script = (tmp_path / "cron" / "bin" / "lethe-census-job").read_text()
     assert 'docker compose exec -T web python manage.py lethe tick "$job"' in script
     assert "--config" not in cronjob + script
+    census.lethe("deploy", "northflank", "--out", str(tmp_path / "nf"))
+    northflank = "".join(p.read_text() for p in (tmp_path / "nf").rglob("*") if p.is_file())
+    assert "manage.py" in northflank and "data-governance" in northflank
+    assert "--config" not in northflank
 
 
 def test_checktick_and_validibot_jobs_deploy_as_manage_py_lethe(tmp_path: Path) -> None:

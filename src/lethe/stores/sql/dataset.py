@@ -222,6 +222,9 @@ class SQLDataset:
                 outcome.per_table[self.root.name] = (
                     outcome.per_table.get(self.root.name, 0) + removal.roots_deleted
                 )
+                # Each batch in its own read-only transaction, as a run commits each batch:
+                # one across them all held a snapshot (and vacuum back) for the whole plan.
+                conn.rollback()
         return outcome
 
     def cascade_counts_where(
