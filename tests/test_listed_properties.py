@@ -56,7 +56,13 @@ def test_a_run_does_exactly_what_its_plan_says(
         planned = set(map(str, lethe.plan(as_of=NOW).phases[0].keys))
         result = lethe.run(as_of=NOW)
         gone = set(data) - backend.keys()
-        assert gone == planned and result.deleted == len(gone)
+        assert result.deleted == len(gone) == len(planned)
+        if cap is None:
+            assert gone == planned
+        # Under a cap, which due keys go is the first ``cap`` in SCAN order, and Redis may return
+        # another order to the run's SCAN than to the plan's while it is rehashing its keyspace
+        # (seen in CI: plan job:47, run job:38). README ("How a run works", 3.) says so; the
+        # counts, the cap and "only due, unheld keys" hold either way (asserted below).
         cutoff = NOW - timedelta(hours=24)
         due = set()
         for key, value in data.items():
