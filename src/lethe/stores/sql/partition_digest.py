@@ -40,6 +40,9 @@ __all__ = ["KeyDigest", "digest_keys", "key_text_sql"]
 
 #: Rows fetched per round trip while streaming the key texts.
 _CHUNK = 20_000
+#: Up to this many keys, the server joins their texts itself and sends them as one (~10 MB
+#: for a composite key: lethe's memory stays flat): a third faster than streaming them.
+WHOLE = 250_000
 
 
 class KeyDigest:
@@ -59,6 +62,11 @@ class KeyDigest:
         self._hash.update((("\n" if self.rows else "") + joined).encode())
         self.first = texts[0] if self.first is None else self.first
         self.last, self.rows = texts[-1], self.rows + len(texts)
+
+    def joined(self, texts: str, rows: int, first: str | None, last: str | None) -> None:
+        """All the texts at once, already joined by newlines (the digest must be empty)."""
+        self._hash.update(texts.encode())
+        self.rows, self.first, self.last = rows, first, last
 
     def hexdigest(self) -> str:
         """SHA-256 of the texts so far, hex."""
@@ -130,29 +138,43 @@ def digest_keys(
     conn: Connection,
     table: str,
     columns: Sequence[tuple[str, TypeEngine[Any]]],
+    rows_hint: int | None = None,
 ) -> KeyDigest:
-    """The digest of ``table``'s keys (``columns``: quoted names and types), in key order."""
+    """The digest of ``table``'s keys (``columns``: quoted names and types), in key order.
+
+    ``rows_hint`` (about how many rows the table has) up to :data:`WHOLE`: the server sends
+    all the texts as one (one round trip, no row objects); otherwise they are streamed."""
     digest = KeyDigest()
+    quoted = [(f"{table}.{name}", _is_text(type_)) for name, type_ in columns]
     # Qualified: an output column named like a key column would otherwise be what sorts.
-    order = ", ".join(
-        f'{table}.{name} COLLATE "C"' if _is_text(type_) else f"{table}.{name}"
-        for name, type_ in columns
-    )
+    order = ", ".join(f'{name} COLLATE "C"' if text else name for name, text in quoted)
     expression = key_text_sql(columns)
     zone = session_zone(conn) if expression is not None else None
     # Streamed through a server-side cursor: the statement's own option, not the connection's.
     streamed = {"yield_per": _CHUNK}
-    names = ", ".join(name for name, _ in columns)
-    if expression is not None and zone is not None:
-        conn.exec_driver_sql("SET LOCAL DateStyle = 'ISO, YMD'")
-        conn.exec_driver_sql("SELECT set_config('TimeZone', %(zone)s, true)", {"zone": zone})
-        query = f"SELECT {expression} FROM {table} ORDER BY {order}"
+    if expression is None or zone is None:
+        names = ", ".join(name for name, _ in columns)
+        query = f"SELECT {names} FROM {table} ORDER BY {order}"
         for chunk in conn.exec_driver_sql(query, execution_options=streamed).partitions():
-            digest.add([row[0] for row in chunk])
+            digest.add([key_text(row[0] if len(columns) == 1 else tuple(row)) for row in chunk])
         return digest
-    query = f"SELECT {names} FROM {table} ORDER BY {order}"
+    conn.exec_driver_sql(
+        "SELECT set_config('DateStyle', 'ISO, YMD', true), set_config('TimeZone', %(zone)s, true)",
+        {"zone": zone},
+    )
+    if rows_hint is not None and rows_hint <= WHOLE:
+        backwards = ", ".join(f'{n} COLLATE "C" DESC' if t else f"{n} DESC" for n, t in quoted)
+        query = (
+            f"SELECT count(*), string_agg({expression}, E'\\n' ORDER BY {order}), "
+            f"(SELECT {expression} FROM {table} ORDER BY {order} LIMIT 1), "
+            f"(SELECT {expression} FROM {table} ORDER BY {backwards} LIMIT 1) FROM {table}"
+        )
+        rows, joined, first, last = conn.exec_driver_sql(query).one()
+        digest.joined(joined or "", rows, first, last)
+        return digest
+    query = f"SELECT {expression} FROM {table} ORDER BY {order}"
     for chunk in conn.exec_driver_sql(query, execution_options=streamed).partitions():
-        digest.add([key_text(row[0] if len(columns) == 1 else tuple(row)) for row in chunk])
+        digest.add([row[0] for row in chunk])
     return digest
 
 

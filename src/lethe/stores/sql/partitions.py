@@ -334,7 +334,7 @@ class PartitionedDataset(SQLDataset):
         (:mod:`lethe.stores.sql.partition_digest`)."""
         quote = self.engine.dialect.identifier_preparer.quote
         columns = [(quote(c.name), c.type) for c in self.key_columns]
-        digest = digest_keys(conn, partition.name, columns)
+        digest = digest_keys(conn, partition.name, columns, partition.rows)
         return PartitionFacts(
             partition.name,
             partition.bound,
