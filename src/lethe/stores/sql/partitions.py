@@ -44,6 +44,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    case,
     cast,
     exists,
     false,
@@ -51,11 +52,13 @@ from sqlalchemy import (
     literal,
     literal_column,
     not_,
+    null,
     or_,
     select,
     text,
     true,
     tuple_,
+    union_all,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
@@ -194,33 +197,25 @@ class PartitionedDataset(SQLDataset):
     def _partitions(self, conn: Connection) -> list[PartitionFacts]:
         """Leaf range partitions (the default one never qualifies), then the tables an
         interrupted run left detached or detaching."""
+        prefix = f"{MARK}{self.layout.parent} "
         rows = conn.execute(
             text(
-                f"SELECT {_QUALIFIED}, pg_get_expr(c.relpartbound, c.oid), "
-                "i.inhdetachpending, obj_description(c.oid, 'pg_class') "
+                f"SELECT {_QUALIFIED}, pg_get_expr(c.relpartbound, c.oid), i.inhdetachpending "
                 "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                "WHERE i.inhparent = CAST(:p AS regclass) AND c.relkind = 'r' ORDER BY 2"
+                "WHERE i.inhparent = CAST(:p AS regclass) AND c.relkind = 'r' "
+                "UNION ALL "
+                f"SELECT {_QUALIFIED}, substr(obj_description(c.oid, 'pg_class'), "
+                "length(:m) + 1), true FROM pg_class c "
+                "WHERE c.relkind = 'r' AND NOT c.relispartition "
+                "AND left(obj_description(c.oid, 'pg_class'), length(:m)) = :m ORDER BY 3, 2"
             ),
-            {"p": self.layout.parent},
+            {"p": self.layout.parent, "m": prefix},
         ).all()
-        prefix = f"{MARK}{self.layout.parent} "
-        found = [
-            PartitionFacts(name, bound, 0, detached=bool(pending))
-            for name, bound, pending, _ in rows
+        return [
+            PartitionFacts(name, bound, 0, detached=bool(detached))
+            for name, bound, detached in rows
             if bound != "DEFAULT"
         ]
-        left = conn.execute(
-            text(
-                f"SELECT {_QUALIFIED}, obj_description(c.oid, 'pg_class') "
-                "FROM pg_class c WHERE c.relkind = 'r' AND NOT c.relispartition "
-                "AND left(obj_description(c.oid, 'pg_class'), length(:m)) = :m"
-            ),
-            {"m": prefix},
-        ).all()
-        found += [
-            PartitionFacts(name, note[len(prefix) :], 0, detached=True) for name, note in left
-        ]
-        return found
 
     def _keys(self, part: Table) -> list[ColumnElement[Any]]:
         return [column(part, c.name) for c in self.key_columns]
@@ -295,18 +290,27 @@ class PartitionedDataset(SQLDataset):
         """Partitions whose every row is selected and none held, with their row counts."""
         if self.layout.refusal is not None:
             return []
-        found: list[PartitionFacts] = []
         with translate_errors(self.label), self.engine.connect() as conn:
-            for candidate in self._partitions(conn):
+            candidates = self._partitions(conn)
+            if not candidates:
+                return []
+            # One statement for every partition: the row count of each that qualifies, NULL
+            # for the others (EXISTS stops at the first offending row: a current partition
+            # costs a row or two).
+            checks = []
+            for n, candidate in enumerate(candidates):
                 part = self._table(candidate.name)
-                if self._qualifies(conn, part, condition, exact, prefixes):
-                    rows = conn.execute(select(func.count()).select_from(part)).scalar_one()
-                    found.append(
-                        PartitionFacts(
-                            candidate.name, candidate.bound, rows, detached=candidate.detached
-                        )
-                    )
-        return found
+                violations = self._violations(part, condition, exact, prefixes)
+                assert violations is not None  # a condition always gives one
+                offending = exists(select(literal(1)).select_from(part).where(violations))
+                rows = select(func.count()).select_from(part).scalar_subquery()
+                checks.append(select(literal(n), case((offending, null()), else_=rows)))
+            counts = conn.execute(union_all(*checks)).all()
+        return [
+            PartitionFacts(c.name, c.bound, rows, detached=c.detached)
+            for c, (_, rows) in zip(candidates, sorted(counts), strict=True)
+            if rows is not None
+        ]
 
     def partitions_gone(self, names: Sequence[str]) -> set[str]:
         """Which of ``names`` are no longer tables."""
