@@ -375,6 +375,57 @@ def test_a_run_killed_between_detach_and_drop_is_finished_by_the_next(
         assert ids(app) == list(range(SIZE + SIZE // 2 + 1, 3 * SIZE + 1))
 
 
+@pytest.mark.parametrize("held", [False, True])
+def test_a_detach_left_pending_is_finalized_by_the_next_run(
+    app: Engine, pg_url: str, tmp_path: Path, held: bool
+) -> None:
+    """A run that dies during ``DETACH … CONCURRENTLY`` (its backend terminated while the
+    statement waits for a reader of the table) leaves the partition "detach pending"; the next
+    run finishes the detach (``FINALIZE``) and drops it, audited once — or, a row of it held
+    meanwhile, attaches it again and deletes the rest of its rows row by row."""
+    pending = "SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = CAST(:t AS regclass)"
+    failed: list[BaseException] = []
+
+    def first_run() -> None:
+        try:
+            with lethe_for(pg_url, tmp_path) as lethe:
+                lethe.run()
+        except BaseException as exc:  # the run's store error, whichever way it surfaces
+            failed.append(exc)
+
+    with app.connect() as reader, app.connect() as admin:
+        reader.execute(text("SELECT count(*) FROM events"))  # its transaction stays open
+        run = threading.Thread(target=first_run)
+        run.start()
+        while not admin.execute(text(pending), {"t": P1}).scalar():
+            time.sleep(0.01)
+            admin.rollback()
+        admin.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE query LIKE 'ALTER TABLE%DETACH PARTITION%CONCURRENTLY'"
+            )
+        )
+        run.join()
+        reader.rollback()
+        assert admin.execute(text(pending), {"t": P1}).scalar()
+    with lethe_for(pg_url, tmp_path) as lethe:
+        if held:
+            lethe.holds.add("events", "7", "litigation", "legal")
+        lethe.run()
+        assert len(events(lethe, "partition_dropped")) == (0 if held else 1)
+        assert lethe.verify_audit().ok
+        if not held:
+            dropped = events(lethe, "partition_dropped")[0]
+            assert dropped["details"]["keys"]["sha256"] == digest(range(1, SIZE + 1))
+    assert exists(app, P1) is held
+    rest = list(range(SIZE + SIZE // 2 + 1, 3 * SIZE + 1))
+    assert ids(app) == ([7, *rest] if held else rest)
+    if held:
+        with app.connect() as conn:
+            assert conn.execute(text(pending), {"t": P1}).scalar() is False
+
+
 def test_a_hold_placed_during_the_digest_keeps_the_partition(
     app: Engine, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -240,6 +240,7 @@ class PhaseRunner:
     def _drop_partitions(self) -> None:
         """The partitions the store can drop whole, each as one batch with one event."""
         dropper = PartitionDropper(self.rt, self.target, self.index, self.selection)
+        dropper.restore()  # what an interrupted drop left out that no longer qualifies
         for candidate in dropper.candidates(self.cap_left):
             self._check_stop()
             started = time.perf_counter()

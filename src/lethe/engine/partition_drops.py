@@ -72,6 +72,15 @@ class PartitionDropper:
             return None
         return None if _guarded(t, self.index) else t.handle
 
+    def restore(self) -> list[str]:
+        """Before a real run's phase: the partitions an interrupted drop left out of their
+        table that no longer qualify are put back, for the row path (whatever the phase)."""
+        handle = self.target.handle
+        if not isinstance(handle, PartitionDrops):
+            return []
+        exact, prefixes = registry_holds(self.rt, self.target.dataset)
+        return handle.restore_partitions(self.selection, exact, prefixes)
+
     def candidates(self, cap_left: int | None) -> list[PartitionFacts]:
         """The partitions that qualify now; none when the cap would stop the phase early."""
         handle = self.handle

@@ -281,6 +281,14 @@ class PartitionDrops(Protocol):
         """Which of the partitions ``names`` no longer exist (settling a crashed drop)."""
         ...
 
+    def restore_partitions(
+        self, condition: Condition, exact: Sequence[str], prefixes: Sequence[str]
+    ) -> list[str]:
+        """Put back, untouched, the partitions an interrupted drop left out of their table
+        that no longer qualify (a hold came since, or the dataset now says
+        ``partitions = "rows"``), so that their items take the row path; their names."""
+        ...
+
     def partition_of(self, key: ItemKey) -> str | None:
         """The partition holding the item ``key``, if it exists."""
         ...

@@ -312,6 +312,30 @@ class PartitionedDataset(SQLDataset):
             if rows is not None
         ]
 
+    def restore_partitions(
+        self, condition: Condition, exact: Sequence[str], prefixes: Sequence[str]
+    ) -> list[str]:
+        """Attach again the tables an interrupted drop left detached (or "detach pending")
+        that no longer qualify: their rows must not stay out of the table."""
+        if self.layout.column is None:
+            return []
+        with translate_errors(self.label), self.engine.connect() as conn:
+            left = [p for p in self._partitions(conn) if p.detached]
+        if not left:
+            return []
+        going = (
+            set()
+            if self.layout.refusal
+            else {p.name for p in self.droppable(condition, exact, prefixes)}
+        )
+        restored = []
+        for partition in left:
+            if partition.name not in going:
+                self._detach(partition)  # a detach left pending is finished first
+                self._attach_again(partition)
+                restored.append(partition.name)
+        return restored
+
     def partitions_gone(self, names: Sequence[str]) -> set[str]:
         """Which of ``names`` are no longer tables."""
         with translate_errors(self.label), self.engine.connect() as conn:
