@@ -13,19 +13,27 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
-from sqlalchemy import create_engine, text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import MetaData, Table, create_engine, text
 from sqlalchemy.engine import Engine
 
 from lethe import Lethe
 from lethe.engine.hooks import CommittedBatch, add_batch_listener, remove_batch_listener
 from lethe.errors import SafetyLimitError
 from lethe.model.keys import key_text
+from lethe.stores.base import PartitionFacts
+from lethe.stores.sql.partition_digest import digest_keys, key_text_sql
+from lethe.stores.sql.partitions import PartitionedDataset
 from lethe.testing import ManualClock
 from tests.support.cli import run_cli
 
@@ -282,17 +290,23 @@ from lethe.state.batches import BatchLog
 from lethe.stores.sql.partitions import PartitionedDataset
 
 point = sys.argv.pop(1)
-autocommit, prepare, commit = (
-    PartitionedDataset._autocommit, BatchLog.prepare, BatchLog.commit
+autocommit, facts, prepare, commit = (
+    PartitionedDataset._autocommit, PartitionedDataset._facts, BatchLog.prepare, BatchLog.commit
 )
 
 def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
-def after_detach(self, *statements):
-    autocommit(self, *statements)
-    if point == "detach" and "CONCURRENTLY" in statements[-1]:
+def after_detach(self, *statements, **kwargs):
+    autocommit(self, *statements, **kwargs)
+    if point == "detach" and "DETACH PARTITION" in statements[-1]:
         die()
+
+def after_digest(self, *args):
+    found = facts(self, *args)
+    if point == "digest":  # the digest read, its SHARE lock held, nothing recorded yet
+        die()
+    return found
 
 def after_intent(self, *args, **kwargs):
     prepare(self, *args, **kwargs)
@@ -305,19 +319,34 @@ def after_drop(self, *args, **kwargs):
     commit(self, *args, **kwargs)
 
 PartitionedDataset._autocommit = after_detach
+PartitionedDataset._facts = after_digest
 BatchLog.prepare = after_intent
 BatchLog.commit = after_drop
 sys.exit(main(sys.argv[1:]))
 """
 
 
-@pytest.mark.parametrize("point", ["detach", "intent", "drop"])
+@pytest.mark.parametrize(
+    ("point", "default"),
+    [
+        ("detach", False),
+        ("detach", True),
+        ("digest", False),
+        ("intent", False),
+        ("drop", False),
+    ],
+)
 def test_a_run_killed_between_detach_and_drop_is_finished_by_the_next(
-    app: Engine, pg_url: str, tmp_path: Path, point: str
+    app: Engine, pg_url: str, tmp_path: Path, point: str, default: bool
 ) -> None:
-    """Killed after the detach, after the intent (the drop's transaction dies), or after the
-    drop committed (its event not yet in the ledger): the next run ends with p1 dropped, one
-    ``partition_dropped`` event with the right digest, and an audit that verifies."""
+    """Killed after the detach (concurrent, or in its own short transaction when a default
+    partition forbids CONCURRENTLY), after the digest (its read-only transaction holding the
+    lock), after the intent (the drop's transaction dies), or after the drop committed (its
+    event not yet in the ledger): the next run ends with p1 dropped, one ``partition_dropped``
+    event with the right digest, and an audit that verifies."""
+    if default:
+        with app.begin() as conn:
+            conn.execute(text("CREATE TABLE events_rest PARTITION OF events DEFAULT"))
     (tmp_path / "lethe.toml").write_text(policy(pg_url))
     script = tmp_path / "killer.py"
     script.write_text(KILL_AFTER)
@@ -344,6 +373,71 @@ def test_a_run_killed_between_detach_and_drop_is_finished_by_the_next(
         assert dead["phases"][0]["acted"] == (SIZE if point == "drop" else SIZE + SIZE // 2)
         assert lethe.verify_audit().ok
         assert ids(app) == list(range(SIZE + SIZE // 2 + 1, 3 * SIZE + 1))
+
+
+def test_a_hold_placed_during_the_digest_keeps_the_partition(
+    app: Engine, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holds are read again under the drop's lock: one placed while the digest was read
+    sends the partition back into its table, and its rows to the row path."""
+    with lethe_for(pg_url, tmp_path) as lethe:
+        facts = PartitionedDataset._facts
+
+        def hold_meanwhile(self: PartitionedDataset, *args: Any) -> PartitionFacts:
+            found = facts(self, *args)
+            lethe.holds.add("events", "7", "litigation", "legal")
+            return found
+
+        monkeypatch.setattr(PartitionedDataset, "_facts", hold_meanwhile)
+        result = lethe.run()
+        assert not events(lethe, "partition_dropped") and not result.phases[0].details
+        assert lethe.verify_audit().ok
+    assert ids(app)[0] == 7 and 8 not in ids(app)
+    with app.connect() as conn:  # attached again, its mark gone
+        row = conn.execute(
+            text(
+                "SELECT c.relispartition, obj_description(c.oid, 'pg_class') FROM pg_class c "
+                "WHERE c.oid = CAST(:t AS regclass)"
+            ),
+            {"t": P1},
+        ).one()
+    assert tuple(row) == (True, None)
+
+
+def test_a_write_waiting_for_the_detached_table_is_not_lost(
+    app: Engine, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement writing the detached table during the digest waits for its lock; the drop
+    then cannot join the lock without waiting behind that writer, so it checks the table again
+    under one lock after the write: here the write made a row current, and the partition stays."""
+    facts = PartitionedDataset._facts
+    writer: list[threading.Thread] = []
+
+    def write_meanwhile(self: PartitionedDataset, *args: Any) -> PartitionFacts:
+        found = facts(self, *args)
+
+        def update() -> None:
+            with app.begin() as conn:
+                conn.execute(text(f"UPDATE {P1} SET created_at = :now WHERE id = 10"), {"now": NOW})
+
+        writer.append(threading.Thread(target=update))
+        writer[0].start()
+        waiting = (
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = CAST(:t AS regclass)"
+        )
+        with app.connect() as conn:
+            while not conn.execute(text(waiting), {"t": P1}).scalar():
+                time.sleep(0.01)
+        return found
+
+    monkeypatch.setattr(PartitionedDataset, "_facts", write_meanwhile)
+    with lethe_for(pg_url, tmp_path) as lethe:
+        lethe.run()
+        assert not events(lethe, "partition_dropped")
+        assert lethe.verify_audit().ok
+    writer[0].join()
+    assert exists(app, P1)
+    assert [i for i in ids(app) if i <= SIZE] == [10]
 
 
 def test_the_command_line_names_the_partition(
@@ -453,3 +547,103 @@ def test_a_held_composite_key_keeps_its_month(monthly: Engine, pg_url: str, tmp_
         lethe.run()
         assert key_texts(monthly, "events_2024_01") == [held]
         assert not events(lethe, "partition_dropped")
+
+
+# -- the key digest: the server's key texts against lethe's ---------------------------------
+
+#: Key layouts the digest is computed for on the server: each a list of PostgreSQL types.
+LAYOUTS = [
+    ["bigint"],
+    ["integer"],
+    ["text"],
+    ["timestamptz"],
+    ["timestamp"],
+    ["date"],
+    ["uuid"],
+    ["bigint", "timestamptz"],
+    ["text", "smallint"],
+    ["uuid", "date", "varchar", "timestamp"],
+]
+#: Session time zones: UTC, offsets with minutes and (local mean time) seconds, and one psycopg
+#: does not know (it then converts to UTC, and so must the server's texts).
+ZONES = [
+    "UTC",
+    "Europe/Dublin",
+    "Europe/Paris",
+    "Asia/Kolkata",
+    "America/St_Johns",
+    "America/New_York",
+    "UTC+3",
+]
+_INSTANTS = st.one_of(
+    # Before 1920 most zones were still on local mean time: offsets with seconds.
+    st.datetimes(min_value=datetime(1850, 1, 1), max_value=datetime(1920, 1, 1)),
+    st.datetimes(min_value=datetime(900, 1, 2), max_value=datetime(9998, 12, 30)),
+)
+VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "bigint": st.integers(-(2**63), 2**63 - 1),
+    "integer": st.integers(-(2**31), 2**31 - 1),
+    "smallint": st.integers(-(2**15), 2**15 - 1),
+    # Any character PostgreSQL stores (not NUL): quotes, backslashes, controls, non-ASCII.
+    "text": st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00")),
+    "varchar": st.text('ab"\\\n\t\x01é€😀', max_size=4),
+    "timestamptz": _INSTANTS.map(lambda d: d.replace(tzinfo=UTC)),
+    "timestamp": _INSTANTS,
+    "date": st.dates(min_value=date(900, 1, 1)),
+    "uuid": st.uuids(),
+}
+
+
+@st.composite
+def keyed_rows(draw: st.DrawFn) -> tuple[list[str], str, list[tuple[Any, ...]]]:
+    layout = draw(st.sampled_from(LAYOUTS))
+    zone = draw(st.sampled_from(ZONES))
+    row = st.tuples(*(VALUES[t] for t in layout))
+    rows = draw(st.lists(row, min_size=1, max_size=30, unique=True))
+    return layout, zone, rows
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(keyed_rows())
+def test_the_servers_key_texts_and_digest_are_lethes(
+    pg_url: str, case: tuple[list[str], str, list[tuple[Any, ...]]]
+) -> None:
+    """The digest computed from the server's key texts equals the one documented: lethe's
+    ``key_text`` of each key as the driver returns it, sorted, newline-joined, SHA-256."""
+    layout, zone, rows = case
+    engine = create_engine(pg_url)
+    names = [f"k{i}" for i in range(len(layout))]
+    columns = ", ".join(f"{n} {t} NOT NULL" for n, t in zip(names, layout, strict=True))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS keyed"))
+            conn.execute(text(f"CREATE TABLE keyed ({columns}, PRIMARY KEY ({', '.join(names)}))"))
+            marks = ", ".join(f":{n}" for n in names)
+            conn.execute(
+                text(f"INSERT INTO keyed VALUES ({marks})"),
+                [dict(zip(names, r, strict=True)) for r in rows],
+            )
+        with engine.connect() as conn, conn.begin():
+            conn.exec_driver_sql(f"SET TimeZone = '{zone}'")
+            table = Table("keyed", MetaData(), autoload_with=conn)
+            typed = [(n, table.c[n].type) for n in names]
+            back = conn.execute(text(f"SELECT {', '.join(names)} FROM keyed")).all()
+            keys = sorted(r[0] if len(names) == 1 else tuple(r) for r in back)
+            expected = [key_text(k) for k in keys]
+            # all the texts at once, streamed, and written by lethe from the values
+            computed = [digest_keys(conn, "keyed", typed, len(rows))]
+            computed.append(digest_keys(conn, "keyed", typed))
+            with patch("lethe.stores.sql.partition_digest.session_zone", return_value=None):
+                computed.append(digest_keys(conn, "keyed", typed))
+            expression = key_text_sql(typed)
+            assert expression is not None
+            served = conn.exec_driver_sql(f"SELECT {expression} FROM keyed").scalars().all()
+    finally:
+        engine.dispose()
+    assert sorted(served) == sorted(expected)
+    hexdigest = hashlib.sha256("\n".join(expected).encode()).hexdigest()
+    for digest_ in computed:
+        assert (digest_.first, digest_.last, digest_.rows) == (expected[0], expected[-1], len(rows))
+        assert digest_.hexdigest() == hexdigest

@@ -7,25 +7,30 @@ exclude a row makes the partition wait until no row in it is excluded), no row i
 and no foreign key references the table or any of its partitions (nor does the dataset cascade
 to other tables): otherwise its rows take the row path.
 
-Dropping one is, with ``CONCURRENTLY`` (no default partition):
+Dropping one is:
 
 1. mark the partition (a table comment naming its parent and bound: what the next run needs
    to finish or undo it) and ``DETACH PARTITION … CONCURRENTLY`` — two transactions of
-   PostgreSQL's own, outside any transaction block;
-2. in one transaction: ``LOCK`` the detached table against every reader and writer, check
-   again that every row is selected and none held, read its row count, key range and key
-   digest, let the executor record its intent, ``DROP TABLE``, commit.
+   PostgreSQL's own, outside any transaction block; when a default partition forbids
+   ``CONCURRENTLY``, the mark and a plain ``DETACH`` in one short transaction (detaching scans
+   nothing);
+2. in a transaction that only reads: ``LOCK … IN SHARE MODE`` (every writer out, readers in),
+   check again that every row is selected and none held, read its row count, key range and
+   key digest (:mod:`lethe.stores.sql.partition_digest`); before it ends, the transaction of
+   step 3 takes the same SHARE lock, so that no write gets in between;
+3. in a short transaction: ``LOCK … IN ACCESS EXCLUSIVE MODE``, read the holds again, let the
+   executor record its intent, ``DROP TABLE``, commit.
 
-A partition that stopped qualifying between 1 and 2 is attached again. A kill between 1 and 2
-leaves a detached, marked table (or, during 1, a partition PostgreSQL left "detach pending"):
-the next run's :meth:`PartitionedDataset.droppable` lists it and step 2 finishes it. Without
-``CONCURRENTLY`` (a default partition exists) the detach is part of step 2's transaction,
-which then holds the parent's lock while it scans the partition.
+A partition that stopped qualifying is attached again. Should a writer of the detached table
+already be queued for it when step 3 asks for its lock (``NOWAIT`` refused: waiting would be
+waiting for ourselves), steps 2 and 3 run as one transaction under ``ACCESS EXCLUSIVE``, after
+that writer. A kill at any point before the drop commits leaves a detached, marked table (or,
+during 1, a partition PostgreSQL left "detach pending"): the next run's
+:meth:`PartitionedDataset.droppable` lists it and steps 2–3 finish it.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +44,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    case,
     cast,
     exists,
     false,
@@ -46,26 +52,33 @@ from sqlalchemy import (
     literal,
     literal_column,
     not_,
+    null,
     or_,
     select,
     text,
     true,
     tuple_,
+    union_all,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
 from lethe.model.conditions import Condition
-from lethe.model.keys import ItemKey, key_text
+from lethe.model.keys import ItemKey
 from lethe.stores.base import Finding, PartitionFacts
 from lethe.stores.sql.compile import column, compile_condition
 from lethe.stores.sql.dataset import SQLDataset
 from lethe.stores.sql.engine import translate_errors
+from lethe.stores.sql.partition_digest import digest_keys
 
 __all__ = ["MARK", "Layout", "PartitionedDataset", "partition_findings", "read_layout"]
 
 #: How a partition being detached is marked (its table comment): the parent and bound follow.
 MARK = "lethe: detaching from "
 _MIN_SERVER = 140000
+_LOCK_NOT_AVAILABLE = "55P03"
+#: What the digesting transaction returns when a writer of the detached table is queued.
+_CONTENDED = PartitionFacts("", "", 0)
 #: A table's name as the audit records it and statements use it: always schema-qualified.
 _QUALIFIED = (
     "format('%I.%I', (SELECT nspname FROM pg_namespace WHERE oid = c.relnamespace), c.relname)"
@@ -184,33 +197,25 @@ class PartitionedDataset(SQLDataset):
     def _partitions(self, conn: Connection) -> list[PartitionFacts]:
         """Leaf range partitions (the default one never qualifies), then the tables an
         interrupted run left detached or detaching."""
+        prefix = f"{MARK}{self.layout.parent} "
         rows = conn.execute(
             text(
-                f"SELECT {_QUALIFIED}, pg_get_expr(c.relpartbound, c.oid), "
-                "i.inhdetachpending, obj_description(c.oid, 'pg_class') "
+                f"SELECT {_QUALIFIED}, pg_get_expr(c.relpartbound, c.oid), i.inhdetachpending "
                 "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                "WHERE i.inhparent = CAST(:p AS regclass) AND c.relkind = 'r' ORDER BY 2"
+                "WHERE i.inhparent = CAST(:p AS regclass) AND c.relkind = 'r' "
+                "UNION ALL "
+                f"SELECT {_QUALIFIED}, substr(obj_description(c.oid, 'pg_class'), "
+                "length(:m) + 1), true FROM pg_class c "
+                "WHERE c.relkind = 'r' AND NOT c.relispartition "
+                "AND left(obj_description(c.oid, 'pg_class'), length(:m)) = :m ORDER BY 3, 2"
             ),
-            {"p": self.layout.parent},
+            {"p": self.layout.parent, "m": prefix},
         ).all()
-        prefix = f"{MARK}{self.layout.parent} "
-        found = [
-            PartitionFacts(name, bound, 0, detached=bool(pending))
-            for name, bound, pending, _ in rows
+        return [
+            PartitionFacts(name, bound, 0, detached=bool(detached))
+            for name, bound, detached in rows
             if bound != "DEFAULT"
         ]
-        left = conn.execute(
-            text(
-                f"SELECT {_QUALIFIED}, obj_description(c.oid, 'pg_class') "
-                "FROM pg_class c WHERE c.relkind = 'r' AND NOT c.relispartition "
-                "AND left(obj_description(c.oid, 'pg_class'), length(:m)) = :m"
-            ),
-            {"m": prefix},
-        ).all()
-        found += [
-            PartitionFacts(name, note[len(prefix) :], 0, detached=True) for name, note in left
-        ]
-        return found
 
     def _keys(self, part: Table) -> list[ColumnElement[Any]]:
         return [column(part, c.name) for c in self.key_columns]
@@ -218,16 +223,18 @@ class PartitionedDataset(SQLDataset):
     def _violations(
         self,
         part: Table,
-        condition: Condition,
+        condition: Condition | None,
         exact: Sequence[str],
         prefixes: Sequence[str],
-    ) -> ColumnElement[bool]:
-        """Rows of ``part`` that forbid dropping it: not selected, or held."""
+    ) -> ColumnElement[bool] | None:
+        """Rows of ``part`` that forbid dropping it: not selected (unless ``condition`` is
+        None), or held; None: no row can."""
         keys = self._keys(part)
         key = keys[0] if len(keys) == 1 else tuple_(*keys)
-        bad: list[ColumnElement[bool]] = [
-            not_(func.coalesce(compile_condition(condition, part, sqlite=False), false()))
-        ]
+        bad: list[ColumnElement[bool]] = []
+        if condition is not None:
+            selected = compile_condition(condition, part, sqlite=False)
+            bad.append(not_(func.coalesce(selected, false())))
         if exact:
             bad.append(key.in_([self.parse_key(text) for text in exact]))
         if prefixes:
@@ -244,7 +251,7 @@ class PartitionedDataset(SQLDataset):
             if spec.released_column:
                 clause = clause & column(hold, spec.released_column).is_(None)
             bad.append(select(literal(1)).where(clause).exists())
-        return or_(*bad)
+        return or_(*bad) if bad else None
 
     def _qualifies(
         self,
@@ -254,9 +261,28 @@ class PartitionedDataset(SQLDataset):
         exact: Sequence[str],
         prefixes: Sequence[str],
     ) -> bool:
+        return not self._offending(conn, part, condition, exact, prefixes)
+
+    def _held(
+        self, conn: Connection, part: Table, exact: Sequence[str], prefixes: Sequence[str]
+    ) -> bool:
+        """Whether a row of ``part`` is held (no query when nothing could hold one)."""
+        return self._offending(conn, part, None, exact, prefixes)
+
+    def _offending(
+        self,
+        conn: Connection,
+        part: Table,
+        condition: Condition | None,
+        exact: Sequence[str],
+        prefixes: Sequence[str],
+    ) -> bool:
+        violations = self._violations(part, condition, exact, prefixes)
+        if violations is None:
+            return False
         # EXISTS stops at the first offending row: a current partition costs a row or two.
-        offending = exists().where(self._violations(part, condition, exact, prefixes))
-        return not conn.execute(select(offending.select_from(part))).scalar_one()
+        offending = exists().where(violations)
+        return bool(conn.execute(select(offending.select_from(part))).scalar_one())
 
     def droppable(
         self, condition: Condition, exact: Sequence[str], prefixes: Sequence[str]
@@ -264,18 +290,27 @@ class PartitionedDataset(SQLDataset):
         """Partitions whose every row is selected and none held, with their row counts."""
         if self.layout.refusal is not None:
             return []
-        found: list[PartitionFacts] = []
         with translate_errors(self.label), self.engine.connect() as conn:
-            for candidate in self._partitions(conn):
+            candidates = self._partitions(conn)
+            if not candidates:
+                return []
+            # One statement for every partition: the row count of each that qualifies, NULL
+            # for the others (EXISTS stops at the first offending row: a current partition
+            # costs a row or two).
+            checks = []
+            for n, candidate in enumerate(candidates):
                 part = self._table(candidate.name)
-                if self._qualifies(conn, part, condition, exact, prefixes):
-                    rows = conn.execute(select(func.count()).select_from(part)).scalar_one()
-                    found.append(
-                        PartitionFacts(
-                            candidate.name, candidate.bound, rows, detached=candidate.detached
-                        )
-                    )
-        return found
+                violations = self._violations(part, condition, exact, prefixes)
+                assert violations is not None  # a condition always gives one
+                offending = exists(select(literal(1)).select_from(part).where(violations))
+                rows = select(func.count()).select_from(part).scalar_subquery()
+                checks.append(select(literal(n), case((offending, null()), else_=rows)))
+            counts = conn.execute(union_all(*checks)).all()
+        return [
+            PartitionFacts(c.name, c.bound, rows, detached=c.detached)
+            for c, (_, rows) in zip(candidates, sorted(counts), strict=True)
+            if rows is not None
+        ]
 
     def partitions_gone(self, names: Sequence[str]) -> set[str]:
         """Which of ``names`` are no longer tables."""
@@ -296,30 +331,54 @@ class PartitionedDataset(SQLDataset):
 
     # -- dropping ------------------------------------------------------------------------
 
-    def _facts(self, conn: Connection, part: Table, partition: PartitionFacts) -> PartitionFacts:
-        """Row count, key range and key digest of the locked partition: lethe's own key texts,
-        read out in key order (text columns in byte order, as ``COLLATE "C"`` sorts)."""
-        order = [k.collate("C") if k.type.python_type is str else k for k in self._keys(part)]
-        query = select(*self._keys(part)).select_from(part).order_by(*order)
-        digest = hashlib.sha256()
-        rows, first, last = 0, None, None
-        # Streamed: the keys of a large partition never sit in memory at once.
-        result = conn.execute(query.execution_options(yield_per=10_000))
-        width = len(self.key_columns)
-        for chunk in result.partitions():
-            texts = [key_text(row[0] if width == 1 else tuple(row)) for row in chunk]
-            digest.update((("\n" if rows else "") + "\n".join(texts)).encode())
-            first = texts[0] if first is None else first
-            last, rows = texts[-1], rows + len(texts)
+    def _facts(self, conn: Connection, partition: PartitionFacts) -> PartitionFacts:
+        """Row count, key range and key digest of the partition, which ``conn``'s transaction
+        keeps every writer out of: lethe's own key texts in key order (text columns in byte
+        order, as ``COLLATE "C"`` sorts), built by the server where it can
+        (:mod:`lethe.stores.sql.partition_digest`)."""
+        quote = self.engine.dialect.identifier_preparer.quote
+        columns = [(quote(c.name), c.type) for c in self.key_columns]
+        digest = digest_keys(conn, partition.name, columns, partition.rows)
         return PartitionFacts(
-            partition.name, partition.bound, rows, first, last, digest.hexdigest()
+            partition.name,
+            partition.bound,
+            digest.rows,
+            digest.first,
+            digest.last,
+            digest.hexdigest(),
         )
 
-    def _autocommit(self, *statements: str) -> None:
+    def _autocommit(self, *statements: str, transaction: bool = False) -> None:
+        """Run ``statements`` each on its own (``DETACH … CONCURRENTLY`` must), or together
+        in one ``transaction``."""
         with translate_errors(self.label), self.engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            if not transaction:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             for statement in statements:
                 conn.exec_driver_sql(statement)
+            if transaction:
+                conn.commit()
+
+    def _detach(self, partition: PartitionFacts) -> None:
+        """Step 1: the partition marked and detached (or its detach finished)."""
+        name, parent = partition.name, self.layout.parent
+        note = f"{MARK}{parent} {partition.bound}".replace("'", "''")
+        mark = f"COMMENT ON TABLE {name} IS '{note}'"
+        detach = f"ALTER TABLE {parent} DETACH PARTITION {name}"
+        if partition.detached:
+            if self._pending(name):
+                self._autocommit(f"{detach} FINALIZE")
+        elif self.layout.concurrently:
+            self._autocommit(mark, f"{detach} CONCURRENTLY")
+        else:  # a default partition forbids CONCURRENTLY: one short transaction, no scan
+            self._autocommit(mark, detach, transaction=True)
+
+    def _attach_again(self, partition: PartitionFacts) -> None:
+        """A detached partition that stopped qualifying: back in its table, untouched."""
+        name, parent = partition.name, self.layout.parent
+        with translate_errors(self.label), self.engine.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE {parent} ATTACH PARTITION {name} {partition.bound}")
+            conn.exec_driver_sql(f"COMMENT ON TABLE {name} IS NULL")
 
     def drop_partition(
         self,
@@ -328,36 +387,93 @@ class PartitionedDataset(SQLDataset):
         holds: Callable[[], tuple[Sequence[str], Sequence[str]]],
         record: Callable[[PartitionFacts], None],
     ) -> PartitionFacts | None:
-        """Detach, check again under lock, record, drop (see the module docstring)."""
-        name, parent = partition.name, self.layout.parent
-        attached = not partition.detached
-        if partition.detached and self._pending(name):
-            self._autocommit(f"ALTER TABLE {parent} DETACH PARTITION {name} FINALIZE")
-        elif attached and self.layout.concurrently:
-            note = f"{MARK}{parent} {partition.bound}".replace("'", "''")
-            self._autocommit(
-                f"COMMENT ON TABLE {name} IS '{note}'",
-                f"ALTER TABLE {parent} DETACH PARTITION {name} CONCURRENTLY",
-            )
-            attached = False
-        part = self._table(name)
-        with translate_errors(self.label), self.engine.connect() as conn, conn.begin() as tx:
-            if attached:  # no CONCURRENTLY: detached in this transaction
-                conn.exec_driver_sql(f"ALTER TABLE {parent} DETACH PARTITION {name}")
-            conn.exec_driver_sql(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE")
+        """Detach; check and digest it in a transaction that only reads; drop it in a short
+        one (see the module docstring)."""
+        self._detach(partition)
+        part = self._table(partition.name)
+        with (
+            translate_errors(self.label),
+            self.engine.connect() as reader,
+            self.engine.connect() as writer,
+        ):
+            tx = writer.begin()
+            facts = self._digested(reader, writer, part, partition, condition, holds)
+            if facts is _CONTENDED:
+                tx.rollback()
+                facts = self._drop_checked(writer, part, partition, condition, holds, record)
+            elif facts is not None:
+                facts = self._drop_digested(writer, part, facts, holds, record)
+                tx.commit()
+            else:
+                tx.rollback()
+        if facts is None:
+            self._attach_again(partition)
+        return facts
+
+    def _digested(
+        self,
+        reader: Connection,
+        writer: Connection,
+        part: Table,
+        partition: PartitionFacts,
+        condition: Condition,
+        holds: Callable[[], tuple[Sequence[str], Sequence[str]]],
+    ) -> PartitionFacts | None:
+        """Step 2 (``reader``: reads only): the partition checked and digested under a SHARE
+        lock, which keeps every writer out and lets readers in; ``writer``'s transaction then
+        joins the lock before the reader lets it go, so that no write gets in between the
+        digest and the drop. None: it no longer qualifies; :data:`_CONTENDED`: a writer of
+        the detached table is queued for it (the writer's ``NOWAIT`` was refused: waiting would
+        wait for ourselves)."""
+        name = partition.name
+        with reader.begin():
+            reader.exec_driver_sql(f"LOCK TABLE {name} IN SHARE MODE")
+            exact, prefixes = holds()
+            if not self._qualifies(reader, part, condition, exact, prefixes):
+                return None
+            facts = self._facts(reader, partition)
+            if not _try_lock(writer, name, "SHARE"):
+                return _CONTENDED
+        return facts
+
+    def _drop_digested(
+        self,
+        writer: Connection,
+        part: Table,
+        facts: PartitionFacts,
+        holds: Callable[[], tuple[Sequence[str], Sequence[str]]],
+        record: Callable[[PartitionFacts], None],
+    ) -> PartitionFacts | None:
+        """Step 3, in ``writer``'s transaction (which holds the SHARE lock since before the
+        digest): the holds read again, the intent recorded, the table dropped. None: a row of
+        it was held meanwhile."""
+        writer.exec_driver_sql(f"LOCK TABLE {facts.name} IN ACCESS EXCLUSIVE MODE")
+        exact, prefixes = holds()
+        if self._held(writer, part, exact, prefixes):
+            return None
+        record(facts)
+        writer.exec_driver_sql(f"DROP TABLE {facts.name}")
+        return facts
+
+    def _drop_checked(
+        self,
+        conn: Connection,
+        part: Table,
+        partition: PartitionFacts,
+        condition: Condition,
+        holds: Callable[[], tuple[Sequence[str], Sequence[str]]],
+        record: Callable[[PartitionFacts], None],
+    ) -> PartitionFacts | None:
+        """Check, digest, record and drop in one transaction holding the table's lock: the
+        path when a writer of the detached table stood in the way of the short one."""
+        with conn.begin():
+            conn.exec_driver_sql(f"LOCK TABLE {partition.name} IN ACCESS EXCLUSIVE MODE")
             exact, prefixes = holds()
             if not self._qualifies(conn, part, condition, exact, prefixes):
-                if attached:
-                    tx.rollback()
-                else:  # detached by us or an earlier run: back where it was
-                    conn.exec_driver_sql(
-                        f"ALTER TABLE {parent} ATTACH PARTITION {name} {partition.bound}"
-                    )
-                    conn.exec_driver_sql(f"COMMENT ON TABLE {name} IS NULL")
                 return None
-            facts = self._facts(conn, part, partition)
+            facts = self._facts(conn, partition)
             record(facts)
-            conn.exec_driver_sql(f"DROP TABLE {name}")
+            conn.exec_driver_sql(f"DROP TABLE {partition.name}")
         return facts
 
     def _pending(self, name: str) -> bool:
@@ -368,6 +484,20 @@ class PartitionedDataset(SQLDataset):
                 n=name,
             )
         return bool(row and row[0])
+
+
+def _try_lock(conn: Connection, name: str, mode: str) -> bool:
+    """``LOCK … NOWAIT`` in a savepoint of ``conn``'s transaction: whether it was granted."""
+    savepoint = conn.begin_nested()
+    try:
+        conn.exec_driver_sql(f"LOCK TABLE {name} IN {mode} MODE NOWAIT")
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+            raise
+        savepoint.rollback()
+        return False
+    savepoint.commit()
+    return True
 
 
 def partition_findings(handle: SQLDataset) -> list[Finding]:
