@@ -19,12 +19,14 @@ from typing import Any
 from lethe.config.checks import cross_check
 from lethe.config.loader import Settings, load, load_file
 from lethe.config.model import LetheConfig
+from lethe.config.previous import load_previous
 from lethe.engine import check as checking
 from lethe.engine.executor import ProgressFn
 from lethe.engine.explain import Explanation, explain
 from lethe.engine.health import HealthReport, health
 from lethe.engine.orphans import OrphanReport, orphans
 from lethe.engine.planning import plan as make_plan
+from lethe.engine.preview import Preview, preview
 from lethe.engine.run import breaker_reasons, execute_run
 from lethe.engine.runtime import Runtime, Target
 from lethe.engine.stop import StopFlag
@@ -45,6 +47,8 @@ __all__ = ["Lethe"]
 #: ``lethe explain``'s look-ahead must stay inside the calendar around them.
 EARLIEST_AS_OF = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_AS_OF = datetime(3000, 1, 1, tzinfo=UTC)
+#: ``lethe plan --against``'s look-ahead: each day is one read of every phase under both files.
+MAX_PREVIEW_DAYS = 366
 
 
 def _aware(as_of: datetime | None) -> datetime | None:
@@ -164,6 +168,29 @@ class Lethe:
         return Plan(
             planned.as_of, planned.config_hash, planned.phases, tuple(warnings), tuple(errors)
         )
+
+    def preview_change(
+        self,
+        against: str | Settings,
+        *,
+        as_of: datetime | None = None,
+        days: int = 30,
+        samples: int = 5,
+    ) -> Preview:
+        """What this policy file does differently from ``against`` (an older file, a path to
+        one, or a git revision of this one: :mod:`lethe.config.previous`), item by item, at
+        ``as_of`` (default now) and each of the ``days`` days after it. Reads only."""
+        if not 0 <= days <= MAX_PREVIEW_DAYS:
+            raise ConfigError(f"must be between 0 and {MAX_PREVIEW_DAYS}", "--days")
+        if samples < 0:
+            raise ConfigError("must be 0 or more", "--samples")
+        old = against if isinstance(against, Settings) else load_previous(against, self.settings)
+        as_of = _aware(as_of) or self.runtime.state.now()
+        previous = Runtime(old, self.clock)
+        try:
+            return preview(previous, self.runtime, as_of, days=days, samples=samples)
+        finally:
+            previous.close()
 
     def run(
         self,

@@ -11,13 +11,14 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from lethe.cli.context import parse_instant, state
+from lethe.cli.context import CliState, parse_instant, state
 from lethe.cli.formats import json_value
 from lethe.cli.render import render_check, render_explain, render_plan, render_result
+from lethe.cli.render_preview import render_preview
 from lethe.cli.signals import stop_on_signals
 from lethe.engine.executor import BatchReport, ProgressFn
 from lethe.engine.stop import StopFlag
-from lethe.errors import ExitCode, SafetyLimitError
+from lethe.errors import ConfigError, ExitCode, SafetyLimitError
 from lethe.model.plan import Plan
 from lethe.model.results import RunStatus
 
@@ -84,9 +85,37 @@ def plan(
     as_of: AsOf = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every key.")] = False,
     as_json: Json = False,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            metavar="OLD",
+            help="Preview a policy change instead: judge every item under this file and under "
+            "OLD (a policy file, or a git revision of this one such as HEAD~1 or main) and list "
+            "what becomes due, stops being due or changes phase, now and on each of the next "
+            "--days days.",
+        ),
+    ] = None,
+    days: Annotated[
+        int,
+        typer.Option(
+            "--days", help="With --against: how many days after the plan instant to compare."
+        ),
+    ] = 30,
+    samples: Annotated[
+        int,
+        typer.Option("--samples", help="With --against: sample keys shown per kind of change."),
+    ] = 5,
 ) -> None:
-    """Show exactly what a run would do now, using reads only."""
+    """Show exactly what a run would do now, using reads only.
+
+    With --against OLD, show instead what the policy file changes compared with OLD, item by
+    item, before the change ships.
+    """
     cli = state(ctx)
+    if against is not None:
+        _preview(cli, against, policies, out, as_of, days, samples, as_json)
+        return
     result = cli.lethe().plan(policies, as_of=parse_instant(as_of))
     if out is not None:
         cli.lethe().write_plan(result, out)
@@ -96,6 +125,29 @@ def plan(
         render_plan(cli.console, result, verbose=verbose, config=cli.lethe().settings.config)
         if out is not None:
             cli.console.print(f"\nPlan written to {out}; run it with: lethe run --plan {out}")
+
+
+def _preview(
+    cli: CliState,
+    against: str,
+    policies: list[str] | None,
+    out: Path | None,
+    as_of: str | None,
+    days: int,
+    samples: int,
+    as_json: bool,
+) -> None:
+    if policies:
+        raise ConfigError("compares every enabled policy; name no policies with it", "--against")
+    if out is not None:
+        raise ConfigError("writes no plan file; leave out --out", "--against")
+    preview = cli.lethe().preview_change(
+        against, as_of=parse_instant(as_of), days=days, samples=samples
+    )
+    if as_json:
+        typer.echo(json.dumps(preview.to_document(), indent=1))
+    else:
+        render_preview(cli.console, preview)
 
 
 def _progress_reporter(

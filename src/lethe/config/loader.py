@@ -49,24 +49,9 @@ class Settings:
 
     @property
     def state_url(self) -> str:
-        """lethe's state database URL, resolved like store URLs.
-
-        ``ConfigError`` when it is the SQLite file of a store: a batch holds that file's
-        write lock while it records its intent in the state database, so one file for both
-        would wait on itself.
-        """
-        url = resolve_url(self.config.state.url, self.base_dir, "state.url")
-        state_file = _sqlite_file(url)
-        if state_file is not None:
-            for name in self.config.stores:
-                if _sqlite_file(self.store_url(name)) == state_file:
-                    raise ConfigError(
-                        f"is the SQLite file of store {name!r} ({state_file}): a batch holds "
-                        "the file's write lock while recording its intent there, so lethe's "
-                        "state needs its own file (the default .lethe/state.db) or PostgreSQL",
-                        f"{self.source}: state.url",
-                    )
-        return url
+        """lethe's state database URL, resolved like store URLs. It may be a store's own
+        database: each batch then writes its audit in the store's transaction."""
+        return resolve_url(self.config.state.url, self.base_dir, "state.url")
 
     @property
     def runs_dir(self) -> Path | None:
@@ -109,18 +94,6 @@ def resolve_url(url: str, base_dir: Path, where: str = "url") -> str:
     return parsed.set(database=str((base_dir / database).resolve())).render_as_string(
         hide_password=False
     )
-
-
-def _sqlite_file(url: str) -> Path | None:
-    """The file a SQLite URL opens (None: not SQLite, or in memory)."""
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        return None
-    database = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
-        return None
-    return Path(database.removeprefix("file:").split("?", 1)[0]).resolve()
 
 
 def load_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:

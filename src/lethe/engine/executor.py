@@ -6,6 +6,11 @@ selection) and holds inside it, act, record the batch's intent in the state data
 then append the audit events. A kill at any moment leaves either the whole batch or none of
 it; an intent left pending is settled by the next run (:mod:`lethe.engine.recovery`).
 
+When lethe's state is the store's own database
+(:class:`~lethe.stores.base.SharesTransaction`), the batch's events, ledger entry and chain
+head are written in the store's transaction instead, with the lease checked there: one commit
+for the deletion and its audit, no intent, nothing for a crash to leave half-done.
+
 A batch the store refuses for its data (:class:`~lethe.errors.DataRefusedError`: a foreign key
 the cascade does not cover, a trigger) is bisected into smaller batches until the refused items
 stand alone (:mod:`lethe.engine.bisection`); those get a ``skipped_error`` event and are tried
@@ -40,7 +45,7 @@ from lethe.model.keys import ItemKey, key_text
 from lethe.model.results import PhaseResult
 from lethe.state.batches import new_id
 from lethe.state.ledger import EventDraft
-from lethe.stores.base import Batch, Item, PartitionFacts
+from lethe.stores.base import Batch, Item, PartitionFacts, SharesTransaction
 from lethe.stores.files import ReleasesFiles
 
 __all__ = ["BatchReport", "PhaseRunner", "ProgressFn"]
@@ -330,7 +335,7 @@ class PhaseRunner:
         started = time.perf_counter()
         batch_id = new_id("b-")
         t = self.target
-        prepared = False
+        prepared = audited = False
         items: list[Item] = []
         try:
             with t.handle.open_batch() as batch:
@@ -347,7 +352,19 @@ class PhaseRunner:
                 details = self.action.apply(batch, split.act, self.ctx) if split.act else {}
                 split = _without_blocked(split, batch.blocked)
                 drafts = self._drafts(batch_id, split, registry, details)
-                if drafts:
+                files = batch.files if isinstance(batch, ReleasesFiles) else ()
+                shared = (
+                    batch.shared_connection(self.rt.state.url)
+                    if drafts and isinstance(batch, SharesTransaction)
+                    else None
+                )
+                if shared is not None:
+                    # lethe's state is this database: the audit commits with the batch.
+                    self.rt.batches.record(
+                        shared, batch_id, self.run_id, t.policy, self.index, drafts, files
+                    )
+                    audited = True
+                elif drafts:
                     self.rt.batches.prepare(
                         batch_id,
                         self.run_id,
@@ -356,7 +373,7 @@ class PhaseRunner:
                         [key_text(k) for k in split.act],
                         self.action.event,
                         drafts,
-                        batch.files if isinstance(batch, ReleasesFiles) else (),
+                        files,
                     )
                     prepared = True
             held_for = time.perf_counter() - started  # the store transaction, commit included
@@ -367,7 +384,9 @@ class PhaseRunner:
             if isinstance(exc, DataRefusedError) and items:
                 raise Refused([i.key for i in items], exc, batch_id) from exc
             raise
-        self._finish(batch_id, prepared, dict(batch.failed), split, details, drafts, started)
+        self._finish(
+            batch_id, prepared, audited, dict(batch.failed), split, details, drafts, started
+        )
         return _Outcome(len(items), items[-1].key, len(split.act), held_for)
 
     def _untried(self, act: Sequence[ItemKey]) -> tuple[ItemKey, ...]:
@@ -384,14 +403,16 @@ class PhaseRunner:
         self,
         batch_id: str,
         prepared: bool,
+        audited: bool,
         failed: dict[str, str],
         split: Partition,
         details: Mapping[str, Mapping[str, Any]],
         drafts: Sequence[EventDraft],
         started: float,
     ) -> None:
-        """After the store committed: audit (failed items apart), count, tell the batch
-        listeners (:mod:`lethe.engine.hooks`), report progress."""
+        """After the store committed: audit (failed items apart) unless the store's
+        transaction carried it (``audited``), count, tell the batch listeners
+        (:mod:`lethe.engine.hooks`), report progress."""
         if prepared:
             kept = [
                 d for d in drafts if not (d.event == self.action.event and d.item_key in failed)
@@ -402,7 +423,7 @@ class PhaseRunner:
         self._note_skipped(split.unreadable, failed)
         acted = [k for k in split.act if key_text(k) not in failed]
         self._count(acted, details)
-        if prepared and acted:
+        if (prepared or audited) and acted:
             notify_batch(
                 CommittedBatch(
                     self.run_id,

@@ -121,6 +121,50 @@ class BatchLog:
         with self._lock:
             self._runs[batch_id] = run_id
 
+    def record(
+        self,
+        conn: Connection,
+        batch_id: str,
+        run_id: str,
+        policy: str,
+        phase: int,
+        drafts: Sequence[EventDraft],
+        files: Sequence[FileRef] = (),
+    ) -> None:
+        """Append a batch's events inside the store's own transaction ``conn`` (lethe's state
+        in the same database, :class:`~lethe.stores.base.SharesTransaction`): no intent, since
+        the store's commit keeps the deletion and its audit together or loses both.
+
+        The lease fence holds in that transaction (:class:`LeaseLostError`: the caller's
+        transaction must roll back). ``files`` go to the retry ledger under a batch row
+        recorded ``committed`` in the same transaction, due once it commits.
+        """
+        refused = self._refusal(conn, run_id)
+        if refused is not None:
+            raise LeaseLostError(refused)
+        # A batch of this run committed through an intent (a partition dropped before) is
+        # appended here too: should this transaction roll back, its intent stays pending and
+        # is settled like any other.
+        earlier = self._take(run_id)
+        if earlier is not None:
+            self._append_committed(conn, earlier)
+        self.ledger.append(conn, drafts)
+        if files:
+            first = drafts[0]
+            common = {name: getattr(first, name) for name in _COMMON}
+            conn.execute(
+                batches.insert().values(
+                    id=batch_id,
+                    run_id=run_id,
+                    policy=policy,
+                    phase=phase,
+                    status=COMMITTED,
+                    created_at=self.state.now(),
+                    payload={"v": PAYLOAD_VERSION, "in_transaction": True, "common": common},
+                )
+            )
+            record_files(conn, batch_id, common, files)
+
     def _refusal(self, conn: Connection, run_id: str) -> str | None:
         """Why ``run_id`` may not start a batch (no longer running, lease expired), if so."""
         row = conn.execute(

@@ -18,10 +18,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from lethe.model.conditions import Condition
 from lethe.model.keys import ItemKey
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 __all__ = [
     "Batch",
@@ -34,6 +37,7 @@ __all__ = [
     "PartitionDrops",
     "PartitionFacts",
     "RelatedLookup",
+    "SharesTransaction",
     "Store",
 ]
 
@@ -122,6 +126,22 @@ class Batch(Protocol):
     def delete(self, keys: Sequence[ItemKey]) -> DeleteOutcome:
         """Delete the locked items ``keys`` with their cascade, children first (after
         :meth:`blockers`, with the items it did not block)."""
+        ...
+
+
+@runtime_checkable
+class SharesTransaction(Protocol):
+    """Optional for a :class:`Batch`: its transaction can carry lethe's own writes.
+
+    When lethe's state database is the database the batch writes to (``[state] url`` the same
+    as the store's), the executor appends the batch's audit events, the chain head and its
+    file retry rows through this connection, before the batch commits: one commit for the
+    deletion and its audit, which a crash keeps or loses together. Only a batch that applies
+    all of its items or none (``failed`` stays empty) may offer it.
+    """
+
+    def shared_connection(self, state_url: str) -> Connection | None:
+        """The batch's own connection when ``state_url`` names its database, else None."""
         ...
 
 

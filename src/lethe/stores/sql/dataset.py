@@ -54,6 +54,7 @@ from lethe.stores.sql.files import blanked_files, deleted_files
 from lethe.stores.sql.keysets import KeySet, Match
 from lethe.stores.sql.membership import membership
 from lethe.stores.sql.removal import Removal, planned, remove
+from lethe.stores.sql.shared import same_database
 
 __all__ = ["SQLBatch", "SQLDataset"]
 
@@ -489,6 +490,11 @@ class SQLBatch:
             if self.conn.execute(remaining, ds.keyset.params(keys)).first() is not None:
                 self._missed("deleted", removal.roots_deleted, keys)
         return _outcome(removal, ds.root.name)
+
+    def shared_connection(self, state_url: str) -> Connection | None:
+        """This transaction, when lethe's state is in the same database (see
+        :class:`~lethe.stores.base.SharesTransaction`)."""
+        return self.conn if same_database(state_url, self.dataset.engine.url) else None
 
     def _missed(self, verb: str, rows: int, keys: Sequence[ItemKey]) -> None:
         raise StoreError(
