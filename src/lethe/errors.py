@@ -68,6 +68,7 @@ class ExitCode(IntEnum):
     SENDER_TLS = 9
     SENDER_AUTH = 10
     DELIVERY_REJECTED = 11
+    OVERDUE = 12
 
 
 class LetheError(Exception):

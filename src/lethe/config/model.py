@@ -13,6 +13,7 @@ Top level::
     [[jobs]]       policies run on a cron schedule in a time zone (:mod:`lethe.config.jobs`)
     [scheduler]    leases and trigger tolerance;  [serve]  the HTTP service and its auth
     [deploy]       what ``lethe deploy`` needs besides the jobs (:mod:`lethe.config.deploy`)
+    [evidence]     who issues evidence and what signs it (:mod:`lethe.config.evidence`)
 
 The JSON Schema for editors is :func:`lethe.config.schema.json_schema`.
 """
@@ -27,6 +28,7 @@ from lethe.actions import ACTIONS, Action
 from lethe.config.datasets import DatasetConfig
 from lethe.config.deploy import DeployConfig
 from lethe.config.durations import Duration
+from lethe.config.evidence import EvidenceConfig
 from lethe.config.jobs import JobConfig, SchedulerConfig, ServeConfig
 from lethe.config.types import DurationField, Identifier
 
@@ -171,6 +173,7 @@ class LetheConfig(_Strict):
     scheduler: SchedulerConfig = SchedulerConfig()
     serve: ServeConfig = ServeConfig()
     deploy: DeployConfig = DeployConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
 
     @model_validator(mode="before")
     @classmethod

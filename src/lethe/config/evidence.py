@@ -1,0 +1,39 @@
+"""``[evidence]``: what lethe's evidence for auditors says and how it is signed.
+
+Every key has a default, so a file without ``[evidence]`` works: its documents are unsigned and
+name no organisation::
+
+    [evidence]
+    organisation = "Example Health Ltd"      # who is responsible for the deletion
+    system = "census (production)"           # the system whose data it is
+    signing_key_env = "LETHE_SIGNING_KEY"     # or signing_key_file = "/run/secrets/lethe.key"
+
+The signing key is an Ed25519 private key, PEM (PKCS #8, as ``openssl genpkey -algorithm
+ed25519`` writes it) or the base64 of its 32-byte seed (:mod:`lethe.evidence.signing`). The
+key itself never goes in the policy file: only where to read it.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["EvidenceConfig"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EvidenceConfig(_Strict):
+    """``[evidence]``: the issuer of lethe's documents and the key that signs them."""
+
+    organisation: str = Field(default="", max_length=200)
+    system: str = Field(default="", max_length=200)
+    signing_key_file: str | None = None
+    signing_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> EvidenceConfig:
+        if self.signing_key_file and self.signing_key_env:
+            raise ValueError("give signing_key_file or signing_key_env, not both")
+        return self
