@@ -1,0 +1,7 @@
+"""Every kind of document lethe issues, imported so that each registers its checks with
+:func:`lethe.evidence.documents.register` before a document is verified. A new kind adds its
+module here."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
