@@ -4,6 +4,8 @@ each event's leaf, audit path, entry hash (and signature) from the receipt alone
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -173,3 +175,36 @@ def test_cli_writes_a_receipt_that_verifies_and_an_unknown_item_is_exit_6(  # ty
     assert code == 0 and json.loads(out)["body"]["status"] == "pending"
     code, out, err = run_cli(capsys, "evidence", "item", "surveys", "999")
     assert code == 6 and err.count("\n") == 1 and "999" in err and not out
+
+
+def test_the_documented_hand_check_accepts_a_real_receipt_and_refuses_a_forged_one(
+    tmp_path: Path,
+) -> None:
+    text = (Path(__file__).parents[1] / "docs" / "evidence.md").read_text()
+    section = text[text.index("### Verifying by hand") :]
+    start = section.index("```python\n") + 10
+    script = section[start : section.index("\n```", start)]
+    assert "entry" in script
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    seeded("census", url)
+    with example_lethe("census", url, tmp_path) as lethe:
+        lethe.run(as_of=NOW)
+        data = documents.issue(
+            receipt.KIND, receipt.receipt_body(lethe.runtime, "surveys", "7"), None
+        )
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_bytes(data)
+    bad.write_bytes(
+        _reissue(data, lambda b: b["events"][0]["path"].__setitem__(0, "00" * 32), None)
+    )
+    for path, passes in ((good, True), (bad, False)):
+        run = subprocess.run(
+            [sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=False
+        )
+        assert (run.returncode == 0) is passes, run.stderr
+    assert (
+        "is in ledger entry"
+        in subprocess.run(
+            [sys.executable, "-c", script, str(good)], capture_output=True, text=True, check=True
+        ).stdout
+    )

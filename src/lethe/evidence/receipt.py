@@ -52,6 +52,7 @@ def receipt_body(
     ``as_of``. :class:`NotFoundError` when lethe has never seen the item (no row, no event)."""
     from lethe.engine.explain import explain  # the engine only when issuing, not verifying
 
+    as_of = as_of or rt.state.now()  # one instant for the whole receipt
     found = explain(rt, dataset, typed, as_of)
     if not found.exists and not found.history:
         raise NotFoundError(f"{dataset} item {found.key}: no such item and no audit event names it")
@@ -60,7 +61,7 @@ def receipt_body(
         "receipt_version": RECEIPT_VERSION,
         "dataset": dataset,
         "key": found.key,
-        "as_of": (as_of or rt.state.now()).isoformat(),
+        "as_of": as_of.isoformat(),
         "events": proved,
     }
     gone = [e for e in proved if e["event"] in _GONE]
