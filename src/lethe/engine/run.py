@@ -252,7 +252,7 @@ def _record(rt: Runtime, result: RunResult, raised: str | None) -> tuple[RunResu
         )
         with rt.state.write() as conn:
             head = rt.ledger.append(conn, [finished])
-    rt.runs.finish(result, head, file=problem is None)
+    rt.runs.finish(result, head, file=problem is None, policy_hash=rt.settings.hash)
     for error in result.errors:
         if error not in (raised, problem):
             log.warning("run %s: %s", result.run_id, error)
