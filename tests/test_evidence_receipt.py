@@ -14,10 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lethe import Lethe
 from lethe.config.evidence import EvidenceConfig
 from lethe.evidence import documents, receipt
 from lethe.evidence.signing import Signer, generate_key_pem, load_signer
-from tests.support.apps import NOW, example_lethe, run_at, seeded
+from lethe.testing import ManualClock
+from tests.support.apps import NOW, example_lethe, run_at, schema_on, seeded
 from tests.support.cli import AS_OF, census, run_cli
 
 __all__ = ["census"]  # the fixture, imported
@@ -267,3 +269,22 @@ def test_the_sample_receipt_in_the_docs_is_a_real_one_that_verifies() -> None:
     )  # the one-line form it was issued in
     assert verdict.ok and verdict.signed, verdict.problems
     assert sample["body"]["status"] == "deleted" and sample["body"]["deletion"]["policy_hash"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_composite_key_receipt_as_explain_takes_the_key(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from tests.test_composite_dataset_key import POLICY, SCHEMA
+
+    app = schema_on(backend, request, tmp_path, SCHEMA)
+    policy = tmp_path / "lethe.toml"
+    policy.write_text(POLICY.format(state=tmp_path, url=app, extra=""))
+    with Lethe.from_file(policy, clock=ManualClock(NOW)) as lethe:
+        lethe.run()
+        deleted = receipt.receipt_body(lethe.runtime, "members", "[2, 2]")  # typed with a space
+        held = receipt.receipt_body(lethe.runtime, "members", "[1,2]")
+    assert (deleted["key"], deleted["status"]) == ("[2,2]", "deleted")
+    assert deleted["deletion"]["cascade"] == {"posts": 2}
+    assert (held["status"], held["pending"]["held_by_table"]) == ("held", True)
+    assert receipt.check_receipt(deleted) == receipt.check_receipt(held) == []
