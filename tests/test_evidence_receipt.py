@@ -14,10 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lethe import Lethe
 from lethe.config.evidence import EvidenceConfig
 from lethe.evidence import documents, receipt
 from lethe.evidence.signing import Signer, generate_key_pem, load_signer
-from tests.support.apps import NOW, example_lethe, run_at, seeded
+from lethe.testing import ManualClock
+from tests.support.apps import NOW, example_lethe, run_at, schema_on, seeded
 from tests.support.cli import AS_OF, census, run_cli
 
 __all__ = ["census"]  # the fixture, imported
@@ -175,6 +177,8 @@ def test_cli_writes_a_receipt_that_verifies_and_an_unknown_item_is_exit_6(  # ty
     assert code == 0 and json.loads(out)["body"]["status"] == "pending"
     code, out, err = run_cli(capsys, "evidence", "item", "surveys", "999")
     assert code == 6 and err.count("\n") == 1 and "999" in err and not out
+    code, out, err = run_cli(capsys, "evidence", "item", "surveys", "2", "--out", "no/such/r.json")
+    assert code == 2 and err.count("\n") == 1 and "cannot write" in err
 
 
 def test_the_documented_hand_check_accepts_a_real_receipt_and_refuses_a_forged_one(
@@ -208,3 +212,79 @@ def test_the_documented_hand_check_accepts_a_real_receipt_and_refuses_a_forged_o
             [sys.executable, "-c", script, str(good)], capture_output=True, text=True, check=True
         ).stdout
     )
+
+
+def test_a_hold_placed_and_released_before_the_deletion_is_proved_in_the_receipt(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    seeded("census", url)
+    with example_lethe("census", url, tmp_path) as lethe:
+        hold = lethe.holds.add("surveys", "2", "subject access request", "dpo")
+        lethe.run(as_of=NOW)
+        lethe.holds.release(hold.id, "dpo", "request closed")
+        run_at(lethe, NOW + timedelta(days=1))
+        body = receipt.receipt_body(lethe.runtime, "surveys", "2")
+    assert body["status"] == "deleted"
+    checked = body["deletion"]["holds_checked"]
+    assert [h["event"] for h in checked["registry_history"]] == ["hold_placed", "hold_released"]
+    assert len(checked["held_before"]) == 1  # the first run skipped it
+    assert receipt.check_receipt(body) == []
+
+
+def test_a_signed_entry_is_checked_against_its_public_key(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    seeded("census", url)
+    with example_lethe("census", url, tmp_path) as lethe:
+        lethe.run(as_of=NOW)
+        body = receipt.receipt_body(lethe.runtime, "surveys", "2")
+    ledger_key, other = _signer(tmp_path, "ledger"), _signer(tmp_path, "other")
+    entry = body["events"][-1]["entry"]
+    # Signed as the ledger signs an entry: Ed25519 over its hash's hex digits.
+    entry.update(
+        signature=ledger_key.sign(entry["hash"].encode("ascii")),
+        key_id=ledger_key.key_id,
+        public_key=ledger_key.public_key,
+    )
+    assert receipt.check_receipt(body) == []
+    for forged in (
+        {"public_key": other.public_key, "key_id": other.key_id},
+        {"signature": other.sign(entry["hash"].encode("ascii"))},
+        {"key_id": other.key_id},
+        {"public_key": None},
+    ):
+        problems = receipt.check_receipt(
+            {**body, "events": [{**body["events"][-1], "entry": {**entry, **forged}}]}
+        )
+        assert problems and "entry" in problems[0], forged
+
+
+def test_the_sample_receipt_in_the_docs_is_a_real_one_that_verifies() -> None:
+    text = (Path(__file__).parents[1] / "docs" / "evidence.md").read_text()
+    section = text[text.index("## Receipts") :]
+    start = section.index("```json\n") + 8
+    sample = json.loads(section[start : section.index("\n```", start)])
+    verdict = documents.verify_document(
+        documents.dumps(sample)
+    )  # the one-line form it was issued in
+    assert verdict.ok and verdict.signed, verdict.problems
+    assert sample["body"]["status"] == "deleted" and sample["body"]["deletion"]["policy_hash"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_composite_key_receipt_as_explain_takes_the_key(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from tests.test_composite_dataset_key import POLICY, SCHEMA
+
+    app = schema_on(backend, request, tmp_path, SCHEMA)
+    policy = tmp_path / "lethe.toml"
+    policy.write_text(POLICY.format(state=tmp_path, url=app, extra=""))
+    with Lethe.from_file(policy, clock=ManualClock(NOW)) as lethe:
+        lethe.run()
+        deleted = receipt.receipt_body(lethe.runtime, "members", "[2, 2]")  # typed with a space
+        held = receipt.receipt_body(lethe.runtime, "members", "[1,2]")
+    assert (deleted["key"], deleted["status"]) == ("[2,2]", "deleted")
+    assert deleted["deletion"]["cascade"] == {"posts": 2}
+    assert (held["status"], held["pending"]["held_by_table"]) == ("held", True)
+    assert receipt.check_receipt(deleted) == receipt.check_receipt(held) == []

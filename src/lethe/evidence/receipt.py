@@ -96,6 +96,7 @@ def _deletion(
         "policy": event["policy"],
         "phase": event["phase"],
         "cascade": details.get("cascade", {}),
+        "updated": details.get("updated", {}),
         "linked": details.get("linked", {}),
         "files": [
             {"event": e["event"], "at": e["ts"], "details": e["details"]}
@@ -111,6 +112,12 @@ def _deletion(
             "outcome": "no active hold on the item when its batch ran (a held item is skipped "
             "and audited skipped_hold instead)",
             "held_before": [e["ts"] for e in proved if e["event"] == "skipped_hold"],
+            # Holds placed on this very key (a prefix hold is audited under its prefix).
+            "registry_history": [
+                {"event": e["event"], "at": e["ts"], "hold_id": e["details"].get("hold_id")}
+                for e in proved
+                if e["event"] in ("hold_placed", "hold_released")
+            ],
         },
     }
 
