@@ -97,8 +97,8 @@ def evidence_item(
     run and policy version, with each audit event's inclusion proof (canonical text, leaf hash,
     Merkle audit path, ledger entry and its signature), which `lethe evidence verify` checks
     without the rest of the ledger. For an item still there: when it will go and what blocks
-    it (as `lethe explain`). Signed with [evidence]'s key when one is set. Exit 6 for an item
-    lethe has never seen."""
+    it (as `lethe explain`). Signed with the evidence.signing_key_file (or _env) key when one is
+    set. Exit 6 for an item lethe has never seen."""
     from lethe.evidence.receipt import KIND, receipt_body
     from lethe.evidence.signing import load_signer
 
