@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import inspect
 
 from lethe.config.loader import load_file
 from lethe.evidence.records import render, schedule
-from tests.support.apps import example_policy
+from tests.support.apps import NOW, engine_for, example_lethe, example_policy, seeded
 from tests.support.cli import census, run_cli
 
 __all__ = ["census"]  # the fixture, imported for its use below
@@ -109,3 +110,20 @@ def test_check_lists_uncovered_tables_and_requires_records(
     code, out = _check(capsys)
     assert "covered by no dataset" not in out and "no legal_basis" not in out
     assert code == 0, out
+
+
+def test_uncovered_tables_on_postgresql_leave_out_lethes_own(pg_url: str, tmp_path: Path) -> None:
+    seeded("census", pg_url)
+    policy = example_policy("census") + f'\n[state]\nurl = "{pg_url}"\n'
+    with example_lethe("census", pg_url, tmp_path, policy) as lethe:
+        lethe.run(as_of=NOW)  # lethe's lethe_* tables now live beside the application's
+        with engine_for(pg_url).connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+        assert {"lethe_events", "auth_user", "surveys_surveyresponse"} <= tables
+        messages = [
+            f.message for f in lethe.check().findings if "covered by no dataset" in f.message
+        ]
+        assert messages == [
+            "store app: table auth_user is covered by no dataset (records of processing: add a "
+            "dataset, or say why it is kept)"
+        ]
