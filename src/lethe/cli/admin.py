@@ -190,7 +190,7 @@ def audit_events(
 
       lethe audit events --dataset surveys --event hard_deleted --since 2026-01-01 -f csv
 
-      lethe audit events --run 3f2c… --format jsonl > run.jsonl"""
+      lethe audit events --run run-20261203T084833Z-b756a1 -f jsonl > run.jsonl"""
     from lethe.errors import ConfigError
     from lethe.evidence.export import FORMATS, export, parse_filter, records
 
