@@ -3,17 +3,20 @@ circuit breaker refuses leaves its exact plan pending; approving it is audited, 
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lethe import SafetyLimitError
+from lethe.cli.app import main
 from lethe.errors import ConfigError, NotFoundError
 from lethe.model.keys import key_text
 from lethe.model.plan import Plan
 from lethe.state.approvals import ApprovalStatus
-from tests.support.apps import NOW, example_lethe, example_policy, seeded
+from tests.support.apps import NOW, column_values, example_lethe, example_policy, keys, seeded
 
 BREAKER = '[limits.breaker]\nmax_rows = 1\nmax_percent = 1\nmode = "or"\n'
 WINDOW = timedelta(days=7)
@@ -82,3 +85,67 @@ def test_an_approval_past_its_window_cannot_be_approved(
         with pytest.raises(ConfigError, match="older than the approval window"):
             lethe.runtime.approvals.approve(run_id, "dpo", "late", WINDOW)
         assert lethe.runtime.approvals.get(run_id).status is ApprovalStatus.PENDING
+
+
+def test_the_approved_plan_runs_once_exactly_and_newly_due_rows_are_left(
+    urls: tuple[str, str], tmp_path: Path
+) -> None:
+    app, state = urls
+    census, engine = seeded("census", app)
+    with example_lethe("census", app, tmp_path, _policy(state)) as lethe:
+        with pytest.raises(SafetyLimitError) as caught:
+            lethe.run(as_of=NOW)
+        run_id = caught.value.result.run_id
+        with pytest.raises(ConfigError, match="pending"):
+            lethe.run(approved=run_id)  # not approved yet: refused, nothing used
+        with pytest.raises(SafetyLimitError):
+            lethe.run(as_of=NOW)  # an unapproved plan lets nothing through
+        lethe.runtime.approvals.approve(run_id, "dpo", "backlog reviewed", WINDOW)
+        with engine.begin() as conn:  # due after the approval: not in the approved plan
+            conn.execute(
+                census.surveys.update()
+                .where(census.surveys.c.id == 6)
+                .values(deletion_date=NOW - timedelta(days=1))
+            )
+        before = keys(engine, census.surveys)
+        result = lethe.run(approved=run_id)
+        assert [p.acted for p in result.phases] == [1, 2]  # soft delete 1; purge 2 and 7
+        assert before - keys(engine, census.surveys) == {2, 7}
+        soft = column_values(engine, census.surveys, "id", "deleted_at")
+        assert soft[1] is not None and soft[6] is None  # 6 became due since: left alone
+        assert "6" in {key_text(k) for k in lethe.plan().phases[0].keys}  # and is due
+        used = lethe.runtime.approvals.get(run_id)
+        assert used.status is ApprovalStatus.USED and used.used_by == result.run_id
+        with pytest.raises(ConfigError, match="already used"):
+            lethe.run(approved=run_id)
+        assert lethe.verify_audit().ok
+
+
+def test_the_cli_approves_lists_and_runs_with_its_exit_codes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = f"sqlite:///{tmp_path / 'app.db'}"
+    seeded("census", app)
+    config = tmp_path / "lethe.toml"
+    config.write_text(_policy(f"sqlite:///{tmp_path / 'state.db'}"))
+    monkeypatch.setenv("DATABASE_URL", app)
+    base = ["--config", str(config)]
+    assert main([*base, "run"]) == 3
+    listed = _listed(capsys, base)
+    assert [a["status"] for a in listed] == ["pending"]
+    run_id = listed[0]["runId"]
+    assert main([*base, "approve", "run-unknown", "--by", "dpo", "--reason", "r"]) == 6
+    assert main([*base, "run", "--approved", run_id]) == 2
+    assert main([*base, "approve", run_id, "--by", "dpo", "--reason", "reviewed"]) == 0
+    assert main([*base, "approve", run_id, "--by", "dpo", "--reason", "again"]) == 2
+    assert main([*base, "run", "--approved", run_id]) == 0
+    assert main([*base, "run", "--approved", run_id]) == 2
+    listed = _listed(capsys, base)
+    assert listed[0]["status"] == "used" and listed[0]["approvedBy"] == "dpo"
+
+
+def _listed(capsys: pytest.CaptureFixture[str], base: list[str]) -> list[dict[str, Any]]:
+    capsys.readouterr()  # what earlier commands printed
+    assert main([*base, "approvals", "--json"]) == 0
+    listed: list[dict[str, Any]] = json.loads(capsys.readouterr().out)
+    return listed

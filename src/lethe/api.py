@@ -37,6 +37,8 @@ from lethe.model.plan import Plan
 from lethe.model.results import RunResult
 from lethe.notify.probe import TestDelivery, pick_sender, send_test, senders_of
 from lethe.schedule.clock import Clock
+from lethe.state.approvals import APPROVAL_WINDOW, ApprovalStatus
+from lethe.state.batches import new_id
 from lethe.state.ledger import VerifyReport
 from lethe.stores.base import Finding
 
@@ -202,8 +204,13 @@ class Lethe:
         progress: ProgressFn | None = None,
         stop: StopFlag | None = None,
         run_id: str | None = None,
+        approved: str | None = None,
     ) -> RunResult:
         """Run the policies (all enabled ones by default) and return what happened.
+
+        ``approved`` names a refused run whose approved plan this run carries out: exactly
+        its keys still due and not held, the circuit breaker bypassed for them; the approval
+        is used (once) by a real run.
 
         ``dry_run=None`` follows the policy file's ``run.dry_run`` (default false).
 
@@ -214,19 +221,44 @@ class Lethe:
         ``interrupted``); ``run_id`` names the run instead of a generated id.
         """
         as_of = _aware(as_of)
+        dry = self.settings.config.run.dry_run if dry_run is None else dry_run
+        if approved is not None:
+            plan, run_id = self._approved_plan(approved, plan, dry, run_id)
         if plan is not None and not policies:
             policies = sorted({p.policy for p in plan.phases})
         targets = self.runtime.targets(policies)
         return execute_run(
             self.runtime,
             targets,
-            dry_run=self.settings.config.run.dry_run if dry_run is None else dry_run,
+            dry_run=dry,
             as_of=as_of,
             planned=plan,
             progress=progress,
             stop=stop,
             run_id=run_id,
+            approved=approved is not None,
         )
+
+    def _approved_plan(
+        self, approved: str, plan: Plan | None, dry_run: bool, run_id: str | None
+    ) -> tuple[Plan, str]:
+        """The plan of an approved refused run, claimed for this run unless it is a dry one."""
+        if plan is not None:
+            raise ConfigError("give a plan file or an approval, not both", "--approved")
+        log = self.runtime.approvals
+        approval = log.get(approved)
+        planned = Plan.from_document(approval.plan, source=f"the approval of run {approved}")
+        if planned.config_hash != self.settings.hash:
+            raise ConfigError(
+                f"the approval of run {approved} is stale: the policy file changed since its "
+                "plan; run again for a fresh plan to approve"
+            )
+        run_id = run_id or new_id("run-")
+        if not dry_run:
+            log.claim(approved, run_id, APPROVAL_WINDOW)
+        elif approval.status is not ApprovalStatus.APPROVED:
+            raise ConfigError(f"run {approved}'s plan is {approval.status.value}, not approved")
+        return planned, run_id
 
     def health(
         self, policies: Sequence[str] | None = None, *, as_of: datetime | None = None

@@ -208,6 +208,15 @@ def run(
             "plan file that are still due and not held; report the drift.",
         ),
     ] = None,
+    approved: Annotated[
+        str | None,
+        typer.Option(
+            "--approved",
+            metavar="RUN_ID",
+            help="Carry out the approved plan of a run the circuit breaker refused (see "
+            "`lethe approvals`): exactly its keys still due and not held; used once.",
+        ),
+    ] = None,
     as_of: AsOf = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Per-batch detail (and the keys, in a dry run).")
@@ -235,6 +244,7 @@ def run(
                 plan=planned,
                 progress=report,
                 stop=stop,
+                approved=approved,
             )
     except SafetyLimitError as exc:
         if exc.result is None:

@@ -104,8 +104,12 @@ def execute_run(
     progress: ProgressFn | None,
     stop: StopFlag | None = None,
     run_id: str | None = None,
+    approved: bool = False,
 ) -> RunResult:
     """Run (or dry-run) ``targets``; the result is recorded whatever happens.
+
+    ``approved``: ``planned`` is an approved plan (``lethe run --approved``): the circuit
+    breaker does not judge it, and only its keys are acted on.
 
     ``stop`` lets another thread end the run after its current batch; ``run_id`` lets a caller
     (a job claiming its slot) name the run before it starts.
@@ -133,7 +137,17 @@ def execute_run(
     log.info("run %s started%s: %s", run_id, " (dry run)" if dry_run else "", ", ".join(policies))
     with run_lease(rt.runs, run_id, lease, stop):
         return _execute(
-            rt, targets, run_id, dry_run, as_of, started, planned, progress, stop, warnings
+            rt,
+            targets,
+            run_id,
+            dry_run,
+            as_of,
+            started,
+            planned,
+            progress,
+            stop,
+            warnings,
+            approved,
         )
 
 
@@ -148,6 +162,7 @@ def _execute(
     progress: ProgressFn | None,
     stop: StopFlag,
     warnings: list[str],
+    approved: bool = False,
 ) -> RunResult:
     policies = [t.policy for t in targets]
     phases: list[PhaseResult] = []
@@ -167,7 +182,7 @@ def _execute(
             reasons = breaker_reasons(rt, targets, as_of, planned or preview)
         else:
             release_files(rt, run_id, files)  # the retry ledger, before anything new
-            reasons = breaker_reasons(rt, targets, as_of, planned, unknown)
+            reasons = [] if approved else breaker_reasons(rt, targets, as_of, planned, unknown)
             errors.extend(unknown.values())
         if reasons:
             tripped = "; ".join(reasons)

@@ -24,7 +24,10 @@ from lethe.state.db import StateDB, as_utc
 from lethe.state.ledger import EventDraft, Ledger
 from lethe.state.schema import approvals
 
-__all__ = ["Approval", "ApprovalLog", "ApprovalStatus"]
+__all__ = ["APPROVAL_WINDOW", "Approval", "ApprovalLog", "ApprovalStatus"]
+
+#: How long a refused run's plan may wait for its approval and its run.
+APPROVAL_WINDOW = timedelta(days=7)
 
 
 class ApprovalStatus(StrEnum):
