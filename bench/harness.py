@@ -17,6 +17,11 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parents[1]
+#: lethe with its state in the application's own database (``[state] url`` = the store's), run
+#: beside plain "lethe" (state in a SQLite file of its own) against the same baselines.
+COLOCATED = "lethe, state in app DB"
+#: The contenders that are lethe itself: each gets its ratio to every baseline.
+LETHE = ("lethe", COLOCATED)
 
 
 @dataclass
@@ -169,11 +174,11 @@ def summarise(results: Sequence[Measurement], baselines: dict[str, str]) -> list
         if wal:
             line += f"  WAL {statistics.median(wal) / 2**20:7.1f} MB"
         lines.append(line)
-    for label, baseline in baselines.items():
-        if "lethe" in medians and baseline in medians and medians[baseline]:
-            lines.append(
-                f"  ratio lethe / {label:<22} {medians['lethe'] / medians[baseline]:5.2f}x"
-            )
+    for variant in (v for v in LETHE if v in medians):
+        for label, baseline in baselines.items():
+            if medians.get(baseline):
+                ratio = medians[variant] / medians[baseline]
+                lines.append(f"  ratio {variant} / {label:<22} {ratio:5.2f}x")
     if "lethe plan" in by_name and "lethe" in by_name:
         plan = statistics.median(m.seconds for m in by_name["lethe plan"])
         run = statistics.median(m.seconds for m in by_name["lethe"])

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.harness import LETHE
+
 
 def _median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
@@ -54,13 +56,14 @@ def table(scenario: str, records: Sequence[dict[str, Any]]) -> list[str]:
             f"| {_number(_median([r['peak_rss_mb'] for r in rs]))} "
             f"| {_fixed(tx, 2)} | {_fixed(write, 2)} | {_fixed(wal, 0)} |"
         )
-    ratios = [
-        f"{medians['lethe'] / rate:.2f}× {name}"
-        for name, rate in medians.items()
-        if name not in ("lethe", "lethe plan") and rate and "lethe" in medians
-    ]
-    if ratios:
-        lines += ["", "lethe / baseline: " + ", ".join(ratios)]
+    for variant in (v for v in LETHE if v in medians):
+        ratios = [
+            f"{medians[variant] / rate:.2f}× {name}"
+            for name, rate in medians.items()
+            if name not in (*LETHE, "lethe plan") and rate
+        ]
+        if ratios:
+            lines += ["", f"{variant} / baseline: " + ", ".join(ratios)]
     if "lethe plan" in by_name and "lethe" in by_name:
         plan = _median([r["seconds"] for r in by_name["lethe plan"]])
         run = _median([r["seconds"] for r in by_name["lethe"]])

@@ -121,7 +121,7 @@ def removed(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]
 
 POLICY = """
 [state]
-url = "sqlite:///{state}/state.db"
+url = "{state_url}"
 runs_dir = ""
 {limits}
 [stores.app]
@@ -147,6 +147,9 @@ type = "purge"
 """
 
 
-def policy(url: str, state_dir: str, limits: str = "") -> str:
-    """lethe's policy for this schema (the therapy example's, pointed at ``url``)."""
-    return POLICY.format(url=url, state=state_dir, limits=limits)
+def policy(url: str, state_dir: str, limits: str = "", colocated: bool = False) -> str:
+    """lethe's policy for this schema (the therapy example's, pointed at ``url``); its state in
+    a SQLite file of its own in ``state_dir``, or with ``colocated`` in the application's
+    database itself (``[state] url`` = the store's: each batch's audit in its transaction)."""
+    state_url = url if colocated else f"sqlite:///{state_dir}/state.db"
+    return POLICY.format(url=url, state_url=state_url, limits=limits)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.harness import run_child
+from bench.harness import COLOCATED, run_child
 
 from tests.support.servers import S3_ENV
 
@@ -53,6 +53,13 @@ def test_every_scenario_completes_and_agrees_with_its_baselines(
         "partition drop",
         "django cascade purge",
     } <= scenarios
+    # lethe with its state in the application's database, beside the one with its own SQLite
+    # state, against the same baselines (the bench fails the run if its batches wrote intents).
+    for purge in ("postgresql cascade purge (scattered)", "sqlite cascade purge (WAL)"):
+        ran = {r["contender"] for r in records if r["scenario"] == purge}
+        assert {"lethe", COLOCATED, "keyset batches", "single DELETE"} <= ran, (purge, ran)
+    drops = {r["contender"] for r in records if r["scenario"] == "partition drop"}
+    assert drops == {"lethe", "lethe row path"}, drops
     s3 = [r for r in records if r["scenario"] == "s3" and r["contender"] == "lethe"]
     assert s3 and all(r["extra"]["requests_per_1000_deleted"] for r in s3)
     assert all(r["rows"] > 0 for r in records if r["contender"] != "lethe plan")

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from bench import therapy
 from bench.harness import (
+    COLOCATED,
     Measurement,
     TransactionSampler,
     interleave,
@@ -80,9 +81,9 @@ NO_BREAKER = "[limits.breaker]\nenabled = false\n"
 
 
 def _contender_argv(name: str, url: str, state: Path, subset: int, limits: str = "") -> list[str]:
-    if name == "lethe":
+    if name in ("lethe", COLOCATED):
         policy = state / "lethe.toml"
-        policy.write_text(therapy.policy(url, str(state), limits))
+        policy.write_text(therapy.policy(url, str(state), limits, colocated=name == COLOCATED))
         return measured("bench.contenders.lethe_run", str(policy))
     if name == "lethe plan":
         policy = state / "lethe.toml"
@@ -115,13 +116,21 @@ def _measure(
     before = _fingerprint(url)
     state = Path(tempfile.mkdtemp(dir=ctx.scratch))
     postgres = url.startswith("postgresql")
+    command = (argv(name, url, state) if argv else None) or _contender_argv(
+        name, url, state, subset, limits
+    )
+    if name == COLOCATED:
+        # lethe's tables are created in the application's database before the probe starts:
+        # a scheduled job finds them there, and their DDL is not the contender's transaction.
+        run_child([*command, "migrate"])
     lsn = wal_lsn(ctx.pg_admin) if postgres else None
     probe = TransactionSampler(ctx.pg_admin, str(make_url(url).database)) if postgres else None
     with probe or nullcontext():
-        command = argv(name, url, state) if argv else None
-        _, rss, out = run_child(command or _contender_argv(name, url, state, subset, limits))
+        _, rss, out = run_child(command)
     wal = wal_lsn(ctx.pg_admin) - lsn if lsn is not None else None
     after = _fingerprint(url)
+    if name == COLOCATED:
+        _check_colocated(ctx, scenario, url)
     shutil.rmtree(state, ignore_errors=True)
     longest = probe.longest if probe else None
     work = json.loads(out.strip().splitlines()[-1])
@@ -130,6 +139,26 @@ def _measure(
     )
     measurement.longest_write_tx_s = probe.longest_write if probe else None
     return measurement, after
+
+
+def _check_colocated(ctx: Context, scenario: str, url: str) -> None:
+    """The colocated variant measures what it claims only if its batches took the shared path:
+    its audit in the application's database, and no batch intent written (the separate path
+    writes one per batch; the shared one only for batches that name files, which none does)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            events = conn.execute(
+                text("SELECT count(*) FROM lethe_events WHERE event = 'hard_deleted'")
+            ).scalar_one()
+            intents = conn.execute(text("SELECT count(*) FROM lethe_batches")).scalar_one()
+    finally:
+        engine.dispose()
+    if not events or intents:
+        ctx.failures.append(
+            f"{scenario}: {COLOCATED} wrote {events} events and {intents} batch intents in the "
+            "application's database (expected its events there and no intent)"
+        )
 
 
 def _check_same(
@@ -142,7 +171,8 @@ def _check_same(
 
 
 def pg_cascade(ctx: Context, layout: str) -> list[Measurement]:
-    """1M profiles (× scale), 10 % due, five child tables: lethe against its baselines."""
+    """1M profiles (× scale), 10 % due, five child tables: lethe (its state in SQLite, and in the
+    application's database) against its baselines."""
     scenario = f"postgresql cascade purge ({layout})"
     profiles = ctx.size(1_000_000, 2000)
     template = f"bench_tpl_{layout}"
@@ -165,6 +195,7 @@ def pg_cascade(ctx: Context, layout: str) -> list[Measurement]:
 
     contenders = [
         "lethe",
+        COLOCATED,
         "keyset batches",
         "single DELETE",
         "django QuerySet.delete",
@@ -172,7 +203,7 @@ def pg_cascade(ctx: Context, layout: str) -> list[Measurement]:
     ]
     if ctx.smoke and layout != "scattered":
         # The layout changes the timing, not the outcome: the scattered smoke runs them all.
-        contenders = contenders[:2]
+        contenders = ["lethe", "keyset batches"]
     results = interleave(contenders, ctx.reps, once)
     _check_same(ctx, scenario, outcomes)
     _sql(ctx, f"DROP DATABASE IF EXISTS {template}")
@@ -180,7 +211,8 @@ def pg_cascade(ctx: Context, layout: str) -> list[Measurement]:
 
 
 def sqlite_cascade(ctx: Context) -> list[Measurement]:
-    """100k profiles (× scale), 10 % due, WAL mode: lethe against hand-written batches."""
+    """100k profiles (× scale), 10 % due, WAL mode: lethe (its state in a file of its own, and in
+    the application's file) against hand-written batches."""
     scenario = "sqlite cascade purge (WAL)"
     profiles = ctx.size(100_000, 1000)
     template = ctx.scratch / "template.db"
@@ -203,7 +235,8 @@ def sqlite_cascade(ctx: Context) -> list[Measurement]:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{copy}{suffix}").unlink(missing_ok=True)
 
-    results = interleave(["lethe", "keyset batches", "single DELETE"], ctx.reps, once)
+    contenders = ["lethe", COLOCATED, "keyset batches", "single DELETE"]
+    results = interleave(contenders, ctx.reps, once)
     _check_same(ctx, scenario, outcomes)
     return results
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -153,6 +154,78 @@ def audit_verify(
             cli.console.print(f"[red]✗[/] {problem}")
     if not report.ok:
         raise typer.Exit(int(ExitCode.AUDIT_BROKEN))
+
+
+@audit_app.command("events")
+def audit_events(
+    ctx: typer.Context,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", "-d", help="Only events of this dataset.")
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", "-k", help="Only events of this item key (as `explain` shows it)."),
+    ] = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Only events of this run id ('-': holds).")
+    ] = None,
+    kinds: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--event",
+            "--action",
+            "-e",
+            help="Only this event kind (hard_deleted, soft_deleted, warned, skipped_hold, "
+            "hold_placed, run_finished, …); repeat for several.",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Appended at this ISO 8601 time or later (UTC if no offset)."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Appended before this ISO 8601 time.")
+    ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table (for reading), jsonl (one JSON object a line) or csv (with a header); "
+            "all three stream, so millions of events export in constant memory.",
+        ),
+    ] = "table",
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", help="At most this many (oldest first).")
+    ] = None,
+) -> None:
+    """Export audit events, oldest first, filtered by the database.
+
+    Each record carries schema_version (docs/evidence.md "Audit export" describes every
+    field and what `details` holds per event). Examples:
+
+      lethe audit events --dataset surveys --event hard_deleted --since 2026-01-01 -f csv
+
+      lethe audit events --run run-20261203T084833Z-b756a1 -f jsonl > run.jsonl"""
+    from lethe.errors import ConfigError
+    from lethe.evidence.export import FORMATS, export, parse_filter, records
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    lethe = state(ctx).lethe()
+    ledger = lethe.runtime.ledger
+    where = parse_filter(
+        ledger,
+        lethe.settings.config.datasets,
+        dataset=dataset,
+        item_key=key,
+        run_id=run_id,
+        kinds=kinds or (),
+        since=since,
+        until=until,
+        limit=limit,
+    )
+    export(records(ledger, where), fmt, sys.stdout)
 
 
 def schema(

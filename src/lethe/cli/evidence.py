@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from lethe.cli.context import state
-from lethe.errors import ExitCode, NotFoundError
+from lethe.cli.context import parse_instant, state
+from lethe.errors import ConfigError, ExitCode, NotFoundError
 from lethe.evidence import kinds  # noqa: F401  (registers every kind's checks)
-from lethe.evidence.documents import verify_document
+from lethe.evidence.documents import issue, verify_document
 
 __all__ = ["evidence_app", "register"]
 
@@ -69,6 +69,55 @@ def evidence_verify(
             cli.console.print(f"[red]✗[/] {file}: {problem}")
     if not verdict.ok:
         raise typer.Exit(int(ExitCode.AUDIT_BROKEN))
+
+
+@evidence_app.command("item")
+def evidence_item(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Argument(help="Dataset name from the policy file.")],
+    key: Annotated[
+        str,
+        typer.Argument(help="The item's key (primary-key value; a composite one as [3,17])."),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the receipt to this file instead of standard output."),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="TIMESTAMP",
+            help="For an item not deleted yet: evaluate when it will go at this instant "
+            "(ISO 8601, UTC if no offset) instead of now.",
+        ),
+    ] = None,
+) -> None:
+    """A receipt for one item: when it and its cascaded rows and files were deleted, by which
+    run and policy version, with each audit event's inclusion proof (canonical text, leaf hash,
+    Merkle audit path, ledger entry and its signature), which `lethe evidence verify` checks
+    without the rest of the ledger. For an item still there: when it will go and what blocks
+    it (as `lethe explain`). Signed with the evidence.signing_key_file (or _env) key when one is
+    set. Exit 6 for an item lethe has never seen."""
+    from lethe.evidence.receipt import KIND, receipt_body
+    from lethe.evidence.signing import load_signer
+
+    cli = state(ctx)
+    lethe = cli.lethe()
+    body = receipt_body(lethe.runtime, dataset, key, parse_instant(as_of))
+    data = issue(
+        KIND, body, load_signer(lethe.settings.config.evidence), now=lethe.runtime.state.now()
+    )
+    if out is None:
+        typer.echo(data.decode("ascii"), nl=False)
+        return
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise ConfigError(
+            f"--out {out}: cannot write: {exc.strerror or type(exc).__name__}"
+        ) from None
+    cli.console.print(f"{out}: receipt for {dataset} {body['key']} ({body['status']})")
 
 
 def register(app: typer.Typer) -> None:

@@ -219,6 +219,10 @@ class Link(_Strict):
         return None if value is None or value == "" else f"{self.prefix}{value}"
 
 
+#: One line of a dataset's records of processing (``category``, ``purpose``, ``legal_basis``).
+RecordText = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\r\n]*\S[^\r\n]*$")]
+
+
 class DatasetConfig(_Strict):
     """Where a dataset's items are, and when each of them is due.
 
@@ -259,6 +263,16 @@ class DatasetConfig(_Strict):
     #: A PostgreSQL table partitioned by range: ``"drop"`` drops a partition whose rows are all
     #: due and unheld whole (docs/partitions.md); ``"rows"`` deletes them row by row.
     partitions: Literal["drop", "rows"] = "drop"
+    # Records of processing (GDPR Art. 30(1)(f)), printed by `lethe records`: what the data
+    # is, why it is kept and on what basis; free text, one line each.
+    category: RecordText | None = None
+    purpose: RecordText | None = None
+    #: An Art. 6(1) basis (consent, contract, legal_obligation, vital_interests,
+    #: public_task, legitimate_interests) or any other text.
+    legal_basis: RecordText | None = None
+    description: str | None = Field(
+        default=None, min_length=1, max_length=500, pattern=r"^[^\r\n]*$"
+    )
 
     @property
     def kind(self) -> Literal["table", "blob", "keys"]:

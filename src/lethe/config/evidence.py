@@ -32,6 +32,10 @@ class EvidenceConfig(_Strict):
     signing_key_file: str | None = None
     signing_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
+    # Records of processing: `lethe check` reports datasets without category, purpose or
+    # legal_basis, and tables no dataset covers, as errors.
+    require_records: bool = False
+
     @model_validator(mode="after")
     def _one_key_source(self) -> EvidenceConfig:
         if self.signing_key_file and self.signing_key_env:

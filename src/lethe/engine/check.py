@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lethe.config.datasets import HoldTable
 from lethe.config.jobs import job_warnings
 from lethe.engine.runtime import Runtime
 from lethe.errors import ConfigError, ExitCode, LetheError, StoreError
@@ -78,7 +79,82 @@ def check(rt: Runtime) -> CheckReport:
         Finding("warning", "-", warning)
         for warning in job_warnings(rt.config.jobs, rt.settings.source)
     )
+    if not unreachable:
+        findings.extend(_records_findings(rt, failed))
     return CheckReport(tuple(findings), unreachable)
+
+
+def _records_findings(rt: Runtime, failed: set[str]) -> list[Finding]:
+    """Records of processing: datasets without category, purpose or legal_basis (errors under
+    ``[evidence] require_records``, else not reported), and tables of a SQL store no dataset
+    covers (warnings; errors under ``require_records``).
+
+    Covered: a dataset's table, its hold table, its cascade steps' tables, and every table
+    whose foreign key reaches a covered table (a cascade child goes with its parent, which
+    sets its retention). lethe's own ``lethe_*`` tables are not the application's data.
+    """
+    from sqlalchemy import inspect
+
+    from lethe.evidence.records import missing_records
+    from lethe.stores.sql.store import SQLStore
+
+    required = rt.config.evidence.require_records
+    level = "error" if required else "warning"
+    findings: list[Finding] = []
+    if required:
+        for name, fields in missing_records(rt.config).items():
+            findings.append(
+                Finding(
+                    "error",
+                    name,
+                    f"{rt.settings.source}: datasets.{name}: no {', '.join(fields)} "
+                    "(evidence.require_records = true)",
+                )
+            )
+    stores = {
+        ds.store
+        for name, ds in rt.config.datasets.items()
+        if ds.kind == "table" and name not in failed
+    }
+    for store_name in sorted(s for s in stores if s):
+        store = rt.store(store_name)
+        if not isinstance(store, SQLStore):
+            continue
+        covered: dict[str | None, set[str]] = {}
+        for ds in rt.config.datasets.values():
+            if ds.store != store_name or ds.table is None:
+                continue
+            names = covered.setdefault(ds.db_schema, set())
+            names.add(ds.table)
+            if isinstance(ds.holds, HoldTable):
+                names.add(ds.holds.table)
+            if isinstance(ds.cascade, list):
+                names.update(step.table for step in ds.cascade)
+        for schema, names in sorted(covered.items(), key=lambda kv: kv[0] or ""):
+            inspector = inspect(store.engine)
+            tables = set(inspector.get_table_names(schema=schema))
+            parents = {
+                t: {fk["referred_table"] for fk in inspector.get_foreign_keys(t, schema=schema)}
+                for t in tables
+            }
+            grew = True
+            while grew:  # children of covered tables, transitively
+                more = {t for t in tables - names if parents[t] & names}
+                names |= more
+                grew = bool(more)
+            for table in sorted(tables - names):
+                if table.startswith(("lethe_", "sqlite_")):
+                    continue
+                where = f"{schema}.{table}" if schema else table
+                findings.append(
+                    Finding(
+                        level,
+                        "-",
+                        f"store {store_name}: table {where} is covered by no dataset "
+                        "(records of processing: add a dataset, or say why it is kept)",
+                    )
+                )
+    return findings
 
 
 def _where(rt: Runtime, exc: LetheError) -> str:

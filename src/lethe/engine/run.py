@@ -171,6 +171,8 @@ def _execute(
             errors.extend(unknown.values())
         if reasons:
             tripped = "; ".join(reasons)
+            if not dry_run:
+                _ask_approval(rt, targets, run_id, as_of, planned, tripped, errors)
         elif not dry_run:
             for target in targets:
                 if target.policy not in unknown:
@@ -209,6 +211,23 @@ def _execute(
     if tripped:
         raise SafetyLimitError(tripped, result)
     return result
+
+
+def _ask_approval(
+    rt: Runtime,
+    targets: Sequence[Target],
+    run_id: str,
+    as_of: datetime,
+    planned: Plan | None,
+    tripped: str,
+    errors: list[str],
+) -> None:
+    """Record the refused run's exact plan as pending approval (``lethe approve``); a plan
+    that cannot be made or kept leaves the run refused all the same, with why."""
+    try:
+        rt.approvals.request(run_id, tripped, plan(rt, targets, as_of, planned))
+    except LetheError as exc:
+        errors.append(f"no approval could be recorded for this run: {exc}")
 
 
 def _ended_by(exc: BaseException) -> tuple[RunStatus, str]:
@@ -252,7 +271,7 @@ def _record(rt: Runtime, result: RunResult, raised: str | None) -> tuple[RunResu
         )
         with rt.state.write() as conn:
             head = rt.ledger.append(conn, [finished])
-    rt.runs.finish(result, head, file=problem is None)
+    rt.runs.finish(result, head, file=problem is None, policy_hash=rt.settings.hash)
     for error in result.errors:
         if error not in (raised, problem):
             log.warning("run %s: %s", result.run_id, error)

@@ -19,6 +19,7 @@ from lethe.holds.registry import HoldRegistry
 from lethe.model.conditions import All, Condition, columns_of
 from lethe.model.keys import ItemKey
 from lethe.schedule.clock import Clock
+from lethe.state.approvals import ApprovalLog
 from lethe.state.batches import BatchLog
 from lethe.state.db import StateDB
 from lethe.state.files import FileLedger
@@ -105,6 +106,7 @@ class Runtime:
         self.runs = RunLog(self.state, settings.runs_dir, self._record_sink(), tables)
         self.batches = BatchLog(self.state, self.ledger)
         self.files = FileLedger(self.state, self.ledger)
+        self.approvals = ApprovalLog(self.state, self.ledger)
         self._stores: dict[str, Store] = {}
 
     def _record_sink(self) -> Callable[[str, dict[str, Any]], None] | None:

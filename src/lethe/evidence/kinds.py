@@ -4,4 +4,6 @@ module here."""
 
 from __future__ import annotations
 
+from lethe.evidence import receipt  # noqa: F401  (lethe.receipt)
+
 __all__: list[str] = []

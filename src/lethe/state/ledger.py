@@ -221,9 +221,20 @@ class Ledger:
         return int(row.seq), str(row.hash)
 
     def iter_events(
-        self, *, dataset: str | None = None, item_key: str | None = None, run_id: str | None = None
+        self,
+        *,
+        dataset: str | None = None,
+        item_key: str | None = None,
+        run_id: str | None = None,
+        kinds: Sequence[str] = (),
+        since: str | None = None,
+        until: str | None = None,
+        limit: int | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Stored events in sequence order, optionally for one item or one run.
+        """Stored events in sequence order, optionally for one item, one run, some event
+        kinds, appended at ``since`` or later and before ``until`` (ISO 8601 UTC text, as
+        ``ts`` is stored: compared as text, which orders them), at most ``limit`` of them.
+        Every filter is applied by the database; rows are fetched in slices.
 
         ``hash`` is the chain's head once the event was appended: the event's own hash in
         format 1, its entry's in format 2 (where ``leaf`` is the event's leaf hash).
@@ -239,6 +250,14 @@ class Ledger:
             query = query.where(events.c.item_key == item_key)
         if run_id is not None:
             query = query.where(events.c.run_id == run_id)
+        if kinds:
+            query = query.where(events.c.event.in_(list(kinds)))
+        if since is not None:
+            query = query.where(events.c.ts >= since)
+        if until is not None:
+            query = query.where(events.c.ts < until)
+        if limit is not None:
+            query = query.limit(limit)
         with self.state.read() as conn:
             for row in conn.execute(query.execution_options(yield_per=5000)).mappings():
                 sealed = row["v"] >= 2

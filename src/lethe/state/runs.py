@@ -93,12 +93,20 @@ class RunLog:
         return None
 
     def finish(
-        self, result: RunResult, audit_head: tuple[int, str], *, file: bool = True
+        self,
+        result: RunResult,
+        audit_head: tuple[int, str],
+        *,
+        file: bool = True,
+        policy_hash: str | None = None,
     ) -> dict[str, Any]:
         """Store the final record and (unless ``file`` is false) write it as
-        ``<runs_dir>/<run_id>.json``."""
+        ``<runs_dir>/<run_id>.json``; ``policy_hash`` is the fingerprint of the policy file
+        the run applied (what receipts and certificates name as its version)."""
         document = result.to_document()
         document["auditHead"] = {"seq": audit_head[0], "hash": audit_head[1]}
+        if policy_hash is not None:
+            document["policyHash"] = policy_hash
         document = dict(json.loads(secrets.scrub(json.dumps(document))))
         with self.state.write() as conn:
             # Fenced: a run that another process reaped (lease expired) may not overwrite that.

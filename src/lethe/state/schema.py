@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "approvals",
     "batches",
     "chain",
     "deliveries",
@@ -229,4 +230,26 @@ files = Table(
     Column("error", Text),
     Column("tried_at", DateTime(timezone=True)),
     Index("ix_lethe_files_batch", "batch_id"),
+)
+
+# Approvals: a real run the circuit breaker refused leaves its exact plan here, pending; once
+# someone approves it (``lethe approve``), one run may carry out exactly that plan
+# (``lethe run --approved``), and the row is then ``used``. Rows are kept as history.
+approvals = Table(
+    "lethe_approvals",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("policies", JSON, nullable=False),
+    Column("counts", JSON, nullable=False),
+    Column("refusal", Text, nullable=False),
+    Column("plan", JSON, nullable=False),
+    Column("plan_hash", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("approved_by", String(256)),
+    Column("approved_reason", Text),
+    Column("approved_at", DateTime(timezone=True)),
+    Column("used_by", String(64)),
+    Column("used_at", DateTime(timezone=True)),
+    Index("ix_lethe_approvals_status", "status"),
 )
