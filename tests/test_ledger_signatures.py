@@ -51,7 +51,7 @@ def _public(lethe: Lethe) -> str:
 def _tamper(lethe: Lethe, sql: str, **params: object) -> list[str]:
     with lethe.runtime.state.engine.begin() as conn:
         conn.execute(text(sql), params)
-    return list(lethe.verify_audit().problems)
+    return list(lethe.runtime.ledger.verify().problems)
 
 
 def _reforge(conn: Connection) -> None:
@@ -105,10 +105,10 @@ def test_every_entry_is_signed_and_verifies(signed: Lethe) -> None:
     for row in rows:
         assert row["key_id"] == key_id(public)
         assert verify_signature(public, row["hash"].encode("ascii"), row["signature"])
-    assert signed.verify_audit().ok
-    assert signed.verify_audit((public,)).ok
+    assert signed.runtime.ledger.verify().ok
+    assert signed.runtime.ledger.verify((public,)).ok
     head = signed.runtime.ledger.entry(4)
-    assert head is not None and head["hash"] == signed.verify_audit().head
+    assert head is not None and head["hash"] == signed.runtime.ledger.verify().head
     assert head["first_seq"] == 31 and head["count"] == 1 and head["batch_id"] is None
     assert signed.runtime.ledger.entry_for_event(15) == signed.runtime.ledger.entry(2)
     assert signed.runtime.ledger.entry(99) is None
@@ -117,7 +117,7 @@ def test_every_entry_is_signed_and_verifies(signed: Lethe) -> None:
 def test_a_recomputed_chain_without_the_key_fails_its_signatures(signed: Lethe) -> None:
     with signed.runtime.state.engine.begin() as conn:
         _reforge(conn)
-    problems = list(signed.verify_audit().problems)
+    problems = list(signed.runtime.ledger.verify().problems)
     # The unkeyed chain is consistent again: only the signatures give the forgery away,
     # from the edited batch's entry on, the run head included.
     assert problems[0].startswith("entry 2 (batch ")
@@ -161,7 +161,7 @@ def test_removing_every_signature_is_reported_while_the_key_record_stays(signed:
 
 def test_a_key_that_is_not_trusted_is_reported(signed: Lethe) -> None:
     stranger = Signer(Ed25519PrivateKey.generate()).public_key
-    problems = list(signed.verify_audit((stranger,)).problems)
+    problems = list(signed.runtime.ledger.verify((stranger,)).problems)
     assert len(problems) == 4
     assert (
         problems[-1]
