@@ -300,9 +300,10 @@ class Lethe:
         """The full record of one run (a unique prefix of its id is enough)."""
         return self.runtime.runs.show(run_id)
 
-    def verify_audit(self) -> VerifyReport:
-        """Recompute the audit chain; the report lists every break found."""
-        return self.runtime.ledger.verify()
+    def verify_audit(self, trusted_keys: Sequence[str] = ()) -> VerifyReport:
+        """Recompute the audit chain and check its signatures against ``trusted_keys`` (base64
+        public keys; default: the configured key); the report lists every break found."""
+        return self.runtime.ledger.verify(trusted_keys)
 
     def notify_test(self, address: str, *, policy: str | None = None) -> TestDelivery:
         """Send one test message to ``address`` through the configured sender.
