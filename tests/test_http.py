@@ -201,6 +201,21 @@ def test_health_answers_503_with_reasons_when_a_job_has_not_succeeded_in_its_win
         assert 'lethe_job_healthy{job="purge"} 0.0' in httpx.get(f"{base}/metrics").text
 
 
+def test_health_and_metrics_count_overdue_items_until_a_run(
+    tmp_path: Path, jwks: tuple[str, Recorder]
+) -> None:
+    app = create_app(_service(tmp_path, jwks[0]))
+    app.state.metrics.overdue.refresh = 0  # recount at every request
+    with uvicorn_server(app) as base:
+        # Five items long due, a job every 10 minutes (tolerance 20 minutes), no run yet.
+        assert httpx.get(f"{base}/health").json()["overdue_items"] == 5
+        gauge = 'lethe_overdue_items{dataset="items",policy="purge-items"}'
+        assert f"{gauge} 5.0" in httpx.get(f"{base}/metrics").text
+        assert httpx.post(f"{base}/tick?wait=true", headers=_auth(), timeout=60).status_code == 200
+        assert httpx.get(f"{base}/health").json()["overdue_items"] == 0
+        assert f"{gauge} 0.0" in httpx.get(f"{base}/metrics").text
+
+
 def test_trigger_endpoints_are_404_on_a_non_worker_instance(
     tmp_path: Path, jwks: tuple[str, Recorder], issuer: Issuer
 ) -> None:

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from lethe.config.checks import cross_check
+from lethe.config.durations import Duration
 from lethe.config.loader import Settings, load, load_file
 from lethe.config.model import LetheConfig
 from lethe.config.previous import load_previous
@@ -31,6 +32,7 @@ from lethe.engine.run import breaker_reasons, execute_run
 from lethe.engine.runtime import Runtime, Target
 from lethe.engine.stop import StopFlag
 from lethe.errors import ConfigError, PlanFileError
+from lethe.evidence.attest import Attestation, attest
 from lethe.holds.registry import PREFIX_MARK, Hold, HoldRegistry
 from lethe.model.keys import key_text
 from lethe.model.plan import Plan
@@ -267,6 +269,18 @@ class Lethe:
         no more than ``health.max_errors`` errors (from the recorded runs)."""
         return health(self.runtime, policies, _aware(as_of))
 
+    def attest(
+        self,
+        policies: Sequence[str] | None = None,
+        *,
+        as_of: datetime | None = None,
+        tolerance: Duration | None = None,
+    ) -> Attestation:
+        """Items due and unheld for longer than ``tolerance`` (default: ``[evidence]
+        overdue_tolerance``, else twice the policy's job interval, else a day), per destructive
+        phase, at ``as_of`` (default now). Reads only."""
+        return attest(self.runtime, policies, _aware(as_of) or self.runtime.state.now(), tolerance)
+
     def orphans(
         self,
         policies: Sequence[str] | None = None,
@@ -318,9 +332,10 @@ class Lethe:
         """The full record of one run (a unique prefix of its id is enough)."""
         return self.runtime.runs.show(run_id)
 
-    def verify_audit(self) -> VerifyReport:
-        """Recompute the audit chain; the report lists every break found."""
-        return self.runtime.ledger.verify()
+    def verify_audit(self, trusted_keys: Sequence[str] = ()) -> VerifyReport:
+        """Recompute the audit chain and check its signatures against ``trusted_keys`` (base64
+        public keys; default: the configured key); the report lists every break found."""
+        return self.runtime.ledger.verify(trusted_keys)
 
     def notify_test(self, address: str, *, policy: str | None = None) -> TestDelivery:
         """Send one test message to ``address`` through the configured sender.

@@ -14,7 +14,8 @@ from lethe.cli.context import state
 from lethe.cli.render import render_holds
 from lethe.cli.render_runs import render_run, render_runs
 from lethe.config.schema import json_schema
-from lethe.errors import ExitCode
+from lethe.errors import ConfigError, ExitCode
+from lethe.evidence.signing import key_id, write_new_key
 
 __all__ = ["register"]
 
@@ -115,10 +116,25 @@ def runs_show(
 
 
 @audit_app.command("verify")
-def audit_verify(ctx: typer.Context, as_json: Json = False) -> None:
-    """Recompute the hash chain; exit 4 if any record was edited, removed or inserted."""
+def audit_verify(
+    ctx: typer.Context,
+    key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--key",
+            metavar="PUBLIC_KEY",
+            help="Trust signatures by this key only (base64, as `lethe audit key` prints it); "
+            "repeat for several. Default: the configured [evidence] key; with none, every key "
+            "the ledger recorded.",
+        ),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Recompute the hash chain and check every entry's signature; exit 4 if any record was
+    edited, removed or inserted, a signature fails or is missing after signing began, or an
+    entry is signed by a key not trusted. Each problem names its entry and batch."""
     cli = state(ctx)
-    report = cli.lethe().verify_audit()
+    report = cli.lethe().runtime.ledger.verify(tuple(key or ()))
     if as_json:
         typer.echo(
             json.dumps(
@@ -245,6 +261,37 @@ def demo(
     from lethe.demo.run import run_demo
 
     run_demo(directory, state(ctx).console, force=force)
+
+
+@audit_app.command("key")
+def audit_key(
+    ctx: typer.Context,
+    new: Annotated[
+        Path | None,
+        typer.Option(
+            "--new",
+            metavar="FILE",
+            help="Write a new Ed25519 private key (PEM, mode 0600; never overwrites) to FILE "
+            "and print its public key; then name FILE in [evidence] signing_key_file.",
+        ),
+    ] = None,
+) -> None:
+    """Print the public key (base64) and key id of the configured [evidence] signing key,
+    which signs every audit ledger entry: give it to whoever verifies (`lethe audit verify
+    --key`, `lethe evidence verify --key`). Exit 2 when no key is configured."""
+    if new is not None:
+        public = write_new_key(new)
+    else:
+        signer = state(ctx).lethe().runtime.state.signer
+        if signer is None:
+            raise ConfigError(
+                "no signing key configured: set [evidence] signing_key_file or signing_key_env "
+                "(`lethe audit key --new FILE` writes one)",
+                "evidence",
+            )
+        public = signer.public_key
+    typer.echo(f"public_key {public}")
+    typer.echo(f"key_id {key_id(public)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -17,7 +17,18 @@ from typing import Annotated, TextIO
 import typer
 
 from lethe import __version__, secrets
-from lethe.cli import admin, approvals, deploy, evidence, files, jobs, notify, operate, records
+from lethe.cli import (
+    admin,
+    approvals,
+    attest,
+    deploy,
+    evidence,
+    files,
+    jobs,
+    notify,
+    operate,
+    records,
+)
 from lethe.cli.context import CliState
 from lethe.cli.help import quiet_flag_types
 from lethe.errors import ExitCode, LetheError, exit_code_for
@@ -78,6 +89,7 @@ notify.register(app)
 deploy.register(app)
 files.register(app)
 evidence.register(app)
+attest.register(app)
 records.register(app)
 approvals.register(app)
 

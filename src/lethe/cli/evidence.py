@@ -10,12 +10,7 @@ import typer
 
 from lethe.cli.context import parse_instant, state
 from lethe.errors import ConfigError, ExitCode, NotFoundError
-
-# lethe.certificate: to move into kinds.py (main's work tree held an edit to it at landing).
-from lethe.evidence import (
-    certificate,  # noqa: F401
-    kinds,  # noqa: F401  (registers every kind's checks)
-)
+from lethe.evidence import kinds  # noqa: F401  (registers every kind's checks)
 from lethe.evidence.documents import issue, verify_document
 
 __all__ = ["evidence_app", "register"]

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lethe.config.types import DurationField
+
 __all__ = ["EvidenceConfig"]
 
 
@@ -35,6 +37,11 @@ class EvidenceConfig(_Strict):
     # Records of processing: `lethe check` reports datasets without category, purpose or
     # legal_basis, and tables no dataset covers, as errors.
     require_records: bool = False
+
+    # Overdue attestation (`lethe attest`): how long an item may stay due and unheld before it
+    # counts as overdue; unset: twice the longest gap between the slots of the policy's jobs,
+    # or a day.
+    overdue_tolerance: DurationField | None = None
 
     @model_validator(mode="after")
     def _one_key_source(self) -> EvidenceConfig:

@@ -42,6 +42,9 @@ class Settings:
     config: LetheConfig
     source: str
     base_dir: Path
+    #: The environment the file was expanded from: where ``[evidence] signing_key_env`` and
+    #: other secrets named by variable are read (None: ``os.environ``).
+    env: Mapping[str, str] | None = None
 
     def store_url(self, store: str) -> str:
         """The store's URL, relative SQLite paths resolved against the file's directory."""
@@ -144,7 +147,7 @@ def load(
     secrets.register_url(config.state.url)
     config = resolve_models(config, source)
     cross_check(config, source)
-    return Settings(config=config, source=source, base_dir=base_dir or Path.cwd())
+    return Settings(config=config, source=source, base_dir=base_dir or Path.cwd(), env=env)
 
 
 def _interpolate(value: Any, env: Mapping[str, str], source: str, path: tuple[str, ...]) -> Any:

@@ -14,6 +14,7 @@ from lethe.config.datasets import DatasetConfig
 from lethe.config.loader import Settings
 from lethe.config.model import PolicyConfig
 from lethe.errors import ConfigError
+from lethe.evidence.signing import load_signer
 from lethe.holds.registry import HoldRegistry
 from lethe.model.conditions import All, Condition, columns_of
 from lethe.model.keys import ItemKey
@@ -96,6 +97,7 @@ class Runtime:
         self.config = settings.config
         try:
             self.state = StateDB(settings.state_url, clock)
+            self.state.signer = load_signer(self.config.evidence, settings.env)
         except ConfigError as exc:
             raise self.located(exc) from None
         self.ledger = Ledger(self.state)

@@ -8,9 +8,10 @@ escaped, one final newline), so the file's bytes are the bytes that were signed:
 
 The signature covers the document without its ``signature`` member, in the same form. A
 document issued without a key has ``"signature": null``: :func:`verify_document` still checks
-its form (so any edit that changes a byte is caught, but not one that rewrites it whole) and
-says it is unsigned. Each kind (``document``) registers the checks of its own body with
-:func:`register`; :func:`verify_document` runs them after the signature.
+its form and its kind's checks, and says it is unsigned — but an edit that keeps the form (a
+digit changed) passes: only a signature makes every changed byte fail. Each kind
+(``document``) registers the checks of its own body with :func:`register`;
+:func:`verify_document` runs them after the signature.
 """
 
 from __future__ import annotations

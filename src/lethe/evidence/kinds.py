@@ -4,6 +4,10 @@ module here."""
 
 from __future__ import annotations
 
-from lethe.evidence import receipt  # noqa: F401  (lethe.receipt)
+from lethe.evidence import (
+    attest,  # noqa: F401  (lethe.attestation)
+    certificate,  # noqa: F401  (lethe.certificate)
+    receipt,  # noqa: F401  (lethe.receipt)
+)
 
 __all__: list[str] = []

@@ -24,7 +24,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from lethe.config.evidence import EvidenceConfig
 from lethe.errors import ConfigError
 
-__all__ = ["ALGORITHM", "Signer", "generate_key_pem", "key_id", "load_signer", "verify_signature"]
+__all__ = [
+    "ALGORITHM",
+    "Signer",
+    "generate_key_pem",
+    "key_id",
+    "load_signer",
+    "verify_signature",
+    "write_new_key",
+]
 
 ALGORITHM = "Ed25519"
 
@@ -98,6 +106,25 @@ def generate_key_pem() -> str:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return pem.decode("ascii")
+
+
+def write_new_key(path: Path) -> str:
+    """Write :func:`generate_key_pem` to ``path`` (mode 0600, created exclusively: an existing
+    file is a :class:`~lethe.errors.ConfigError`, never overwritten); its public key."""
+    pem = generate_key_pem()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConfigError(
+            f"{path}: already exists; lethe never overwrites a key", "--new"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot create: {exc.strerror}", "--new") from None
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(pem)
+        out.flush()
+        os.fsync(out.fileno())
+    return Signer(_parse_private(pem, str(path))).public_key
 
 
 def _parse_private(text: str, where: str) -> Ed25519PrivateKey:

@@ -186,13 +186,20 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
-def health(service: Service, response: Response) -> Health:
-    """Every job succeeded inside its ``alert_after`` window (503 with reasons if not)."""
+def health(service: Service, request: Request, response: Response) -> Health:
+    """Every job succeeded inside its ``alert_after`` window (503 with reasons if not), and
+    how many items are overdue (``lethe attest``, recounted at most every minute)."""
     statuses = job_statuses(service.config.jobs, service.ledger, service.clock.now())
     problems = [p for s in statuses for p in s.problems]
     response.status_code = 503 if problems else 200
     jobs = [{"name": s.job.name, "healthy": s.healthy, "paused": s.paused} for s in statuses]
-    return Health(status="unhealthy" if problems else "ok", problems=problems, jobs=jobs)
+    overdue = request.app.state.metrics.overdue.total()
+    return Health(
+        status="unhealthy" if problems else "ok",
+        problems=problems,
+        jobs=jobs,
+        overdue_items=overdue,
+    )
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

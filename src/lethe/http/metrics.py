@@ -11,6 +11,8 @@ what the shared slot ledger says (read at each scrape, so every replica reports 
 ``lethe_job_missed_slots_total{job}``       slots never run: down past the catch-up window
 ``lethe_job_last_success_timestamp_seconds``  when each job last succeeded
 ``lethe_job_healthy{job}``                  1, or 0 when no success inside ``alert_after``
+``lethe_overdue_items{policy,dataset}``     items due and unheld past the tolerance
+                                            (``lethe attest``; recounted at most every minute)
 ==========================================  =========================================
 """
 
@@ -22,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from lethe.http.overdue import OverdueReading
 from lethe.jobs.runner import JobRun, JobService
 from lethe.jobs.status import job_statuses
 from lethe.schedule.decide import SlotStatus
@@ -32,8 +35,9 @@ _BUCKETS = (0.5, 1, 5, 15, 60, 300, 900, 3600, float("inf"))
 
 
 class _Ledger(Collector):
-    def __init__(self, service: JobService) -> None:
+    def __init__(self, service: JobService, overdue: OverdueReading) -> None:
         self.service = service
+        self.overdue = overdue
 
     def collect(self) -> Iterator[Metric]:
         service = self.service
@@ -62,6 +66,16 @@ class _Ledger(Collector):
                 last.add_metric([name], status.last_success.timestamp())
             healthy.add_metric([name], 1.0 if status.healthy else 0.0)
         yield from (slots, missed, last, healthy)
+        counts = self.overdue.counts()
+        if counts is not None:
+            overdue = GaugeMetricFamily(
+                "lethe_overdue_items",
+                "Items due and not held for longer than the tolerance (lethe attest).",
+                labels=["policy", "dataset"],
+            )
+            for (policy, dataset), count in sorted(counts.items()):
+                overdue.add_metric([policy, dataset], count)
+            yield overdue
 
 
 class Metrics:
@@ -69,6 +83,7 @@ class Metrics:
 
     def __init__(self, service: JobService) -> None:
         self.registry = CollectorRegistry()
+        self.overdue = OverdueReading(service)
         self.runs = Counter(
             "lethe_job_runs",
             "Job runs finished by this process.",
@@ -88,7 +103,7 @@ class Metrics:
             buckets=_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_Ledger(service))
+        self.registry.register(_Ledger(service, self.overdue))
 
     def observe(self, run: JobRun) -> None:
         """Count a finished run."""

@@ -57,3 +57,6 @@ class Health(BaseModel):
     status: Literal["ok", "unhealthy"]
     problems: list[str]
     jobs: list[dict[str, Any]]
+    #: Items due and not held for longer than the tolerance (``lethe attest``); null when the
+    #: stores could not be read. Reported, not judged: an overdue item does not make it 503.
+    overdue_items: int | None = None

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -41,6 +42,10 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+if TYPE_CHECKING:
+    from lethe.evidence.signing import Signer
+
+
 class StateDB:
     """The state database at ``url``: created and upgraded on first use.
 
@@ -63,6 +68,10 @@ class StateDB:
                 "state.url",
             )
         self._migrated = False
+        #: The key every ledger entry is signed with (``[evidence]``), or None: set by whoever
+        #: loads the configuration, so that every :class:`~lethe.state.ledger.Ledger` on this
+        #: database, and every transaction path it appends through, signs alike.
+        self.signer: Signer | None = None
 
     def now(self) -> datetime:
         """The current instant by this database's clock (UTC)."""

@@ -12,7 +12,7 @@ never row contents. docs/ledger.md describes every field.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,8 @@ from lethe.errors import AuditIntegrityError
 from lethe.state import digest
 from lethe.state.db import StateDB
 from lethe.state.digest import FIELDS, GENESIS
-from lethe.state.schema import chain, entries, events
+from lethe.state.schema import chain, entries, events, keys
+from lethe.state.signatures import signature_problems
 from lethe.state.verify import Walk
 
 __all__ = ["GENESIS", "LEDGER_VERSION", "EventDraft", "Ledger", "VerifyReport"]
@@ -157,8 +158,11 @@ class Ledger:
             digest.entry_canonical(entry, seq + 1, count, ts, batch_id, root, prev)
         )
         _insert_many(conn, rows)
+        signature, key = self._sign(conn, sealed, ts)
         conn.execute(
             entries.insert().values(
+                signature=signature,
+                key_id=key,
                 seq=entry,
                 v=LEDGER_VERSION,
                 first_seq=seq + 1,
@@ -174,6 +178,41 @@ class Ledger:
             update(chain).where(chain.c.id == 1).values(seq=seq + count, hash=sealed, entry=entry)
         )
         return seq + count, sealed
+
+    def _sign(self, conn: Connection, sealed: str, ts: str) -> tuple[str | None, str | None]:
+        """The signature of entry hash ``sealed`` and its key id, recording the key the first
+        time it signs; ``(None, None)`` when no key is configured."""
+        signer = self.state.signer
+        if signer is None:
+            return None, None
+        known = conn.execute(select(keys.c.key_id).where(keys.c.key_id == signer.key_id)).first()
+        if known is None:
+            conn.execute(
+                keys.insert().values(
+                    key_id=signer.key_id, public_key=signer.public_key, first_seen=ts
+                )
+            )
+        return signer.sign(sealed.encode("ascii")), signer.key_id
+
+    def entry(self, seq: int) -> dict[str, Any] | None:
+        """Entry number ``seq`` as a dict, or None when there is none.
+
+        Keys: ``seq``, ``v``, ``first_seq`` and ``count`` (the events it seals), ``ts``,
+        ``batch_id`` (None for a mixed or run-level entry), ``root`` (Merkle root of its events'
+        leaves, hex), ``prev_hash``, ``hash`` (hex), ``signature`` (base64 Ed25519 signature of
+        ``hash.encode("ascii")``, or None when unsigned) and ``key_id``. A run's end entry is
+        the run's head.
+        """
+        with self.state.read() as conn:
+            row = conn.execute(select(entries).where(entries.c.seq == seq)).mappings().first()
+        return None if row is None else dict(row)
+
+    def entry_for_event(self, seq: int) -> dict[str, Any] | None:
+        """The entry (as :meth:`entry`) that seals event number ``seq``, or None (no such
+        event, or a format 1 event, which no entry seals)."""
+        with self.state.read() as conn:
+            number = conn.execute(select(events.c.entry).where(events.c.seq == seq)).scalar()
+        return None if number is None else self.entry(int(number))
 
     def head(self) -> tuple[int, str]:
         """The newest sequence number and hash."""
@@ -252,9 +291,13 @@ class Ledger:
                     found.add((str(key), str(json.loads(details).get("hold", ""))))
         return found
 
-    def verify(self) -> VerifyReport:
+    def verify(self, trusted_keys: Collection[str] = ()) -> VerifyReport:
         """Recompute every hash; report each break (an empty list means the chain verifies),
-        and each item with two events of one destructive action."""
+        each item with two events of one destructive action, and each entry whose signature
+        fails, is by a key not in ``trusted_keys`` (base64; default: the configured key, if
+        any) or is missing after signing began."""
+        if not trusted_keys and self.state.signer is not None:
+            trusted_keys = (self.state.signer.public_key,)
         with self.state.read() as conn:
             # Two cursors on one transaction: events and the entries that seal them, read
             # side by side from one snapshot.
@@ -270,7 +313,8 @@ class Ledger:
             head = conn.execute(select(chain).where(chain.c.id == 1)).mappings().one()
             walk.finish(head)
             duplicates = _duplicates(conn)
-        problems = [*walk.problems, *duplicates]
+            signatures = signature_problems(conn, trusted_keys)
+        problems = [*walk.problems, *signatures, *duplicates]
         return VerifyReport(events=walk.count, head=walk.chain, problems=tuple(problems[:50]))
 
     def verify_or_raise(self) -> VerifyReport:

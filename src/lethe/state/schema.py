@@ -89,6 +89,19 @@ entries = Table(
     Column("root", String(64), nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # Ed25519 signature (base64) of ``hash`` (its ASCII hex) and the signing key's id; NULL
+    # when no key was configured at append time (docs/ledger.md "Signatures").
+    Column("signature", Text),
+    Column("key_id", String(16)),
+)
+
+# Every public key that ever signed an entry, so verify can name each one.
+keys = Table(
+    "lethe_keys",
+    metadata,
+    Column("key_id", String(16), primary_key=True),
+    Column("public_key", Text, nullable=False),
+    Column("first_seen", String(40), nullable=False),
 )
 
 # One row (id = 1): the last event's sequence number, the last entry's number and the chain's

@@ -1,0 +1,82 @@
+"""``lethe attest``: items kept past their due date, counted (and signed for the review)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lethe.cli.context import parse_instant, state
+from lethe.config.durations import parse_duration
+from lethe.errors import ConfigError, ExitCode
+from lethe.evidence.attest import KIND
+from lethe.evidence.documents import issue
+from lethe.evidence.signing import load_signer
+
+__all__ = ["register"]
+
+
+def attest(
+    ctx: typer.Context,
+    policies: Annotated[
+        list[str] | None, typer.Argument(help="Policies to attest (default: every enabled one).")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", metavar="T", help="Attest at this instant (ISO 8601).")
+    ] = None,
+    tolerance: Annotated[
+        str | None,
+        typer.Option(
+            "--tolerance",
+            metavar="D",
+            help="How long an item may stay due before it is overdue (e.g. 2d). Default: "
+            "evidence.overdue_tolerance, else twice the policy's job interval, else 1d.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            help="Also write the attestation as a signed document (lethe evidence verify).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Count, per destructive phase, the items due and not held for longer than the tolerance:
+    the "nothing due is kept" promise measured. Exit 12 when any item is overdue. Reads only."""
+    cli = state(ctx)
+    try:
+        allowed = parse_duration(tolerance) if tolerance is not None else None
+    except ValueError as exc:
+        raise ConfigError(str(exc), "--tolerance") from None
+    lethe = cli.lethe()
+    report = lethe.attest(policies, as_of=parse_instant(as_of), tolerance=allowed)
+    if out is not None:
+        signer = load_signer(lethe.settings.config.evidence)
+        data = issue(KIND, report.body(), signer, now=lethe.runtime.state.now())
+        try:
+            out.write_bytes(data)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write: {exc.strerror or type(exc).__name__}", str(out)
+            ) from None
+    if as_json:
+        typer.echo(json.dumps(report.body(), indent=1))
+    else:
+        for phase in report.phases:
+            mark = "[red]✗[/]" if phase.overdue else "[green]✓[/]"
+            cli.console.print(
+                f"{mark} {phase.policy} phase {phase.phase} ({phase.action}, {phase.dataset}): "
+                f"{phase.overdue} overdue (due for more than {phase.tolerance}), {phase.held} held"
+            )
+        cli.console.print(f"{report.overdue} overdue" if report.overdue else "nothing overdue")
+    if not report.ok:
+        raise typer.Exit(int(ExitCode.OVERDUE))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``lethe attest`` to ``app``."""
+    app.command("attest")(attest)
