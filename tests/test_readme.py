@@ -64,3 +64,14 @@ def test_the_deploying_example_loads_and_generates() -> None:
         "run-now/census-data-governance.yaml",
         "run-now.sh",
     ]
+
+
+def test_no_document_carries_merge_conflict_markers() -> None:
+    # A branch once landed the README with a conflict's markers; git accepts them as text.
+    root = Path(__file__).resolve().parents[1]
+    marked = [
+        str(path.relative_to(root))
+        for path in [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+        if re.search(r"^(<{7} |>{7} |={7}$)", path.read_text(), re.M)
+    ]
+    assert marked == []
