@@ -19,7 +19,7 @@ from lethe.config.evidence import EvidenceConfig
 from lethe.evidence import documents, receipt
 from lethe.evidence.signing import Signer, generate_key_pem, load_signer
 from lethe.testing import ManualClock
-from tests.support.apps import NOW, example_lethe, run_at, schema_on, seeded
+from tests.support.apps import NOW, example_lethe, example_policy, run_at, schema_on, seeded
 from tests.support.cli import AS_OF, census, run_cli
 
 __all__ = ["census"]  # the fixture, imported
@@ -288,3 +288,26 @@ def test_a_composite_key_receipt_as_explain_takes_the_key(
     assert deleted["deletion"]["cascade"] == {"posts": 2}
     assert (held["status"], held["pending"]["held_by_table"]) == ("held", True)
     assert receipt.check_receipt(deleted) == receipt.check_receipt(held) == []
+
+
+def test_a_receipt_from_a_signing_ledger_carries_its_key_even_after_the_key_is_gone(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    seeded("census", url)
+    signing = example_policy("census") + '\n[evidence]\nsigning_key_env = "LETHE_RECEIPT_KEY"\n'
+    pem = generate_key_pem()
+    # The key comes from the environment the file was loaded with, not from os.environ.
+    with example_lethe("census", url, tmp_path, signing, env={"LETHE_RECEIPT_KEY": pem}) as lethe:
+        lethe.run(as_of=NOW)
+        ours = lethe.runtime.state.signer
+        assert ours is not None
+        body = receipt.receipt_body(lethe.runtime, "surveys", "2")
+    entry = body["events"][0]["entry"]
+    assert entry["key_id"] == ours.key_id and entry["public_key"] == ours.public_key
+    assert documents.verify_document(documents.issue(receipt.KIND, body, ours)).ok
+    # Later, with no key configured (rotated away), the ledger's record of keys still names it.
+    with example_lethe("census", url, tmp_path) as later:
+        again = receipt.receipt_body(later.runtime, "surveys", "2")
+    assert again["events"][0]["entry"]["public_key"] == ours.public_key
+    assert receipt.check_receipt(again) == []

@@ -134,7 +134,7 @@ def audit_verify(
     edited, removed or inserted, a signature fails or is missing after signing began, or an
     entry is signed by a key not trusted. Each problem names its entry and batch."""
     cli = state(ctx)
-    report = cli.lethe().runtime.ledger.verify(tuple(key or ()))
+    report = cli.lethe().verify_audit(tuple(key or ()))
     if as_json:
         typer.echo(
             json.dumps(

@@ -13,7 +13,6 @@ from lethe.config.durations import parse_duration
 from lethe.errors import ConfigError, ExitCode
 from lethe.evidence.attest import KIND
 from lethe.evidence.documents import issue
-from lethe.evidence.signing import load_signer
 
 __all__ = ["register"]
 
@@ -55,8 +54,7 @@ def attest(
     lethe = cli.lethe()
     report = lethe.attest(policies, as_of=parse_instant(as_of), tolerance=allowed)
     if out is not None:
-        signer = load_signer(lethe.settings.config.evidence)
-        data = issue(KIND, report.body(), signer, now=lethe.runtime.state.now())
+        data = issue(KIND, report.body(), lethe.runtime.state.signer, now=lethe.runtime.state.now())
         try:
             out.write_bytes(data)
         except OSError as exc:

@@ -100,14 +100,11 @@ def evidence_item(
     it (as `lethe explain`). Signed with the evidence.signing_key_file (or _env) key when one is
     set. Exit 6 for an item lethe has never seen."""
     from lethe.evidence.receipt import KIND, receipt_body
-    from lethe.evidence.signing import load_signer
 
     cli = state(ctx)
     lethe = cli.lethe()
     body = receipt_body(lethe.runtime, dataset, key, parse_instant(as_of))
-    data = issue(
-        KIND, body, load_signer(lethe.settings.config.evidence), now=lethe.runtime.state.now()
-    )
+    data = issue(KIND, body, lethe.runtime.state.signer, now=lethe.runtime.state.now())
     if out is None:
         typer.echo(data.decode("ascii"), nl=False)
         return
@@ -138,7 +135,6 @@ def evidence_run(
     deleted. Signed with the evidence.signing_key_file (or _env) key when one is set; exit 6
     for a run that does not exist."""
     from lethe.evidence.certificate import KIND, certificate_body
-    from lethe.evidence.signing import load_signer
 
     cli = state(ctx)
     lethe = cli.lethe()
@@ -148,9 +144,7 @@ def evidence_run(
             f"run {record['runId']} is still running: no certificate before it ends"
         )
     body = certificate_body(lethe.runtime, record)
-    data = issue(
-        KIND, body, load_signer(lethe.settings.config.evidence), now=lethe.runtime.state.now()
-    )
+    data = issue(KIND, body, lethe.runtime.state.signer, now=lethe.runtime.state.now())
     if out is None:
         typer.echo(data.decode("ascii"), nl=False)
         return

@@ -24,9 +24,9 @@ from sqlalchemy import select
 
 from lethe.errors import NotFoundError
 from lethe.evidence.documents import register
-from lethe.evidence.signing import key_id, load_signer, verify_signature
+from lethe.evidence.signing import key_id, verify_signature
 from lethe.state import digest
-from lethe.state.schema import entries, events, runs
+from lethe.state.schema import entries, events, keys, runs
 
 if TYPE_CHECKING:
     from lethe.engine.explain import Explanation
@@ -200,9 +200,13 @@ def _proof(rt: Runtime, event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _public_key(rt: Runtime, wanted: Any) -> str | None:
-    """The public key of ``wanted`` (a key id): from the ledger's record of keys once it keeps
-    one, else the configured signer's when it is that key."""
-    signer = load_signer(rt.config.evidence)
+    """The public key of ``wanted`` (a key id): from the ledger's record of every key that
+    signed (``lethe_keys``), else the configured signer's when it is that key."""
+    with rt.state.read() as conn:
+        known = conn.execute(select(keys.c.public_key).where(keys.c.key_id == str(wanted))).first()
+    if known is not None and key_id(str(known.public_key)) == wanted:
+        return str(known.public_key)
+    signer = rt.state.signer
     if signer is not None and signer.key_id == wanted:
         return signer.public_key
     return None
