@@ -265,4 +265,7 @@ def test_sigkill_at_random_moments_breaks_no_promise(
         world.app.dispose()
         world.state.dispose()
     print(f"chaos on {backend}: {rounds} runs, {kills} killed mid-run (LETHE_CHAOS_SEED={seed})")
-    assert kills >= rounds // 2, f"only {kills} of {rounds} runs were killed mid-run"
+    # Every fourth run is left to finish; of the others, a kill may land after a run ended (with
+    # state in the application's database a run's first batch is seen only once it committed).
+    attempts = rounds - (rounds + 3) // 4
+    assert kills >= attempts // 2, f"only {kills} of {attempts} runs were killed mid-run"
