@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 
 from lethe.cli.context import parse_instant, state
+from lethe.cli.evidence import issue_document
 from lethe.config.durations import parse_duration
 from lethe.errors import ConfigError, ExitCode
 from lethe.evidence.attest import KIND
-from lethe.evidence.documents import issue
 
 __all__ = ["register"]
 
@@ -54,13 +54,7 @@ def attest(
     lethe = cli.lethe()
     report = lethe.attest(policies, as_of=parse_instant(as_of), tolerance=allowed)
     if out is not None:
-        data = issue(KIND, report.body(), lethe.runtime.state.signer, now=lethe.runtime.state.now())
-        try:
-            out.write_bytes(data)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot write: {exc.strerror or type(exc).__name__}", str(out)
-            ) from None
+        issue_document(lethe, KIND, report.body(), out)
     if as_json:
         typer.echo(json.dumps(report.body(), indent=1))
     else:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,7 +14,10 @@ from lethe.errors import ConfigError, ExitCode, NotFoundError
 from lethe.evidence import kinds  # noqa: F401  (registers every kind's checks)
 from lethe.evidence.documents import issue, verify_document
 
-__all__ = ["evidence_app", "register"]
+if TYPE_CHECKING:
+    from lethe.api import Lethe
+
+__all__ = ["evidence_app", "issue_document", "register"]
 
 evidence_app = typer.Typer(
     help="Signed evidence for auditors: per-run deletion certificates, per-item receipts, and "
@@ -104,16 +108,10 @@ def evidence_item(
     cli = state(ctx)
     lethe = cli.lethe()
     body = receipt_body(lethe.runtime, dataset, key, parse_instant(as_of))
-    data = issue(KIND, body, lethe.runtime.state.signer, now=lethe.runtime.state.now())
     if out is None:
-        typer.echo(data.decode("ascii"), nl=False)
+        typer.echo(issue_document(lethe, KIND, body).decode("ascii"), nl=False)
         return
-    try:
-        out.write_bytes(data)
-    except OSError as exc:
-        raise ConfigError(
-            f"--out {out}: cannot write: {exc.strerror or type(exc).__name__}"
-        ) from None
+    issue_document(lethe, KIND, body, out)
     cli.console.print(f"{out}: receipt for {dataset} {body['key']} ({body['status']})")
 
 
@@ -144,17 +142,27 @@ def evidence_run(
             f"run {record['runId']} is still running: no certificate before it ends"
         )
     body = certificate_body(lethe.runtime, record)
-    data = issue(KIND, body, lethe.runtime.state.signer, now=lethe.runtime.state.now())
     if out is None:
-        typer.echo(data.decode("ascii"), nl=False)
+        typer.echo(issue_document(lethe, KIND, body).decode("ascii"), nl=False)
         return
-    try:
-        out.write_bytes(data)
-    except OSError as exc:
-        raise ConfigError(
-            f"--out {out}: cannot write: {exc.strerror or type(exc).__name__}"
-        ) from None
+    issue_document(lethe, KIND, body, out)
     cli.console.print(f"{out}: certificate for run {body['run_id']} ({body['status']})")
+
+
+def issue_document(
+    lethe: Lethe, kind: str, body: Mapping[str, Any], out: Path | None = None
+) -> bytes:
+    """``body`` issued as a ``kind`` document, signed by the runtime's key when it has one, and
+    written to ``out`` when given (one line, exit 2, when it cannot be)."""
+    data = issue(kind, body, lethe.runtime.state.signer, now=lethe.runtime.state.now())
+    if out is not None:
+        try:
+            out.write_bytes(data)
+        except OSError as exc:
+            raise ConfigError(
+                f"--out {out}: cannot write: {exc.strerror or type(exc).__name__}"
+            ) from None
+    return data
 
 
 def register(app: typer.Typer) -> None:
