@@ -18,6 +18,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lethe.config.types import DurationField
+from lethe.evidence.anchors import AnchorField
 
 __all__ = ["EvidenceConfig"]
 
@@ -43,8 +44,19 @@ class EvidenceConfig(_Strict):
     # or a day.
     overdue_tolerance: DurationField | None = None
 
+    # Anchors (docs/evidence.md "Anchors"): after every real run, each run head not yet
+    # published goes to each of these append-only places; `lethe audit verify` checks them.
+    anchors: list[AnchorField] = Field(default_factory=list, max_length=16)
+
     @model_validator(mode="after")
     def _one_key_source(self) -> EvidenceConfig:
         if self.signing_key_file and self.signing_key_env:
             raise ValueError("give signing_key_file or signing_key_env, not both")
+        names = [anchor.label for anchor in self.anchors]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(
+                f"two anchors named {', '.join(twice)}: give each [[evidence.anchors]] a "
+                "distinct name"
+            )
         return self
