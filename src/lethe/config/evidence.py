@@ -48,16 +48,16 @@ class EvidenceConfig(_Strict):
     # approval and its `lethe run --approved`; past it, a new run records a fresh plan.
     approval_window: DurationField = Duration(seconds=7 * 86400)
 
+    # Anchors (docs/evidence.md "Anchors"): after every real run, each run head not yet
+    # published goes to each of these append-only places; `lethe audit verify` checks them.
+    anchors: list[AnchorField] = Field(default_factory=list, max_length=16)
+
     @field_validator("approval_window")
     @classmethod
     def _fixed_window(cls, value: Duration) -> Duration:
         if value.months or value.seconds <= 0:
             raise ValueError(f"{value} must be a positive span without months (s, m, h, d, w)")
         return value
-
-    # Anchors (docs/evidence.md "Anchors"): after every real run, each run head not yet
-    # published goes to each of these append-only places; `lethe audit verify` checks them.
-    anchors: list[AnchorField] = Field(default_factory=list, max_length=16)
 
     @model_validator(mode="after")
     def _one_key_source(self) -> EvidenceConfig:

@@ -133,7 +133,9 @@ class S3Anchor:
         except Exception as exc:
             raise AnchorError(f"{self.describe()}: cannot list ({_reason(exc)})") from None
         for key in sorted(versions):
-            kept = sorted(versions[key], key=lambda v: v["LastModified"])
+            # S3 lists a key's versions newest first; LastModified is too coarse (seconds)
+            # to order two writes of one second.
+            kept = versions[key][::-1]
             where = f"{self.describe()}: {key}"
             if len(kept) > 1:
                 reading.problems.append(
