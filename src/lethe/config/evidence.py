@@ -15,8 +15,9 @@ key itself never goes in the policy file: only where to read it.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lethe.config.durations import Duration
 from lethe.config.types import DurationField
 
 __all__ = ["EvidenceConfig"]
@@ -42,6 +43,16 @@ class EvidenceConfig(_Strict):
     # counts as overdue; unset: twice the longest gap between the slots of the policy's jobs,
     # or a day.
     overdue_tolerance: DurationField | None = None
+    # Approvals (`lethe approve`): how long a refused run's recorded plan may wait for its
+    # approval and its `lethe run --approved`; past it, a new run records a fresh plan.
+    approval_window: DurationField = Duration(seconds=7 * 86400)
+
+    @field_validator("approval_window")
+    @classmethod
+    def _fixed_window(cls, value: Duration) -> Duration:
+        if value.months or value.seconds <= 0:
+            raise ValueError(f"{value} must be a positive span without months (s, m, h, d, w)")
+        return value
 
     @model_validator(mode="after")
     def _one_key_source(self) -> EvidenceConfig:
