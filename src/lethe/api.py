@@ -33,7 +33,7 @@ from lethe.engine.run import breaker_reasons, execute_run
 from lethe.engine.runtime import Runtime, Target
 from lethe.engine.stop import StopFlag
 from lethe.errors import ApprovalStateError, ConfigError, PlanChangedError, PlanFileError
-from lethe.evidence.attest import Attestation, attest
+from lethe.evidence.attest import SAMPLE_KEYS, Attestation, attest
 from lethe.holds.registry import PREFIX_MARK, Hold, HoldRegistry
 from lethe.model.keys import key_text
 from lethe.model.plan import Plan
@@ -323,11 +323,14 @@ class Lethe:
         *,
         as_of: datetime | None = None,
         tolerance: Duration | None = None,
+        samples: int = SAMPLE_KEYS,
     ) -> Attestation:
         """Items due and unheld for longer than ``tolerance`` (default: ``[evidence]
         overdue_tolerance``, else twice the policy's job interval, else a day), per destructive
-        phase, at ``as_of`` (default now). Reads only."""
-        return attest(self.runtime, policies, _aware(as_of) or self.runtime.state.now(), tolerance)
+        phase, at ``as_of`` (default now), with up to ``samples`` overdue keys per phase and
+        when its oldest overdue item became due. Reads only."""
+        at = _aware(as_of) or self.runtime.state.now()
+        return attest(self.runtime, policies, at, tolerance, samples=samples)
 
     def orphans(
         self,
