@@ -131,9 +131,15 @@ def test_the_cli_approves_lists_and_runs_with_its_exit_codes(
     monkeypatch.setenv("DATABASE_URL", app)
     base = ["--config", str(config)]
     assert main([*base, "run"]) == 3
+    said = capsys.readouterr().out
     listed = _listed(capsys, base)
     assert [a["status"] for a in listed] == ["pending"]
     run_id = listed[0]["runId"]
+    # The refusal says how to go on with exactly this plan, on screen and in the run record.
+    steps = f"lethe approve {run_id} --by NAME --reason TEXT, then lethe run --approved {run_id}"
+    assert steps in " ".join(said.split())
+    assert main([*base, "runs", "show", run_id, "--json"]) == 0
+    assert steps in json.loads(capsys.readouterr().out)["limitTripped"]
     assert main([*base, "approve", "run-unknown", "--by", "dpo", "--reason", "r"]) == 6
     assert main([*base, "run", "--approved", run_id]) == 2
     assert main([*base, "approve", run_id, "--by", "dpo", "--reason", "reviewed"]) == 0
