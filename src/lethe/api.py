@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -33,7 +34,7 @@ from lethe.engine.run import breaker_reasons, execute_run
 from lethe.engine.runtime import Runtime, Target
 from lethe.engine.stop import StopFlag
 from lethe.errors import ApprovalStateError, ConfigError, PlanChangedError, PlanFileError
-from lethe.evidence.attest import Attestation, attest
+from lethe.evidence.attest import SAMPLE_KEYS, Attestation, attest
 from lethe.holds.registry import PREFIX_MARK, Hold, HoldRegistry
 from lethe.model.keys import key_text
 from lethe.model.plan import Plan
@@ -323,11 +324,14 @@ class Lethe:
         *,
         as_of: datetime | None = None,
         tolerance: Duration | None = None,
+        samples: int = SAMPLE_KEYS,
     ) -> Attestation:
         """Items due and unheld for longer than ``tolerance`` (default: ``[evidence]
         overdue_tolerance``, else twice the policy's job interval, else a day), per destructive
-        phase, at ``as_of`` (default now). Reads only."""
-        return attest(self.runtime, policies, _aware(as_of) or self.runtime.state.now(), tolerance)
+        phase, at ``as_of`` (default now), with up to ``samples`` overdue keys per phase and
+        when its oldest overdue item became due. Reads only."""
+        at = _aware(as_of) or self.runtime.state.now()
+        return attest(self.runtime, policies, at, tolerance, samples=samples)
 
     def orphans(
         self,
@@ -380,10 +384,21 @@ class Lethe:
         """The full record of one run (a unique prefix of its id is enough)."""
         return self.runtime.runs.show(run_id)
 
-    def verify_audit(self, trusted_keys: Sequence[str] = ()) -> VerifyReport:
+    def verify_audit(
+        self, trusted_keys: Sequence[str] = (), *, anchors: bool = True
+    ) -> VerifyReport:
         """Recompute the audit chain and check its signatures against ``trusted_keys`` (base64
-        public keys; default: the configured key); the report lists every break found."""
-        return self.runtime.ledger.verify(trusted_keys)
+        public keys; default: the configured key) and, unless ``anchors`` is false, every run
+        head against each configured anchor; the report lists every break found."""
+        report = self.runtime.ledger.verify(trusted_keys)
+        if not anchors:
+            return report
+        check = self.runtime.check_anchors()
+        return replace(
+            report,
+            problems=(*report.problems, *check.problems),
+            notes=(*report.notes, *check.notes),
+        )
 
     def notify_test(self, address: str, *, policy: str | None = None) -> TestDelivery:
         """Send one test message to ``address`` through the configured sender.

@@ -54,6 +54,8 @@ class VerifyReport:
     events: int
     head: str
     problems: tuple[str, ...]
+    #: What was checked besides the chain (each anchor's verdict), for the report.
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
