@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lethe import SafetyLimitError
 from lethe.cli.app import main
-from lethe.errors import ConfigError, NotFoundError, PlanChangedError
+from lethe.engine.decisions import first_run_verdict
+from lethe.errors import ApprovalStateError, ConfigError, NotFoundError, PlanChangedError
 from lethe.model.keys import key_text
 from lethe.model.plan import Plan
 from lethe.model.results import RunStatus
@@ -86,6 +89,27 @@ def test_an_approval_past_its_window_cannot_be_approved(
         with pytest.raises(ConfigError, match="older than the approval window"):
             lethe.runtime.approvals.approve(run_id, "dpo", "late", WINDOW)
         assert lethe.runtime.approvals.get(run_id).status is ApprovalStatus.PENDING
+
+
+def test_the_approval_window_is_the_policy_files(tmp_path: Path) -> None:
+    app = f"sqlite:///{tmp_path / 'app.db'}"
+    seeded("census", app)
+    policy = (
+        _policy(f"sqlite:///{tmp_path / 'state.db'}") + '\n[evidence]\napproval_window = "1h"\n'
+    )
+    with example_lethe("census", app, tmp_path, policy) as lethe:
+        assert lethe.approval_window == timedelta(hours=1)
+        with pytest.raises(SafetyLimitError) as caught:
+            lethe.run(as_of=NOW)
+        run_id = caught.value.result.run_id
+        lethe.clock.set(NOW + timedelta(minutes=61))  # type: ignore[attr-defined]
+        with pytest.raises(ApprovalStateError, match=r"older than the approval window \(1 h\)"):
+            lethe.approve(run_id, "dpo", "late")
+        listed = lethe.approvals()[0].to_document(lethe.runtime.state.now(), lethe.approval_window)
+        assert listed["status"] == "expired"
+    for bad in ('"1mo"', '"0s"'):
+        with pytest.raises(ConfigError, match="approval_window"):
+            example_lethe("census", app, tmp_path, policy.replace('"1h"', bad))
 
 
 def test_the_approved_plan_runs_once_exactly_and_newly_due_rows_are_left(
@@ -261,3 +285,17 @@ def test_a_first_run_over_its_budget_waits_for_an_approval_and_later_runs_do_not
         later = lethe.run(as_of=NOW)  # no longer the first run: over the budget, not refused
         assert later.status is RunStatus.SUCCEEDED and later.limit_tripped is None
         assert 5 not in keys(engine, census.surveys)
+
+
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=8), st.integers(0, 50), max_size=5),
+    st.integers(0, 50),
+)
+def test_the_first_run_budget_refuses_exactly_when_one_table_is_over_it(
+    rows: dict[str, int], limit: int
+) -> None:
+    verdict = first_run_verdict(rows, limit)
+    assert (verdict is None) == all(count <= limit for count in rows.values())
+    if verdict:
+        table = min(t for t, count in rows.items() if count > limit)
+        assert f"would remove {rows[table]} rows from {table} " in verdict
