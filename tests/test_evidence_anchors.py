@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from itertools import count
 from pathlib import Path
@@ -18,10 +19,15 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from lethe import Lethe
 from lethe.cli.app import main
+from lethe.evidence.anchors import AnchorError, Head
+from lethe.evidence.anchors.file import FileAnchor
+from lethe.evidence.anchors.s3 import S3AnchorConfig
 from lethe.evidence.signing import Signer
 from tests.support.apps import NOW
 from tests.support.crash import purge_census
@@ -411,3 +417,63 @@ def test_anchoring_with_postgresql_state(pg_url: str, tmp_path: Path) -> None:
         _roll_back_last_run(lethe)
         (problem,) = lethe.verify_audit().problems
         assert f"run {second['run_id']} is anchored (entry 5" in problem
+
+
+def test_a_bug_in_an_anchor_does_not_fail_the_run(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: FileAnchor, head: Head) -> str:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(FileAnchor, "publish", broken)
+    policy = _policy(sqlite_url, tmp_path, _file_anchor(tmp_path / "heads.jsonl"))
+    with Lethe.from_file(policy, env=ENV) as lethe:
+        run = lethe.run(as_of=NOW)
+        assert run.status.value == "succeeded"
+        assert lethe.run_record(run.run_id)["status"] == "succeeded"
+        (warning,) = run.warnings
+        assert "head not published (unexpected RuntimeError: boom)" in warning
+
+
+_texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+_heads_strategy = st.lists(
+    st.builds(
+        Head,
+        run_id=_texts,
+        entry=st.integers(1, 2**62),
+        hash=st.text("0123456789abcdef", min_size=64, max_size=64),
+        signature=st.none() | _texts,
+        key_id=st.none() | _texts,
+        ts=_texts,
+    ),
+    max_size=8,
+)
+
+
+@given(heads=_heads_strategy)
+@settings(max_examples=60, deadline=None)
+def test_the_file_anchor_reads_back_exactly_what_it_appended(heads: list[Head]) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        anchor = FileAnchor("file", Path(directory) / "heads.jsonl")
+        for head in heads:
+            assert anchor.publish(head) == "appended"
+        reading = anchor.read()
+    assert reading.problems == [] and reading.heads == heads
+
+
+def test_s3_publishing_one_run_twice_keeps_the_first_head(
+    s3_endpoint: str, bucket: tuple[Any, str]
+) -> None:
+    client, name = bucket
+    anchor = S3AnchorConfig(bucket=name, endpoint=s3_endpoint, prefix="p/").build(Path(), {})
+    head = Head("run-1", 4, "ab" * 32, None, None, "2026-12-03T12:00:00+00:00")
+    try:
+        assert anchor.publish(head).startswith("version ")
+        assert anchor.publish(head) == "already anchored"  # a retry after a crash
+        with pytest.raises(AnchorError, match=r"p/run-1\.json already holds a different head"):
+            anchor.publish(Head("run-1", 4, "cd" * 32, None, None, head.ts))
+        versions = client.list_object_versions(Bucket=name, Prefix="p/")["Versions"]
+        assert len(versions) == 1
+        assert anchor.read().heads == [head]
+    finally:
+        anchor.close()

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lethe import secrets
 from lethe.errors import LetheError
 from lethe.evidence.anchors.base import Anchor, AnchorConfig, Head
 from lethe.state.anchors import ANCHORED, AnchorLog, AnchorRow
@@ -46,13 +47,15 @@ def publish_pending(
             continue
         try:
             for count, head in enumerate(pending):
+                # The run is over: not even a bug in an anchor may fail it now.
                 try:
                     receipt = anchor.publish(head)
-                except LetheError as exc:
-                    state.record(name, head, error=str(exc))
+                except Exception as exc:
+                    reason = str(exc) if isinstance(exc, LetheError) else _unexpected(exc)
+                    state.record(name, head, error=reason)
                     left = len(pending) - count
                     warnings.append(
-                        f"anchor {name}: run {head.run_id}'s head not published ({exc}); "
+                        f"anchor {name}: run {head.run_id}'s head not published ({reason}); "
                         f"{left} head(s) wait for the next run"
                     )
                     break
@@ -63,6 +66,12 @@ def publish_pending(
         finally:
             anchor.close()
     return warnings
+
+
+def _unexpected(exc: BaseException) -> str:
+    """An error no anchor meant to raise, in one line without secrets."""
+    log.debug("anchor failed unexpectedly", exc_info=exc)
+    return secrets.scrub(f"unexpected {type(exc).__name__}: {exc}".splitlines()[0])
 
 
 @dataclass
