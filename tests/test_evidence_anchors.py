@@ -247,11 +247,31 @@ def test_dry_runs_publish_nothing(sqlite_url: str, tmp_path: Path) -> None:
     assert not heads.exists()
 
 
-def test_two_anchors_with_one_name_are_refused(sqlite_url: str, tmp_path: Path) -> None:
-    policy = _policy(
-        sqlite_url, tmp_path, _file_anchor(tmp_path / "a") + _file_anchor(tmp_path / "b")
-    )
-    assert main(["--config", str(policy), "check", "--offline"]) == 2
+@pytest.mark.parametrize(
+    ("anchors", "error"),
+    [
+        (
+            _file_anchor(Path("a")) + _file_anchor(Path("b")),
+            "evidence: two anchors named file: give each [[evidence.anchors]] a distinct name",
+        ),
+        ('[[evidence.anchors]]\ntype = "ftp"\n', "unknown type; use one of file, s3, webhook"),
+        (
+            '[[evidence.anchors]]\ntype = "s3"\nbucket = "abc"\nlock_days = 3\n',
+            "evidence.anchors[0].s3: give lock_mode and lock_days together (or neither)",
+        ),
+        (
+            '[[evidence.anchors]]\ntype = "webhook"\nurl = "ftp://x"\n',
+            "a webhook url is http:// or https:// with a host",
+        ),
+    ],
+)
+def test_bad_anchors_are_refused_in_one_line(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], anchors: str, error: str
+) -> None:
+    policy = _policy(sqlite_url, tmp_path, anchors)
+    assert main(["--config", str(policy), "check"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("lethe: error: ") and error in line, line
 
 
 # -- S3 (moto in server mode) ---------------------------------------------------------------
@@ -397,10 +417,16 @@ def test_a_webhook_secret_env_that_is_not_set_warns_and_does_not_fail_the_run(
     with Lethe.from_file(policy, env={"LETHE_TEST_KEY": SEED}) as lethe:
         run = lethe.run(as_of=NOW)
         assert run.status.value == "succeeded"
-        assert run.warnings == (
-            "anchor webhook: run heads not published: evidence.anchors.secret_env: "
-            "environment variable ANCHOR_SECRET is not set",
+        (warning,) = run.warnings
+        assert warning.startswith(f"anchor webhook: run {run.run_id}'s head not published (")
+        assert "environment variable ANCHOR_SECRET (secret_env) is not set" in warning
+        assert hook.received() == []
+        # verify needs no secret: it names the head that was not delivered
+        (problem,) = lethe.verify_audit().problems
+        assert (
+            f"run {run.run_id}'s head (entry 4) was not delivered (publishing failed: " in problem
         )
+        assert problem.endswith("environment variable ANCHOR_SECRET (secret_env) is not set)")
 
 
 # -- PostgreSQL state -----------------------------------------------------------------------

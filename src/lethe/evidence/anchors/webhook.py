@@ -23,7 +23,6 @@ import httpx
 from pydantic import Field, field_validator
 
 from lethe import secrets
-from lethe.errors import ConfigError
 from lethe.evidence.anchors.base import AnchorConfig, AnchorError, Head
 from lethe.evidence.anchors.registry import register
 
@@ -57,23 +56,21 @@ class WebhookAnchorConfig(AnchorConfig):
         return value
 
     def build(self, base_dir: Path, env: Mapping[str, str]) -> WebhookAnchor:
-        key = None
+        key: bytes | str | None = None
         if self.secret_env:
+            # Missing, it fails each publish (a warning), not verify, which needs no secret.
             value = env.get(self.secret_env)
-            if not value:
-                raise ConfigError(
-                    f"environment variable {self.secret_env} is not set",
-                    "evidence.anchors.secret_env",
-                )
-            secrets.register(value)
-            key = value.encode()
+            key = self.secret_env if not value else value.encode()
+            if value:
+                secrets.register(value)
         return WebhookAnchor(self.label, self.url, key, self.timeout)
 
 
 class WebhookAnchor:
     """One HTTP client per publishing pass."""
 
-    def __init__(self, name: str, url: str, key: bytes | None, timeout: float) -> None:
+    def __init__(self, name: str, url: str, key: bytes | str | None, timeout: float) -> None:
+        """``key`` is the HMAC key, or the name of its variable when that is not set."""
         self.name = name
         self.url = url
         self._key = key
@@ -90,6 +87,10 @@ class WebhookAnchor:
             "Content-Type": "application/json",
             "Idempotency-Key": f"{head.run_id}:{head.hash}",
         }
+        if isinstance(self._key, str):
+            raise AnchorError(
+                f"{self.describe()}: environment variable {self._key} (secret_env) is not set"
+            )
         if self._key is not None:
             mac = hmac.new(self._key, body, hashlib.sha256).hexdigest()
             headers["X-Lethe-Signature"] = f"sha256={mac}"
