@@ -10,7 +10,10 @@ import hmac
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -578,3 +581,59 @@ def test_check_says_whether_each_anchor_can_work_without_writing(
     assert len(found) == 6
     assert not (tmp_path / "heads.jsonl").exists() and hook.received() == []
     assert client.list_objects_v2(Bucket=locked).get("KeyCount", 0) == 0
+
+
+@contextmanager
+def _evidence_store() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A receiver on loopback that keeps each POSTed head and lists them all on GET."""
+    kept: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            kept.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self._answer(b"")
+
+        def do_GET(self) -> None:
+            self._answer(json.dumps(kept).encode())
+
+        def _answer(self, body: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/heads", kept
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_webhook_with_a_read_url_is_checked_like_any_anchor(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    with _evidence_store() as (url, kept):
+        anchors = f'[[evidence.anchors]]\ntype = "webhook"\nurl = "{url}"\nread_url = "{url}"\n'
+        with Lethe.from_file(_policy(sqlite_url, tmp_path, anchors), env=ENV) as lethe:
+            first, second = (lethe.run(as_of=NOW) for _ in range(2))
+            assert [h["run_id"] for h in kept] == [first.run_id, second.run_id]
+            where = f"anchor webhook (webhook {url.rsplit('/', 1)[0]})"
+            assert lethe.verify_audit().notes == (f"{where}: all 2 run heads match",)
+            fresh = _resign(lethe)
+            problems = lethe.verify_audit((fresh,)).problems
+            assert [p.split(" run ")[1].split("'s head")[0] for p in problems] == [
+                first.run_id,
+                second.run_id,
+            ]
+            assert all(p.startswith(f"{where}: ") and "head differs" in p for p in problems)
+            del kept[1]  # the receiver lost a head
+            assert f"{where}: run {second.run_id}'s head (entry 5) is not anchored" in (
+                lethe.verify_audit((fresh,)).problems
+            )
