@@ -141,6 +141,25 @@ def test_a_dba_who_rewrites_and_re_signs_the_ledger_is_caught_by_the_file_anchor
         assert problem.endswith("(the ledger was rewritten)")
 
 
+def test_a_run_after_the_rewrite_publishes_only_its_own_head(
+    anchored: tuple[Lethe, Path],
+) -> None:
+    lethe, heads = anchored
+    runs = [h["run_id"] for h in _heads(lethe)]
+    fresh = _resign(lethe)
+    third = lethe.run(as_of=NOW)
+    assert third.warnings == ()
+    # The rewritten heads are not anchored again (that would launder the forgery): only the
+    # new run's head is added, and verify still names both rewritten runs.
+    assert [line["run_id"] for line in _lines(heads)] == [*runs, third.run_id]
+    problems = lethe.verify_audit((fresh, _public_of(SEED))).problems
+    assert [p.split(" run ")[1].split("'s head differs")[0] for p in problems] == runs
+
+
+def _public_of(seed: str) -> str:
+    return Signer(Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed))).public_key
+
+
 def test_a_rolled_back_run_is_named_by_the_anchor(anchored: tuple[Lethe, Path]) -> None:
     lethe, heads = anchored
     second = _heads(lethe)[1]
