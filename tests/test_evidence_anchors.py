@@ -522,3 +522,59 @@ def test_s3_publishing_one_run_twice_keeps_the_first_head(
         assert anchor.read().heads == [head]
     finally:
         anchor.close()
+
+
+def _anchor_findings(lethe: Lethe) -> list[tuple[str, str]]:
+    return [(f.level, f.message) for f in lethe.check().findings if "anchor" in f.message]
+
+
+def test_check_says_whether_each_anchor_can_work_without_writing(
+    sqlite_url: str, tmp_path: Path, s3_endpoint: str, bucket: tuple[Any, str], hook: Hook
+) -> None:
+    client, locked = bucket
+    plain = f"{locked}-plain"
+    client.create_bucket(Bucket=plain)
+    anchors = (
+        _file_anchor(tmp_path / "heads.jsonl")
+        + 'name = "file-ok"\n'
+        + _file_anchor(tmp_path / "missing" / "heads.jsonl")
+        + 'name = "file-bad"\n'
+        + _s3_anchor(s3_endpoint, locked)
+        + 'name = "locked"\n'
+        + _s3_anchor(s3_endpoint, plain)
+        + 'name = "not-lockable"\n'
+        + _s3_anchor("http://127.0.0.1:9", plain, lock=False)
+        + 'name = "down"\n'
+        + _webhook_anchor(hook.url)
+    )
+    with Lethe.from_file(_policy(sqlite_url, tmp_path, anchors), env=ENV) as lethe:
+        found = _anchor_findings(lethe)
+    assert found[:4] == [
+        ("ok", f"anchor file-ok: file {tmp_path}/heads.jsonl: will be created on the first head"),
+        (
+            "error",
+            f"anchor file-bad: file {tmp_path}/missing/heads.jsonl: its directory "
+            f"{tmp_path}/missing cannot be written",
+        ),
+        (
+            "ok",
+            f"anchor locked: s3 {locked}/census/: reachable, Object Lock COMPLIANCE 30 days "
+            "per head",
+        ),
+        (
+            "error",
+            f"anchor not-lockable: s3 {plain}/census/: lock_mode is set but the bucket has no "
+            "Object Lock (enable it when creating the bucket, or drop lock_mode and lock_days)",
+        ),
+    ]
+    assert found[4][0] == "warning" and found[4][1].startswith(
+        "anchor down: cannot reach the bucket: s3 "
+    )
+    assert found[5] == (
+        "ok",
+        f"anchor webhook: webhook {hook.url.rsplit('/hooks', 1)[0]}: configured (not "
+        "contacted: a POST would publish)",
+    )
+    assert len(found) == 6
+    assert not (tmp_path / "heads.jsonl").exists() and hook.received() == []
+    assert client.list_objects_v2(Bucket=locked).get("KeyCount", 0) == 0

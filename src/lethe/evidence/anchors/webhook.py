@@ -109,6 +109,12 @@ class WebhookAnchor:
         """A webhook keeps nothing lethe can read back."""
         return None
 
+    def probe(self) -> list[tuple[str, str]]:
+        """Not contacted: any request to it would be a delivery."""
+        if isinstance(self._key, str):
+            return [("error", f"{self.describe()}: environment variable {self._key} is not set")]
+        return [("ok", f"{self.describe()}: configured (not contacted: a POST would publish)")]
+
     def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
