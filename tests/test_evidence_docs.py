@@ -90,3 +90,17 @@ def test_the_sample_certificate_is_a_real_signed_one_that_verifies() -> None:
     assert verdict.ok and verdict.signed, verdict.problems
     body = sample["body"]
     assert body["totals"]["rows"] > 0 and body["verification"]["audit_chain_ok"]
+
+
+def test_the_export_schema_is_documented_field_by_field_in_order() -> None:
+    from lethe.evidence.export import EVENTS, FIELDS, SCHEMA_VERSION
+
+    schema = _section(EVIDENCE, "## Audit export")
+    table = schema[schema.index(f"### Record schema, version {SCHEMA_VERSION}") :]
+    table = table[: table.index("### `details` per event kind")]
+    documented = re.findall(r"^\| `([a-z_]+)` \|", table, re.MULTILINE)
+    assert tuple(documented) == FIELDS
+    kinds = schema[schema.index("### `details` per event kind") :]
+    rows = [line.split(" | ")[0] for line in kinds.splitlines()[3:] if line.startswith("| `")]
+    named = {name for row in rows for name in re.findall(r"`([a-z_]+)`", row)}
+    assert named == set(EVENTS)
