@@ -33,10 +33,12 @@ def _signer(tmp_path: Path, name: str = "issuer") -> Signer:
     return signer
 
 
-def _issue(url: str, tmp_path: Path, signer: Signer | None = None) -> bytes:
+def _issue(
+    url: str, tmp_path: Path, signer: Signer | None = None, *, dry_run: bool = False
+) -> bytes:
     seeded("census", url)
     with example_lethe("census", url, tmp_path) as lethe:
-        lethe.run(as_of=NOW)
+        lethe.run(as_of=NOW, dry_run=dry_run)
         record = lethe.run_record(lethe.runs(1)[0]["runId"])
         body = certificate.certificate_body(lethe.runtime, record)
     return documents.issue(certificate.KIND, body, signer)
@@ -50,6 +52,30 @@ def test_a_runs_certificate_verifies_and_holds_its_counts(url: str, tmp_path: Pa
     assert body["dry_run"] is False and body["totals"]["rows"] > 0
     assert body["verification"]["audit_chain_ok"] is True
     assert "password" not in data.decode() and "secret" not in data.decode()
+    assert body["tool"]["name"] == "lethe" and body["tool"]["version"]
+    assert body["data_categories"] == ["survey responses"]
+    methods = {m for s in body["stores"] for m in s["methods"]}
+    assert methods == {p["method"] for p in body["phases"]} and "row deletion" in methods
+    # After a real run nothing due and unheld is left: the overdue count at issue is zero.
+    overdue = body["verification"]["overdue"]
+    assert overdue["total"] == 0 and overdue["phases"] and overdue["not_attested"] == []
+
+
+def test_a_dry_runs_certificate_counts_what_is_still_overdue(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'dry.db'}"
+    body = json.loads(_issue(url, tmp_path, dry_run=True))["body"]
+    with example_lethe("census", url, tmp_path) as lethe:
+        expected = lethe.attest(body["policy"]["policies"], as_of=NOW)
+    overdue = body["verification"]["overdue"]
+    assert body["dry_run"] is True and overdue["total"] == expected.overdue > 0
+    assert [p["overdue"] for p in overdue["phases"]] == [p.overdue for p in expected.phases]
+
+
+def test_an_overdue_total_that_does_not_add_up_fails_the_check(tmp_path: Path) -> None:
+    body = json.loads(_issue(f"sqlite:///{tmp_path / 'o.db'}", tmp_path, dry_run=True))["body"]
+    body["verification"]["overdue"]["total"] -= 1
+    verdict = documents.verify_document(documents.issue(certificate.KIND, body, None))
+    assert not verdict.ok and "overdue total" in verdict.problems[0]
 
 
 def test_totals_that_do_not_add_up_fail_the_check(tmp_path: Path) -> None:

@@ -1,9 +1,14 @@
 """Signed ledger entries: a database administrator who edits the ledger and recomputes the
-unkeyed chain cannot re-sign it, removes a signature visibly, and cannot swap in their key."""
+unkeyed chain cannot re-sign it, removes a signature visibly, and cannot swap in their key.
+
+Each case runs with the state in its own database and colocated in the application's, on
+SQLite and on PostgreSQL (where the state's columns are typed by the server, not SQLite's
+affinity), and ``lethe audit verify`` says the same as the ledger."""
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,20 +28,29 @@ from tests.support.crash import purge_census
 SEED = base64.b64encode(bytes(range(32))).decode("ascii")
 
 
-def _policy(url: str, directory: Path, colocated: bool) -> Path:
-    policy = purge_census(url, directory, surveys=30, responses=1, batch_size=10, due=NOW)
+def _policy(app_url: str, state_url: str, directory: Path) -> Path:
+    policy = purge_census(app_url, directory, surveys=30, responses=1, batch_size=10, due=NOW)
     with policy.open("a") as out:
         out.write('\n[evidence]\nsigning_key_env = "LETHE_TEST_KEY"\n')
-        if colocated:
-            out.write(f'\n[state]\nurl = "{url}"\n')
+        out.write(f'\n[state]\nurl = "{state_url}"\n')
     return policy
 
 
-@pytest.fixture(params=["separate", "colocated"])
-def signed(request: pytest.FixtureRequest, sqlite_url: str, tmp_path: Path) -> Iterator[Lethe]:
+#: Where the application's data and lethe's state live, per case.
+PLACES = ["sqlite-separate", "sqlite-colocated", "postgresql-separate", "postgresql-colocated"]
+
+
+@pytest.fixture(params=PLACES)
+def signed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lethe]:
     """30 surveys purged in 3 signed batches (entries 1–3) and the run's end (entry 4)."""
-    policy = _policy(sqlite_url, tmp_path, request.param == "colocated")
-    lethe = Lethe.from_file(policy, env={"LETHE_TEST_KEY": SEED})
+    backend, place = str(request.param).split("-")
+    sqlite = f"sqlite:///{tmp_path / 'app.db'}"
+    server = str(request.getfixturevalue("pg_url")) if backend == "postgresql" else None
+    if place == "colocated":
+        app_url = state_url = server or sqlite
+    else:  # PostgreSQL state beside a SQLite application, or two SQLite files
+        app_url, state_url = sqlite, server or f"sqlite:///{tmp_path / 'state.db'}"
+    lethe = Lethe.from_file(_policy(app_url, state_url, tmp_path), env={"LETHE_TEST_KEY": SEED})
     assert lethe.run(as_of=NOW).errors == ()
     yield lethe
     lethe.close()
@@ -174,6 +188,38 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def test_audit_verify_names_the_batch_a_forgery_or_a_removal_broke(
+    signed: Lethe,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("LETHE_TEST_KEY", SEED)
+    policy = str(tmp_path / "lethe.toml")
+    code, out, err = _cli(capsys, "-c", policy, "audit", "verify")
+    assert (code, err) == (0, ""), out
+    assert out.startswith("Audit chain verifies: 31 events, head ")
+    entry = signed.runtime.ledger.entry(2)
+    assert entry is not None and entry["batch_id"]
+    with signed.runtime.state.engine.begin() as conn:
+        _reforge(conn)
+    code, out, _ = _cli(capsys, "-c", policy, "audit", "verify", "--json")
+    report = json.loads(out)
+    assert code == 4 and not report["ok"]
+    assert report["problems"][0] == (
+        f"entry 2 (batch {entry['batch_id']}), events 11–20: signature by key "
+        f"{key_id(_public(signed))} does not verify"
+    )
+    stranger = Signer(Ed25519PrivateKey.generate()).public_key
+    code, out, _ = _cli(capsys, "-c", policy, "audit", "verify", "--key", stranger)
+    assert code == 4 and out.count("which is not trusted") == 4, out
+    _tamper(signed, "UPDATE lethe_entries SET signature = NULL, key_id = NULL WHERE seq = 1")
+    code, out, _ = _cli(capsys, "-c", policy, "audit", "verify")
+    assert code == 4
+    assert out.splitlines()[0].startswith("✗ entry 1 (batch ")
+    assert out.splitlines()[0].endswith("unsigned after signing began (signature removed)")
 
 
 def test_audit_key_prints_the_public_key_and_new_writes_a_private_one(

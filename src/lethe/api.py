@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +23,7 @@ from lethe.config.loader import Settings, load, load_file
 from lethe.config.model import LetheConfig
 from lethe.config.previous import load_previous
 from lethe.engine import check as checking
+from lethe.engine.approval import plan_changes
 from lethe.engine.executor import ProgressFn
 from lethe.engine.explain import Explanation, explain
 from lethe.engine.health import HealthReport, health
@@ -31,15 +33,15 @@ from lethe.engine.preview import Preview, preview
 from lethe.engine.run import breaker_reasons, execute_run
 from lethe.engine.runtime import Runtime, Target
 from lethe.engine.stop import StopFlag
-from lethe.errors import ConfigError, PlanFileError
-from lethe.evidence.attest import Attestation, attest
+from lethe.errors import ApprovalStateError, ConfigError, PlanChangedError, PlanFileError
+from lethe.evidence.attest import SAMPLE_KEYS, Attestation, attest
 from lethe.holds.registry import PREFIX_MARK, Hold, HoldRegistry
 from lethe.model.keys import key_text
 from lethe.model.plan import Plan
 from lethe.model.results import RunResult
 from lethe.notify.probe import TestDelivery, pick_sender, send_test, senders_of
 from lethe.schedule.clock import Clock
-from lethe.state.approvals import APPROVAL_WINDOW, ApprovalStatus
+from lethe.state.approvals import Approval, ApprovalStatus
 from lethe.state.batches import new_id
 from lethe.state.ledger import VerifyReport
 from lethe.stores.base import Finding
@@ -249,18 +251,65 @@ class Lethe:
             raise ConfigError("give a plan file or an approval, not both", "--approved")
         log = self.runtime.approvals
         approval = log.get(approved)
-        planned = Plan.from_document(approval.plan, source=f"the approval of run {approved}")
-        if planned.config_hash != self.settings.hash:
-            raise ConfigError(
-                f"the approval of run {approved} is stale: the policy file changed since its "
-                "plan; run again for a fresh plan to approve"
-            )
+        planned = self._recorded_plan(approval)
         run_id = run_id or new_id("run-")
         if not dry_run:
-            log.claim(approved, run_id, APPROVAL_WINDOW)
+            log.claim(approved, run_id, self.approval_window)
         elif approval.status is not ApprovalStatus.APPROVED:
-            raise ConfigError(f"run {approved}'s plan is {approval.status.value}, not approved")
+            raise ApprovalStateError(
+                f"run {approved}'s plan is {approval.status.value}, not approved"
+            )
         return planned, run_id
+
+    @property
+    def approval_window(self) -> timedelta:
+        """How long a refused run's plan may wait for its approval and its run."""
+        return timedelta(seconds=self.settings.config.evidence.approval_window.seconds)
+
+    def approvals(self, limit: int = 100) -> list[Approval]:
+        """The plans of real runs the circuit breaker refused, newest first."""
+        return self.runtime.approvals.list(limit)
+
+    def approve(
+        self,
+        run_id: str,
+        by: str,
+        reason: str,
+        *,
+        via: str = "api",
+        identity: str | None = None,
+    ) -> Approval:
+        """Approve the recorded plan of the refused run ``run_id``, so that one
+        ``run(approved=run_id)`` carries it out; audited (``approval_granted``) with ``by``,
+        ``reason``, ``via`` (``cli``, ``http``, ``api``) and the authenticated ``identity``.
+
+        Refused with :class:`~lethe.errors.NotFoundError` for an unknown run,
+        :class:`~lethe.errors.ApprovalStateError` when it is not pending (approved, used,
+        past the approval window), and :class:`~lethe.errors.PlanChangedError` when the
+        policy file changed or items of the plan are no longer due or are held now: the
+        approval would then not be of what would run.
+        """
+        log = self.runtime.approvals
+        pending = log.pending(run_id, self.approval_window)
+        planned = self._recorded_plan(pending)
+        changes = plan_changes(self.runtime, planned, self.runtime.state.now())
+        if changes.changed:
+            raise PlanChangedError(
+                f"run {run_id} cannot be approved: {changes.describe()}; run again for a "
+                "fresh plan to approve"
+            )
+        return log.approve(run_id, by, reason, self.approval_window, via=via, identity=identity)
+
+    def _recorded_plan(self, approval: Approval) -> Plan:
+        """An approval's plan, if it was made under this policy file."""
+        run_id = approval.run_id
+        planned = Plan.from_document(approval.plan, source=f"the approval of run {run_id}")
+        if planned.config_hash != self.settings.hash:
+            raise PlanChangedError(
+                f"the approval of run {run_id} is stale: the policy file changed since its "
+                "plan; run again for a fresh plan to approve"
+            )
+        return planned
 
     def health(
         self, policies: Sequence[str] | None = None, *, as_of: datetime | None = None
@@ -275,11 +324,14 @@ class Lethe:
         *,
         as_of: datetime | None = None,
         tolerance: Duration | None = None,
+        samples: int = SAMPLE_KEYS,
     ) -> Attestation:
         """Items due and unheld for longer than ``tolerance`` (default: ``[evidence]
         overdue_tolerance``, else twice the policy's job interval, else a day), per destructive
-        phase, at ``as_of`` (default now). Reads only."""
-        return attest(self.runtime, policies, _aware(as_of) or self.runtime.state.now(), tolerance)
+        phase, at ``as_of`` (default now), with up to ``samples`` overdue keys per phase and
+        when its oldest overdue item became due. Reads only."""
+        at = _aware(as_of) or self.runtime.state.now()
+        return attest(self.runtime, policies, at, tolerance, samples=samples)
 
     def orphans(
         self,
@@ -332,10 +384,21 @@ class Lethe:
         """The full record of one run (a unique prefix of its id is enough)."""
         return self.runtime.runs.show(run_id)
 
-    def verify_audit(self, trusted_keys: Sequence[str] = ()) -> VerifyReport:
+    def verify_audit(
+        self, trusted_keys: Sequence[str] = (), *, anchors: bool = True
+    ) -> VerifyReport:
         """Recompute the audit chain and check its signatures against ``trusted_keys`` (base64
-        public keys; default: the configured key); the report lists every break found."""
-        return self.runtime.ledger.verify(trusted_keys)
+        public keys; default: the configured key) and, unless ``anchors`` is false, every run
+        head against each configured anchor; the report lists every break found."""
+        report = self.runtime.ledger.verify(trusted_keys)
+        if not anchors:
+            return report
+        check = self.runtime.check_anchors()
+        return replace(
+            report,
+            problems=(*report.problems, *check.problems),
+            notes=(*report.notes, *check.notes),
+        )
 
     def notify_test(self, address: str, *, policy: str | None = None) -> TestDelivery:
         """Send one test message to ``address`` through the configured sender.

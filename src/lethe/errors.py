@@ -4,6 +4,7 @@ Every error lethe raises on purpose derives from :class:`LetheError`::
 
     LetheError
     ├── ConfigError            the policy file or an argument is wrong (exit 2)
+    │   ├── ApprovalStateError an approval is not pending/approved as the command needs (exit 2)
     │   ├── LiveCheckError     the file is valid but the live database disagrees (exit 2)
     │   └── DeployRefusedError a deployment target cannot express a job as declared (exit 2)
     ├── SafetyLimitError       a circuit breaker refused the run; nothing was touched (exit 3)
@@ -11,6 +12,7 @@ Every error lethe raises on purpose derives from :class:`LetheError`::
     ├── StoreError             a store failed or could not be reached (exit 5)
     │   └── DataRefusedError   the store refused a batch's change for the data it touched
     ├── PlanFileError          a plan file is unreadable, of an unknown version or tampered (exit 2)
+    ├── PlanChangedError       an approval's items are no longer all due and unheld (exit 13)
     ├── LeaseLostError         a run lost its lease; its final writes were refused (exit 1)
     ├── NotFoundError          a run, hold or item named on the command line does not exist (exit 6)
     └── DeliveryError          a notice was not delivered (exits 8 to 11, by cause)
@@ -30,6 +32,7 @@ from enum import IntEnum
 from typing import Any
 
 __all__ = [
+    "ApprovalStateError",
     "AuditIntegrityError",
     "ConfigError",
     "DataRefusedError",
@@ -42,6 +45,7 @@ __all__ = [
     "LetheError",
     "LiveCheckError",
     "NotFoundError",
+    "PlanChangedError",
     "PlanFileError",
     "SafetyLimitError",
     "SenderAuthError",
@@ -69,6 +73,7 @@ class ExitCode(IntEnum):
     SENDER_AUTH = 10
     DELIVERY_REJECTED = 11
     OVERDUE = 12
+    PLAN_CHANGED = 13
 
 
 class LetheError(Exception):
@@ -100,6 +105,11 @@ class DeployRefusedError(ConfigError):
     """``lethe deploy`` refused: the platform cannot carry a job's schedule or zone exactly
     (``--approximate=tick`` fires ``lethe tick`` on a coarser schedule instead), or a name
     does not fit the platform's rules. Nothing was written."""
+
+
+class ApprovalStateError(ConfigError):
+    """An approval is not in the state the command needs: already approved, used, expired,
+    or still pending when a run asks for it. HTTP answers 409."""
 
 
 class SafetyLimitError(LetheError):
@@ -140,6 +150,14 @@ class PlanFileError(LetheError):
     """A plan file cannot be used: unreadable, unknown version, or its hash does not match."""
 
     exit_code = ExitCode.INVALID
+
+
+class PlanChangedError(LetheError):
+    """An approval was refused because items of the recorded plan are no longer due, or are
+    held now: approving it would approve something other than what will run. Nothing was
+    changed; a new run records a fresh plan to approve."""
+
+    exit_code = ExitCode.PLAN_CHANGED
 
 
 class LeaseLostError(LetheError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from typing import Annotated
 
@@ -9,7 +10,6 @@ import typer
 
 from lethe.cli.context import state
 from lethe.model.text import stamp
-from lethe.state.approvals import APPROVAL_WINDOW
 
 __all__ = ["register"]
 
@@ -21,9 +21,16 @@ def approve(
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the audit).")],
 ) -> None:
     """Approve the exact plan of a run the circuit breaker refused; then carry it out with
-    `lethe run --approved RUN_ID`. Exit 6 for an unknown run, 2 when it is not pending."""
+    `lethe run --approved RUN_ID`.
+
+    The plan's items are checked first: if any stopped being due or is held now, the
+    approval is refused (exit 13) naming them, and a new run records a fresh plan. The
+    approval is audited (approval_granted: --by, --reason, via cli, the OS user). Exit 6 for
+    an unknown run, 2 when it is not pending (already approved, used, or older than
+    evidence.approval_window, 7 days by default). Over HTTP: POST /approvals/RUN_ID.
+    """
     cli = state(ctx)
-    approval = cli.lethe().runtime.approvals.approve(run_id, by, reason, APPROVAL_WINDOW)
+    approval = cli.lethe().approve(run_id, by, reason, via="cli", identity=_os_user())
     cli.console.print(
         f"Approved run {approval.run_id}'s plan {approval.plan_hash[:12]} by {by}; "
         f"carry it out with: lethe run --approved {approval.run_id}",
@@ -35,25 +42,34 @@ def approvals(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """List the plans of refused runs: pending, approved, used or expired (after 7 days)."""
+    """List the plans of refused runs: pending, approved, used or expired (older than
+    evidence.approval_window, 7 days by default). Over HTTP: GET /approvals."""
     cli = state(ctx)
-    runtime = cli.lethe().runtime
-    now = runtime.state.now()
-    found = runtime.approvals.list()
+    lethe = cli.lethe()
+    now, window = lethe.runtime.state.now(), lethe.approval_window
+    found = lethe.approvals()
     if as_json:
-        typer.echo(json.dumps([a.to_document(now, APPROVAL_WINDOW) for a in found], indent=1))
+        typer.echo(json.dumps([a.to_document(now, window) for a in found], indent=1))
         return
     for a in found:
         items = sum(int(c.get("items", 0)) for c in a.counts.values())
         who = f" by {a.approved_by}" if a.approved_by else ""
         cli.console.print(
-            f"{a.run_id}  {a.shown_status(now, APPROVAL_WINDOW).value}{who}  "
+            f"{a.run_id}  {a.shown_status(now, window).value}{who}  "
             f"{', '.join(a.policies)}  {items} items  plan {a.plan_hash[:12]}  "
             f"{stamp(a.created_at)}",
             markup=False,
         )
     if not found:
         cli.console.print("No approvals: no real run was refused by the circuit breaker.")
+
+
+def _os_user() -> str | None:
+    """Who runs the command, for the audit (None where the OS cannot say, e.g. no passwd entry)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
 
 
 def register(app: typer.Typer) -> None:

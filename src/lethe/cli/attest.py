@@ -10,7 +10,7 @@ import typer
 
 from lethe.cli.context import parse_instant, state
 from lethe.cli.evidence import issue_document
-from lethe.config.durations import parse_duration
+from lethe.config.durations import Duration, parse_duration
 from lethe.errors import ConfigError, ExitCode
 from lethe.evidence.attest import KIND
 
@@ -45,7 +45,11 @@ def attest(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Count, per destructive phase, the items due and not held for longer than the tolerance:
-    the "nothing due is kept" promise measured. Exit 12 when any item is overdue. Reads only."""
+    the "nothing due is kept" promise measured. Exit 12 when any item is overdue. Reads only.
+
+    A phase with overdue items also shows when its oldest became due and its first five keys
+    (key order): the same in --json and the signed --out document (sample_keys,
+    oldest_due_since)."""
     cli = state(ctx)
     try:
         allowed = parse_duration(tolerance) if tolerance is not None else None
@@ -64,6 +68,18 @@ def attest(
                 f"{mark} {phase.policy} phase {phase.phase} ({phase.action}, {phase.dataset}): "
                 f"{phase.overdue} overdue (due for more than {phase.tolerance}), {phase.held} held"
             )
+            if phase.due_since is not None:
+                age = Duration(seconds=int((report.as_of - phase.due_since).total_seconds()))
+                cli.console.print(
+                    f"    oldest due since {phase.due_since.isoformat(timespec='seconds')} "
+                    f"({age} before {report.as_of.isoformat(timespec='seconds')})",
+                    markup=False,
+                )
+            if phase.sample_keys:
+                more = ", …" if phase.overdue > len(phase.sample_keys) else ""
+                cli.console.print(
+                    f"    e.g. {', '.join(phase.sample_keys)}{more}", markup=False, highlight=False
+                )
         cli.console.print(f"{report.overdue} overdue" if report.overdue else "nothing overdue")
     if not report.ok:
         raise typer.Exit(int(ExitCode.OVERDUE))

@@ -21,6 +21,7 @@ from lethe.model.keys import key_text
 from lethe.model.plan import PhasePlan, Plan
 from lethe.model.results import PhaseResult, RunResult
 from lethe.model.text import duration, stamp
+from lethe.state.approvals import next_steps
 
 __all__ = [
     "phase_lines",
@@ -189,10 +190,10 @@ def render_result(
         drift = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in result.drift.items())
         console.print(f"\nDrift since the plan: {drift}")
     if result.limit_tripped:
-        console.print(
-            f"\n[red]Refused by a safety limit; nothing was changed:[/] {result.limit_tripped}"
-        )
-        render_breaker_help(console, config, result.limit_tripped)
+        tripped, _, _ = result.limit_tripped.partition(f"; {next_steps(result.run_id)}")
+        console.print(f"\n[red]Refused by a safety limit; nothing was changed:[/] {tripped}")
+        recorded = tripped != result.limit_tripped  # its plan waits for an approval
+        render_breaker_help(console, config, tripped, result.run_id if recorded else None)
     for error in result.errors:
         console.print(f"[red]error:[/] {secrets.scrub(error)}")
     if result.deleted and not result.dry_run:
@@ -207,9 +208,12 @@ def render_result(
 _TRIPPED = re.compile(r"policy (\S+): would remove")
 
 
-def render_breaker_help(console: Console, config: LetheConfig | None, tripped: str) -> None:
-    """How to go on after the circuit breaker refused: which keys to raise, how to take
-    exactly the reviewed keys (a plan file is bound to the file it was made with, so the
+def render_breaker_help(
+    console: Console, config: LetheConfig | None, tripped: str, approval: str | None = None
+) -> None:
+    """How to go on after the circuit breaker refused: approve the refused run's recorded
+    plan (``approval``: its run id, when one was recorded), or which keys to raise and how to
+    take exactly the reviewed keys (a plan file is bound to the file it was made with, so the
     limits are raised first), how to look at other instants."""
     policies = list(dict.fromkeys(_TRIPPED.findall(tripped)))
     keys = [
@@ -218,9 +222,17 @@ def render_breaker_help(console: Console, config: LetheConfig | None, tripped: s
         else "limits.breaker"
         for p in policies
     ] or ["limits.breaker"]
-    raise_keys = " / ".join(dict.fromkeys(f"{k}.max_rows, {k}.max_percent" for k in keys))
-    lines = [
-        "To go on, if these removals are intended:",
+    limits = (
+        "first_run_max_rows" if "first_run_max_rows" in tripped else "max_rows, {k}.max_percent"
+    )
+    raise_keys = " / ".join(dict.fromkeys(f"{k}.{limits.format(k=k)}" for k in keys))
+    lines = ["To go on, if these removals are intended:"]
+    if approval:
+        lines += [
+            f"  lethe approve {approval} --by NAME --reason TEXT, then lethe run --approved "
+            f"{approval}: exactly this refused plan, once (see lethe approvals); or",
+        ]
+    lines += [
         f"  1. raise {raise_keys} in the policy file, or set limits.max_deletions to take "
         "the backlog in slices over several runs",
         f"  2. lethe plan {' '.join(policies)} --out plan.json -v: review exactly what would "

@@ -15,9 +15,11 @@ key itself never goes in the policy file: only where to read it.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lethe.config.durations import Duration
 from lethe.config.types import DurationField
+from lethe.evidence.anchors import AnchorField
 
 __all__ = ["EvidenceConfig"]
 
@@ -42,9 +44,30 @@ class EvidenceConfig(_Strict):
     # counts as overdue; unset: twice the longest gap between the slots of the policy's jobs,
     # or a day.
     overdue_tolerance: DurationField | None = None
+    # Approvals (`lethe approve`): how long a refused run's recorded plan may wait for its
+    # approval and its `lethe run --approved`; past it, a new run records a fresh plan.
+    approval_window: DurationField = Duration(seconds=7 * 86400)
+
+    # Anchors (docs/evidence.md "Anchors"): after every real run, each run head not yet
+    # published goes to each of these append-only places; `lethe audit verify` checks them.
+    anchors: list[AnchorField] = Field(default_factory=list, max_length=16)
+
+    @field_validator("approval_window")
+    @classmethod
+    def _fixed_window(cls, value: Duration) -> Duration:
+        if value.months or value.seconds <= 0:
+            raise ValueError(f"{value} must be a positive span without months (s, m, h, d, w)")
+        return value
 
     @model_validator(mode="after")
     def _one_key_source(self) -> EvidenceConfig:
         if self.signing_key_file and self.signing_key_env:
             raise ValueError("give signing_key_file or signing_key_env, not both")
+        names = [anchor.label for anchor in self.anchors]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(
+                f"two anchors named {', '.join(twice)}: give each [[evidence.anchors]] a "
+                "distinct name"
+            )
         return self

@@ -30,6 +30,7 @@ from lethe.errors import (
 )
 from lethe.model.plan import Plan
 from lethe.model.results import PhaseResult, RunResult, RunStatus
+from lethe.state.approvals import next_steps
 from lethe.state.batches import new_id
 from lethe.state.ledger import EventDraft
 
@@ -186,8 +187,8 @@ def _execute(
             errors.extend(unknown.values())
         if reasons:
             tripped = "; ".join(reasons)
-            if not dry_run:
-                _ask_approval(rt, targets, run_id, as_of, planned, tripped, errors)
+            if not dry_run and _ask_approval(rt, targets, run_id, as_of, planned, tripped, errors):
+                tripped = f"{tripped}; {next_steps(run_id)}"
         elif not dry_run:
             for target in targets:
                 if target.policy not in unknown:
@@ -236,13 +237,15 @@ def _ask_approval(
     planned: Plan | None,
     tripped: str,
     errors: list[str],
-) -> None:
+) -> bool:
     """Record the refused run's exact plan as pending approval (``lethe approve``); a plan
     that cannot be made or kept leaves the run refused all the same, with why."""
     try:
         rt.approvals.request(run_id, tripped, plan(rt, targets, as_of, planned))
     except LetheError as exc:
         errors.append(f"no approval could be recorded for this run: {exc}")
+        return False
+    return True
 
 
 def _ended_by(exc: BaseException) -> tuple[RunStatus, str]:
@@ -286,6 +289,11 @@ def _record(rt: Runtime, result: RunResult, raised: str | None) -> tuple[RunResu
         )
         with rt.state.write() as conn:
             head = rt.ledger.append(conn, [finished])
+    if not result.dry_run:
+        # After the head committed, outside any deletion: a failing anchor only warns.
+        late = rt.publish_heads()
+        if late:
+            result = replace(result, warnings=(*result.warnings, *late))
     rt.runs.finish(result, head, file=problem is None, policy_hash=rt.settings.hash)
     for error in result.errors:
         if error not in (raised, problem):

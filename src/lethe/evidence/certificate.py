@@ -5,8 +5,10 @@ category, tables/prefixes/patterns and counts per action), where (stores by sche
 never credentials), method per phase (row deletion, soft delete, update, object deletion, key
 unlink, partition drop), tool and version, who (organisation and system from ``[evidence]``),
 when (start and end) and verification (the audit chain checked at issue, the run's head
-entry). A dry run gets a certificate marked ``dry_run`` whose statement says nothing was
-deleted. The check registered for ``lethe.certificate`` validates the body's structure.
+entry and its signature, the items overdue under the run's policies at issue, counted by
+:func:`lethe.evidence.attest.attest`). A dry run gets a certificate marked ``dry_run`` whose
+statement says nothing was deleted. The check registered for ``lethe.certificate`` validates
+the body's structure.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from lethe import __version__, secrets
+from lethe.evidence.attest import attest
 from lethe.evidence.documents import register
 from lethe.evidence.records import _what, _where
 from lethe.state.schema import entries
@@ -32,8 +35,8 @@ STATEMENT = "The items counted below were deleted or changed by this run."
 DRY_RUN_STATEMENT = "DRY RUN - nothing deleted: the counts are what the run would have changed."
 _REQUIRED = {
     "certificate_version", "run_id", "dry_run", "statement", "status", "organisation", "system",
-    "tool", "started_at", "completed_at", "policy", "stores", "phases", "counts", "totals",
-    "holds", "errors", "verification",
+    "tool", "started_at", "completed_at", "policy", "data_categories", "stores", "phases",
+    "counts", "totals", "holds", "errors", "verification",
 }  # fmt: skip
 _PHASE_COUNTS = ("acted", "held", "blocked", "capped", "failed", "unreadable")
 
@@ -85,7 +88,11 @@ def certificate_body(rt: Runtime, record: Mapping[str, Any]) -> dict[str, Any]:
         for action, rows in sorted(per.items())
     ]
     stores = [
-        {"name": name, "where": _where(rt.settings.store_url(name))}
+        {
+            "name": name,
+            "where": _where(rt.settings.store_url(name)),
+            "methods": sorted({p["method"] for p in phases if p.get("store") == name}),
+        }
         for name in sorted(store_names)
         if name in config.stores
     ]
@@ -130,6 +137,7 @@ def certificate_body(rt: Runtime, record: Mapping[str, Any]) -> dict[str, Any]:
             "fingerprint_at_run": record.get("policyHash"),
             "fingerprint_at_issue": rt.settings.hash,
         },
+        "data_categories": sorted({p["category"] for p in phases if "category" in p}),
         "stores": stores,
         "phases": phases,
         "counts": counts,
@@ -146,7 +154,21 @@ def certificate_body(rt: Runtime, record: Mapping[str, Any]) -> dict[str, Any]:
             "audit_head": report.head,
             "audit_problems": len(report.problems),
             "run_head": run_head,
+            "overdue": _overdue(rt, list(record.get("policies", []))),
         },
+    }
+
+
+def _overdue(rt: Runtime, policies: list[str]) -> dict[str, Any]:
+    """The items overdue at issue under the run's policies still in the file (lethe attest)."""
+    present = [name for name in policies if name in rt.config.policies]
+    now = rt.state.now()
+    found = attest(rt, present, now).body() if present else {"overdue_total": 0, "phases": []}
+    return {
+        "as_of": now.isoformat(),
+        "total": found["overdue_total"],
+        "phases": found["phases"],
+        "not_attested": [name for name in policies if name not in present],
     }
 
 
@@ -184,6 +206,14 @@ def check_certificate(body: Mapping[str, Any]) -> list[str]:
     }
     if not isinstance(totals, dict) or any(totals.get(k) != v for k, v in expect.items()):
         problems.append(f"the totals do not add up (expected {expect})")
+    verification = body["verification"]
+    overdue = verification.get("overdue") if isinstance(verification, dict) else None
+    if not isinstance(overdue, dict) or not isinstance(overdue.get("phases"), list):
+        problems.append("the verification lacks the overdue count at issue")
+    elif not all(isinstance(p, dict) and _count(p.get("overdue")) for p in overdue["phases"]):
+        problems.append("an overdue count is not a non-negative integer")
+    elif overdue.get("total") != sum(p["overdue"] for p in overdue["phases"]):
+        problems.append("the overdue total is not the sum of its phases")
     return problems
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from lethe.errors import (
+    ApprovalStateError,
     ConfigError,
     LeaseLostError,
     LetheError,
     NotFoundError,
+    PlanChangedError,
     SafetyLimitError,
     StoreError,
 )
@@ -15,6 +17,8 @@ __all__ = ["http_status_for"]
 
 _STATUS: list[tuple[type[LetheError], int]] = [
     (NotFoundError, 404),
+    (ApprovalStateError, 409),  # before ConfigError, its base
+    (PlanChangedError, 409),
     (ConfigError, 400),
     (SafetyLimitError, 409),
     (LeaseLostError, 409),

@@ -5,6 +5,9 @@ the plan's hash) as ``pending``. ``lethe approve`` makes it ``approved`` — who
 the audit ledger as an ``approval_granted`` event — and ``lethe run --approved`` claims it
 (``used``, an ``approval_used`` event in that run) before acting on exactly those keys. Each
 change is a conditional update, so two approvers or two runs racing cannot both win.
+
+:meth:`lethe.Lethe.approve` is the one way in (the CLI and ``POST /approvals/{run_id}``): it
+checks that the plan's items are still due and unheld before :meth:`ApprovalLog.approve`.
 """
 
 from __future__ import annotations
@@ -17,17 +20,26 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from lethe.errors import ConfigError, NotFoundError
+from lethe.errors import ApprovalStateError, ConfigError, NotFoundError
 from lethe.model.plan import Plan
-from lethe.model.text import stamp
+from lethe.model.text import duration, stamp
 from lethe.state.db import StateDB, as_utc
 from lethe.state.ledger import EventDraft, Ledger
 from lethe.state.schema import approvals
 
-__all__ = ["APPROVAL_WINDOW", "Approval", "ApprovalLog", "ApprovalStatus"]
+__all__ = ["APPROVAL_WINDOW", "Approval", "ApprovalLog", "ApprovalStatus", "next_steps"]
 
-#: How long a refused run's plan may wait for its approval and its run.
+#: How long a refused run's plan may wait for its approval and its run, unless the policy
+#: file says otherwise (``[evidence] approval_window``).
 APPROVAL_WINDOW = timedelta(days=7)
+
+
+def next_steps(run_id: str) -> str:
+    """What the trip message tells the operator to do with a recorded plan."""
+    return (
+        f"to carry out exactly this plan: lethe approve {run_id} --by NAME --reason TEXT, "
+        f"then lethe run --approved {run_id}"
+    )
 
 
 class ApprovalStatus(StrEnum):
@@ -165,21 +177,41 @@ class ApprovalLog:
         with self.state.read() as conn:
             return [_approval(row) for row in conn.execute(query).mappings()]
 
-    def approve(self, run_id: str, by: str, reason: str, window: timedelta) -> Approval:
-        """Approve a pending plan that is younger than ``window``; audited with who and why."""
+    def pending(self, run_id: str, window: timedelta) -> Approval:
+        """The approval of ``run_id`` if it can still be approved, else why not (404, or
+        :class:`~lethe.errors.ApprovalStateError`: approved, used, past ``window``)."""
+        current = self.get(run_id)
+        if current.status is not ApprovalStatus.PENDING:
+            raise ApprovalStateError(f"run {run_id} cannot be approved: {_settled(current)}")
+        if current.expired(self.state.now(), window):
+            raise ApprovalStateError(
+                f"run {run_id} cannot be approved: its plan of {stamp(current.created_at)} is "
+                f"older than the approval window ({duration(window)}); run again for a fresh plan "
+                "to approve"
+            )
+        return current
+
+    def approve(
+        self,
+        run_id: str,
+        by: str,
+        reason: str,
+        window: timedelta,
+        *,
+        via: str = "cli",
+        identity: str | None = None,
+    ) -> Approval:
+        """Approve a pending plan that is younger than ``window``; audited with who and why,
+        ``via`` which interface and, when known, the authenticated ``identity`` behind ``by``.
+
+        Use :meth:`lethe.Lethe.approve`, which first checks the plan is still what would run.
+        """
         if not by.strip():
             raise ConfigError("an approval needs the name of who approves it (--by)")
         if not reason.strip():
             raise ConfigError("an approval needs a reason (--reason)")
-        current = self.get(run_id)
+        current = self.pending(run_id, window)
         now = self.state.now()
-        if current.status is not ApprovalStatus.PENDING:
-            raise ConfigError(f"run {run_id} cannot be approved: {_settled(current)}")
-        if current.expired(now, window):
-            raise ConfigError(
-                f"run {run_id} cannot be approved: its plan of {stamp(current.created_at)} is "
-                f"older than the approval window; run again for a fresh plan to approve"
-            )
         with self.state.write() as conn:
             changed = conn.execute(
                 update(approvals)
@@ -195,7 +227,9 @@ class ApprovalLog:
                 )
             ).rowcount
             if changed != 1:  # approved meanwhile by someone else
-                raise ConfigError(f"run {run_id} cannot be approved: {_settled(self.get(run_id))}")
+                raise ApprovalStateError(
+                    f"run {run_id} cannot be approved: {_settled(self.get(run_id))}"
+                )
             self.ledger.append(
                 conn,
                 [
@@ -205,6 +239,8 @@ class ApprovalLog:
                         details={
                             "by": by,
                             "reason": reason,
+                            "via": via,
+                            "identity": identity,
                             "plan_hash": current.plan_hash,
                             "counts": dict(current.counts),
                         },
@@ -218,9 +254,9 @@ class ApprovalLog:
         current = self.get(run_id)
         now = self.state.now()
         if current.status is not ApprovalStatus.APPROVED:
-            raise ConfigError(f"run {run_id}'s plan cannot be run: {_settled(current)}")
+            raise ApprovalStateError(f"run {run_id}'s plan cannot be run: {_settled(current)}")
         if current.expired(now, window):
-            raise ConfigError(
+            raise ApprovalStateError(
                 f"the approval of run {run_id} is stale: its plan of "
                 f"{stamp(current.created_at)} is older than the approval window; run again for "
                 "a fresh plan to approve"
@@ -235,7 +271,7 @@ class ApprovalLog:
                 .values(status=ApprovalStatus.USED.value, used_by=by_run, used_at=now)
             ).rowcount
             if changed != 1:  # another run took it first
-                raise ConfigError(
+                raise ApprovalStateError(
                     f"run {run_id}'s plan cannot be run: {_settled(self.get(run_id))}"
                 )
             self.ledger.append(

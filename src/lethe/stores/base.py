@@ -187,6 +187,14 @@ class DatasetHandle(Protocol):
         """
         ...
 
+    def eligible_keys(
+        self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int
+    ) -> list[ItemKey]:
+        """The first ``limit`` keys, in key order, of the items :meth:`count` counts as
+        eligible (selected, not held, not in ``exclude``): samples that read ``limit`` keys,
+        never every key."""
+        ...
+
     def preview_delete(
         self, keys: Sequence[ItemKey], *, batch_size: int, held: HeldFn | None = None
     ) -> DeleteOutcome:

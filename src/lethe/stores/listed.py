@@ -18,6 +18,7 @@ items the store fails to delete are reported in :attr:`ListedBatch.failed`.
 
 from __future__ import annotations
 
+import heapq
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -224,6 +225,19 @@ class ListedDataset(ABC):
             else:
                 eligible += 1
         return eligible, held
+
+    def eligible_keys(
+        self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int
+    ) -> list[ItemKey]:
+        """The ``limit`` smallest eligible keys: the listing streams (as :meth:`count` reads
+        it), only ``limit`` keys are kept, so a store without order still gives the same."""
+        skip = {key_text(k) for k in exclude}
+        eligible = (
+            item.key
+            for item in self.judged(condition, None)
+            if not item.unreadable and key_text(item.key) not in skip
+        )
+        return list(heapq.nsmallest(max(0, limit), eligible, key=key_text))
 
     def preview_delete(
         self, keys: Sequence[ItemKey], *, batch_size: int, held: HeldFn | None = None

@@ -201,6 +201,18 @@ class SQLDataset:
             n_eligible = int(conn.execute(eligible).scalar_one())
         return n_eligible, n_total - n_eligible
 
+    def eligible_keys(
+        self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int
+    ) -> list[ItemKey]:
+        query = (
+            select(*self.key_columns)
+            .where(self._eligible(condition, exclude))
+            .order_by(*self.key_columns)
+            .limit(max(0, limit))
+        )
+        with translate_errors(self.label), self.engine.connect() as conn:
+            return [self.key_of(row) for row in conn.execute(query)]
+
     def preview_delete(
         self, keys: Sequence[ItemKey], *, batch_size: int, held: HeldFn | None = None
     ) -> DeleteOutcome:
