@@ -79,6 +79,7 @@ def check(rt: Runtime) -> CheckReport:
         Finding("warning", "-", warning)
         for warning in job_warnings(rt.config.jobs, rt.settings.source)
     )
+    findings.extend(Finding(level, "-", message) for level, message in rt.probe_anchors())
     if not unreachable:
         findings.extend(_records_findings(rt, failed))
     return CheckReport(tuple(findings), unreachable)
