@@ -21,6 +21,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    case,
     false,
     func,
     inspect,
@@ -192,14 +193,14 @@ class SQLDataset:
         return clause
 
     def count(self, condition: Condition, *, exclude: Sequence[ItemKey] = ()) -> tuple[int, int]:
-        total = select(func.count()).select_from(self.root).where(self.where(condition))
-        eligible = (
-            select(func.count()).select_from(self.root).where(self._eligible(condition, exclude))
-        )
+        # One scan of the selected rows counts both (two counts read them twice).
+        free = ~self.held()
+        if exclude:
+            free = free & self.key.not_in(list(exclude))
+        query = select(func.count(case((free, 1))), func.count()).select_from(self.root)
         with translate_errors(self.label), self.engine.connect() as conn:
-            n_total = int(conn.execute(total).scalar_one())
-            n_eligible = int(conn.execute(eligible).scalar_one())
-        return n_eligible, n_total - n_eligible
+            n_eligible, n_total = conn.execute(query.where(self.where(condition))).one()
+        return int(n_eligible), int(n_total) - int(n_eligible)
 
     def eligible_keys(
         self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int
