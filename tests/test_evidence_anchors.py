@@ -10,7 +10,10 @@ import hmac
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -141,6 +144,25 @@ def test_a_dba_who_rewrites_and_re_signs_the_ledger_is_caught_by_the_file_anchor
         assert problem.endswith("(the ledger was rewritten)")
 
 
+def test_a_run_after_the_rewrite_publishes_only_its_own_head(
+    anchored: tuple[Lethe, Path],
+) -> None:
+    lethe, heads = anchored
+    runs = [h["run_id"] for h in _heads(lethe)]
+    fresh = _resign(lethe)
+    third = lethe.run(as_of=NOW)
+    assert third.warnings == ()
+    # The rewritten heads are not anchored again (that would launder the forgery): only the
+    # new run's head is added, and verify still names both rewritten runs.
+    assert [line["run_id"] for line in _lines(heads)] == [*runs, third.run_id]
+    problems = lethe.verify_audit((fresh, _public_of(SEED))).problems
+    assert [p.split(" run ")[1].split("'s head differs")[0] for p in problems] == runs
+
+
+def _public_of(seed: str) -> str:
+    return Signer(Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed))).public_key
+
+
 def test_a_rolled_back_run_is_named_by_the_anchor(anchored: tuple[Lethe, Path]) -> None:
     lethe, heads = anchored
     second = _heads(lethe)[1]
@@ -247,11 +269,31 @@ def test_dry_runs_publish_nothing(sqlite_url: str, tmp_path: Path) -> None:
     assert not heads.exists()
 
 
-def test_two_anchors_with_one_name_are_refused(sqlite_url: str, tmp_path: Path) -> None:
-    policy = _policy(
-        sqlite_url, tmp_path, _file_anchor(tmp_path / "a") + _file_anchor(tmp_path / "b")
-    )
-    assert main(["--config", str(policy), "check", "--offline"]) == 2
+@pytest.mark.parametrize(
+    ("anchors", "error"),
+    [
+        (
+            _file_anchor(Path("a")) + _file_anchor(Path("b")),
+            "evidence: two anchors named file: give each [[evidence.anchors]] a distinct name",
+        ),
+        ('[[evidence.anchors]]\ntype = "ftp"\n', "unknown type; use one of file, s3, webhook"),
+        (
+            '[[evidence.anchors]]\ntype = "s3"\nbucket = "abc"\nlock_days = 3\n',
+            "evidence.anchors[0].s3: give lock_mode and lock_days together (or neither)",
+        ),
+        (
+            '[[evidence.anchors]]\ntype = "webhook"\nurl = "ftp://x"\n',
+            "a webhook url is http:// or https:// with a host",
+        ),
+    ],
+)
+def test_bad_anchors_are_refused_in_one_line(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], anchors: str, error: str
+) -> None:
+    policy = _policy(sqlite_url, tmp_path, anchors)
+    assert main(["--config", str(policy), "check"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("lethe: error: ") and error in line, line
 
 
 # -- S3 (moto in server mode) ---------------------------------------------------------------
@@ -397,10 +439,16 @@ def test_a_webhook_secret_env_that_is_not_set_warns_and_does_not_fail_the_run(
     with Lethe.from_file(policy, env={"LETHE_TEST_KEY": SEED}) as lethe:
         run = lethe.run(as_of=NOW)
         assert run.status.value == "succeeded"
-        assert run.warnings == (
-            "anchor webhook: run heads not published: evidence.anchors.secret_env: "
-            "environment variable ANCHOR_SECRET is not set",
+        (warning,) = run.warnings
+        assert warning.startswith(f"anchor webhook: run {run.run_id}'s head not published (")
+        assert "environment variable ANCHOR_SECRET (secret_env) is not set" in warning
+        assert hook.received() == []
+        # verify needs no secret: it names the head that was not delivered
+        (problem,) = lethe.verify_audit().problems
+        assert (
+            f"run {run.run_id}'s head (entry 4) was not delivered (publishing failed: " in problem
         )
+        assert problem.endswith("environment variable ANCHOR_SECRET (secret_env) is not set)")
 
 
 # -- PostgreSQL state -----------------------------------------------------------------------
@@ -477,3 +525,115 @@ def test_s3_publishing_one_run_twice_keeps_the_first_head(
         assert anchor.read().heads == [head]
     finally:
         anchor.close()
+
+
+def _anchor_findings(lethe: Lethe) -> list[tuple[str, str]]:
+    return [(f.level, f.message) for f in lethe.check().findings if "anchor" in f.message]
+
+
+def test_check_says_whether_each_anchor_can_work_without_writing(
+    sqlite_url: str, tmp_path: Path, s3_endpoint: str, bucket: tuple[Any, str], hook: Hook
+) -> None:
+    client, locked = bucket
+    plain = f"{locked}-plain"
+    client.create_bucket(Bucket=plain)
+    anchors = (
+        _file_anchor(tmp_path / "heads.jsonl")
+        + 'name = "file-ok"\n'
+        + _file_anchor(tmp_path / "missing" / "heads.jsonl")
+        + 'name = "file-bad"\n'
+        + _s3_anchor(s3_endpoint, locked)
+        + 'name = "locked"\n'
+        + _s3_anchor(s3_endpoint, plain)
+        + 'name = "not-lockable"\n'
+        + _s3_anchor("http://127.0.0.1:9", plain, lock=False)
+        + 'name = "down"\n'
+        + _webhook_anchor(hook.url)
+    )
+    with Lethe.from_file(_policy(sqlite_url, tmp_path, anchors), env=ENV) as lethe:
+        found = _anchor_findings(lethe)
+    assert found[:4] == [
+        ("ok", f"anchor file-ok: file {tmp_path}/heads.jsonl: will be created on the first head"),
+        (
+            "error",
+            f"anchor file-bad: file {tmp_path}/missing/heads.jsonl: its directory "
+            f"{tmp_path}/missing cannot be written",
+        ),
+        (
+            "ok",
+            f"anchor locked: s3 {locked}/census/: reachable, Object Lock COMPLIANCE 30 days "
+            "per head",
+        ),
+        (
+            "error",
+            f"anchor not-lockable: s3 {plain}/census/: lock_mode is set but the bucket has no "
+            "Object Lock (enable it when creating the bucket, or drop lock_mode and lock_days)",
+        ),
+    ]
+    assert found[4][0] == "warning" and found[4][1].startswith(
+        "anchor down: cannot reach the bucket: s3 "
+    )
+    assert found[5] == (
+        "ok",
+        f"anchor webhook: webhook {hook.url.rsplit('/hooks', 1)[0]}: configured (not "
+        "contacted: a POST would publish)",
+    )
+    assert len(found) == 6
+    assert not (tmp_path / "heads.jsonl").exists() and hook.received() == []
+    assert client.list_objects_v2(Bucket=locked).get("KeyCount", 0) == 0
+
+
+@contextmanager
+def _evidence_store() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A receiver on loopback that keeps each POSTed head and lists them all on GET."""
+    kept: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            kept.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self._answer(b"")
+
+        def do_GET(self) -> None:
+            self._answer(json.dumps(kept).encode())
+
+        def _answer(self, body: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/heads", kept
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_webhook_with_a_read_url_is_checked_like_any_anchor(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    with _evidence_store() as (url, kept):
+        anchors = f'[[evidence.anchors]]\ntype = "webhook"\nurl = "{url}"\nread_url = "{url}"\n'
+        with Lethe.from_file(_policy(sqlite_url, tmp_path, anchors), env=ENV) as lethe:
+            first, second = (lethe.run(as_of=NOW) for _ in range(2))
+            assert [h["run_id"] for h in kept] == [first.run_id, second.run_id]
+            where = f"anchor webhook (webhook {url.rsplit('/', 1)[0]})"
+            assert lethe.verify_audit().notes == (f"{where}: all 2 run heads match",)
+            fresh = _resign(lethe)
+            problems = lethe.verify_audit((fresh,)).problems
+            assert [p.split(" run ")[1].split("'s head")[0] for p in problems] == [
+                first.run_id,
+                second.run_id,
+            ]
+            assert all(p.startswith(f"{where}: ") and "head differs" in p for p in problems)
+            del kept[1]  # the receiver lost a head
+            assert f"{where}: run {second.run_id}'s head (entry 5) is not anchored" in (
+                lethe.verify_audit((fresh,)).problems
+            )

@@ -1,7 +1,7 @@
 """A receipt covers all of an item: its own row, its cascaded rows and the files both named
 (deleted from their storage after the batch), each deletion proved by its audit event; on
-SQLite and PostgreSQL. The files the receipt states are the proved events', so a forged list
-fails the receipt's own check."""
+SQLite and PostgreSQL (the state colocated there). The files the receipt states are the
+proved events', so a forged list fails the receipt's own check."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ POLICY = f"""
 [stores.app]
 url = "{{url}}"
 [state]
-url = "sqlite:///{{state}}"
+url = "{{state}}"
 runs_dir = ""
 [datasets.docs]
 table = "docs"
@@ -105,7 +105,9 @@ def _world(url: str, tmp_path: Path) -> Path:
     for name in ("cv-jane.pdf", "cv-john.pdf", "cv-later.pdf", "p1.png", "p2.png"):
         (files / name).write_text(name)
     policy = tmp_path / "lethe.toml"
-    policy.write_text(POLICY.format(url=url, state=tmp_path / "state.db"))
+    # On PostgreSQL lethe's state is in the application's database (its proofs read there).
+    state = url if url.startswith("postgresql") else f"sqlite:///{tmp_path / 'state.db'}"
+    policy.write_text(POLICY.format(url=url, state=state))
     return policy
 
 

@@ -124,7 +124,7 @@ def audit_verify(
             "--key",
             metavar="PUBLIC_KEY",
             help="Trust signatures by this key only (base64, as `lethe audit key` prints it); "
-            "repeat for several. Default: the configured [evidence] key; with none, every key "
+            "repeat for several. Default: the configured \\[evidence] key; with none, every key "
             "the ledger recorded.",
         ),
     ] = None,
@@ -132,8 +132,8 @@ def audit_verify(
         bool,
         typer.Option(
             "--no-anchors",
-            help="Do not read the [[evidence.anchors]] (offline, or many runs in a bucket): "
-            "check the chain and signatures only.",
+            help="Do not read the anchors (\\[\\[evidence.anchors]]; offline, or many runs "
+            "in a bucket): check the chain and signatures only.",
         ),
     ] = False,
     as_json: Json = False,

@@ -15,7 +15,7 @@ from lethe.config.datasets import DatasetConfig
 from lethe.config.loader import Settings
 from lethe.config.model import PolicyConfig
 from lethe.errors import ConfigError
-from lethe.evidence.anchoring import AnchorCheck, check_anchors, publish_pending
+from lethe.evidence.anchoring import AnchorCheck, check_anchors, probe_anchors, publish_pending
 from lethe.evidence.signing import load_signer
 from lethe.holds.registry import HoldRegistry
 from lethe.model.conditions import All, Condition, columns_of
@@ -139,6 +139,11 @@ class Runtime:
         return check_anchors(
             self.config.evidence.anchors, self.settings.base_dir, env, self.anchors
         )
+
+    def probe_anchors(self) -> list[tuple[str, str]]:
+        """What ``lethe check`` says of each configured anchor (``(level, message)``)."""
+        env = os.environ if self.settings.env is None else self.settings.env
+        return probe_anchors(self.config.evidence.anchors, self.settings.base_dir, env)
 
     def store(self, name: str) -> Store:
         """The named store, opened on first use."""

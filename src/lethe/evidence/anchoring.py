@@ -20,7 +20,7 @@ from lethe.errors import LetheError
 from lethe.evidence.anchors.base import Anchor, AnchorConfig, Head
 from lethe.state.anchors import ANCHORED, AnchorLog, AnchorRow
 
-__all__ = ["AnchorCheck", "check_anchors", "publish_pending"]
+__all__ = ["AnchorCheck", "check_anchors", "probe_anchors", "publish_pending"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,25 @@ def _unexpected(exc: BaseException) -> str:
     """An error no anchor meant to raise, in one line without secrets."""
     log.debug("anchor failed unexpectedly", exc_info=exc)
     return secrets.scrub(f"unexpected {type(exc).__name__}: {exc}".splitlines()[0])
+
+
+def probe_anchors(
+    configs: Sequence[AnchorConfig], base_dir: Path, env: Mapping[str, str]
+) -> list[tuple[str, str]]:
+    """``lethe check``'s findings per anchor, each message naming the anchor; nothing is
+    written."""
+    found: list[tuple[str, str]] = []
+    for config in configs:
+        try:
+            anchor = _build(config, base_dir, env)
+        except LetheError as exc:
+            found.append(("error", f"anchor {config.label}: {exc}"))
+            continue
+        try:
+            found += [(level, f"anchor {config.label}: {text}") for level, text in anchor.probe()]
+        finally:
+            anchor.close()
+    return found
 
 
 @dataclass

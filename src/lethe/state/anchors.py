@@ -7,10 +7,11 @@ the heads without an ``anchored`` row of the same hash are what the next run pub
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from lethe.evidence.anchors.base import Head
 from lethe.state.db import StateDB, as_utc
@@ -26,6 +27,7 @@ class AnchorRow:
     """What the state database says about one head at one anchor."""
 
     run_id: str
+    entry: int
     hash: str
     status: str
     attempts: int
@@ -40,8 +42,13 @@ class AnchorLog:
     def __init__(self, state: StateDB) -> None:
         self.state = state
 
-    def heads(self) -> list[Head]:
-        """Every run head in the ledger, oldest first."""
+    def heads(self, *, after: int = 0, runs: Collection[str] = ()) -> list[Head]:
+        """Run heads in the ledger, oldest first: all of them, or those in entries after
+        number ``after`` and those of ``runs``.
+
+        ``after`` is turned into the first event sequence number it covers, so the scan is
+        a range of the events' primary key, not the whole table on every run.
+        """
         query = (
             select(
                 events.c.run_id,
@@ -55,11 +62,22 @@ class AnchorLog:
             .where(events.c.event == "run_finished")
             .order_by(entries.c.seq)
         )
+        found: dict[str, Head] = {}
         with self.state.read() as conn:
-            return [
-                Head(str(r[0]), int(r[1]), str(r[2]), r[3], r[4], str(r[5]))
-                for r in conn.execute(query)
-            ]
+            if after:
+                start = conn.execute(
+                    select(func.min(entries.c.first_seq)).where(entries.c.seq > after)
+                ).scalar()
+                scans = [] if start is None else [query.where(events.c.seq >= start)]
+                listed = sorted(runs)
+                for at in range(0, len(listed), 500):  # bounded IN lists on every backend
+                    scans.append(query.where(events.c.run_id.in_(listed[at : at + 500])))
+            else:
+                scans = [query]
+            for scan in scans:
+                for r in conn.execute(scan):
+                    found[str(r[0])] = Head(str(r[0]), int(r[1]), str(r[2]), r[3], r[4], str(r[5]))
+        return sorted(found.values(), key=lambda head: head.entry)
 
     def rows(self, anchor: str) -> dict[str, AnchorRow]:
         """Each run's row for ``anchor``, by run id."""
@@ -68,6 +86,7 @@ class AnchorLog:
             return {
                 str(r["run_id"]): AnchorRow(
                     str(r["run_id"]),
+                    int(r["entry"]),
                     str(r["hash"]),
                     str(r["status"]),
                     int(r["attempts"]),
@@ -79,11 +98,14 @@ class AnchorLog:
             }
 
     def pending(self, anchor: str) -> list[Head]:
-        """The heads ``anchor`` does not hold yet, by the state database's account."""
-        done = {
-            run_id: row.hash for run_id, row in self.rows(anchor).items() if row.status == ANCHORED
-        }
-        return [h for h in self.heads() if done.get(h.run_id) != h.hash]
+        """The heads ``anchor`` does not hold yet, by the state database's account: those of
+        runs it has no ``anchored`` row for. A head whose hash changed since it was anchored
+        (the ledger rewritten) is not published again: verify reports it."""
+        rows = self.rows(anchor)
+        done = {run_id for run_id, row in rows.items() if row.status == ANCHORED}
+        after = max((row.entry for row in rows.values() if row.status == ANCHORED), default=0)
+        failed = [run_id for run_id, row in rows.items() if row.status != ANCHORED]
+        return [h for h in self.heads(after=after, runs=failed) if h.run_id not in done]
 
     def record(
         self, anchor: str, head: Head, *, receipt: str | None = None, error: str | None = None

@@ -90,6 +90,11 @@ class Anchor(Protocol):
         """Every head kept, or None when the place cannot be read back (a webhook)."""
         ...
 
+    def probe(self) -> list[tuple[str, str]]:
+        """For ``lethe check``: ``(level, message)`` pairs ("ok", "warning", "error") saying
+        whether publishing can work, without writing anything."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...

@@ -78,5 +78,15 @@ class FileAnchor:
             reading.problems.append(f"{self.describe()}: the last line is incomplete")
         return reading
 
+    def probe(self) -> list[tuple[str, str]]:
+        where = self.describe()
+        if self.path.exists():
+            if self.path.is_file() and os.access(self.path, os.W_OK):
+                return [("ok", f"{where}: can be appended to")]
+            return [("error", f"{where}: is not a file lethe can append to")]
+        if self.path.parent.is_dir() and os.access(self.path.parent, os.W_OK | os.X_OK):
+            return [("ok", f"{where}: will be created on the first head")]
+        return [("error", f"{where}: its directory {self.path.parent} cannot be written")]
+
     def close(self) -> None:
         """Nothing stays open between heads."""

@@ -171,6 +171,35 @@ class S3Anchor:
                 raise _Precondition() from None
             raise AnchorError(f"{self.describe()}: {_reason(exc)}") from None
 
+    def probe(self) -> list[tuple[str, str]]:
+        where = self.describe()
+        try:
+            self._call("head_bucket", Bucket=self.config.bucket)
+        except AnchorError as exc:
+            return [("warning", f"cannot reach the bucket: {exc}")]
+        if not self.config.lock_mode:
+            return [("ok", f"{where}: reachable (no Object Lock configured)")]
+        try:
+            lock = self._call("get_object_lock_configuration", Bucket=self.config.bucket)
+            enabled = lock.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled")
+        except AnchorError:
+            enabled = None
+        if enabled != "Enabled":
+            return [
+                (
+                    "error",
+                    f"{where}: lock_mode is set but the bucket has no Object Lock (enable it "
+                    "when creating the bucket, or drop lock_mode and lock_days)",
+                )
+            ]
+        return [
+            (
+                "ok",
+                f"{where}: reachable, Object Lock {self.config.lock_mode} "
+                f"{self.config.lock_days} days per head",
+            )
+        ]
+
     def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
