@@ -4,17 +4,21 @@ circuit breaker refuses leaves its exact plan pending; approving it is audited, 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lethe import SafetyLimitError
 from lethe.cli.app import main
-from lethe.errors import ConfigError, NotFoundError
+from lethe.engine.decisions import first_run_verdict
+from lethe.errors import ApprovalStateError, ConfigError, NotFoundError, PlanChangedError
 from lethe.model.keys import key_text
 from lethe.model.plan import Plan
+from lethe.model.results import RunStatus
 from lethe.state.approvals import ApprovalStatus
 from tests.support.apps import NOW, column_values, example_lethe, example_policy, keys, seeded
 
@@ -87,6 +91,27 @@ def test_an_approval_past_its_window_cannot_be_approved(
         assert lethe.runtime.approvals.get(run_id).status is ApprovalStatus.PENDING
 
 
+def test_the_approval_window_is_the_policy_files(tmp_path: Path) -> None:
+    app = f"sqlite:///{tmp_path / 'app.db'}"
+    seeded("census", app)
+    policy = (
+        _policy(f"sqlite:///{tmp_path / 'state.db'}") + '\n[evidence]\napproval_window = "1h"\n'
+    )
+    with example_lethe("census", app, tmp_path, policy) as lethe:
+        assert lethe.approval_window == timedelta(hours=1)
+        with pytest.raises(SafetyLimitError) as caught:
+            lethe.run(as_of=NOW)
+        run_id = caught.value.result.run_id
+        lethe.clock.set(NOW + timedelta(minutes=61))  # type: ignore[attr-defined]
+        with pytest.raises(ApprovalStateError, match=r"older than the approval window \(1 h\)"):
+            lethe.approve(run_id, "dpo", "late")
+        listed = lethe.approvals()[0].to_document(lethe.runtime.state.now(), lethe.approval_window)
+        assert listed["status"] == "expired"
+    for bad in ('"1mo"', '"0s"'):
+        with pytest.raises(ConfigError, match="approval_window"):
+            example_lethe("census", app, tmp_path, policy.replace('"1h"', bad))
+
+
 def test_the_approved_plan_runs_once_exactly_and_newly_due_rows_are_left(
     urls: tuple[str, str], tmp_path: Path
 ) -> None:
@@ -125,7 +150,7 @@ def test_the_cli_approves_lists_and_runs_with_its_exit_codes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = f"sqlite:///{tmp_path / 'app.db'}"
-    seeded("census", app)
+    census, engine = seeded("census", app)
     config = tmp_path / "lethe.toml"
     config.write_text(_policy(f"sqlite:///{tmp_path / 'state.db'}"))
     monkeypatch.setenv("DATABASE_URL", app)
@@ -142,7 +167,21 @@ def test_the_cli_approves_lists_and_runs_with_its_exit_codes(
     assert steps in json.loads(capsys.readouterr().out)["limitTripped"]
     assert main([*base, "approve", "run-unknown", "--by", "dpo", "--reason", "r"]) == 6
     assert main([*base, "run", "--approved", run_id]) == 2
+    survey = census.surveys.update().where(census.surveys.c.id == 1)
+    with engine.begin() as conn:  # no longer due: the plan is not what would run
+        conn.execute(survey.values(deletion_date=datetime.now(UTC) + timedelta(days=10)))
+    capsys.readouterr()
+    assert main([*base, "approve", run_id, "--by", "dpo", "--reason", "reviewed"]) == 13
+    err = capsys.readouterr().err.strip()
+    assert "1 no longer due (surveys 1)" in err and "\n" not in err and "Traceback" not in err
+    with engine.begin() as conn:
+        conn.execute(survey.values(deletion_date=NOW - timedelta(days=3)))
     assert main([*base, "approve", run_id, "--by", "dpo", "--reason", "reviewed"]) == 0
+    capsys.readouterr()
+    assert main([*base, "audit", "events", "--event", "approval_granted", "--format", "jsonl"]) == 0
+    (granted,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert granted["run_id"] == run_id and granted["details"]["via"] == "cli"
+    assert granted["details"]["by"] == "dpo" and granted["details"]["reason"] == "reviewed"
     assert main([*base, "approve", run_id, "--by", "dpo", "--reason", "again"]) == 2
     assert main([*base, "run", "--approved", run_id]) == 0
     assert main([*base, "run", "--approved", run_id]) == 2
@@ -155,3 +194,108 @@ def _listed(capsys: pytest.CaptureFixture[str], base: list[str]) -> list[dict[st
     assert main([*base, "approvals", "--json"]) == 0
     listed: list[dict[str, Any]] = json.loads(capsys.readouterr().out)
     return listed
+
+
+def test_approval_is_refused_when_planned_items_stopped_being_due_or_are_held_now(
+    urls: tuple[str, str], tmp_path: Path
+) -> None:
+    app, state = urls
+    census, engine = seeded("census", app)
+    with example_lethe("census", app, tmp_path, _policy(state)) as lethe:
+        with pytest.raises(SafetyLimitError) as caught:
+            lethe.run(as_of=NOW)
+        run_id = caught.value.result.run_id
+        with engine.begin() as conn:  # survey 1 (to be soft-deleted) is no longer due
+            conn.execute(
+                census.surveys.update()
+                .where(census.surveys.c.id == 1)
+                .values(deletion_date=NOW + timedelta(days=10))
+            )
+        hold = lethe.holds.add("surveys", "2", "litigation", "legal")  # 2 (to be purged)
+        with pytest.raises(PlanChangedError) as refused:
+            lethe.approve(run_id, "dpo", "reviewed")
+        assert str(refused.value) == (
+            f"run {run_id} cannot be approved: 2 of 3 planned items changed since the plan: "
+            "1 no longer due (surveys 1), 1 now held (surveys 2); run again for a fresh plan "
+            "to approve"
+        )
+        assert lethe.runtime.approvals.get(run_id).status is ApprovalStatus.PENDING
+        assert not list(lethe.runtime.ledger.iter_events(kinds=["approval_granted"]))
+        lethe.holds.release(hold.id, "legal")
+        with pytest.raises(PlanChangedError, match=r"1 of 3 .* 1 no longer due \(surveys 1\);"):
+            lethe.approve(run_id, "dpo", "reviewed")
+
+
+def test_items_that_stop_being_due_or_become_held_after_the_approval_are_not_deleted(
+    urls: tuple[str, str], tmp_path: Path
+) -> None:
+    app, state = urls
+    census, engine = seeded("census", app)
+    with example_lethe("census", app, tmp_path, _policy(state)) as lethe:
+        with pytest.raises(SafetyLimitError) as caught:
+            lethe.run(as_of=NOW)
+        run_id = caught.value.result.run_id
+        lethe.approve(run_id, "dpo", "backlog reviewed")
+        with engine.begin() as conn:  # survey 2: soft-deleted a day ago, inside its grace now
+            conn.execute(
+                census.surveys.update()
+                .where(census.surveys.c.id == 2)
+                .values(deleted_at=NOW - timedelta(days=1))
+            )
+        lethe.holds.add("surveys", "7", "litigation", "legal")
+        result = lethe.run(approved=run_id)
+        assert {2, 7} <= keys(engine, census.surveys)  # neither purged
+        assert [p.acted for p in result.phases] == [1, 0]  # survey 1 soft-deleted all the same
+        assert result.drift["no_longer_due"] == 1 and result.drift["now_held"] == 1
+        assert lethe.verify_audit().ok
+
+
+FIRST_RUN = "[limits.breaker]\nfirst_run_max_rows = 1\n"
+
+
+def test_a_first_run_over_its_budget_waits_for_an_approval_and_later_runs_do_not(
+    urls: tuple[str, str], tmp_path: Path
+) -> None:
+    app, state = urls
+    census, engine = seeded("census", app)
+    policy = example_policy("census") + "\n" + FIRST_RUN + f'\n[state]\nurl = "{state}"\n'
+    with example_lethe("census", app, tmp_path, policy) as lethe:
+        # The usual thresholds (10,000 rows and 50 %) would let it through; the budget does not.
+        with pytest.raises(SafetyLimitError) as dry:
+            lethe.run(dry_run=True, as_of=NOW)
+        assert str(dry.value) == (
+            "policy data-governance: would remove 3 rows from surveys_survey in the policy's "
+            "first run, over the circuit breaker's first_run_max_rows 1 (no real run of it has "
+            "completed yet)"
+        )
+        for _ in range(2):  # a dry or refused run is no completed run
+            with pytest.raises(SafetyLimitError, match="first_run_max_rows 1") as caught:
+                lethe.run(as_of=NOW)
+        run_id = caught.value.result.run_id
+        assert lethe.runtime.approvals.get(run_id).status is ApprovalStatus.PENDING
+        assert keys(engine, census.surveys) == set(range(1, 8))
+        lethe.approve(run_id, "dpo", "the backlog of a newly adopted policy, reviewed")
+        assert lethe.run(approved=run_id).status is RunStatus.SUCCEEDED
+        with engine.begin() as conn:  # survey 5 leaves its grace: purged with 3 responses
+            conn.execute(
+                census.surveys.update()
+                .where(census.surveys.c.id == 5)
+                .values(deleted_at=NOW - timedelta(days=35))
+            )
+        later = lethe.run(as_of=NOW)  # no longer the first run: over the budget, not refused
+        assert later.status is RunStatus.SUCCEEDED and later.limit_tripped is None
+        assert 5 not in keys(engine, census.surveys)
+
+
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=8), st.integers(0, 50), max_size=5),
+    st.integers(0, 50),
+)
+def test_the_first_run_budget_refuses_exactly_when_one_table_is_over_it(
+    rows: dict[str, int], limit: int
+) -> None:
+    verdict = first_run_verdict(rows, limit)
+    assert (verdict is None) == all(count <= limit for count in rows.values())
+    if verdict:
+        table = min(t for t, count in rows.items() if count > limit)
+        assert f"would remove {rows[table]} rows from {table} " in verdict

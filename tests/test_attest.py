@@ -134,8 +134,8 @@ def test_overdue_items_are_named_and_the_oldest_dated_held_ones_never(
         [phase] = lethe.attest().phases
         assert phase.sample_keys == ("2",)
         # Note 3 is older but held: the oldest overdue item is note 2, due three days ago.
-        assert phase.due_since is not None
-        assert timedelta(0) <= phase.due_since - _due(url, 2) <= timedelta(seconds=1)
+        assert phase.due_since is not None and phase.due_since.microsecond == 0
+        assert timedelta(0) <= phase.due_since - _due(url, 2) < timedelta(seconds=1)
         [phase] = lethe.attest(tolerance=parse_duration("30m")).phases
         assert phase.sample_keys == ("1", "2")
         assert phase.due_since is not None and abs(phase.due_since - _due(url, 2)) <= timedelta(
@@ -237,3 +237,56 @@ def test_an_object_store_names_its_overdue_objects_the_same_way(tmp_path: Path) 
     assert phase.due_since is not None
     expected = now - timedelta(days=10, hours=1) + timedelta(hours=24)
     assert abs(phase.due_since - expected) <= timedelta(seconds=1)
+
+
+def test_a_paused_job_makes_an_item_overdue_once_past_its_tolerance_and_a_run_ends_it(
+    tmp_path: Path,
+) -> None:
+    """The issue's case as it happens: a nightly job (tolerance two days) runs, is paused, and
+    an item that fell due after its last run is overdue only once it has waited two days;
+    resumed, the next run deletes it and nothing is overdue."""
+    from lethe.engine.runtime import Runtime
+    from lethe.evidence.attest import attest
+    from lethe.jobs.claims import ClaimStatus
+    from lethe.jobs.runner import JobService
+    from lethe.schedule.clock import ManualClock
+    from tests.support.jobs import items, make_items, remaining, settings_for
+
+    app = f"sqlite:///{tmp_path / 'app.db'}"
+    make_items(app, 3)
+    # A job's run judges at the real time (JobService's clock schedules its slots only), so
+    # the scheduler's clock starts now and only attest and the last run follow it forward.
+    start = datetime.now(UTC).replace(microsecond=0)
+    later = start + timedelta(hours=6, seconds=17)  # falls due after the night's run
+    engine = engine_for(app)
+    with engine.begin() as conn:
+        conn.execute(insert(items), [{"id": 10, "due_at": later}])
+    engine.dispose()
+    clock = ManualClock(start)
+    jobs = '[[jobs]]\nname = "nightly"\nschedule = "0 2 * * *"\npolicies = ["purge-items"]\n'
+    service = JobService(settings_for(tmp_path, app, jobs), clock=clock)
+
+    def overdue() -> tuple[int, tuple[str, ...], datetime | None]:
+        runtime = Runtime(service.settings, clock)
+        try:
+            [phase] = attest(runtime, None, clock.now()).phases
+        finally:
+            runtime.close()
+        assert str(phase.tolerance) == "2d"
+        return phase.overdue, phase.sample_keys, phase.due_since
+
+    assert service.fire("nightly", trigger="test")[0].status is ClaimStatus.STARTED
+    assert remaining(app) == 1 and overdue() == (0, (), None)
+    service.set_paused("nightly", True, "ops")
+    for day in (1, 2):
+        clock.advance(timedelta(days=1))
+        assert service.fire("nightly", trigger="test")[0].status is ClaimStatus.SKIPPED
+        assert overdue() == (0, (), None), f"day {day}: due for less than two days"
+    clock.advance(timedelta(hours=7))  # due for two days and 47 minutes
+    assert overdue() == (1, ("10",), later)
+    service.set_paused("nightly", False, "ops")
+    clock.advance(timedelta(days=1))
+    assert service.fire("nightly", trigger="test")[0].status is ClaimStatus.STARTED
+    with Lethe(service.settings, clock=clock) as lethe:  # the resumed job's run, at its slot
+        assert lethe.run(["purge-items"]).ok
+    assert remaining(app) == 0 and overdue() == (0, (), None)

@@ -9,7 +9,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import create_engine, insert, update
 
 from lethe.errors import LeaseLostError
 from lethe.jobs.claims import ClaimStatus
@@ -20,7 +20,7 @@ from lethe.schedule.clock import ManualClock
 from lethe.schedule.decide import SlotStatus
 from lethe.state.runs import RunLog
 from lethe.state.schema import slots
-from tests.support.jobs import at, make_items, minutes, remaining, settings_for
+from tests.support.jobs import at, items, make_items, minutes, remaining, settings_for
 
 DAILY = """
 [[jobs]]
@@ -266,3 +266,19 @@ def test_the_scheduler_runs_each_slot_once_across_a_dst_change(tmp_path: Path) -
     # Its first run is its newest slot in the window; on the 6th, 02:30 does not exist: 03:00.
     assert [r.slot for r in nightly] == [at("2024-10-05T16:00:00Z"), at("2024-10-04T16:30:00Z")]
     assert len(half) == 20  # 23:30 … 10:00, less the hour that did not exist
+
+
+def test_a_job_run_judges_at_its_service_clock_not_the_real_time(tmp_path: Path) -> None:
+    # Due by the real time, not yet by the service's clock: a run that read the real time
+    # (it did, before the runner passed its clock on) would delete it.
+    service = _service(tmp_path, DAILY, "2024-10-10T09:00:00+00:00", rows=1)
+    app = f"sqlite:///{tmp_path / 'app.db'}"
+    engine = create_engine(app)
+    with engine.begin() as conn:
+        conn.execute(insert(items), [{"id": 2, "due_at": at("2025-06-01T00:00:00+00:00")}])
+    engine.dispose()
+    claim, runs = service.fire("nightly", trigger="test")
+    assert [r.status for r in runs] == [SlotStatus.SUCCEEDED]
+    assert remaining(app) == 1
+    record = RunLog(service.state, None).show(claim.run_id or "")
+    assert str(record["startedAt"]).startswith("2024-10-10")

@@ -74,3 +74,43 @@ def test_a_leaf_an_inner_node_and_an_entry_never_hash_alike() -> None:
     node = digest.merkle_root([leaf, leaf])
     entry = bytes.fromhex(digest.entry_hash(text))
     assert len({leaf, node, entry, hashlib.sha256(text.encode()).digest()}) == 4
+
+
+# Details as executors and senders build them, and what they could hold: nested counts, key
+# lists, floats, text with the separator the batch encoding cuts at (or pieces of it).
+_SEPARATOR = "\x00lethe:next\x00"
+_tricky = st.sampled_from([_SEPARATOR, _SEPARATOR[:7], _SEPARATOR[6:], ",", '"', "\\"])
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.datetimes()  # not JSON: written as str(value), as the ledger's encoder does
+    | st.uuids()
+    | texts
+    | _tricky
+    | st.text(alphabet=st.sampled_from([*_SEPARATOR, ",", '"']), max_size=20)
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(texts | _tricky, inner, max_size=4)
+        | st.dictionaries(st.integers(), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+_details = st.dictionaries(texts | _tricky, _values, max_size=5) | _values
+
+
+@given(st.lists(_details, max_size=12))
+def test_a_batchs_details_are_each_what_json_dumps_writes_alone(values: list[Any]) -> None:
+    expected = [json.dumps(v, sort_keys=True, separators=(",", ":"), default=str) for v in values]
+    assert digest.details_texts(values) == expected
+
+
+def test_details_holding_the_separator_are_encoded_one_by_one() -> None:
+    values = [{"a": 1}, {"note": _SEPARATOR}, [_SEPARATOR, _SEPARATOR], _SEPARATOR, {"b": [2]}]
+    expected = [json.dumps(v, sort_keys=True, separators=(",", ":")) for v in values]
+    assert digest.details_texts(values) == expected

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,20 @@ from tests.support.cli import census, run_cli
 
 __all__ = ["census"]  # the fixture, imported for its use below
 
-EXAMPLES = sorted(p.parent for p in Path("examples").glob("*/lethe.toml"))
+REPO = Path(__file__).resolve().parents[1]
+# From the repository, not the working directory: run from elsewhere, a relative glob found no
+# example and the test was skipped as an empty parameter set.
+EXAMPLES = sorted(p.parent for p in (REPO / "examples").glob("*/lethe.toml"))
+
+
+def test_every_example_is_checked() -> None:
+    assert [p.name for p in EXAMPLES] == [
+        "census",
+        "checktick",
+        "datapilot",
+        "therapy",
+        "validibot",
+    ]
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
@@ -40,6 +54,23 @@ def test_records_of_every_example_in_each_format(example: Path) -> None:
     assert [r["dataset"] for r in rows] == names
     markdown = render(schedule(config), "md")
     assert [line[3:] for line in markdown.splitlines() if line.startswith("## ")] == names
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_lethe_records_prints_every_examples_schedule(
+    example: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command, as a user runs it, prints what the library renders, in each format."""
+    for name in list(os.environ):
+        if name.startswith(("DATABASE_", "LETHE_", "REDIS_", "BLOB_", "S3_", "AWS_")):
+            monkeypatch.delenv(name)
+    config = load_file(example / "lethe.toml", env={}).config
+    for fmt in ("md", "csv", "json"):
+        code, out, err = run_cli(
+            capsys, "-c", str(example / "lethe.toml"), "records", "--format", fmt
+        )
+        assert (code, err) == (0, ""), err
+        assert out.rstrip("\n") == render(schedule(config), fmt).rstrip("\n")
 
 
 def test_census_records_say_what_how_long_and_who_is_warned(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -383,10 +384,21 @@ class Lethe:
         """The full record of one run (a unique prefix of its id is enough)."""
         return self.runtime.runs.show(run_id)
 
-    def verify_audit(self, trusted_keys: Sequence[str] = ()) -> VerifyReport:
+    def verify_audit(
+        self, trusted_keys: Sequence[str] = (), *, anchors: bool = True
+    ) -> VerifyReport:
         """Recompute the audit chain and check its signatures against ``trusted_keys`` (base64
-        public keys; default: the configured key); the report lists every break found."""
-        return self.runtime.ledger.verify(trusted_keys)
+        public keys; default: the configured key) and, unless ``anchors`` is false, every run
+        head against each configured anchor; the report lists every break found."""
+        report = self.runtime.ledger.verify(trusted_keys)
+        if not anchors:
+            return report
+        check = self.runtime.check_anchors()
+        return replace(
+            report,
+            problems=(*report.problems, *check.problems),
+            notes=(*report.notes, *check.notes),
+        )
 
     def notify_test(self, address: str, *, policy: str | None = None) -> TestDelivery:
         """Send one test message to ``address`` through the configured sender.

@@ -124,17 +124,28 @@ def audit_verify(
             "--key",
             metavar="PUBLIC_KEY",
             help="Trust signatures by this key only (base64, as `lethe audit key` prints it); "
-            "repeat for several. Default: the configured [evidence] key; with none, every key "
+            "repeat for several. Default: the configured \\[evidence] key; with none, every key "
             "the ledger recorded.",
         ),
     ] = None,
+    no_anchors: Annotated[
+        bool,
+        typer.Option(
+            "--no-anchors",
+            help="Do not read the anchors (\\[\\[evidence.anchors]]; offline, or many runs "
+            "in a bucket): check the chain and signatures only.",
+        ),
+    ] = False,
     as_json: Json = False,
 ) -> None:
-    """Recompute the hash chain and check every entry's signature; exit 4 if any record was
-    edited, removed or inserted, a signature fails or is missing after signing began, or an
-    entry is signed by a key not trusted. Each problem names its entry and batch."""
+    """Recompute the hash chain, check every entry's signature and compare every run's head
+    with each configured anchor; exit 4 if any record was edited, removed or inserted, a
+    signature fails or is missing after signing began, an entry is signed by a key not
+    trusted, or a run head is missing from an anchor, differs from it, or is anchored but
+    gone from the ledger (rewritten or rolled back). Each problem names its entry, batch or
+    run."""
     cli = state(ctx)
-    report = cli.lethe().verify_audit(tuple(key or ()))
+    report = cli.lethe().verify_audit(tuple(key or ()), anchors=not no_anchors)
     if as_json:
         typer.echo(
             json.dumps(
@@ -143,12 +154,15 @@ def audit_verify(
                     "events": report.events,
                     "head": report.head,
                     "problems": list(report.problems),
+                    "anchors": list(report.notes),
                 },
                 indent=1,
             )
         )
     elif report.ok:
         cli.console.print(f"Audit chain verifies: {report.events} events, head {report.head}")
+        for note in report.notes:
+            cli.console.print(f"[green]✓[/] {note}", markup=True, highlight=False)
     else:
         for problem in report.problems:
             cli.console.print(f"[red]✗[/] {problem}")

@@ -27,7 +27,7 @@ def approve(
     approval is refused (exit 13) naming them, and a new run records a fresh plan. The
     approval is audited (approval_granted: --by, --reason, via cli, the OS user). Exit 6 for
     an unknown run, 2 when it is not pending (already approved, used, or older than
-    [evidence] approval_window, 7 days by default). Over HTTP: POST /approvals/RUN_ID.
+    evidence.approval_window, 7 days by default). Over HTTP: POST /approvals/RUN_ID.
     """
     cli = state(ctx)
     approval = cli.lethe().approve(run_id, by, reason, via="cli", identity=_os_user())
@@ -43,7 +43,7 @@ def approvals(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """List the plans of refused runs: pending, approved, used or expired (older than
-    [evidence] approval_window, 7 days by default). Over HTTP: GET /approvals."""
+    evidence.approval_window, 7 days by default). Over HTTP: GET /approvals."""
     cli = state(ctx)
     lethe = cli.lethe()
     now, window = lethe.runtime.state.now(), lethe.approval_window

@@ -222,7 +222,10 @@ def render_breaker_help(
         else "limits.breaker"
         for p in policies
     ] or ["limits.breaker"]
-    raise_keys = " / ".join(dict.fromkeys(f"{k}.max_rows, {k}.max_percent" for k in keys))
+    limits = (
+        "first_run_max_rows" if "first_run_max_rows" in tripped else "max_rows, {k}.max_percent"
+    )
+    raise_keys = " / ".join(dict.fromkeys(f"{k}.{limits.format(k=k)}" for k in keys))
     lines = ["To go on, if these removals are intended:"]
     if approval:
         lines += [

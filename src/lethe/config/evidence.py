@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from lethe.config.durations import Duration
 from lethe.config.types import DurationField
+from lethe.evidence.anchors import AnchorField
 
 __all__ = ["EvidenceConfig"]
 
@@ -47,6 +48,10 @@ class EvidenceConfig(_Strict):
     # approval and its `lethe run --approved`; past it, a new run records a fresh plan.
     approval_window: DurationField = Duration(seconds=7 * 86400)
 
+    # Anchors (docs/evidence.md "Anchors"): after every real run, each run head not yet
+    # published goes to each of these append-only places; `lethe audit verify` checks them.
+    anchors: list[AnchorField] = Field(default_factory=list, max_length=16)
+
     @field_validator("approval_window")
     @classmethod
     def _fixed_window(cls, value: Duration) -> Duration:
@@ -58,4 +63,11 @@ class EvidenceConfig(_Strict):
     def _one_key_source(self) -> EvidenceConfig:
         if self.signing_key_file and self.signing_key_env:
             raise ValueError("give signing_key_file or signing_key_env, not both")
+        names = [anchor.label for anchor in self.anchors]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(
+                f"two anchors named {', '.join(twice)}: give each [[evidence.anchors]] a "
+                "distinct name"
+            )
         return self

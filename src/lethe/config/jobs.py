@@ -148,6 +148,9 @@ class OIDCConfig(_Strict):
     issuer: str = "https://accounts.google.com"
     audience: str = Field(min_length=1)
     allowed_emails: list[str] = Field(min_length=1)
+    #: Identities that may also call the admin endpoints (``/approvals``); they need not be
+    #: repeated in ``allowed_emails``.
+    admin_emails: list[str] = Field(default_factory=list)
     jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
     jwks_cache: DurationField = Duration(seconds=3600)
     leeway: DurationField = Duration(seconds=30)
@@ -173,17 +176,21 @@ def _loopback(host: str | None) -> bool:
 class ServeConfig(_Strict):
     """``lethe serve``: which endpoints exist and who may call them.
 
-    Trigger and admin endpoints need a static bearer token (``bearer_tokens``, normally
-    ``["${LETHE_TRIGGER_TOKEN}"]``; empty values are ignored) or an OIDC ID token. With
-    ``worker = false`` the trigger endpoints answer 404 (a web instance, not a worker).
+    Trigger and status endpoints need a static bearer token (``bearer_tokens``, normally
+    ``["${LETHE_TRIGGER_TOKEN}"]``; empty values are ignored) or an OIDC ID token. The admin
+    endpoints (``/approvals``) need an admin credential: one of ``admin_tokens`` (normally
+    ``["${LETHE_ADMIN_TOKEN}"]``, also accepted everywhere else) or an OIDC identity in
+    ``[serve.oidc] admin_emails``. With ``worker = false`` the trigger endpoints answer 404
+    (a web instance, not a worker).
     """
 
     worker: bool = True
     bearer_tokens: list[SecretStr] = Field(default_factory=list)
+    admin_tokens: list[SecretStr] = Field(default_factory=list)
     oidc: OIDCConfig | None = None
     allow_unauthenticated: bool = False
 
-    @field_validator("bearer_tokens", mode="before")
+    @field_validator("bearer_tokens", "admin_tokens", mode="before")
     @classmethod
     def _secret(cls, value: object) -> object:
         # Registered before anything can echo them, in an error message or elsewhere.
@@ -192,7 +199,7 @@ class ServeConfig(_Strict):
                 secrets.register(item)
         return value
 
-    @field_validator("bearer_tokens")
+    @field_validator("bearer_tokens", "admin_tokens")
     @classmethod
     def _strong(cls, values: list[SecretStr]) -> list[SecretStr]:
         kept = [v for v in values if v.get_secret_value()]
@@ -202,8 +209,13 @@ class ServeConfig(_Strict):
 
     @model_validator(mode="after")
     def _some_auth(self) -> ServeConfig:
-        if self.allow_unauthenticated and (self.bearer_tokens or self.oidc):
-            raise ValueError("allow_unauthenticated contradicts bearer_tokens / oidc; pick one")
+        if self.allow_unauthenticated and (self.bearer_tokens or self.admin_tokens or self.oidc):
+            raise ValueError(
+                "allow_unauthenticated contradicts bearer_tokens / admin_tokens / oidc; pick one"
+            )
+        admins = {t.get_secret_value() for t in self.admin_tokens}
+        if any(t.get_secret_value() in admins for t in self.bearer_tokens):
+            raise ValueError("a token is both in bearer_tokens and admin_tokens; give it once")
         return self
 
 

@@ -174,10 +174,10 @@ def _config_error(exc: ValidationError, source: str) -> ConfigError:
     elif kind == "missing":
         message = "required key is missing"
     elif kind == "union_tag_invalid":
-        # Phase types and sender kinds are both unions told apart by ``type``.
+        # Phase types, sender and anchor kinds are all unions told apart by ``type``.
         expected = str(first.get("ctx", {}).get("expected_tags", ""))
         tags = sorted(t.strip(" '") for t in expected.split(",") if t.strip()) or sorted(ACTIONS)
-        what = "action type" if loc.endswith("]") else "type"
+        what = "action type" if loc.endswith("]") and ".actions[" in loc else "type"
         message = f"unknown {what}; use one of {', '.join(tags)}"
     else:
         message = first["msg"].removeprefix("Value error, ")

@@ -121,12 +121,17 @@ class BreakerConfig(_Strict):
     With ``mode = "and"`` (default) both thresholds must be exceeded for one table, so a tiny
     table is not tripped by a handful of rows; with ``"or"`` either one trips it. Cascaded rows
     count toward their own table.
+
+    ``first_run_max_rows``: until a real run of the policy has completed, a run removing more
+    rows than this from one table is refused too (the backlog of a newly adopted policy is
+    approved once: ``lethe approve``), whatever the other thresholds say.
     """
 
     enabled: bool = True
     max_rows: int = Field(default=10_000, ge=0, le=MAX_COUNT)
     max_percent: float = Field(default=50.0, ge=0, le=100)
     mode: Literal["and", "or"] = "and"
+    first_run_max_rows: int | None = Field(default=None, ge=0, le=MAX_COUNT)
 
 
 class LimitsConfig(_Strict):

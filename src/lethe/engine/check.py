@@ -79,6 +79,7 @@ def check(rt: Runtime) -> CheckReport:
         Finding("warning", "-", warning)
         for warning in job_warnings(rt.config.jobs, rt.settings.source)
     )
+    findings.extend(Finding(level, "-", message) for level, message in rt.probe_anchors())
     if not unreachable:
         findings.extend(_records_findings(rt, failed))
     return CheckReport(tuple(findings), unreachable)
@@ -93,9 +94,9 @@ def _records_findings(rt: Runtime, failed: set[str]) -> list[Finding]:
     whose foreign key reaches a covered table (a cascade child goes with its parent, which
     sets its retention). lethe's own ``lethe_*`` tables are not the application's data.
     """
-    from sqlalchemy import inspect
-
     from lethe.evidence.records import missing_records
+    from lethe.stores.sql import catalog
+    from lethe.stores.sql.engine import translate_errors
     from lethe.stores.sql.store import SQLStore
 
     required = rt.config.evidence.require_records
@@ -131,17 +132,10 @@ def _records_findings(rt: Runtime, failed: set[str]) -> list[Finding]:
             if isinstance(ds.cascade, list):
                 names.update(step.table for step in ds.cascade)
         for schema, names in sorted(covered.items(), key=lambda kv: kv[0] or ""):
-            inspector = inspect(store.engine)
-            tables = set(inspector.get_table_names(schema=schema))
-            parents = {
-                t: {fk["referred_table"] for fk in inspector.get_foreign_keys(t, schema=schema)}
-                for t in tables
-            }
-            grew = True
-            while grew:  # children of covered tables, transitively
-                more = {t for t in tables - names if parents[t] & names}
-                names |= more
-                grew = bool(more)
+            tables = store.table_names(schema)
+            with translate_errors(store.label), store.engine.connect() as conn:
+                found = catalog.links(conn, schema)
+            names = catalog.referencing(found, names)  # children of covered tables, too
             for table in sorted(tables - names):
                 if table.startswith(("lethe_", "sqlite_")):
                     continue

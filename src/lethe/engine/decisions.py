@@ -13,7 +13,14 @@ from lethe.config.model import BreakerConfig
 from lethe.model.keys import ItemKey, key_text
 from lethe.stores.base import Item
 
-__all__ = ["GROWTH_CEILING", "Partition", "breaker_verdict", "next_batch_size", "partition"]
+__all__ = [
+    "GROWTH_CEILING",
+    "Partition",
+    "breaker_verdict",
+    "first_run_verdict",
+    "next_batch_size",
+    "partition",
+]
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,19 @@ def breaker_verdict(
                 f"would remove {rows} of {size} rows ({percent:.1f} %) from {table}, over the "
                 f"circuit breaker (max_rows {breaker.max_rows} {breaker.mode} max_percent "
                 f"{breaker.max_percent:g} %)"
+            )
+    return None
+
+
+def first_run_verdict(rows_by_table: Mapping[str, int], limit: int) -> str | None:
+    """Why a policy's first run may not remove these rows (over ``first_run_max_rows`` in
+    one table), or None."""
+    for table, rows in sorted(rows_by_table.items()):
+        if rows > limit:
+            return (
+                f"would remove {rows} rows from {table} in the policy's first run, over "
+                f"the circuit breaker's first_run_max_rows {limit} (no real run of it has "
+                "completed yet)"
             )
     return None
 

@@ -390,6 +390,8 @@ class PhaseRunner:
         return _Outcome(len(items), items[-1].key, len(split.act), held_for)
 
     def _untried(self, act: Sequence[ItemKey]) -> tuple[ItemKey, ...]:
+        if not self._failed_seen:
+            return tuple(act)
         return tuple(k for k in act if key_text(k) not in self._failed_seen)
 
     def _skip_refused(self, refused: Refused) -> None:
@@ -414,15 +416,18 @@ class PhaseRunner:
         transaction carried it (``audited``), count, tell the batch listeners
         (:mod:`lethe.engine.hooks`), report progress."""
         if prepared:
-            kept = [
-                d for d in drafts if not (d.event == self.action.event and d.item_key in failed)
-            ]
+            kept = (
+                [d for d in drafts if not (d.event == self.action.event and d.item_key in failed)]
+                if failed
+                else list(drafts)
+            )
             self.rt.batches.commit(batch_id, kept + self._failed_drafts(batch_id, failed))
         self._held_seen.update(key_text(k) for k in split.held)  # counted, recorded or not
         self._blocked_seen.update(split.blocked)
         self._note_skipped(split.unreadable, failed)
-        acted = [k for k in split.act if key_text(k) not in failed]
-        self._count(acted, details)
+        acted = [k for k in split.act if key_text(k) not in failed] if failed else list(split.act)
+        cascade, updated = _cascade_totals(details)  # one pass over the batch's items
+        self._count(acted, cascade, updated)
         if (prepared or audited) and acted:
             notify_batch(
                 CommittedBatch(
@@ -433,7 +438,7 @@ class PhaseRunner:
                     self.action.type,
                     self.action.event,
                     tuple(acted),
-                    _cascade_totals(details),
+                    cascade,
                     self.target.dataset_config.table,
                 )
             )
@@ -446,7 +451,7 @@ class PhaseRunner:
                     batch_id,
                     len(split.act),
                     len(split.held),
-                    _cascade_totals(details),
+                    dict(cascade),
                     time.perf_counter() - started,
                 )
             )
@@ -539,28 +544,33 @@ class PhaseRunner:
             for key, why in sorted(failed.items())
         ]
 
-    def _count(self, act: Sequence[ItemKey], details: Mapping[str, Mapping[str, Any]]) -> None:
+    def _count(
+        self, act: Sequence[ItemKey], cascade: Mapping[str, int], updated: Mapping[str, int]
+    ) -> None:
         self.tally.acted += len(act)
         if self.cap_left is not None:
             self.cap_left -= len(act)
-        for table, rows in _cascade_totals(details).items():
+        for table, rows in cascade.items():
             self.tally.cascade[table] = self.tally.cascade.get(table, 0) + rows
-        for table, rows in _cascade_totals(details, "updated").items():
+        for table, rows in updated.items():
             self.tally.updated[table] = self.tally.updated.get(table, 0) + rows
 
 
 def _cascade_totals(
-    details: Mapping[str, Mapping[str, Any]], part: str = "cascade"
-) -> dict[str, int]:
-    """Rows per table over a batch's items: each row is attributed to one item only
-    (:class:`~lethe.stores.base.DeleteOutcome`), so the sum counts distinct rows. ``updated``
-    lists the keys of the rows updated."""
-    totals: dict[str, int] = {}
+    details: Mapping[str, Mapping[str, Any]],
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Rows removed and rows updated per table over a batch's items: each row is attributed
+    to one item only (:class:`~lethe.stores.base.DeleteOutcome`), so the sums count distinct
+    rows. A table's entry is a count, or the keys of its rows (``updated`` lists them)."""
+    cascade: dict[str, int] = {}
+    updated: dict[str, int] = {}
     for per_item in details.values():
-        for table, rows in per_item.get(part, {}).items():
-            count = rows if isinstance(rows, int) else len(rows)
-            totals[table] = totals.get(table, 0) + count
-    return totals
+        for part, sums in (("cascade", cascade), ("updated", updated)):
+            if part in per_item:
+                for table, rows in per_item[part].items():
+                    count = rows if isinstance(rows, int) else len(rows)
+                    sums[table] = sums.get(table, 0) + count
+    return cascade, updated
 
 
 def _without_blocked(split: Partition, blocked: Mapping[str, str]) -> Partition:

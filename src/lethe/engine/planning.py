@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from lethe.actions.external import ExternalAction
-from lethe.engine.decisions import Partition, breaker_verdict, partition
+from lethe.engine.decisions import Partition, breaker_verdict, first_run_verdict, partition
 from lethe.engine.external import plan_external
 from lethe.engine.partition_drops import PartitionDropper, partition_line
 from lethe.engine.runtime import Runtime, Target
@@ -226,8 +226,14 @@ def removed_rows(phases: Sequence[Estimate] | Sequence[PhasePlan]) -> dict[str, 
 
 
 def trip_reason(rt: Runtime, target: Target, rows: dict[str, int]) -> str | None:
-    """The circuit breaker's verdict on one policy's removals, or None when they may go ahead."""
+    """The circuit breaker's verdict on one policy's removals, or None when they may go ahead
+    (a policy's first real run is also held to ``first_run_max_rows``)."""
     breaker = rt.config.breaker(target.policy)
     if not breaker.enabled or not any(rows.values()):
         return None
-    return breaker_verdict(rows, target.handle.table_sizes(), breaker)
+    verdict = breaker_verdict(rows, target.handle.table_sizes(), breaker)
+    if verdict is None and breaker.first_run_max_rows is not None:
+        first = first_run_verdict(rows, breaker.first_run_max_rows)
+        if first and not rt.runs.completed(target.policy):
+            return first
+    return verdict

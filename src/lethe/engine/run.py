@@ -289,6 +289,11 @@ def _record(rt: Runtime, result: RunResult, raised: str | None) -> tuple[RunResu
         )
         with rt.state.write() as conn:
             head = rt.ledger.append(conn, [finished])
+    if not result.dry_run:
+        # After the head committed, outside any deletion: a failing anchor only warns.
+        late = rt.publish_heads()
+        if late:
+            result = replace(result, warnings=(*result.warnings, *late))
     rt.runs.finish(result, head, file=problem is None, policy_hash=rt.settings.hash)
     for error in result.errors:
         if error not in (raised, problem):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
@@ -14,11 +15,13 @@ from lethe.config.datasets import DatasetConfig
 from lethe.config.loader import Settings
 from lethe.config.model import PolicyConfig
 from lethe.errors import ConfigError
+from lethe.evidence.anchoring import AnchorCheck, check_anchors, probe_anchors, publish_pending
 from lethe.evidence.signing import load_signer
 from lethe.holds.registry import HoldRegistry
 from lethe.model.conditions import All, Condition, columns_of
 from lethe.model.keys import ItemKey
 from lethe.schedule.clock import Clock
+from lethe.state.anchors import AnchorLog
 from lethe.state.approvals import ApprovalLog
 from lethe.state.batches import BatchLog
 from lethe.state.db import StateDB
@@ -107,6 +110,7 @@ class Runtime:
         self.batches = BatchLog(self.state, self.ledger)
         self.files = FileLedger(self.state, self.ledger)
         self.approvals = ApprovalLog(self.state, self.ledger)
+        self.anchors = AnchorLog(self.state)
         self._stores: dict[str, Store] = {}
 
     def _record_sink(self) -> Callable[[str, dict[str, Any]], None] | None:
@@ -119,6 +123,27 @@ class Runtime:
             self.store(records.store).write_document(f"{records.prefix}{run_id}.json", document)
 
         return keep
+
+    def publish_heads(self) -> list[str]:
+        """Publish the run heads each configured anchor lacks; one warning per anchor that
+        failed (:func:`lethe.evidence.anchoring.publish_pending`)."""
+        configs = self.config.evidence.anchors
+        if not configs:
+            return []
+        env = os.environ if self.settings.env is None else self.settings.env
+        return publish_pending(configs, self.settings.base_dir, env, self.anchors)
+
+    def check_anchors(self) -> AnchorCheck:
+        """What ``lethe audit verify`` finds at the configured anchors."""
+        env = os.environ if self.settings.env is None else self.settings.env
+        return check_anchors(
+            self.config.evidence.anchors, self.settings.base_dir, env, self.anchors
+        )
+
+    def probe_anchors(self) -> list[tuple[str, str]]:
+        """What ``lethe check`` says of each configured anchor (``(level, message)``)."""
+        env = os.environ if self.settings.env is None else self.settings.env
+        return probe_anchors(self.config.evidence.anchors, self.settings.base_dir, env)
 
     def store(self, name: str) -> Store:
         """The named store, opened on first use."""

@@ -11,8 +11,8 @@ For each phase with overdue items the attestation also names a few of them (the 
 :data:`SAMPLE_KEYS` in key order) and when the oldest became due. Both come from the store
 without loading every key: the samples are one bounded read, and the instant is found by
 bisecting the phase's own selection over time (due-ness only begins as time passes), one
-"is any item eligible" read per step, to the second — so it means exactly what a run means
-for any due rule, a due column, an age with a retention, a grace after a soft deletion.
+"is any item eligible" read per step, to the whole second — so it means exactly what a run
+means for any due rule: a due column, an age with a retention, a grace after a soft deletion.
 """
 
 from __future__ import annotations
@@ -154,15 +154,18 @@ def attest(
 
 
 def _due_since(target: Target, index: int, registry: Sequence[ItemKey], then: datetime) -> datetime:
-    """The earliest instant at which phase ``index`` selected an item eligible at ``then``
-    (some is): back from ``then`` by doubling steps until none is, then bisected to the
-    second. About ``2·log2(age in hours) + 12`` one-row reads."""
+    """The earliest whole second at which phase ``index`` selected an item eligible at
+    ``then`` (some is): back from ``then`` by doubling steps until none is, then bisected.
+    About ``2·log2(age in hours) + 12`` one-row reads."""
 
     def any_due(at: datetime) -> bool:
         selected = target.selection(index, at)
         return bool(target.handle.eligible_keys(selected, exclude=registry, limit=1))
 
-    high, step = then, timedelta(hours=1)
+    # Whole seconds throughout: an item due at 02:00:00 is said due since 02:00:00, and one
+    # due at 02:00:00.5 since 02:00:01, never a moment before it was.
+    high = then.replace(microsecond=0) + timedelta(seconds=1 if then.microsecond else 0)
+    step = timedelta(hours=1)
     while True:
         if step >= high - _FLOOR:
             if any_due(_FLOOR):
@@ -173,8 +176,8 @@ def _due_since(target: Target, index: int, registry: Sequence[ItemKey], then: da
         if not any_due(low):
             break
         high, step = low, step * 2
-    while high - low > timedelta(seconds=1):
-        middle = low + (high - low) / 2
+    while (span := int((high - low).total_seconds())) > 1:
+        middle = low + timedelta(seconds=span // 2)
         if any_due(middle):
             high = middle
         else:

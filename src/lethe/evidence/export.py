@@ -74,6 +74,8 @@ EVENTS = (
     "skipped_error",
     "hold_placed",
     "hold_released",
+    "approval_granted",
+    "approval_used",
     "run_finished",
 )
 

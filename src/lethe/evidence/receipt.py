@@ -80,7 +80,6 @@ def _deletion(
     rt: Runtime, dataset: str, event: Mapping[str, Any], proved: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any]:
     """What the deleting event says, with what its run recorded about the policy."""
-    details = event["details"]
     with rt.state.read() as conn:
         record = conn.execute(select(runs.c.record).where(runs.c.id == event["run_id"])).scalar()
     record = record if isinstance(record, dict) else {}
@@ -89,6 +88,27 @@ def _deletion(
     holds_table = None
     if config is not None and config.holds is not None:
         holds_table = config.holds.model_dump(mode="json", exclude_none=True)
+    return {
+        **_proved_facts(event, proved),
+        "policy_hash": record.get("policyHash"),
+        "run_status": record.get("status"),
+        "audit_head_after_run": record.get("auditHead"),
+        "holds_checked": {
+            "registry": "lethe's hold registry (lethe hold)",
+            "table": holds_table,
+            "outcome": "no active hold on the item when its batch ran (a held item is skipped "
+            "and audited skipped_hold instead)",
+            **_proved_holds(proved),
+        },
+    }
+
+
+def _proved_facts(event: Mapping[str, Any], proved: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The deletion's members that its proved events state: the deleting event's own facts
+    (its cascaded, updated and linked rows from its details) and the item's file events.
+    Issuing and checking both derive them here, so a receipt states nothing of them that
+    its proofs do not."""
+    details = event["details"]
     return {
         "at": event["ts"],
         "event": event["event"],
@@ -103,22 +123,19 @@ def _deletion(
             for e in proved
             if e["event"] in ("file_deleted", "file_not_deleted")
         ],
-        "policy_hash": record.get("policyHash"),
-        "run_status": record.get("status"),
-        "audit_head_after_run": record.get("auditHead"),
-        "holds_checked": {
-            "registry": "lethe's hold registry (lethe hold)",
-            "table": holds_table,
-            "outcome": "no active hold on the item when its batch ran (a held item is skipped "
-            "and audited skipped_hold instead)",
-            "held_before": [e["ts"] for e in proved if e["event"] == "skipped_hold"],
-            # Holds placed on this very key (a prefix hold is audited under its prefix).
-            "registry_history": [
-                {"event": e["event"], "at": e["ts"], "hold_id": e["details"].get("hold_id")}
-                for e in proved
-                if e["event"] in ("hold_placed", "hold_released")
-            ],
-        },
+    }
+
+
+def _proved_holds(proved: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The item's hold history as its proved events state it."""
+    return {
+        "held_before": [e["ts"] for e in proved if e["event"] == "skipped_hold"],
+        # Holds placed on this very key (a prefix hold is audited under its prefix).
+        "registry_history": [
+            {"event": e["event"], "at": e["ts"], "hold_id": e["details"].get("hold_id")}
+            for e in proved
+            if e["event"] in ("hold_placed", "hold_released")
+        ],
     }
 
 
@@ -234,20 +251,39 @@ def check_receipt(body: Mapping[str, Any]) -> list[str]:
     if body.get("status") == "deleted":
         if not isinstance(deletion, dict):
             return [*problems, "a deleted receipt without its deletion"]
-        matching = [
-            e
-            for e in proved
-            if isinstance(e, dict)
-            and e.get("event") == deletion.get("event")
-            and e.get("ts") == deletion.get("at")
-            and e.get("run_id") == deletion.get("run_id")
-            and e.get("policy") == deletion.get("policy")
-            and e.get("phase") == deletion.get("phase")
-            and e.get("details", {}).get("cascade", {}) == deletion.get("cascade")
-        ]
-        if deletion.get("event") not in _GONE or not matching:
-            problems.append("the deletion stated is not one of the proved events")
+        try:
+            problems += _check_deletion(deletion, proved)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            problems.append(f"the deletion is malformed ({type(exc).__name__}: {exc})")
     return problems
+
+
+#: The members of a deletion that name its deleting event.
+_IDENTITY = ("event", "at", "run_id", "policy", "phase")
+
+
+def _check_deletion(deletion: Mapping[str, Any], proved: Sequence[Any]) -> list[str]:
+    """The deletion stated is one of the proved deleting events, and every member derived
+    from proved events (cascade, files, hold history, …) is what they say."""
+    events = [e for e in proved if isinstance(e, dict)]
+    candidates = [
+        facts
+        for facts in (_proved_facts(e, events) for e in events if e.get("event") in _GONE)
+        if all(facts[name] == deletion.get(name) for name in _IDENTITY)
+    ]
+    if deletion.get("event") not in _GONE or not candidates:
+        return ["the deletion stated is not one of the proved events"]
+    facts = candidates[-1]
+    wrong = [name for name in facts if name not in _IDENTITY and facts[name] != deletion.get(name)]
+    held = deletion.get("holds_checked")
+    history = _proved_holds(events)
+    if not isinstance(held, dict):
+        wrong.append("holds_checked")
+    else:
+        wrong += [f"holds_checked.{n}" for n in history if held.get(n) != history[n]]
+    if wrong:
+        return [f"the deletion's {', '.join(wrong)} differ from what its proved events say"]
+    return []
 
 
 def _check_event(body: Mapping[str, Any], event: Mapping[str, Any]) -> list[str]:

@@ -213,4 +213,8 @@ class HoldRegistry:
         # intersect here, rather than sending a thousand keys to the state database.
         with self.state.read() as conn:
             held = HeldKeys.of(set(conn.execute(query).scalars()))
-        return held if keys is None else {key for key in keys if key in held}
+        if keys is None:
+            return held
+        if not held.prefixes:  # one set intersection, not a lookup per key
+            return set(frozenset.intersection(held, keys))
+        return {key for key in keys if key in held}

@@ -4,8 +4,10 @@ Trigger endpoints (``POST /jobs/{name}/runs``, ``POST /tick``) claim the due slo
 same ledger as every other runner and run it in the background (202 with the run id), or wait
 with ``?wait=true``; a duplicate, skipped or early trigger answers 200 with why, because
 at-least-once callers (Cloud Scheduler) retry anything but 2xx. With ``serve.worker = false``
-they answer 404. Admin endpoints (``GET /jobs``, ``GET /runs/{id}``) need the same credentials;
-``/healthz``, ``/health``, ``/metrics`` and the OpenAPI document are open.
+they answer 404. Status endpoints (``GET /jobs``, ``GET /runs/{id}``) need the same
+credentials; the approval endpoints (``GET /approvals``, ``POST /approvals/{run_id}``) an
+admin credential (403 for any other); ``/healthz``, ``/health``, ``/metrics`` and the OpenAPI
+document are open.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from lethe import __version__
+from lethe.api import Lethe
 from lethe.errors import ConfigError, LetheError
 from lethe.http.auth import Authenticator, AuthError, Principal
 from lethe.http.errors import http_status_for
 from lethe.http.jwks import JWKSUnavailable
 from lethe.http.metrics import Metrics
-from lethe.http.models import Health, Problem, TriggerReply
+from lethe.http.models import ApprovalRequest, Health, Problem, TriggerReply
 from lethe.jobs.claims import Claim, ClaimStatus
 from lethe.jobs.runner import JobService
 from lethe.jobs.status import job_statuses
@@ -75,6 +78,20 @@ def _worker(request: Request) -> None:
 
 
 Caller = Annotated[Principal, Depends(_caller)]
+
+
+def _admin(who: Caller) -> Principal:
+    """An admin caller, or 403 saying which credential it takes."""
+    if not who.admin:
+        raise HTTPException(
+            403,
+            f"{who.name} is not an admin: approvals take one of [serve] admin_tokens or an "
+            "OIDC identity in [serve.oidc] admin_emails",
+        )
+    return who
+
+
+Admin = Annotated[Principal, Depends(_admin)]
 
 
 async def _json_body(request: Request, _who: Caller) -> None:
@@ -177,6 +194,39 @@ def show_run(run_id: str, _who: Caller, service: Service) -> dict[str, Any]:
     record = RunLog(service.state, None).show(run_id)
     slot = service.ledger.by_run(str(record.get("runId", run_id)))
     return {**record, "slot": slot.to_document() if slot else None}
+
+
+_APPROVAL_REFUSALS: dict[int | str, dict[str, Any]] = {
+    **_REFUSALS,
+    403: {"model": Problem, "description": "Valid credentials, but not an admin's"},
+    404: {"model": Problem, "description": "No approval for this run"},
+    409: {
+        "model": Problem,
+        "description": "Not pending (approved, used, expired), or the plan's items changed",
+    },
+}
+
+
+@router.get("/approvals", responses=_APPROVAL_REFUSALS)
+def list_approvals(_who: Admin, service: Service) -> list[dict[str, Any]]:
+    """The plans of real runs the circuit breaker refused, newest first (as ``lethe
+    approvals --json``)."""
+    with Lethe(service.settings, clock=service.clock) as lethe:
+        now, window = lethe.runtime.state.now(), lethe.approval_window
+        return [a.to_document(now, window) for a in lethe.approvals()]
+
+
+@router.post("/approvals/{run_id}", responses={**_APPROVAL_REFUSALS, 400: {"model": Problem}})
+def approve(run_id: str, body: ApprovalRequest, who: Admin, service: Service) -> dict[str, Any]:
+    """Approve a refused run's recorded plan (as ``lethe approve``): ``by`` defaults to the
+    caller's identity; the audit records both, with ``via: http``. Carry it out with
+    ``lethe run --approved RUN_ID``."""
+    with Lethe(service.settings, clock=service.clock) as lethe:
+        approval = lethe.approve(
+            run_id, body.by or who.name, body.reason, via="http", identity=who.identity
+        )
+        log.info("approval of %s by %s (%s)", run_id, approval.approved_by, who.identity)
+        return approval.to_document(lethe.runtime.state.now(), lethe.approval_window)
 
 
 @router.get("/healthz")

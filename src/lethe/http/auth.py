@@ -1,18 +1,21 @@
-"""Who may call the trigger and admin endpoints.
+"""Who may call the trigger, status and admin endpoints.
 
-``Authorization: Bearer <token>`` where the token is either one of ``serve.bearer_tokens``
-(compared in constant time against every configured token) or an OIDC ID token:
+``Authorization: Bearer <token>`` where the token is either one of ``serve.bearer_tokens`` or
+``serve.admin_tokens`` (compared in constant time against every configured token) or an OIDC
+ID token:
 
 * signed with RS256 or ES256 only, by a key of the issuer's JWKS whose type and algorithm match
   the token's header — ``alg: none``, HMAC algorithms (the HS/RS confusion) and unknown key ids
   are refused;
 * ``iss`` and ``aud`` as configured, ``exp`` and ``iat`` present, not expired, not before its
   ``nbf`` (with ``leeway`` for clock skew);
-* an ``email`` in ``allowed_emails``, with ``email_verified`` absent or true (the string
-  ``"false"`` is not true).
+* an ``email`` in ``allowed_emails`` or ``admin_emails``, with ``email_verified`` absent or
+  true (the string ``"false"`` is not true).
 
 A missing or invalid credential answers 401 — a header or claim of the wrong type too, never a
-500; a valid token for a caller not allowed, 403.
+500; a valid token for a caller not allowed, 403. The caller is an admin (:attr:`Principal.admin`,
+required by ``/approvals``) with an admin token or an email in ``admin_emails``; never when
+unauthenticated access is allowed.
 """
 
 from __future__ import annotations
@@ -47,6 +50,13 @@ class Principal:
 
     kind: str  # "token", "oidc" or "anonymous"
     name: str
+    #: May call the admin endpoints (approvals).
+    admin: bool = False
+
+    @property
+    def identity(self) -> str:
+        """How the audit names the caller: ``oidc:ops@example.com``, ``token:admin token #1``."""
+        return f"{self.kind}:{self.name}"
 
 
 class Authenticator:
@@ -54,7 +64,13 @@ class Authenticator:
 
     def __init__(self, config: ServeConfig) -> None:
         self.allow_anonymous = config.allow_unauthenticated
-        self.tokens = [t.get_secret_value().encode() for t in config.bearer_tokens]
+        self.tokens = [
+            (t.get_secret_value().encode(), f"bearer token #{n}", False)
+            for n, t in enumerate(config.bearer_tokens, 1)
+        ] + [
+            (t.get_secret_value().encode(), f"admin token #{n}", True)
+            for n, t in enumerate(config.admin_tokens, 1)
+        ]
         self.oidc = config.oidc
         self.jwks = (
             JWKSCache(config.oidc.jwks_url, timedelta(seconds=config.oidc.jwks_cache.seconds))
@@ -75,12 +91,12 @@ class Authenticator:
         if scheme.lower() != "bearer" or not credential.strip():
             raise AuthError(401, "missing bearer token")
         credential = credential.strip()
-        matched = False
-        for index, token in enumerate(self.tokens):  # no early exit: constant time overall
+        matched: Principal | None = None
+        for token, name, admin in self.tokens:  # no early exit: constant time overall
             if hmac.compare_digest(token, credential.encode()):
-                matched, which = True, index
+                matched = Principal("token", name, admin)
         if matched:
-            return Principal("token", f"bearer token #{which + 1}")
+            return matched
         if self.oidc is None or self.jwks is None or credential.count(".") != 2:
             raise AuthError(401, "invalid bearer token")
         return _verify(credential, self.oidc, self.jwks)
@@ -109,9 +125,11 @@ def _verify(token: str, oidc: OIDCConfig, jwks: JWKSCache) -> Principal:
         raise AuthError(401, f"key {kid[:40]!r} does not sign with {alg}")
     claims = _claims(token, key, alg, oidc)
     email = claims.get("email")
-    if not _verified(claims) or not isinstance(email, str) or email not in oidc.allowed_emails:
+    admin = isinstance(email, str) and email in oidc.admin_emails
+    allowed = admin or (isinstance(email, str) and email in oidc.allowed_emails)
+    if not _verified(claims) or not isinstance(email, str) or not allowed:
         raise AuthError(403, "this identity may not call lethe")
-    return Principal("oidc", email)
+    return Principal("oidc", email, admin)
 
 
 def _claims(token: str, key: PyJWK, alg: str, oidc: OIDCConfig) -> dict[str, object]:

@@ -5,18 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from lethe.jobs.claims import Claim
 from lethe.jobs.runner import JobRun
 
-__all__ = ["Health", "Problem", "RunReply", "TriggerReply"]
+__all__ = ["ApprovalRequest", "Health", "Problem", "RunReply", "TriggerReply"]
 
 
 class Problem(BaseModel):
     """An error: what went wrong, in one line."""
 
     detail: str
+
+
+class ApprovalRequest(BaseModel):
+    """``POST /approvals/{run_id}``: who approves (default: the authenticated caller) and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: str | None = Field(default=None, min_length=1, max_length=256)
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class RunReply(BaseModel):

@@ -176,7 +176,8 @@ class JobService:
         with self._lock:
             self._flags.add(stop)
         try:
-            with Lethe(self.settings) as lethe:
+            # The service's clock, so a run judges at the instant its slot was claimed by.
+            with Lethe(self.settings, clock=self.clock) as lethe:
                 result = lethe.run(job.policies, stop=stop, run_id=run_id)
             note = "; ".join(result.errors)[:2000] or None
             return result, _SLOT_STATUS.get(result.status, SlotStatus.FAILED), note

@@ -54,14 +54,13 @@ class VerifyReport:
     events: int
     head: str
     problems: tuple[str, ...]
+    #: What was checked besides the chain (each anchor's verdict), for the report.
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
-
-# Built once: json.dumps() with non-default options builds a new encoder on every call.
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 
 _COLUMNS = ("seq", "ts", *FIELDS, "details", "prev_hash", "hash", "v", "entry")
 
@@ -86,10 +85,11 @@ def _seal(
     rows: list[tuple[Any, ...]] = []
     leaves: list[bytes] = []
     seq, link = after, prev
-    for d in drafts:
+    # The batch's details in one encoding, not one encoder call per event.
+    encoded = digest.details_texts([d.details for d in drafts])
+    for d, details in zip(drafts, encoded, strict=True):
         seq += 1
         fields = (d.run_id, d.batch_id, d.policy, d.dataset, d.phase, d.event, d.item_key)
-        details = _ENCODER.encode(d.details)
         leaf = digest.leaf_hash(texts.text(seq, fields, details))
         hexed = leaf.hex()
         rows.append((seq, ts, *fields, details, link, hexed, LEDGER_VERSION, entry))

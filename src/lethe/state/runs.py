@@ -191,6 +191,15 @@ class RunLog:
             rows = conn.execute(query.limit(limit).offset(offset)).mappings()
             return [_summary(row) for row in rows]
 
+    def completed(self, policy: str) -> bool:
+        """Whether a real run of ``policy`` ever reached its end (succeeded or degraded): the
+        first-run budget (``limits.breaker.first_run_max_rows``) applies until one has."""
+        ended = (RunStatus.SUCCEEDED.value, RunStatus.DEGRADED.value)
+        query = select(runs.c.policies).where(runs.c.dry_run.is_(False), runs.c.status.in_(ended))
+        with self.state.read() as conn:
+            # Policies are a JSON list, not portably searchable in SQL; the first match ends it.
+            return any(policy in (names or ()) for names in conn.execute(query).scalars())
+
     def running_leases(self) -> dict[str, datetime | None]:
         """Runs still marked ``running``, with when their lease expires."""
         with self.state.read() as conn:

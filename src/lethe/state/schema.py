@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "anchors",
     "approvals",
     "batches",
     "chain",
@@ -252,4 +253,23 @@ approvals = Table(
     Column("used_by", String(64)),
     Column("used_at", DateTime(timezone=True)),
     Index("ix_lethe_approvals_status", "status"),
+)
+
+# Anchoring (docs/evidence.md "Anchors"): one row per anchor and run head, written after the
+# head was published (``anchored``, with what the anchor answered) or failed to be
+# (``failed``, with why; the next run tries again). Verify reads the anchors themselves, not
+# these rows, except for anchors that cannot be read back (webhooks).
+anchors = Table(
+    "lethe_anchors",
+    metadata,
+    Column("anchor", String(64), primary_key=True),
+    Column("run_id", String(64), primary_key=True),
+    Column("entry", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("tried_at", DateTime(timezone=True), nullable=False),
+    Column("published_at", DateTime(timezone=True)),
+    Column("receipt", Text),
+    Column("error", Text),
 )

@@ -161,10 +161,14 @@ def identity(table: Table) -> tuple[str, ...]:
 def _declared(
     metadata: MetaData, ondelete: Mapping[tuple[str, tuple[str, ...]], str]
 ) -> dict[str, list[tuple[Table, tuple[str, ...], Table, tuple[str, ...], str]]]:
-    """Every foreign key of ``metadata``, by referenced table name, with its rule."""
+    """Every foreign key of ``metadata`` between two of its tables, by referenced table name,
+    with its rule. A key to a table not reflected (no purge of the root can reach it: see
+    :func:`lethe.stores.sql.catalog.referencing`) is no edge."""
     incoming: dict[str, list[tuple[Table, tuple[str, ...], Table, tuple[str, ...], str]]] = {}
     for table in metadata.tables.values():
         for fk in table.foreign_key_constraints:
+            if fk.elements[0].target_fullname.rpartition(".")[0] not in metadata.tables:
+                continue
             columns = tuple(c.name for c in fk.columns)
             rule = (fk.ondelete or ondelete.get((table.name, columns), "") or "NO ACTION").upper()
             parent = fk.referred_table
@@ -192,7 +196,7 @@ def build(
     incoming = _declared(metadata, ondelete or {})
     listed = _listed(metadata, root, tuple(key), steps)
     overrides = dict(overrides or {})
-    _check_overrides(incoming, listed, overrides)
+    _check_overrides(metadata, listed, overrides)
     members: dict[str, Table] = {root.name: root}
     edges: list[Edge] = []
     frontier = [root]
@@ -252,14 +256,13 @@ def _dedupe(edges: list[Edge]) -> list[Edge]:
 
 
 def _check_overrides(
-    incoming: Mapping[str, list[tuple[Table, tuple[str, ...], Table, tuple[str, ...], str]]],
-    listed: Sequence[Edge],
-    overrides: Mapping[str, OnDelete],
+    metadata: MetaData, listed: Sequence[Edge], overrides: Mapping[str, OnDelete]
 ) -> None:
+    """Every override names a foreign key (of any table reflected: those named are)."""
     known: dict[str, list[tuple[str, ...]]] = {}
-    for specs in incoming.values():
-        for child, columns, *_ in specs:
-            known.setdefault(child.name, []).append(columns)
+    for reflected in metadata.tables.values():
+        for fk in reflected.foreign_key_constraints:
+            known.setdefault(reflected.name, []).append(tuple(c.name for c in fk.columns))
     for edge in listed:
         known.setdefault(edge.child.name, []).append(edge.columns)
     for name in sorted(overrides):

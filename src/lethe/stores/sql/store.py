@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, Table, inspect
@@ -12,6 +12,7 @@ from lethe.config.datasets import DatasetConfig
 from lethe.errors import ConfigError, LiveCheckError
 from lethe.stores.base import DatasetUse, Finding
 from lethe.stores.sql import cascade as cascading
+from lethe.stores.sql import catalog
 from lethe.stores.sql.checks import check_dataset, require_unique_key
 from lethe.stores.sql.dataset import SQLDataset
 from lethe.stores.sql.engine import create_sql_engine, translate_errors
@@ -24,31 +25,65 @@ __all__ = ["SQLStore"]
 
 
 class SQLStore:
-    """A database reached by a SQLAlchemy URL. Tables are reflected once, on first use."""
+    """A database reached by a SQLAlchemy URL. A table is reflected once, when a dataset
+    that can reach it is bound (:meth:`reach`), not the whole schema."""
 
     def __init__(self, name: str, url: str) -> None:
         self.name = name
         self.label = f"store {name} ({secrets.redact_url(url)})"
         self.engine: Engine = create_sql_engine(url, where=f"stores.{name}.url")
         self._metadata: dict[str | None, MetaData] = {}
+        self._names: dict[str | None, set[str]] = {}
+        self._links: dict[str | None, set[catalog.Link]] = {}
         self._bound: dict[str, SQLDataset] = {}
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def metadata(self, schema: str | None) -> MetaData:
-        """All tables of ``schema``, reflected once."""
-        if schema not in self._metadata:
-            metadata = MetaData()
+    def table_names(self, schema: str | None) -> set[str]:
+        """The names of ``schema``'s tables, read once (one catalog query)."""
+        if schema not in self._names:
             with translate_errors(self.label):
-                metadata.reflect(bind=self.engine, schema=schema)
-            self._metadata[schema] = metadata
-        return self._metadata[schema]
+                self._names[schema] = set(inspect(self.engine).get_table_names(schema=schema))
+        return self._names[schema]
+
+    def reflected(self, names: Iterable[str], schema: str | None) -> MetaData:
+        """The tables of ``schema`` reflected so far, after reflecting those of ``names``
+        that exist and are not yet (together: a handful of catalog queries, whatever their
+        number). Foreign keys to tables not reflected stay unresolved."""
+        metadata = self._metadata.setdefault(schema, MetaData())
+        prefix = f"{schema}." if schema else ""
+        existing = self.table_names(schema)
+        missing = sorted(
+            n for n in set(names) if n in existing and f"{prefix}{n}" not in metadata.tables
+        )
+        if missing:
+            with translate_errors(self.label):
+                metadata.reflect(bind=self.engine, schema=schema, only=missing, resolve_fks=False)
+        return metadata
+
+    def reach(self, config: DatasetConfig) -> set[str]:
+        """The tables binding ``config`` needs reflected: its table, those its cascade list
+        names, and every table referencing one of them through foreign keys, transitively (a
+        cascade can reach no other); and the tables its ``on_delete`` and hold table name."""
+        assert config.table is not None
+        roots = {config.table}
+        if isinstance(config.cascade, list):
+            for step in config.cascade:
+                roots |= {step.table, step.parent or config.table}
+        named = {name.partition(".")[0] for name in config.on_delete or {}}
+        if config.hold_table is not None:
+            named.add(config.hold_table.table)
+        schema = config.db_schema
+        if schema not in self._links:
+            with translate_errors(self.label), self.engine.connect() as conn:
+                self._links[schema] = catalog.links(conn, schema)
+        return catalog.referencing(self._links[schema], roots) | named
 
     def table(self, name: str, schema: str | None, where: str) -> Table:
         """A reflected table, or a :class:`LiveCheckError` naming the missing one."""
-        metadata = self.metadata(schema)
+        metadata = self.reflected([name], schema)
         qualified = f"{schema}.{name}" if schema else name
         table = metadata.tables.get(qualified)
         if table is None:
@@ -63,13 +98,15 @@ class SQLStore:
         if config.table is None or config.key is None:
             raise ConfigError(f"{self.label} is a SQL database: give table and key", where)
         key = config.key_columns
+        if config.table in self.table_names(config.db_schema):
+            self.reflected(self.reach(config), config.db_schema)
         root = self.table(config.table, config.db_schema, where)
         for name in key:
             if name not in root.c:
                 raise LiveCheckError(f"table {root.name!r} has no column {name!r}", f"{where}.key")
         check_filter_types(root, config.where, where)
         require_unique_key(root, key, where)
-        metadata = self.metadata(config.db_schema)
+        metadata = self.reflected((), config.db_schema)
         try:
             if config.cascade == "none":
                 cascade = cascading.Cascade(root=root, key=key)
