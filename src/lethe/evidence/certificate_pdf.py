@@ -411,6 +411,7 @@ class _Layout:
                     f"{overdue.get('total')} items (as of {overdue.get('as_of')})",
                 ),
                 ("Policies not attested", ", ".join(overdue.get("not_attested", [])) or "none"),
+                ("Run head anchored", _anchored(v.get("anchors", []))),
             ],
             mono=("Chain head", "Run's head hash"),
         )
@@ -479,3 +480,13 @@ class _Layout:
 
 
 _PHASE_COUNT_COLUMNS = ("acted", "held", "blocked", "capped", "failed", "unreadable")
+
+
+def _anchored(anchors: list[dict[str, Any]]) -> str:
+    if not anchors:
+        return "no anchor configured"
+    return "; ".join(
+        f"{a.get('name')} ({a.get('type')}): {a.get('status')}"
+        + (f" at {a['published_at']}" if a.get("published_at") else "")
+        for a in anchors
+    )
