@@ -21,6 +21,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    case,
     false,
     func,
     inspect,
@@ -213,14 +214,14 @@ class SQLDataset:
         return clause
 
     def count(self, condition: Condition, *, exclude: Sequence[ItemKey] = ()) -> tuple[int, int]:
-        total = select(func.count()).select_from(self.root).where(self.where(condition))
-        eligible = (
-            select(func.count()).select_from(self.root).where(self._eligible(condition, exclude))
-        )
+        # One scan of the selected rows counts both (two counts read them twice).
+        free = ~self.held()
+        if exclude:
+            free = free & self.key.not_in(list(exclude))
+        query = select(func.count(case((free, 1))), func.count()).select_from(self.root)
         with translate_errors(self.label), self.engine.connect() as conn:
-            n_total = int(conn.execute(total).scalar_one())
-            n_eligible = int(conn.execute(eligible).scalar_one())
-        return n_eligible, n_total - n_eligible
+            n_eligible, n_total = conn.execute(query.where(self.where(condition))).one()
+        return int(n_eligible), int(n_total) - int(n_eligible)
 
     def eligible_keys(
         self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int
@@ -271,19 +272,32 @@ class SQLDataset:
         )
         if limit is not None:
             roots = roots.limit(limit)
-        # SQLite and PostgreSQL accept LIMIT inside IN (…) only through a derived table.
-        root_keys = select(*roots.subquery().c)
+        # SQLite and PostgreSQL accept LIMIT inside IN (…) only through a derived table. On
+        # SQLite the roots are selected once for all the counts (a materialized CTE, one
+        # statement: no snapshot there holds anything back), not once per table; a
+        # self-referencing table's closure is a CTE of its own, so those count one by one.
+        loops = any(e.child.name == e.parent.name for e in self.cascade.cascading())
+        derived = None
+        if self.sqlite and not loops:
+            derived = roots.cte("lethe_roots").prefix_with("MATERIALIZED")
+        root_keys = select(*(roots.subquery() if derived is None else derived).c)
         clauses = self.membership(lambda col: col.in_(root_keys))
         if clauses is None:  # a cycle between tables: judged row by row, batch by batch
             keys = [self.key_of(row) for row in self._all(roots)]
             return cascaded(self.preview_delete(keys, batch_size=1000))
+        queries: dict[str, Select[Any]] = {}
+        for name, clause in clauses.items():
+            query = select(func.count()).select_from(self.cascade.member(name)).where(clause)
+            if name == self.root.name:
+                query = query.where(~self.key.in_(root_keys))
+            queries[name] = query
         counts: dict[str, int] = {}
         with translate_errors(self.label), self.engine.connect() as conn:
-            for name, clause in clauses.items():
-                table = self.cascade.member(name)
-                query = select(func.count()).select_from(table).where(clause)
-                if name == self.root.name:
-                    query = query.where(~self.key.in_(root_keys))
+            if derived is not None:
+                together = select(*(q.scalar_subquery().label(n) for n, q in queries.items()))
+                counts = {n: int(v) for n, v in conn.execute(together).one()._mapping.items()}
+                queries = {}
+            for name, query in queries.items():
                 counts[name] = int(conn.execute(query).scalar_one())
                 # One read-only transaction per count, not one across them all: on a large
                 # table their sum would hold a snapshot (and vacuum back) for seconds. The
