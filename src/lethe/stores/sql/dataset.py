@@ -42,6 +42,7 @@ from lethe.stores.base import DeleteOutcome, HeldFn, Item
 from lethe.stores.files import FileRef
 from lethe.stores.sql import setwise, sqlite_dates
 from lethe.stores.sql.cascade import Cascade
+from lethe.stores.sql.chained import Chain
 from lethe.stores.sql.closure import Closure, HeldRows, judge
 from lethe.stores.sql.compile import (
     column,
@@ -95,6 +96,7 @@ class SQLDataset:
         self.locks_rows = self.dialect.row_locks
         self.keyset = KeySet(_ROOT_KEYS, self.key_columns, engine.dialect)
         self._setwise = setwise.applies(cascade, self.dialect.name)
+        self._chains: dict[Condition | None, Chain] = {}
 
     @property
     def setwise(self) -> bool:
@@ -106,6 +108,25 @@ class SQLDataset:
     @setwise.setter
     def setwise(self, value: bool) -> None:
         self._setwise = value
+
+    def chain(self, condition: Condition | None) -> Chain | None:
+        """A batch's removal as one statement, where the dialect allows it (built once per
+        condition: building costs more than running it)."""
+        if not self.dialect.chained_deletes:
+            return None
+        try:
+            return self._chains[condition]
+        except KeyError:
+            pass
+        except TypeError:  # a condition holding a list: built each time
+            return setwise.chained(self.cascade, self.keyset, self._where(condition))
+        built = self._chains[condition] = setwise.chained(
+            self.cascade, self.keyset, self._where(condition)
+        )
+        return built
+
+    def _where(self, condition: Condition | None) -> ColumnElement[bool]:
+        return true() if condition is None else self.where(condition)
 
     @property
     def table(self) -> str:
@@ -440,6 +461,7 @@ class SQLBatch:
         #: Files the rows deleted or blanked named (``files``), deleted after the commit.
         self.files: list[FileRef] = []
         self._due: ColumnElement[bool] = true()
+        self._condition: Condition | None = None
         self._closure: Closure | None = None
 
     def lock(
@@ -453,6 +475,7 @@ class SQLBatch:
     ) -> list[Item]:
         ds = self.dataset
         self._due = ds.where(condition)
+        self._condition = condition
         query = ds._items(condition).order_by(*ds.key_columns).limit(limit)
         params: dict[str, Any] = {}
         if keys is not None:
@@ -494,7 +517,15 @@ class SQLBatch:
         ds = self.dataset
         batch = [key_text(k) for k in keys]
         if ds.setwise:
-            removal = setwise.remove(self.conn, ds.cascade, ds.keyset, batch, keys, self._due)
+            removal = setwise.remove(
+                self.conn,
+                ds.cascade,
+                ds.keyset,
+                batch,
+                keys,
+                self._due,
+                chain=ds.chain(self._condition),
+            )
             if removal.roots_deleted < len(set(batch)):
                 self._missed("deleted", removal.roots_deleted, keys)
             return _outcome(removal, ds.root.name)
