@@ -637,3 +637,30 @@ def test_a_webhook_with_a_read_url_is_checked_like_any_anchor(
             assert f"{where}: run {second.run_id}'s head (entry 5) is not anchored" in (
                 lethe.verify_audit((fresh,)).problems
             )
+
+
+def test_a_certificate_says_whether_its_run_head_was_anchored(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    from lethe.evidence.certificate import certificate_body
+
+    heads = tmp_path / "later" / "heads.jsonl"  # not there yet: the first run's head fails
+    lethe = Lethe.from_file(_policy(sqlite_url, tmp_path, _file_anchor(heads)), env=ENV)
+    try:
+        first = lethe.run(as_of=NOW)
+
+        def anchors() -> list[dict[str, Any]]:
+            body = certificate_body(lethe.runtime, lethe.run_record(first.run_id))
+            return list(body["verification"]["anchors"])
+
+        [failed] = anchors()
+        assert (failed["name"], failed["type"], failed["status"]) == ("file", "file", "failed")
+        assert failed["published_at"] is None
+        heads.parent.mkdir()
+        lethe.run(as_of=NOW)  # catches the first head up
+        [anchored] = anchors()
+        assert anchored["status"] == "anchored" and anchored["published_at"]
+        _resign(lethe)  # the ledger rewritten after the head was anchored
+        assert anchors()[0]["status"] == "different head"
+    finally:
+        lethe.close()

@@ -1,11 +1,18 @@
-"""The README's policy examples load, so the docs promise only what the code does."""
+"""The README's policy examples load and every command and option has its row in "## Commands",
+so the docs promise only what the code does and leave nothing out."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
 
 import lethe
+from lethe.cli.app import app
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 NOTIFICATIONS = (Path(__file__).resolve().parents[1] / "docs" / "notifications.md").read_text()
@@ -75,3 +82,40 @@ def test_no_document_carries_merge_conflict_markers() -> None:
         if re.search(r"^(<{7} |>{7} |={7}$)", path.read_text(), re.M)
     ]
     assert marked == []
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, Any]]:
+    children = getattr(command, "commands", None)
+    if children is None:
+        yield "lethe " + " ".join(path), command
+        return
+    for name, child in children.items():
+        yield from _commands(child, (*path, name))
+
+
+def _command_rows() -> list[str]:
+    start = README.index("## Commands")
+    section = README[start : README.index("\n## ", start + 1)]
+    return [line.split(" | ")[0] for line in section.splitlines() if line.startswith("| `lethe ")]
+
+
+COMMANDS = sorted(_commands(typer.main.get_command(app)), key=lambda c: c[0])
+
+
+def test_the_command_walk_finds_nested_commands() -> None:
+    names = {name for name, _ in COMMANDS}
+    assert {"lethe run", "lethe hold release", "lethe audit verify", "lethe jobs trigger"} <= names
+
+
+@pytest.mark.parametrize(("name", "command"), COMMANDS, ids=lambda c: str(c))
+def test_each_command_and_option_has_its_readme_row(name: str, command: Any) -> None:
+    rows = [
+        r
+        for r in _command_rows()
+        if re.search(re.escape(f"`{name}") + r"[ `]", r) or f"`{name}`" in r
+    ]
+    assert rows, f"README ## Commands has no row for {name}"
+    for param in command.params:
+        long = [o for o in param.opts if o.startswith("--") and o != "--help"]
+        if long:
+            assert any(o in row for o in long for row in rows), f"{name}: {long[0]} undocumented"

@@ -44,7 +44,7 @@ from lethe.holds.registry import PREFIX_MARK
 from lethe.model.keys import ItemKey, key_text
 from lethe.model.results import PhaseResult
 from lethe.state.batches import new_id
-from lethe.state.ledger import EventDraft
+from lethe.state.ledger import BatchEvents, EventDraft, EventRow
 from lethe.stores.base import Batch, Item, PartitionFacts, SharesTransaction
 from lethe.stores.files import ReleasesFiles
 
@@ -399,7 +399,12 @@ class PhaseRunner:
         failed = {key_text(refused.keys[0]): str(refused.error)}
         self._note_skipped((), failed)
         with self.rt.state.write() as conn:
-            self.rt.ledger.append(conn, self._failed_drafts(refused.batch_id, failed))
+            t = self.target
+            rows = self._failed_rows(failed)
+            drafts = BatchEvents(
+                self.run_id, t.policy, t.dataset, self.index, refused.batch_id, rows
+            )
+            self.rt.ledger.append(conn, drafts)
 
     def _finish(
         self,
@@ -409,19 +414,18 @@ class PhaseRunner:
         failed: dict[str, str],
         split: Partition,
         details: Mapping[str, Mapping[str, Any]],
-        drafts: Sequence[EventDraft],
+        drafts: BatchEvents,
         started: float,
     ) -> None:
         """After the store committed: audit (failed items apart) unless the store's
         transaction carried it (``audited``), count, tell the batch listeners
         (:mod:`lethe.engine.hooks`), report progress."""
         if prepared:
-            kept = (
-                [d for d in drafts if not (d.event == self.action.event and d.item_key in failed)]
-                if failed
-                else list(drafts)
-            )
-            self.rt.batches.commit(batch_id, kept + self._failed_drafts(batch_id, failed))
+            if failed:  # those items get their skipped_error event instead of the action's
+                event = self.action.event
+                kept = [r for r in drafts.rows if not (r[0] == event and r[1] in failed)]
+                drafts = drafts.with_rows(kept + self._failed_rows(failed))
+            self.rt.batches.commit(batch_id, drafts)
         self._held_seen.update(key_text(k) for k in split.held)  # counted, recorded or not
         self._blocked_seen.update(split.blocked)
         self._note_skipped(split.unreadable, failed)
@@ -462,23 +466,20 @@ class PhaseRunner:
         split: Partition,
         registry: AbstractSet[str],
         details: Mapping[str, Mapping[str, Any]],
-    ) -> list[EventDraft]:
+    ) -> BatchEvents:
         """The batch's audit events: one per item acted on, one per item skipped."""
-        drafts = [
-            self._event(
-                batch_id,
-                self.action.event,
-                key_text(key),
-                {"action": self.action.type, **details.get(key_text(key), {})},
-            )
-            for key in split.act
-        ]
+        event, action = self.action.event, self.action.type
+        rows: list[EventRow] = []
+        for key in split.act:
+            text = key_text(key)
+            rows.append((event, text, {"action": action, **details.get(text, {})}))
         held_keys = [key_text(k) for k in split.held if key_text(k) not in self._held_seen]
         held = self._unrecorded_holds(held_keys, registry)
         blocked = {text: {"reason": why} for text, why in split.blocked.items()}
-        drafts += self._first_time(batch_id, "skipped_hold", held, self._held_seen)
-        drafts += self._first_time(batch_id, "skipped_blocked", blocked, self._blocked_seen)
-        return drafts
+        rows += _first_time("skipped_hold", held, self._held_seen)
+        rows += _first_time("skipped_blocked", blocked, self._blocked_seen)
+        t = self.target
+        return BatchEvents(self.run_id, t.policy, t.dataset, self.index, batch_id, rows)
 
     def _unrecorded_holds(
         self, keys: Sequence[str], registry: AbstractSet[str]
@@ -499,16 +500,6 @@ class PhaseRunner:
             held[key] = {"by": by, "hold": hold}
         recorded = self.rt.ledger.skipped_holds(t.dataset, t.policy, self.index, list(keys))
         return {k: v for k, v in held.items() if (k, v["hold"]) not in recorded}
-
-    def _first_time(
-        self, batch_id: str, event: str, skipped: Mapping[str, dict[str, Any]], seen: set[str]
-    ) -> list[EventDraft]:
-        """Events for skipped items not yet reported by this phase (the final pass, which
-        starts again from the lowest key, meets them a second time). ``seen`` is updated by
-        :meth:`_finish`, once the batch committed: a batch refused and bisected records them
-        in its smaller batches."""
-        fresh = [text for text in skipped if text not in seen]
-        return [self._event(batch_id, event, text, skipped[text]) for text in fresh]
 
     def _event(
         self, batch_id: str, event: str, item_key: str, details: Mapping[str, Any]
@@ -538,9 +529,10 @@ class PhaseRunner:
             for key, why in sorted(failed.items())[:room]
         )
 
-    def _failed_drafts(self, batch_id: str, failed: Mapping[str, str]) -> list[EventDraft]:
+    def _failed_rows(self, failed: Mapping[str, str]) -> list[EventRow]:
+        action = self.action.type
         return [
-            self._event(batch_id, "skipped_error", key, {"action": self.action.type, "error": why})
+            ("skipped_error", key, {"action": action, "error": why})
             for key, why in sorted(failed.items())
         ]
 
@@ -571,6 +563,15 @@ def _cascade_totals(
                     count = rows if isinstance(rows, int) else len(rows)
                     sums[table] = sums.get(table, 0) + count
     return cascade, updated
+
+
+def _first_time(
+    event: str, skipped: Mapping[str, dict[str, Any]], seen: AbstractSet[str]
+) -> list[EventRow]:
+    """Events for skipped items not yet reported by this phase (the final pass, which starts
+    again from the lowest key, meets them a second time). ``seen`` is updated once the batch
+    committed: a batch refused and bisected records them in its smaller batches."""
+    return [(event, text, why) for text, why in skipped.items() if text not in seen]
 
 
 def _without_blocked(split: Partition, blocked: Mapping[str, str]) -> Partition:

@@ -22,6 +22,7 @@ from lethe import __version__, secrets
 from lethe.evidence.attest import attest
 from lethe.evidence.documents import register
 from lethe.evidence.records import _what, _where
+from lethe.state.anchors import AnchorLog
 from lethe.state.schema import entries
 
 if TYPE_CHECKING:
@@ -155,8 +156,32 @@ def certificate_body(rt: Runtime, record: Mapping[str, Any]) -> dict[str, Any]:
             "audit_problems": len(report.problems),
             "run_head": run_head,
             "overdue": _overdue(rt, list(record.get("policies", []))),
+            "anchors": _anchors(rt, str(record["runId"])),
         },
     }
+
+
+def _anchors(rt: Runtime, run_id: str) -> list[dict[str, Any]]:
+    """Per configured anchor, what the state database recorded of publishing the run's head
+    (``audit verify`` reads the anchors themselves; this says where to look)."""
+    rows = AnchorLog(rt.state).for_run(run_id)
+    found = []
+    for config in rt.config.evidence.anchors:
+        row = rows.get(config.label)
+        status = "not published" if row is None else row.status
+        current = rt.ledger.entry(row.entry) if row is not None else None
+        if row is not None and (current is None or current["hash"] != row.hash):
+            status = "different head"  # the ledger changed after the head was anchored
+        found.append(
+            {
+                "name": config.label,
+                "type": config.type,
+                "status": status,
+                "published_at": row.published_at.isoformat() if row and row.published_at else None,
+                "receipt": row.receipt if row else None,
+            }
+        )
+    return found
 
 
 def _overdue(rt: Runtime, policies: list[str]) -> dict[str, Any]:

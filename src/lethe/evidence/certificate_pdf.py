@@ -242,20 +242,29 @@ class _Layout:
         pdf.ln(1)
 
     def pairs(self, rows: Iterable[tuple[str, Any]], mono: Sequence[str] = ()) -> None:
+        from fpdf.enums import MethodReturnValue
+
         pdf = self.pdf
         for label, value in rows:
-            pdf.set_font(_FONT, "B", 8.5)
-            y = pdf.get_y()
-            if pdf.will_page_break(5):
+            text = self.text(value)
+            font = (_MONO if label in mono else _FONT, "", 8.5)
+            pdf.set_font(*font)
+            height = pdf.multi_cell(
+                _PAGE_WIDTH - 45, 4.6, text, dry_run=True, output=MethodReturnValue.HEIGHT
+            )
+            assert isinstance(height, float | int)
+            if pdf.will_page_break(height):  # label and value start on one page
                 pdf.add_page()
-                y = pdf.get_y()
-            pdf.set_xy(15, y)
+            top, page = pdf.get_y(), pdf.page
+            pdf.set_font(_FONT, "B", 8.5)
             pdf.multi_cell(45, 4.6, label, align="L")
-            after_label = pdf.get_y()
-            pdf.set_xy(60, y)
-            pdf.set_font(_MONO if label in mono else _FONT, size=8.5)
-            pdf.multi_cell(_PAGE_WIDTH - 45, 4.6, self.text(value), align="L")
-            pdf.set_y(max(pdf.get_y(), after_label))
+            below_label = pdf.get_y()
+            pdf.set_xy(60, top)
+            pdf.set_font(*font)
+            pdf.multi_cell(_PAGE_WIDTH - 45, 4.6, text, align="L")
+            # A value longer than a page ends on a later one, below where its label was.
+            if pdf.page == page:
+                pdf.set_y(max(pdf.get_y(), below_label))
 
     def table(
         self, headings: Sequence[str], widths: Sequence[float], rows: Iterable[Sequence[Any]]
@@ -402,6 +411,7 @@ class _Layout:
                     f"{overdue.get('total')} items (as of {overdue.get('as_of')})",
                 ),
                 ("Policies not attested", ", ".join(overdue.get("not_attested", [])) or "none"),
+                ("Run head anchored", _anchored(v.get("anchors", []))),
             ],
             mono=("Chain head", "Run's head hash"),
         )
@@ -470,3 +480,13 @@ class _Layout:
 
 
 _PHASE_COUNT_COLUMNS = ("acted", "held", "blocked", "capped", "failed", "unreadable")
+
+
+def _anchored(anchors: list[dict[str, Any]]) -> str:
+    if not anchors:
+        return "no anchor configured"
+    return "; ".join(
+        f"{a.get('name')} ({a.get('type')}): {a.get('status')}"
+        + (f" at {a['published_at']}" if a.get("published_at") else "")
+        for a in anchors
+    )

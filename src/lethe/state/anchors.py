@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import RowMapping, func, select, update
 
 from lethe.evidence.anchors.base import Head
 from lethe.state.db import StateDB, as_utc
@@ -83,19 +83,13 @@ class AnchorLog:
         """Each run's row for ``anchor``, by run id."""
         with self.state.read() as conn:
             found = conn.execute(select(anchors).where(anchors.c.anchor == anchor)).mappings()
-            return {
-                str(r["run_id"]): AnchorRow(
-                    str(r["run_id"]),
-                    int(r["entry"]),
-                    str(r["hash"]),
-                    str(r["status"]),
-                    int(r["attempts"]),
-                    as_utc(r["published_at"]),
-                    r["receipt"],
-                    r["error"],
-                )
-                for r in found
-            }
+            return {str(r["run_id"]): _row(r) for r in found}
+
+    def for_run(self, run_id: str) -> dict[str, AnchorRow]:
+        """Each anchor's row for one run, by anchor name."""
+        with self.state.read() as conn:
+            found = conn.execute(select(anchors).where(anchors.c.run_id == run_id)).mappings()
+            return {str(r["anchor"]): _row(r) for r in found}
 
     def pending(self, anchor: str) -> list[Head]:
         """The heads ``anchor`` does not hold yet, by the state database's account: those of
@@ -132,3 +126,16 @@ class AnchorLog:
                 conn.execute(
                     anchors.insert().values(anchor=anchor, run_id=head.run_id, attempts=1, **values)
                 )
+
+
+def _row(r: RowMapping) -> AnchorRow:
+    return AnchorRow(
+        str(r["run_id"]),
+        int(r["entry"]),
+        str(r["hash"]),
+        str(r["status"]),
+        int(r["attempts"]),
+        as_utc(r["published_at"]),
+        r["receipt"],
+        r["error"],
+    )

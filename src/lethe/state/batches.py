@@ -18,12 +18,14 @@ action on it: the dead run's transaction may have rolled back and a later run de
 
 from __future__ import annotations
 
+import json
 import os
 import secrets as pysecrets
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import select, update
@@ -31,9 +33,10 @@ from sqlalchemy.engine import Connection
 
 from lethe.errors import AuditIntegrityError, LeaseLostError
 from lethe.model.results import RunStatus
+from lethe.state import digest
 from lethe.state.db import StateDB, as_utc
 from lethe.state.files import record_files
-from lethe.state.ledger import EventDraft, Ledger
+from lethe.state.ledger import BatchEvents, EventDraft, Ledger
 from lethe.state.schema import batches, chain, events, runs
 from lethe.stores.files import FileRef
 
@@ -41,7 +44,10 @@ __all__ = ["BatchLog", "new_id", "process_identity"]
 
 PENDING, COMMITTED, ABORTED = "pending", "committed", "aborted"
 #: The version of the intent payload this lethe writes (``payload["v"]``; absent means 1).
-PAYLOAD_VERSION = 1
+#: Version 1 lists every event with its details (``events``); version 2 carries the keys
+#: and the action's details once per run of equal ones (:func:`_compact`). Both are settled.
+PAYLOAD_VERSION = 2
+_READS = (1, 2)
 _COMMON = ("run_id", "policy", "dataset", "phase", "batch_id")
 
 
@@ -63,7 +69,7 @@ class BatchLog:
         self.state = state
         self.ledger = ledger
         # Per run: the batch the store committed whose events are not in the ledger yet.
-        self._committed: dict[str, tuple[str, list[EventDraft]]] = {}
+        self._committed: dict[str, tuple[str, Sequence[EventDraft]]] = {}
         self._runs: dict[str, str] = {}  # batch id -> run id, from prepare to commit
         self._lock = threading.Lock()
 
@@ -102,7 +108,7 @@ class BatchLog:
                     "process": process_identity(),
                     "after_seq": after_seq,
                     "common": {name: getattr(first, name) for name in _COMMON},
-                    "events": [[d.event, d.item_key, dict(d.details)] for d in drafts],
+                    **_compact(keys, action_event, drafts),
                 }
                 conn.execute(
                     batches.insert().values(
@@ -186,12 +192,12 @@ class BatchLog:
             run_id = self._runs.pop(batch_id, None)
             earlier = self._committed.pop(run_id, None) if run_id is not None else None
             if run_id is not None:
-                self._committed[run_id] = (batch_id, list(drafts))
+                self._committed[run_id] = (batch_id, _kept(drafts))
         if run_id is None or earlier is not None:  # not prepared here, or a flush was missed
             with self.state.write() as conn:
                 self._append_committed(conn, earlier)
                 if run_id is None:
-                    self._append_committed(conn, (batch_id, list(drafts)))
+                    self._append_committed(conn, (batch_id, _kept(drafts)))
 
     def flush(self, run_id: str | None = None) -> None:
         """Append the events of batches committed in the store but not yet in the ledger
@@ -204,12 +210,12 @@ class BatchLog:
                 for committed in waiting:
                     self._append_committed(conn, committed)
 
-    def _take(self, run_id: str) -> tuple[str, list[EventDraft]] | None:
+    def _take(self, run_id: str) -> tuple[str, Sequence[EventDraft]] | None:
         with self._lock:
             return self._committed.pop(run_id, None)
 
     def _append_committed(
-        self, conn: Connection, committed: tuple[str, list[EventDraft]] | None
+        self, conn: Connection, committed: tuple[str, Sequence[EventDraft]] | None
     ) -> int:
         """Append a committed batch's events and mark its intent; returns the head's seq.
 
@@ -264,7 +270,7 @@ class BatchLog:
                 EventDraft(
                     **common, event=event, item_key=key, details={**details, "recovered": note}
                 )
-                for event, key, details in payload["events"]
+                for event, key, details in _events(payload)
                 if (key in claimed if event == action else bool(claimed))
             ]
             self.ledger.append(conn, drafts)
@@ -275,7 +281,7 @@ class BatchLog:
     def _payload(conn: Connection, batch_id: str) -> dict[str, Any]:
         query = select(batches.c.payload).where(batches.c.id == batch_id)
         payload = dict(conn.execute(query).scalar_one())
-        if payload.get("v", 1) != PAYLOAD_VERSION:
+        if payload.get("v", 1) not in _READS:
             raise AuditIntegrityError(
                 f"batch {batch_id}'s intent is in format {payload['v']}, which this lethe "
                 "cannot read: settle it with the lethe that wrote it"
@@ -285,6 +291,57 @@ class BatchLog:
     @staticmethod
     def _set(conn: Connection, batch_id: str, status: str) -> None:
         conn.execute(update(batches).where(batches.c.id == batch_id).values(status=status))
+
+
+def _kept(drafts: Sequence[EventDraft]) -> Sequence[EventDraft]:
+    """``drafts`` held until they are appended: a :class:`BatchEvents` as it is."""
+    return drafts if isinstance(drafts, BatchEvents) else list(drafts)
+
+
+def _compact(
+    keys: Sequence[str], action_event: str, drafts: Sequence[EventDraft]
+) -> dict[str, Any]:
+    """What a version 2 intent carries of its events: their keys once, in ``keys``.
+
+    The action's events, one per key in order, give only their details, once per run of
+    equal ones (``details``: ``[count, text]`` pairs, the text as the ledger stores it); the
+    batch's other events (skips) are listed whole in ``others``. Should the action's events
+    not be exactly ``keys`` in order, every event is in ``others``.
+    """
+    batch = drafts if isinstance(drafts, BatchEvents) else None
+    if batch is not None:
+        rows, texts = batch.rows, batch.details_texts()
+    else:
+        rows = [(d.event, d.item_key, d.details) for d in drafts]
+        texts = digest.details_texts([d.details for d in drafts])
+    count = len(keys)
+    head = rows[:count]
+    if [k for e, k, _ in head if e == action_event] != list(keys):
+        count = 0
+    runs: list[list[Any]] = []
+    for text in texts[:count]:
+        if runs and runs[-1][1] == text:
+            runs[-1][0] += 1
+        else:
+            runs.append([1, text])
+    others = [[e, k, text] for (e, k, _), text in zip(rows[count:], texts[count:], strict=True)]
+    return {"details": runs if count else None, "others": others}
+
+
+def _events(payload: Mapping[str, Any]) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
+    """The events an intent recorded (``[kind, key, details]``), in batch order."""
+    if payload.get("v", 1) == 1:
+        for event, key, details in payload["events"]:
+            yield event, key, dict(details)
+        return
+    if payload["details"] is not None:
+        keys = iter(payload["keys"])
+        for count, text in payload["details"]:
+            details = json.loads(text)
+            for key in islice(keys, count):
+                yield payload["action_event"], key, dict(details)
+    for event, key, text in payload["others"]:
+        yield event, key, json.loads(text)
 
 
 def _audited_since(

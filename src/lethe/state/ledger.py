@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
@@ -27,7 +27,7 @@ from lethe.state.schema import chain, entries, events, keys
 from lethe.state.signatures import signature_problems
 from lethe.state.verify import Walk
 
-__all__ = ["GENESIS", "LEDGER_VERSION", "EventDraft", "Ledger", "VerifyReport"]
+__all__ = ["GENESIS", "LEDGER_VERSION", "BatchEvents", "EventDraft", "Ledger", "VerifyReport"]
 
 #: The format new events and entries are written in.
 LEDGER_VERSION = 2
@@ -45,6 +45,68 @@ class EventDraft:
     item_key: str | None = None
     batch_id: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: One event of a :class:`BatchEvents`: its kind, item key and details.
+EventRow = tuple[str, str | None, Mapping[str, Any]]
+
+
+class BatchEvents(Sequence[EventDraft]):
+    """A batch's events as one object: the fields they all share (run, policy, dataset,
+    phase, batch) once, and per event only its kind, item key and details.
+
+    It is a sequence of :class:`EventDraft` for any code that reads drafts; the ledger and
+    the batch intent read its rows instead, so a batch of a thousand items makes no draft
+    per item, and its details are encoded once (:meth:`details_texts`) for both.
+    """
+
+    __slots__ = ("_texts", "batch_id", "dataset", "phase", "policy", "rows", "run_id")
+
+    def __init__(
+        self,
+        run_id: str,
+        policy: str | None,
+        dataset: str | None,
+        phase: int | None,
+        batch_id: str | None,
+        rows: Sequence[EventRow],
+    ) -> None:
+        self.run_id, self.policy, self.dataset = run_id, policy, dataset
+        self.phase, self.batch_id = phase, batch_id
+        self.rows = list(rows)
+        self._texts: list[str] | None = None
+
+    def with_rows(self, rows: Sequence[EventRow]) -> BatchEvents:
+        """The same batch with other events."""
+        return BatchEvents(self.run_id, self.policy, self.dataset, self.phase, self.batch_id, rows)
+
+    def details_texts(self) -> list[str]:
+        """Each event's details as the ledger stores them (:func:`digest.details_texts`),
+        encoded on first use."""
+        if self._texts is None:
+            self._texts = digest.details_texts([details for _, _, details in self.rows])
+        return self._texts
+
+    def _draft(self, row: EventRow) -> EventDraft:
+        event, key, details = row
+        return EventDraft(
+            self.run_id, event, self.policy, self.dataset, self.phase, key, self.batch_id, details
+        )
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> EventDraft: ...
+    @overload
+    def __getitem__(self, index: slice) -> BatchEvents: ...
+    def __getitem__(self, index: int | slice) -> EventDraft | BatchEvents:
+        if isinstance(index, slice):
+            return self.with_rows(self.rows[index])
+        return self._draft(self.rows[index])
+
+    def __iter__(self) -> Iterator[EventDraft]:
+        return map(self._draft, self.rows)
 
 
 @dataclass(frozen=True)
@@ -81,6 +143,8 @@ def _seal(
     drafts: Sequence[EventDraft], after: int, ts: str, entry: int, prev: str
 ) -> tuple[list[tuple[Any, ...]], list[bytes]]:
     """The rows of ``drafts`` as events ``after + 1`` on of ``entry``, and their leaves."""
+    if isinstance(drafts, BatchEvents):
+        return _seal_batch(drafts, after, ts, entry, prev)
     texts = digest.LeafTexts(ts)
     rows: list[tuple[Any, ...]] = []
     leaves: list[bytes] = []
@@ -93,6 +157,26 @@ def _seal(
         leaf = digest.leaf_hash(texts.text(seq, fields, details))
         hexed = leaf.hex()
         rows.append((seq, ts, *fields, details, link, hexed, LEDGER_VERSION, entry))
+        leaves.append(leaf)
+        link = hexed
+    return rows, leaves
+
+
+def _seal_batch(
+    batch: BatchEvents, after: int, ts: str, entry: int, prev: str
+) -> tuple[list[tuple[Any, ...]], list[bytes]]:
+    """:func:`_seal` for a :class:`BatchEvents`: the same rows and leaves, the fields its
+    events share written once."""
+    texts = digest.LeafTexts(ts)
+    shared = (batch.run_id, batch.batch_id, batch.policy, batch.dataset, batch.phase)
+    rows: list[tuple[Any, ...]] = []
+    leaves: list[bytes] = []
+    seq, link = after, prev
+    for (event, key, _), details in zip(batch.rows, batch.details_texts(), strict=True):
+        seq += 1
+        leaf = digest.leaf_hash(texts.text(seq, (*shared, event, key), details))
+        hexed = leaf.hex()
+        rows.append((seq, ts, *shared, event, key, details, link, hexed, LEDGER_VERSION, entry))
         leaves.append(leaf)
         link = hexed
     return rows, leaves
@@ -151,7 +235,9 @@ class Ledger:
         ts = self.state.now().isoformat()
         rows, leaves = _seal(drafts, seq, ts, entry, prev)
         root = digest.merkle_root(leaves).hex()
-        batch_ids = {d.batch_id for d in drafts}
+        batch_ids = (
+            {drafts.batch_id} if isinstance(drafts, BatchEvents) else {d.batch_id for d in drafts}
+        )
         batch_id = batch_ids.pop() if len(batch_ids) == 1 else None
         count = len(drafts)
         sealed = digest.entry_hash(
