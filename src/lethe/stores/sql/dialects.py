@@ -16,7 +16,7 @@ table sizes            planner estimates   exact ``COUNT(*)`` (InnoDB's  exact `
 a batch's keys         ``= ANY(:array)``   expanding ``IN (…)``          ``json_each(:json)``
                                            (:mod:`.keysets`)
 a cascade's deletes    one statement of    one ``DELETE`` per edge       one ``DELETE`` per
-(where no row needs    ``DELETE`` in      (the row path on MySQL)       edge (no ``DELETE``
+(where no row needs    ``DELETE`` in       (the row path on MySQL)       edge (no ``DELETE``
 judging)               ``WITH`` clauses                                  in ``WITH``)
                        (:mod:`.chained`)
 =====================  ==================  ============================  ====================
