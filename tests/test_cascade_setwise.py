@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from lethe.config.datasets import DatasetConfig
 from lethe.model.conditions import Before
@@ -170,4 +171,115 @@ def test_setwise_only_where_no_row_needs_judging(
     handle = store.bind("accounts", config)
     assert handle.setwise is expected
     assert setwise.applies(handle.cascade, "mariadb") is False
+    store.close()
+
+
+# -- PostgreSQL: the batch's deletes as one statement (stores/sql/chained.py) ---------------
+
+
+def _rebuild(url: str, data: dict[str, list[tuple[Any, ...]]], schema: list[str]) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for table in reversed(TABLES):
+            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        for statement in schema:
+            conn.execute(text(statement))
+        for table in TABLES:
+            for row in data[table]:
+                marks = ", ".join(f":p{i}" for i in range(len(row)))
+                values = {f"p{i}": v for i, v in enumerate(row)}
+                conn.execute(text(f"INSERT INTO {table} VALUES ({marks})"), values)
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def pg_two(pg_admin_url: str) -> Iterator[tuple[str, str]]:
+    """Two databases of the session's server, reused across a property's examples."""
+    from tests.conftest import _fresh_database
+
+    with (
+        _fresh_database(pg_admin_url, force=True) as a,
+        _fresh_database(pg_admin_url, force=True) as b,
+    ):
+        yield a, b
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=_data(), batch=st.integers(1, 6))
+def test_one_statement_matches_the_row_path_on_postgresql(
+    pg_two: tuple[str, str], data: dict[str, list[tuple[Any, ...]]], batch: int
+) -> None:
+    fast_url, slow_url = pg_two
+    _rebuild(fast_url, data, SCHEMA)
+    _rebuild(slow_url, data, SCHEMA)
+    assert _purge(fast_url, rows=False, batch=batch) == _purge(slow_url, rows=True, batch=batch)
+
+
+def test_a_batch_is_one_round_trip_for_its_deletes(pg_url: str) -> None:
+    """One statement deletes the batch with every table of its cascade; nothing else of the
+    batch's is sent between the lock and the commit."""
+    _build(pg_url, CASE)
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement.split(None, 1)[0].upper())
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        outcomes, left = _purge(pg_url, rows=False, batch=2)
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert outcomes[0][0] == {"accounts": 2, "orders": 2, "items": 3, "notes": 2}
+    assert left == {"accounts": {3}, "orders": {103}, "items": {203}, "notes": {303}}
+    assert "DELETE" not in sent
+    assert sent.count("WITH") == 1  # one batch: 1 and 2 (3 is not due)
+
+
+# The schema's keys refuse the delete (RESTRICT; NO ACTION, checked at the statement's end or
+# deferred to the commit); the policy cascades them. Their checks run when the statement ends,
+# after every clause of it has deleted its rows.
+def _guarded(no_action: str) -> list[str]:
+    return [
+        SCHEMA[0],
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, "
+        "account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE RESTRICT, "
+        f"referrer_id INTEGER REFERENCES accounts(id){no_action})",
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, "
+        f"order_id INTEGER NOT NULL REFERENCES orders(id){no_action}, "
+        "account_id INTEGER REFERENCES accounts(id) ON DELETE RESTRICT)",
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, "
+        f"item_id INTEGER NOT NULL REFERENCES items(id){no_action})",
+    ]
+
+
+@pytest.mark.parametrize("no_action", ["", " DEFERRABLE INITIALLY DEFERRED"])
+def test_one_statement_under_restrict_and_no_action_keys(pg_url: str, no_action: str) -> None:
+    schema = _guarded(no_action)
+    _rebuild(pg_url, CASE, schema)
+    store = SQLStore("app", pg_url)
+    config = DatasetConfig(
+        table="accounts",
+        key="id",
+        due_column="due_at",
+        no_action="cascade",
+        on_delete={
+            "orders.account_id": "cascade",
+            "orders.referrer_id": "cascade",
+            "items.order_id": "cascade",
+            "items.account_id": "cascade",
+            "notes.item_id": "cascade",
+        },
+    )
+    handle = store.bind("accounts", config)
+    assert handle.setwise
+    with handle.open_batch() as tx:
+        items = tx.lock(Before("due_at", NOW), limit=10, skip_locked=False)
+        done = tx.delete([i.key for i in items])
+    assert done.per_table == {"accounts": 2, "orders": 2, "items": 3, "notes": 2}
+    assert done.per_item == {
+        "1": {"orders": 1, "items": 2, "notes": 2},
+        "2": {"orders": 1, "items": 1},
+    }
+    with store.engine.connect() as conn:
+        assert set(conn.execute(text("SELECT id FROM items")).scalars()) == {203}
     store.close()

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    case,
     false,
     func,
     inspect,
@@ -41,6 +42,7 @@ from lethe.stores.base import DeleteOutcome, HeldFn, Item
 from lethe.stores.files import FileRef
 from lethe.stores.sql import setwise, sqlite_dates
 from lethe.stores.sql.cascade import Cascade
+from lethe.stores.sql.chained import Chain
 from lethe.stores.sql.closure import Closure, HeldRows, judge
 from lethe.stores.sql.compile import (
     column,
@@ -94,6 +96,7 @@ class SQLDataset:
         self.locks_rows = self.dialect.row_locks
         self.keyset = KeySet(_ROOT_KEYS, self.key_columns, engine.dialect)
         self._setwise = setwise.applies(cascade, self.dialect.name)
+        self._chains: dict[Condition | None, Chain] = {}
 
     @property
     def setwise(self) -> bool:
@@ -105,6 +108,25 @@ class SQLDataset:
     @setwise.setter
     def setwise(self, value: bool) -> None:
         self._setwise = value
+
+    def chain(self, condition: Condition | None) -> Chain | None:
+        """A batch's removal as one statement, where the dialect allows it (built once per
+        condition: building costs more than running it)."""
+        if not self.dialect.chained_deletes:
+            return None
+        try:
+            return self._chains[condition]
+        except KeyError:
+            pass
+        except TypeError:  # a condition holding a list: built each time
+            return setwise.chained(self.cascade, self.keyset, self._where(condition))
+        built = self._chains[condition] = setwise.chained(
+            self.cascade, self.keyset, self._where(condition)
+        )
+        return built
+
+    def _where(self, condition: Condition | None) -> ColumnElement[bool]:
+        return true() if condition is None else self.where(condition)
 
     @property
     def table(self) -> str:
@@ -192,14 +214,14 @@ class SQLDataset:
         return clause
 
     def count(self, condition: Condition, *, exclude: Sequence[ItemKey] = ()) -> tuple[int, int]:
-        total = select(func.count()).select_from(self.root).where(self.where(condition))
-        eligible = (
-            select(func.count()).select_from(self.root).where(self._eligible(condition, exclude))
-        )
+        # One scan of the selected rows counts both (two counts read them twice).
+        free = ~self.held()
+        if exclude:
+            free = free & self.key.not_in(list(exclude))
+        query = select(func.count(case((free, 1))), func.count()).select_from(self.root)
         with translate_errors(self.label), self.engine.connect() as conn:
-            n_total = int(conn.execute(total).scalar_one())
-            n_eligible = int(conn.execute(eligible).scalar_one())
-        return n_eligible, n_total - n_eligible
+            n_eligible, n_total = conn.execute(query.where(self.where(condition))).one()
+        return int(n_eligible), int(n_total) - int(n_eligible)
 
     def eligible_keys(
         self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int
@@ -250,19 +272,32 @@ class SQLDataset:
         )
         if limit is not None:
             roots = roots.limit(limit)
-        # SQLite and PostgreSQL accept LIMIT inside IN (…) only through a derived table.
-        root_keys = select(*roots.subquery().c)
+        # SQLite and PostgreSQL accept LIMIT inside IN (…) only through a derived table. On
+        # SQLite the roots are selected once for all the counts (a materialized CTE, one
+        # statement: no snapshot there holds anything back), not once per table; a
+        # self-referencing table's closure is a CTE of its own, so those count one by one.
+        loops = any(e.child.name == e.parent.name for e in self.cascade.cascading())
+        derived = None
+        if self.sqlite and not loops:
+            derived = roots.cte("lethe_roots").prefix_with("MATERIALIZED")
+        root_keys = select(*(roots.subquery() if derived is None else derived).c)
         clauses = self.membership(lambda col: col.in_(root_keys))
         if clauses is None:  # a cycle between tables: judged row by row, batch by batch
             keys = [self.key_of(row) for row in self._all(roots)]
             return cascaded(self.preview_delete(keys, batch_size=1000))
+        queries: dict[str, Select[Any]] = {}
+        for name, clause in clauses.items():
+            query = select(func.count()).select_from(self.cascade.member(name)).where(clause)
+            if name == self.root.name:
+                query = query.where(~self.key.in_(root_keys))
+            queries[name] = query
         counts: dict[str, int] = {}
         with translate_errors(self.label), self.engine.connect() as conn:
-            for name, clause in clauses.items():
-                table = self.cascade.member(name)
-                query = select(func.count()).select_from(table).where(clause)
-                if name == self.root.name:
-                    query = query.where(~self.key.in_(root_keys))
+            if derived is not None:
+                together = select(*(q.scalar_subquery().label(n) for n, q in queries.items()))
+                counts = {n: int(v) for n, v in conn.execute(together).one()._mapping.items()}
+                queries = {}
+            for name, query in queries.items():
                 counts[name] = int(conn.execute(query).scalar_one())
                 # One read-only transaction per count, not one across them all: on a large
                 # table their sum would hold a snapshot (and vacuum back) for seconds. The
@@ -426,6 +461,7 @@ class SQLBatch:
         #: Files the rows deleted or blanked named (``files``), deleted after the commit.
         self.files: list[FileRef] = []
         self._due: ColumnElement[bool] = true()
+        self._condition: Condition | None = None
         self._closure: Closure | None = None
 
     def lock(
@@ -439,6 +475,7 @@ class SQLBatch:
     ) -> list[Item]:
         ds = self.dataset
         self._due = ds.where(condition)
+        self._condition = condition
         query = ds._items(condition).order_by(*ds.key_columns).limit(limit)
         params: dict[str, Any] = {}
         if keys is not None:
@@ -480,7 +517,15 @@ class SQLBatch:
         ds = self.dataset
         batch = [key_text(k) for k in keys]
         if ds.setwise:
-            removal = setwise.remove(self.conn, ds.cascade, ds.keyset, batch, keys, self._due)
+            removal = setwise.remove(
+                self.conn,
+                ds.cascade,
+                ds.keyset,
+                batch,
+                keys,
+                self._due,
+                chain=ds.chain(self._condition),
+            )
             if removal.roots_deleted < len(set(batch)):
                 self._missed("deleted", removal.roots_deleted, keys)
             return _outcome(removal, ds.root.name)

@@ -15,6 +15,10 @@ table sizes            planner estimates   exact ``COUNT(*)`` (InnoDB's  exact `
                        (``pg_class``)      estimates are off by ~50 %)
 a batch's keys         ``= ANY(:array)``   expanding ``IN (…)``          ``json_each(:json)``
                                            (:mod:`.keysets`)
+a cascade's deletes    one statement of    one ``DELETE`` per edge       one ``DELETE`` per
+(where no row needs    ``DELETE`` in       (the row path on MySQL)       edge (no ``DELETE``
+judging)               ``WITH`` clauses                                  in ``WITH``)
+                       (:mod:`.chained`)
 =====================  ==================  ============================  ====================
 
 The connection settings (``READ COMMITTED`` and a UTC session on MariaDB/MySQL) are made in
@@ -44,6 +48,9 @@ class SQLDialect:
     row_locks: bool
     #: ``SKIP LOCKED`` is available: a batch passes over rows someone else holds.
     skip_locked: bool
+    #: ``DELETE … RETURNING`` inside ``WITH``: a batch's deletes as one statement, one round
+    #: trip (:mod:`.chained`).
+    chained_deletes: bool = False
 
     def size_estimates(self, conn: Connection, tables: Sequence[Table]) -> dict[str, int]:
         """Row counts the server keeps current without scanning (PostgreSQL's planner
@@ -69,7 +76,7 @@ def dialect_of(engine: Engine) -> SQLDialect:
             pass
     version = tuple(sa.server_version_info or ())
     if sa.name == "postgresql":
-        return SQLDialect("postgresql", row_locks=True, skip_locked=True)
+        return SQLDialect("postgresql", row_locks=True, skip_locked=True, chained_deletes=True)
     if sa.name == MYSQL_FAMILY:
         mariadb = bool(getattr(sa, "is_mariadb", False))
         skip = version >= ((10, 6) if mariadb else (8, 0, 1))

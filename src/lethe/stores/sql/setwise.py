@@ -26,13 +26,15 @@ from sqlalchemy.engine import Connection
 
 from lethe.errors import LiveCheckError
 from lethe.model.keys import key_text
+from lethe.stores.sql import chained as _chained
 from lethe.stores.sql.cascade import Cascade, Edge
+from lethe.stores.sql.chained import Chain
 from lethe.stores.sql.closure import MAX_ROWS
 from lethe.stores.sql.keysets import KeySet
 from lethe.stores.sql.membership import membership
 from lethe.stores.sql.removal import Removal
 
-__all__ = ["applies", "remove"]
+__all__ = ["applies", "chained", "remove"]
 
 #: Dialects whose ``DELETE … RETURNING`` lethe relies on here (MariaDB's refuses some
 #: subqueries on the table being deleted from, MySQL has none: both take the row path).
@@ -78,9 +80,14 @@ def remove(
     items: Sequence[str],
     keys: Sequence[Any],
     due: ColumnElement[bool],
+    *,
+    chain: Chain | None = None,
 ) -> Removal:
     """Delete ``keys`` (whose key texts are ``items``, in batch order) and their cascades,
-    children first; ``due`` guards the items' own rows."""
+    children first; ``due`` guards the items' own rows. With ``chain`` (:func:`chained`, made
+    with the same ``due``) as one statement, the server counting what went with each item."""
+    if chain is not None:
+        return _chained.remove(conn, chain, keyset, items, keys)
     params = keyset.params(keys)
     returned: dict[str, tuple[list[str], list[Any]]] = {}
     total = 0
@@ -96,6 +103,14 @@ def remove(
                 "through its cascade; lower batch_size"
             )
     return _counted(cascade, items, returned)
+
+
+def chained(cascade: Cascade, keyset: KeySet, due: ColumnElement[bool]) -> Chain:
+    """The deletes of one batch as one statement (where the dialect has ``chained_deletes``:
+    :mod:`.chained`)."""
+    statements = _statements(cascade, keyset, due)
+    ends = {t.name: _columns(cascade, t) for t, _ in statements}
+    return _chained.build(cascade, keyset, statements, ends)
 
 
 def _statements(
