@@ -37,7 +37,7 @@ from lethe.model.conditions import (
 from lethe.stores.listed import ListedDataset, to_instant
 from lethe.stores.redis.dataset import RedisDataset
 from lethe.stores.redis.program import compile_program
-from lethe.stores.redis.script import JUDGE_PAGE
+from lethe.stores.redis.script import AGE_PAGE, JUDGE_PAGE
 from lethe.stores.redis.store import RedisStore
 
 AGES = ("createdAt", "updatedAt")
@@ -315,7 +315,79 @@ def test_the_script_reads_timestamps_as_python_does(
     for n, value in enumerate(values):
         dataset.client.hset(f"job:r{n}", "createdAt", value)
     for condition in conditions:
+        program = compile_program(condition)
+        assert program is not None and program.script == AGE_PAGE  # a single comparison
         assert _script(dataset, condition) == _python(dataset, condition), condition
+
+
+@st.composite
+def age_cases(draw: st.DrawFn) -> tuple[dict[str, dict[str, Any] | str], Condition]:
+    """The keys of :func:`cases` (hashes with and without the field, odd values, plain
+    strings) under a condition that comes down to one comparison of one field: the program
+    AGE_PAGE runs, however the comparison is wrapped in neutral parts."""
+    data, _ = draw(cases())
+    # compared with an instant on or a microsecond beside a stored one, where op matters
+    stored = [
+        p
+        for fields in data.values()
+        if isinstance(fields, dict)
+        for name in AGES
+        if name in fields and (p := _parsed(fields[name])) is not None
+    ]
+    instant = draw(st.sampled_from(stored) if stored else base)
+    with contextlib.suppress(OverflowError):
+        instant += draw(st.sampled_from([timedelta(0), timedelta(0), _US, -_US]))
+    kind = draw(st.sampled_from([Before, After]))
+    comparison = kind(draw(st.sampled_from(AGES)), instant, draw(st.booleans()))
+    wrap = draw(
+        st.sampled_from(
+            [
+                lambda c: c,
+                lambda c: All((c,)),
+                lambda c: All((All(()), c)),
+                lambda c: Any_((Any_(()), All((c,)))),
+                lambda c: All((Any_((c, Any_(()))), All(()))),
+            ]
+        )
+    )
+    return data, wrap(comparison)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=age_cases())
+def test_the_single_age_script_judges_every_key_as_python_does(
+    dataset: RedisDataset, case: tuple[dict[str, dict[str, Any] | str], Condition]
+) -> None:
+    data, condition = case
+    program = compile_program(condition)
+    assert program is not None and program.script == AGE_PAGE
+    _seed(dataset.client, data)
+    assert _script(dataset, condition) == _python(dataset, condition)
+    keys = [*KEYS, "job:missing"]
+    assert dataset.verdicts_for(condition, keys) == ListedDataset.verdicts_for(
+        dataset, condition, keys
+    )
+
+
+def test_a_condition_with_more_than_one_comparison_keeps_the_tree() -> None:
+    """Neutral parts are dropped; a part that can decide keeps the general script."""
+    cutoff = datetime(2026, 1, 1, tzinfo=UTC)
+    age = Before("createdAt", cutoff)
+    for condition in (
+        All((age, Before("updatedAt", cutoff))),
+        All((age, Equals("status", "done"))),
+        Any_((age, All(()))),  # always true
+        Not(age),
+        Before("@key", cutoff),
+        Before("@idle_since", cutoff),
+        All((age, DistinctFrom("status", 5))),  # true, but it names a second field
+    ):
+        program = compile_program(condition)
+        assert program is not None and program.script == JUDGE_PAGE, condition
 
 
 def test_timestamps_in_the_usual_forms_are_judged_on_the_server(dataset: RedisDataset) -> None:
@@ -337,16 +409,24 @@ def test_timestamps_in_the_usual_forms_are_judged_on_the_server(dataset: RedisDa
     for n, value in enumerate(usual):
         dataset.client.hset(f"job:{n}", "createdAt", value)
     dataset.client.hset("job:bad", "createdAt", "soon")
-    program = compile_program(Before("createdAt", cutoff))
-    assert program is not None
     keys = [*(f"job:{n}" for n in range(len(usual))), "job:bad"]
-    existing, verdicts, deferred = dataset.client.eval_ro(
-        JUDGE_PAGE, len(keys), *keys, *program.arguments(cutoff)
-    )
-    assert existing == len(keys)
-    assert [row[0] for row in deferred] == [len(keys)]  # only "soon"
-    selected = {keys[verdicts[n] - 1] for n in range(0, len(verdicts), 2)}
-    assert selected == {f"job:{n}" for n in range(len(usual))} - {"job:5"}
+    # the single comparison (AGE_PAGE), and the same in a tree (JUDGE_PAGE)
+    for condition, script in (
+        (Before("createdAt", cutoff), AGE_PAGE),
+        (
+            All((Before("createdAt", cutoff), After("createdAt", _AT.replace(year=1900)))),
+            JUDGE_PAGE,
+        ),
+    ):
+        program = compile_program(condition)
+        assert program is not None and program.script == script
+        existing, verdicts, deferred = dataset.client.eval_ro(
+            program.script, len(keys), *keys, *program.arguments(cutoff)
+        )
+        assert existing == len(keys)
+        assert [row[0] for row in deferred] == [len(keys)]  # only "soon"
+        selected = {keys[verdicts[n] - 1] for n in range(0, len(verdicts), 2)}
+        assert selected == {f"job:{n}" for n in range(len(usual))} - {"job:5"}
 
 
 def test_idle_time_is_judged_on_the_server_as_python_does(dataset: RedisDataset) -> None:

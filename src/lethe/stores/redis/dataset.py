@@ -31,7 +31,6 @@ from lethe.model.keys import ItemKey
 from lethe.stores.base import Item
 from lethe.stores.listed import Judge, ListedDataset, Row, chunked
 from lethe.stores.redis.program import COUNT_ONLY, IDLE_SINCE, KEY, Program, compile_program
-from lethe.stores.redis.script import JUDGE_PAGE
 
 __all__ = ["IDLE_SINCE", "KEY", "RedisDataset"]
 
@@ -112,10 +111,38 @@ class RedisDataset(ListedDataset):
         return self._judged(condition, program)
 
     def _judged(self, condition: Condition, program: Program) -> Iterator[Item]:
+        """Each page's script and the next page's SCAN go in one pipeline: one round trip per
+        page instead of two (the SCAN needs only the cursor, not the verdicts)."""
         judge = Judge(condition)
-        for page in self._pages():
-            for key, verdict in self._judge_page(page, program, judge)[1]:
+        cursor, page = self._scan_page(0)
+        while True:
+            keys = list(dict.fromkeys(page))
+            if not keys and cursor == 0:
+                return
+            if not keys:
+                cursor, page = self._scan_page(cursor)
+                continue
+            now = datetime.now(UTC)
+            pipe = self.client.pipeline(transaction=False)
+            pipe.eval_ro(program.script, len(keys), *keys, *program.arguments(now))
+            if cursor != 0:
+                pipe.scan(cursor, match=self.pattern, count=SCAN_COUNT)
+            try:
+                replies = pipe.execute()
+            except RedisError as exc:
+                raise StoreError(f"{self.label}: {exc}") from exc
+            for key, verdict in self._verdicts(keys, program, judge, now, replies[0])[1]:
                 yield Item(key, unreadable=verdict is None)
+            if cursor == 0:
+                return
+            cursor, page = replies[1]
+
+    def _scan_page(self, cursor: int) -> tuple[int, list[bytes | str]]:
+        try:
+            found, page = self.client.scan(cursor, match=self.pattern, count=SCAN_COUNT)
+        except RedisError as exc:
+            raise StoreError(f"{self.label}: {exc}") from exc
+        return int(found), page
 
     def verdicts_for(self, condition: Condition, keys: Sequence[str]) -> dict[str, bool | None]:
         """Those of ``keys`` selected (True) or unreadable (None), judged by the page script."""
@@ -156,11 +183,21 @@ class RedisDataset(ListedDataset):
             return 0, []
         now = datetime.now(UTC)
         try:
-            existing, verdicts, deferred = self.client.eval_ro(
-                JUDGE_PAGE, len(keys), *keys, *program.arguments(now)
-            )
+            reply = self.client.eval_ro(program.script, len(keys), *keys, *program.arguments(now))
         except RedisError as exc:
             raise StoreError(f"{self.label}: {exc}") from exc
+        return self._verdicts(keys, program, judge, now, reply)
+
+    def _verdicts(
+        self,
+        keys: Sequence[bytes | str],
+        program: Program,
+        judge: Judge,
+        now: datetime,
+        reply: Any,
+    ) -> tuple[int, list[tuple[str, bool | None]]]:
+        """The page script's reply read: Python judges only the keys the script defers."""
+        existing, verdicts, deferred = reply
         found: list[tuple[str, bool | None]] = []
         for n in range(0, len(verdicts), 2):
             key = _key(keys[verdicts[n] - 1])

@@ -18,6 +18,13 @@ Tree nodes (``c`` is a column: 1… a hash field, 0 the key, -1 the idle-since i
 ``["in", c, a…]`` (the value is one of the argument strings ``a``; unknown when missing),
 ``["ne", c, a]``, ``["null", c]``, ``["nn", c]``, ``["cmp", c, op, seconds, microseconds]``
 (``op`` one of ``le lt ge gt``, against an instant in epoch seconds and microseconds).
+
+The tree is simplified first (an empty ``all`` is true, a true part of an ``all`` and a false
+part of an ``any`` change nothing, one part is the node itself). When what is left is a single
+comparison of one hash field with an instant — the ``age_column`` + ``retain`` of most datasets
+— the program runs :data:`~lethe.stores.redis.script.AGE_PAGE` instead, which reads that one
+field with ``HMGET`` and compares it without the tree walk (``ARGV``: the field, ``op``, the
+instant's seconds and microseconds).
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from lethe.model.conditions import (
     Not,
     NotNull,
 )
+from lethe.stores.redis.script import AGE_PAGE, JUDGE_PAGE
 
 __all__ = ["COUNT_ONLY", "IDLE_SINCE", "KEY", "Program", "compile_program"]
 
@@ -64,10 +72,20 @@ class Program:
     strings: tuple[bytes, ...]
     #: Whether the script asks each key's ``OBJECT IDLETIME``.
     idle: bool
+    #: The single comparison ``(op, seconds, microseconds)`` of ``fields[0]`` the whole
+    #: condition comes down to, judged by :data:`AGE_PAGE`; None: the tree, by JUDGE_PAGE.
+    age: tuple[str, int, int] | None = None
+
+    @property
+    def script(self) -> str:
+        """The Lua script that judges this program's pages."""
+        return JUDGE_PAGE if self.age is None else AGE_PAGE
 
     def arguments(self, now: datetime) -> list[Any]:
-        """The script's ARGV: the program, ``now`` (seconds, microseconds), the field names,
-        then the compared strings."""
+        """The script's ARGV. JUDGE_PAGE: the program, ``now`` (seconds, microseconds), the
+        field names, then the compared strings; AGE_PAGE: the field and the comparison."""
+        if self.age is not None:
+            return [self.fields[0], *self.age]
         return [self.header, *epoch(now), *self.fields, *self.strings]
 
 
@@ -145,6 +163,21 @@ class _Compiler:
         return ["in", where, *(self.string(v) for v in values if isinstance(v, str))]
 
 
+def _simplified(node: list[Any]) -> list[Any]:
+    """The same verdicts with fewer nodes: ``all``/``any`` without their neutral parts
+    (true in ``all``, false in ``any``: three-valued logic leaves the others unchanged), and
+    a node of one part replaced by that part."""
+    if node[0] not in ("all", "any"):
+        if node[0] == "not":
+            return ["not", _simplified(node[1])]
+        return node
+    neutral = ["const", _TRUE if node[0] == "all" else _FALSE]
+    parts = [p for p in map(_simplified, node[1:]) if p != neutral]
+    if not parts:
+        return neutral
+    return parts[0] if len(parts) == 1 else [node[0], *parts]
+
+
 def _instant_columns(condition: Condition) -> set[str]:
     match condition:
         case All(parts) | Any_(parts):
@@ -162,18 +195,23 @@ def compile_program(condition: Condition) -> Program | None:
     instants = _instant_columns(condition)
     compiler = _Compiler(instants)
     try:
-        tree = compiler.node(condition)
+        tree = _simplified(compiler.node(condition))
         columns = [compiler.column(name, True) for name in sorted(instants)]
     except _Unsupported:
         return None
     fields = sorted(compiler.fields, key=compiler.fields.__getitem__)
     idle = IDLE_SINCE in instants
     header = {"p": tree, "f": len(fields), "i": columns, "t": idle}
+    age = None
+    # one field read, compared once (a part dropped as neutral may still have named a field)
+    if tree[0] == "cmp" and tree[1] == 1 and len(fields) == 1 and not idle:
+        age = (tree[2], tree[3], tree[4])
     return Program(
         header=json.dumps(header),
         fields=tuple(fields),
         strings=tuple(sorted(compiler.strings, key=compiler.strings.__getitem__)),
         idle=idle,
+        age=age,
     )
 
 

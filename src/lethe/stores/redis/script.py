@@ -16,16 +16,10 @@ deferred, never guessed. The script names every key it touches in KEYS, so ACL k
 and ``EVAL_RO``'s read-only checks apply.
 """
 
-__all__ = ["JUDGE_PAGE"]
+__all__ = ["AGE_PAGE", "JUDGE_PAGE"]
 
-JUDGE_PAGE = r"""
-local P = cjson.decode(ARGV[1])
-local tree, nf, instants, want_idle = P.p, P.f, P.i, P.t
-local now_s, now_us = tonumber(ARGV[2]), tonumber(ARGV[3])
-local fields = {}
-for j = 1, nf do fields[j] = ARGV[3 + j] end
-local strings = 4 + nf -- ARGV index of string 0
-local T, F, U = 1, 0, 2
+# How the script reads a timestamp (shared by both scripts): ``instant(raw)``.
+_READERS = r"""local T, F, U = 1, 0, 2
 local MAX_S = 253402300799 -- 9999-12-31T23:59:59Z, the last second Python can hold
 local MDAYS = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
 local floor = math.floor
@@ -147,7 +141,19 @@ local function instant(raw) -- epoch seconds and microseconds, or nil: let Pytho
   return days(y, mo, d) * 86400 + secs - off, us
 end
 
-local vals, inst_s, inst_us = {}, {}, {}
+"""
+
+JUDGE_PAGE = (
+    r"""
+local P = cjson.decode(ARGV[1])
+local tree, nf, instants, want_idle = P.p, P.f, P.i, P.t
+local now_s, now_us = tonumber(ARGV[2]), tonumber(ARGV[3])
+local fields = {}
+for j = 1, nf do fields[j] = ARGV[3 + j] end
+local strings = 4 + nf -- ARGV index of string 0
+"""
+    + _READERS
+    + r"""local vals, inst_s, inst_us = {}, {}, {}
 
 local function ev(n)
   local op = n[1]
@@ -253,3 +259,56 @@ for i, key in ipairs(KEYS) do
 end
 return {existing, verdicts, deferred}
 """
+)
+
+#: One hash field compared with one instant (``ARGV``: the field, ``le``/``lt``/``ge``/``gt``,
+#: the instant's epoch seconds and microseconds); the same reply as JUDGE_PAGE. ``HMGET`` reads
+#: the field; a key without it is told by ``TYPE`` (gone, or a hash without the field:
+#: unreadable), one of another type by ``WRONGTYPE`` (unreadable: it has no fields).
+AGE_PAGE = (
+    r"""
+local field, op = ARGV[1], ARGV[2]
+local ts, tus = tonumber(ARGV[3]), tonumber(ARGV[4])
+"""
+    + _READERS
+    + r"""
+local existing, verdicts, deferred = 0, {}, {}
+local n = 0
+for i, key in ipairs(KEYS) do
+  -- HMGET, not HGET: the same commands as JUDGE_PAGE, so an ACL rule granted before still
+  -- suffices (``lethe grants``)
+  local v = redis.pcall("HMGET", key, field)
+  local verdict = 0
+  if v[1] then
+    v = v[1]
+    existing = existing + 1
+    -- the form isoformat() writes first: instant() tries the epoch patterns before it
+    local s, us = nil, nil
+    if #v == 32 then s, us = full(v) end
+    if s == nil then s, us = instant(v) end
+    if not s then
+      deferred[#deferred + 1] = {i, 0, v}
+    else
+      local c = 0
+      if s ~= ts then c = (s < ts) and -1 or 1 elseif us ~= tus then c = (us < tus) and -1 or 1 end
+      if (op == "le" and c <= 0) or (op == "lt" and c < 0) or (op == "ge" and c >= 0)
+          or (op == "gt" and c > 0) then
+        verdict = 1
+      end
+    end
+  elseif v["err"] then
+    if not string.find(v["err"], "^WRONGTYPE") then return redis.error_reply(v["err"]) end
+    existing = existing + 1
+    verdict = 2
+  elseif redis.call("TYPE", key)["ok"] ~= "none" then
+    existing = existing + 1
+    verdict = 2
+  end
+  if verdict ~= 0 then
+    n = n + 2
+    verdicts[n - 1], verdicts[n] = i, verdict
+  end
+end
+return {existing, verdicts, deferred}
+"""
+)
