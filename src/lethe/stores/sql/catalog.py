@@ -3,9 +3,9 @@
 Reflecting a table (its columns, keys, indexes, constraints) costs several catalog queries
 and, on a schema of hundreds of tables, most of a short run's fixed time; a dataset needs only
 the tables its purge can reach. Which those are follows from the foreign-key links alone
-(:func:`referencing`), and every server lists all of a schema's links in one query:
-PostgreSQL's ``pg_constraint``, MariaDB's and MySQL's ``information_schema``, SQLite's
-``pragma_foreign_key_list`` joined to ``sqlite_master``.
+(:func:`referencing`), which PostgreSQL (``pg_constraint``) and SQLite
+(``pragma_foreign_key_list`` joined to ``sqlite_master``) list in one query; elsewhere
+(MariaDB, MySQL) SQLAlchemy's inspector reads them table by table.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from typing import Any
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
-
-from lethe.stores.sql.dialects import MYSQL_FAMILY
 
 __all__ = ["Link", "links", "referencing"]
 
@@ -30,11 +28,6 @@ _POSTGRESQL = (
     "WHERE k.contype = 'f' AND p.relnamespace = c.relnamespace "
     "AND n.nspname = coalesce(:schema, current_schema())"
 )
-_MYSQL = (
-    "SELECT TABLE_NAME, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS "
-    "WHERE CONSTRAINT_SCHEMA = coalesce(:schema, DATABASE()) "
-    "AND UNIQUE_CONSTRAINT_SCHEMA = CONSTRAINT_SCHEMA"
-)
 
 
 def links(conn: Connection, schema: str | None) -> set[Link]:
@@ -44,8 +37,6 @@ def links(conn: Connection, schema: str | None) -> set[Link]:
     rows: Sequence[tuple[Any, Any]]
     if dialect == "postgresql":
         rows = conn.execute(text(_POSTGRESQL), {"schema": schema}).all()
-    elif dialect == MYSQL_FAMILY:
-        rows = conn.execute(text(_MYSQL), {"schema": schema}).all()
     elif dialect == "sqlite":
         prefix = f'"{schema}".' if schema else ""
         rows = conn.exec_driver_sql(
@@ -54,7 +45,10 @@ def links(conn: Connection, schema: str | None) -> set[Link]:
             "WHERE m.type = 'table'",
             (schema,) if schema else (),
         ).all()
-    else:  # no catalog query known: SQLAlchemy's, one table at a time
+    else:
+        # SQLAlchemy's, one table at a time. MariaDB's information_schema.REFERENTIAL_CONSTRAINTS
+        # hides foreign keys from a least-privilege role (a cascade child vanished and its
+        # parent's DELETE hit the constraint), so MariaDB/MySQL read them this way too.
         inspector = inspect(conn)
         rows = [
             (table, fk["referred_table"])
