@@ -18,6 +18,7 @@ hash fields. SCAN has no order: the executor's cursor resumes the same SCAN betw
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,12 +30,27 @@ from lethe.errors import StoreError
 from lethe.model.conditions import Any_, Condition
 from lethe.model.keys import ItemKey
 from lethe.stores.base import Item
-from lethe.stores.listed import Judge, ListedDataset, Row, chunked
+from lethe.stores.listed import Judge, ListedBatch, ListedDataset, Row, chunked
+from lethe.stores.redis.ahead import Ahead
 from lethe.stores.redis.program import COUNT_ONLY, IDLE_SINCE, KEY, Program, compile_program
 
 __all__ = ["IDLE_SINCE", "KEY", "RedisDataset"]
 
 SCAN_COUNT = 1000
+#: Pages judged ahead of the batch that takes them (a page of 5,000 scanned keys holds about
+#: half a batch at 10 % due); at most this many pages' verdicts wait in memory. 0: no thread.
+PAGES_AHEAD = 4
+#: SCAN's COUNT for a judged listing: a page is judged in scripts of SCAN_COUNT keys each, all
+#: in one pipeline with the next SCAN.
+LIST_COUNT = 5000
+#: A reader whose pages nobody takes for this long stops, keeping its place.
+READER_IDLE = 30.0
+_READER = "lethe-redis-reader"
+#: Why a key judged selected when listed was not deleted: it changed before its batch.
+_NO_LONGER = "no longer selected when its batch deleted it (changed since it was listed)"
+#: A SCAN's place: the cursor to scan next and the page scanned but not judged yet (None
+#: before the first SCAN).
+_Place = tuple[int, list[bytes | str] | None]
 
 # Per key: {type, idle seconds or 0, fields...}; a missing field comes back as nil. Read-only,
 # short (one page of keys), and it names every key it touches, so ACL key patterns apply.
@@ -79,6 +95,8 @@ class RedisDataset(ListedDataset):
         self.client = client
         self.label = label
         self.pattern = str(config.pattern)
+        #: The server refused the delete script (an ACL without EVAL): judge, then UNLINK.
+        self._eval_refused = False
 
     @property
     def table(self) -> str:
@@ -111,35 +129,77 @@ class RedisDataset(ListedDataset):
         return self._judged(condition, program)
 
     def _judged(self, condition: Condition, program: Program) -> Iterator[Item]:
-        """Each page's script and the next page's SCAN go in one pipeline: one round trip per
-        page instead of two (the SCAN needs only the cursor, not the verdicts)."""
+        """The pages judged ahead by a thread (:class:`~lethe.stores.redis.ahead.Ahead`)
+        while the run audits and deletes the batch before; closing the listing stops it."""
         judge = Judge(condition)
-        cursor, page = self._scan_page(0)
-        while True:
-            keys = list(dict.fromkeys(page))
-            if not keys and cursor == 0:
-                return
-            if not keys:
-                cursor, page = self._scan_page(cursor)
-                continue
-            now = datetime.now(UTC)
-            pipe = self.client.pipeline(transaction=False)
-            pipe.eval_ro(program.script, len(keys), *keys, *program.arguments(now))
-            if cursor != 0:
-                pipe.scan(cursor, match=self.pattern, count=SCAN_COUNT)
-            try:
-                replies = pipe.execute()
-            except RedisError as exc:
-                raise StoreError(f"{self.label}: {exc}") from exc
-            for key, verdict in self._verdicts(keys, program, judge, now, replies[0])[1]:
-                yield Item(key, unreadable=verdict is None)
-            if cursor == 0:
-                return
-            cursor, page = replies[1]
 
-    def _scan_page(self, cursor: int) -> tuple[int, list[bytes | str]]:
+        def step(state: _Place) -> tuple[list[tuple[str, bool | None]], _Place | None]:
+            return self._judge_ahead(state, program, judge)
+
+        start: _Place = (0, None)
+        if PAGES_AHEAD == 0:
+            place: _Place | None = start
+            while place is not None:
+                page, place = step(place)
+                for key, verdict in page:
+                    yield Item(key, unreadable=verdict is None)
+            return
+        pages = Ahead(step, start, ahead=PAGES_AHEAD, idle=READER_IDLE, name=_READER)
         try:
-            found, page = self.client.scan(cursor, match=self.pattern, count=SCAN_COUNT)
+            for page in pages:
+                for key, verdict in page:
+                    yield Item(key, unreadable=verdict is None)
+        finally:
+            pages.close()
+
+    def _judge_ahead(
+        self, place: _Place, program: Program, judge: Judge
+    ) -> tuple[list[tuple[str, bool | None]], _Place | None]:
+        """One page's verdicts and the place after it. Each page's script and the next
+        page's SCAN go in one pipeline: one round trip per page instead of two (the SCAN
+        needs only the cursor, not the verdicts)."""
+        cursor, page = place
+        if page is None:
+            cursor, page = self._scan_page(0, LIST_COUNT)
+        while not page and cursor != 0:
+            cursor, page = self._scan_page(cursor, LIST_COUNT)
+        keys = list(dict.fromkeys(page))
+        if not keys:
+            return [], None
+        now = datetime.now(UTC)
+        pipe = self.client.pipeline(transaction=False)
+        # each script judges at most 1,000 keys: the server serves others in between
+        chunks = [keys[n : n + SCAN_COUNT] for n in range(0, len(keys), SCAN_COUNT)]
+        for chunk in chunks:
+            pipe.eval_ro(program.script, len(chunk), *chunk, *program.arguments(now))
+        if cursor != 0:
+            pipe.scan(cursor, match=self.pattern, count=LIST_COUNT)
+        try:
+            replies = pipe.execute()
+        except RedisError as exc:
+            raise StoreError(f"{self.label}: {exc}") from exc
+        verdicts = [
+            found
+            for chunk, reply in zip(chunks, replies, strict=False)
+            for found in self._verdicts(chunk, program, judge, now, reply)[1]
+        ]
+        if cursor == 0:
+            return verdicts, None
+        found, following = replies[-1]
+        return verdicts, (int(found), following)
+
+    def close_listing(self) -> None:
+        """End the listing a run's batches shared, and its reader thread (the store's
+        ``close``, at the end of a run)."""
+        listing, self._listing = self._listing, None
+        if listing is not None:
+            close = getattr(listing[2], "close", None)
+            if close is not None:
+                close()
+
+    def _scan_page(self, cursor: int, count: int) -> tuple[int, list[bytes | str]]:
+        try:
+            found, page = self.client.scan(cursor, match=self.pattern, count=count)
         except RedisError as exc:
             raise StoreError(f"{self.label}: {exc}") from exc
         return int(found), page
@@ -250,6 +310,68 @@ class RedisDataset(ListedDataset):
 
     # -- deleting ------------------------------------------------------------------------
 
+    @contextmanager
+    def open_batch(self) -> Iterator[ListedBatch]:
+        """A batch whose deletions happen when it commits, each key judged again then."""
+        batch = _RedisBatch(self)
+        yield batch
+        batch.commit()
+
+    def remove_due(self, condition: Condition | None, keys: Sequence[str]) -> dict[str, str]:
+        """Delete those of ``keys`` that ``condition`` still selects, judged again now: one
+        ``EVAL`` of the delete script per 1,000 keys, which judges and unlinks atomically.
+        Returns the keys not deleted, with why (refused, or no longer selected)."""
+        program = None if condition is None else compile_program(condition)
+        if condition is None:
+            return self.remove(keys)
+        failed: dict[str, str] = {}
+        for chunk in chunked(keys, SCAN_COUNT):
+            if program is not None and not self._eval_refused:
+                done = self._delete_page(chunk, program, Judge(condition))
+                if done is not None:
+                    failed.update(done)
+                    continue
+            # Judged again just before the UNLINK (a program only Python can judge, or a
+            # server that refuses EVAL to this user: `lethe grants` asks only EVAL_RO)
+            verdicts = self.verdicts_for(condition, chunk)
+            still = [k for k in chunk if verdicts.get(k, False) is True]
+            failed.update({k: _NO_LONGER for k in chunk if verdicts.get(k, False) is not True})
+            failed.update(self.remove(still))
+        return failed
+
+    def _delete_page(
+        self, keys: list[str], program: Program, judge: Judge
+    ) -> dict[str, str] | None:
+        """The delete script over ``keys``; None when the server refuses the script itself
+        (then nothing was deleted)."""
+        now = datetime.now(UTC)
+        try:
+            reply = self.client.eval(
+                program.delete_script, len(keys), *keys, *program.arguments(now)
+            )
+        except ResponseError as exc:
+            if "NOPERM" in str(exc) or "unknown command" in str(exc):
+                self._eval_refused = True
+            return None
+        except RedisError as exc:
+            raise StoreError(f"{self.label}: {exc}") from exc
+        existing, verdicts, deferred, refused = reply
+        failed = {keys[refused[n] - 1]: _text(refused[n + 1]) for n in range(0, len(refused), 2)}
+        deleted = {
+            keys[verdicts[n] - 1] for n in range(0, len(verdicts), 2) if verdicts[n + 1] == 1
+        }
+        # A key whose timestamp only Python reads: judged here, unlinked on its own.
+        late = [
+            k
+            for k, v in self._verdicts(keys, program, judge, now, [existing, [], deferred])[1]
+            if v is True
+        ]
+        if late:
+            failed.update(self.remove(late))
+            deleted.update(late)
+        failed.update({k: _NO_LONGER for k in keys if k not in deleted and k not in failed})
+        return failed
+
     def remove(self, keys: Sequence[str]) -> dict[str, str]:
         """One ``UNLINK`` per 1,000 keys; if the server refuses one (an ACL, a cluster slot),
         the keys are unlinked one by one in a pipeline so each failure is told apart."""
@@ -273,3 +395,32 @@ class RedisDataset(ListedDataset):
                 if isinstance(reply, Exception):
                     failed[key] = str(reply)
         return failed
+
+
+class _RedisBatch(ListedBatch):
+    """A listed batch that deletes only what its selection still selects at commit."""
+
+    dataset: RedisDataset
+
+    def __init__(self, dataset: RedisDataset) -> None:
+        super().__init__(dataset)
+        self._condition: Condition | None = None
+
+    def lock(
+        self,
+        condition: Condition,
+        *,
+        keys: Sequence[ItemKey] | None = None,
+        after: ItemKey | None = None,
+        limit: int,
+        skip_locked: bool,
+    ) -> list[Item]:
+        """Items selected now; the batch keeps ``condition`` to judge them again at commit."""
+        self._condition = condition
+        return super().lock(condition, keys=keys, after=after, limit=limit, skip_locked=skip_locked)
+
+    def commit(self) -> None:
+        """Delete what was marked and is still selected; the rest goes to :attr:`failed`."""
+        if self._doomed:
+            self.failed.update(self.dataset.remove_due(self._condition, self._doomed))
+            self._doomed = []

@@ -48,7 +48,7 @@ from lethe.model.conditions import (
     Not,
     NotNull,
 )
-from lethe.stores.redis.script import AGE_PAGE, JUDGE_PAGE
+from lethe.stores.redis.script import AGE_DELETE, AGE_PAGE, JUDGE_DELETE, JUDGE_PAGE
 
 __all__ = ["COUNT_ONLY", "IDLE_SINCE", "KEY", "Program", "compile_program"]
 
@@ -80,6 +80,11 @@ class Program:
     def script(self) -> str:
         """The Lua script that judges this program's pages."""
         return JUDGE_PAGE if self.age is None else AGE_PAGE
+
+    @property
+    def delete_script(self) -> str:
+        """The script that judges keys as :attr:`script` does and unlinks those selected."""
+        return JUDGE_DELETE if self.age is None else AGE_DELETE
 
     def arguments(self, now: datetime) -> list[Any]:
         """The script's ARGV. JUDGE_PAGE: the program, ``now`` (seconds, microseconds), the

@@ -16,7 +16,7 @@ deferred, never guessed. The script names every key it touches in KEYS, so ACL k
 and ``EVAL_RO``'s read-only checks apply.
 """
 
-__all__ = ["AGE_PAGE", "JUDGE_PAGE"]
+__all__ = ["AGE_DELETE", "AGE_PAGE", "JUDGE_DELETE", "JUDGE_PAGE", "deleting"]
 
 # How the script reads a timestamp (shared by both scripts): ``instant(raw)``.
 _READERS = r"""local T, F, U = 1, 0, 2
@@ -312,3 +312,37 @@ end
 return {existing, verdicts, deferred}
 """
 )
+
+
+_REPLY = "return {existing, verdicts, deferred}\n"
+
+# After judging, the keys found selected are unlinked in the same script: a script runs
+# atomically, so a key changed since it was listed is judged as it is now, and nothing not
+# due is deleted. ``pcall``: a key the server refuses (an ACL key pattern) is told apart in
+# ``refused`` (``{index, error, …}``) while the others are unlinked.
+_UNLINK = r"""local refused = {}
+for k = 1, #verdicts, 2 do
+  if verdicts[k + 1] == 1 then
+    local r = redis.pcall("UNLINK", KEYS[verdicts[k]])
+    if type(r) == "table" and r["err"] then
+      refused[#refused + 1] = verdicts[k]; refused[#refused + 1] = r["err"]
+    end
+  end
+end
+return {existing, verdicts, deferred, refused}
+"""
+
+
+def deleting(script: str) -> str:
+    """``script`` (a page script) that also unlinks the keys it selects, answering
+    ``{existing, verdicts, deferred, refused}``. Nothing is written before the last key is
+    judged, so a script that fails (an error reply) has deleted nothing."""
+    if not script.endswith(_REPLY):
+        raise ValueError("not a page script")
+    return script[: -len(_REPLY)] + _UNLINK
+
+
+#: :data:`JUDGE_PAGE` that unlinks what it selects (``EVAL``: it writes).
+JUDGE_DELETE = deleting(JUDGE_PAGE)
+#: :data:`AGE_PAGE` that unlinks what it selects.
+AGE_DELETE = deleting(AGE_PAGE)

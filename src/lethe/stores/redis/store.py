@@ -75,4 +75,7 @@ class RedisStore:
         raise ConfigError(f"{self.label} cannot keep run records; use a blob store")
 
     def close(self) -> None:
+        """End the datasets' listings (and their reader threads), then the connections."""
+        for dataset in self._bound.values():
+            dataset.close_listing()
         self.client.close()
