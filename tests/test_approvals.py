@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lethe import SafetyLimitError
+from lethe import Lethe, SafetyLimitError
 from lethe.cli.app import main
 from lethe.engine.decisions import first_run_verdict
 from lethe.errors import ApprovalStateError, ConfigError, NotFoundError, PlanChangedError
@@ -39,15 +39,20 @@ def _policy(state_url: str) -> str:
     return example_policy("census") + "\n" + BREAKER + f'\n[state]\nurl = "{state_url}"\n'
 
 
+def _tripped(lethe: Lethe) -> str:
+    """The run the breaker refuses (its plan is left pending), by id."""
+    with pytest.raises(SafetyLimitError) as caught:
+        lethe.run(as_of=NOW)
+    return caught.value.result.run_id
+
+
 def test_a_tripped_run_leaves_its_exact_plan_pending_and_approval_is_audited_once(
     urls: tuple[str, str], tmp_path: Path
 ) -> None:
     app, state = urls
     seeded("census", app)
     with example_lethe("census", app, tmp_path, _policy(state)) as lethe:
-        with pytest.raises(SafetyLimitError) as caught:
-            lethe.run(as_of=NOW)
-        run_id = caught.value.result.run_id
+        run_id = _tripped(lethe)
         log = lethe.runtime.approvals
         pending = log.get(run_id)
         assert pending.status is ApprovalStatus.PENDING
@@ -82,9 +87,7 @@ def test_an_approval_past_its_window_cannot_be_approved(
     app, state = urls
     seeded("census", app)
     with example_lethe("census", app, tmp_path, _policy(state)) as lethe:
-        with pytest.raises(SafetyLimitError) as caught:
-            lethe.run(as_of=NOW)
-        run_id = caught.value.result.run_id
+        run_id = _tripped(lethe)
         lethe.clock.set(NOW + WINDOW + timedelta(seconds=1))  # type: ignore[attr-defined]
         with pytest.raises(ConfigError, match="older than the approval window"):
             lethe.runtime.approvals.approve(run_id, "dpo", "late", WINDOW)
@@ -99,9 +102,7 @@ def test_the_approval_window_is_the_policy_files(tmp_path: Path) -> None:
     )
     with example_lethe("census", app, tmp_path, policy) as lethe:
         assert lethe.approval_window == timedelta(hours=1)
-        with pytest.raises(SafetyLimitError) as caught:
-            lethe.run(as_of=NOW)
-        run_id = caught.value.result.run_id
+        run_id = _tripped(lethe)
         lethe.clock.set(NOW + timedelta(minutes=61))  # type: ignore[attr-defined]
         with pytest.raises(ApprovalStateError, match=r"older than the approval window \(1 h\)"):
             lethe.approve(run_id, "dpo", "late")
@@ -118,9 +119,7 @@ def test_the_approved_plan_runs_once_exactly_and_newly_due_rows_are_left(
     app, state = urls
     census, engine = seeded("census", app)
     with example_lethe("census", app, tmp_path, _policy(state)) as lethe:
-        with pytest.raises(SafetyLimitError) as caught:
-            lethe.run(as_of=NOW)
-        run_id = caught.value.result.run_id
+        run_id = _tripped(lethe)
         with pytest.raises(ConfigError, match="pending"):
             lethe.run(approved=run_id)  # not approved yet: refused, nothing used
         with pytest.raises(SafetyLimitError):
@@ -202,9 +201,7 @@ def test_approval_is_refused_when_planned_items_stopped_being_due_or_are_held_no
     app, state = urls
     census, engine = seeded("census", app)
     with example_lethe("census", app, tmp_path, _policy(state)) as lethe:
-        with pytest.raises(SafetyLimitError) as caught:
-            lethe.run(as_of=NOW)
-        run_id = caught.value.result.run_id
+        run_id = _tripped(lethe)
         with engine.begin() as conn:  # survey 1 (to be soft-deleted) is no longer due
             conn.execute(
                 census.surveys.update()
@@ -232,9 +229,7 @@ def test_items_that_stop_being_due_or_become_held_after_the_approval_are_not_del
     app, state = urls
     census, engine = seeded("census", app)
     with example_lethe("census", app, tmp_path, _policy(state)) as lethe:
-        with pytest.raises(SafetyLimitError) as caught:
-            lethe.run(as_of=NOW)
-        run_id = caught.value.result.run_id
+        run_id = _tripped(lethe)
         lethe.approve(run_id, "dpo", "backlog reviewed")
         with engine.begin() as conn:  # survey 2: soft-deleted a day ago, inside its grace now
             conn.execute(

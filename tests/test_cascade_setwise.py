@@ -41,16 +41,7 @@ TABLES = ["accounts", "orders", "items", "notes"]
 
 
 def _build(url: str, data: dict[str, list[tuple[Any, ...]]]) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        for statement in SCHEMA:
-            conn.execute(text(statement))
-        for table in TABLES:
-            for row in data[table]:
-                marks = ", ".join(f":p{i}" for i in range(len(row)))
-                values = {f"p{i}": v for i, v in enumerate(row)}
-                conn.execute(text(f"INSERT INTO {table} VALUES ({marks})"), values)
-    engine.dispose()
+    _rebuild(url, data, SCHEMA)
 
 
 def _purge(url: str, *, rows: bool, batch: int) -> tuple[list[Any], dict[str, set[Any]]]:
@@ -178,6 +169,7 @@ def test_setwise_only_where_no_row_needs_judging(
 
 
 def _rebuild(url: str, data: dict[str, list[tuple[Any, ...]]], schema: list[str]) -> None:
+    """The tables (dropped first when they exist) with ``schema``, filled with ``data``."""
     engine = create_engine(url)
     with engine.begin() as conn:
         for table in reversed(TABLES):

@@ -24,6 +24,7 @@ from lethe.config.model import LetheConfig
 from lethe.config.previous import load_previous
 from lethe.engine import check as checking
 from lethe.engine.approval import plan_changes
+from lethe.engine.collector import run_objects_only
 from lethe.engine.executor import ProgressFn
 from lethe.engine.explain import Explanation, explain
 from lethe.engine.health import HealthReport, health
@@ -230,18 +231,19 @@ class Lethe:
             plan, run_id = self._approved_plan(approved, plan, dry, run_id)
         if plan is not None and not policies:
             policies = sorted({p.policy for p in plan.phases})
-        targets = self.runtime.targets(policies)
-        return execute_run(
-            self.runtime,
-            targets,
-            dry_run=dry,
-            as_of=as_of,
-            planned=plan,
-            progress=progress,
-            stop=stop,
-            run_id=run_id,
-            approved=approved is not None,
-        )
+        with run_objects_only():
+            targets = self.runtime.targets(policies)
+            return execute_run(
+                self.runtime,
+                targets,
+                dry_run=dry,
+                as_of=as_of,
+                planned=plan,
+                progress=progress,
+                stop=stop,
+                run_id=run_id,
+                approved=approved is not None,
+            )
 
     def _approved_plan(
         self, approved: str, plan: Plan | None, dry_run: bool, run_id: str | None
