@@ -26,7 +26,8 @@ from lethe.errors import StoreError
 from lethe.model.conditions import After, All, Any_, Before, Condition, Equals, Not, columns_of
 from lethe.model.keys import key_text
 from lethe.stores.blob.dataset import BlobDataset
-from lethe.stores.blob.local import LocalDataset, mtime_bounds
+from lethe.stores.blob.local import LocalDataset, bounds_decide, mtime_bounds
+from lethe.stores.listed import ListedDataset
 
 T = TypeVar("T")
 NOW = datetime(2026, 1, 15, 3, 0, tzinfo=UTC)
@@ -174,6 +175,53 @@ def test_the_fast_path_lists_and_judges_what_obstore_does(
         ]
         assert local.rows_for(asked, columns) == generic.rows_for(asked, columns)
         assert local.verdicts_for(condition, asked) == generic.verdicts_for(condition, asked)
+
+
+bound = st.builds(
+    lambda cls, t, inclusive: cls("last_modified", t, inclusive),
+    st.sampled_from([Before, After]),
+    st.one_of(instant, instant.map(lambda t: t - timedelta(hours=20))),
+    st.booleans(),
+)
+#: Conditions the bounds decide alone (nested conjunctions of comparisons of the file time,
+#: the empty one included), and the others, which are judged row by row.
+bound_conditions = st.recursive(
+    bound, lambda parts: st.lists(parts, max_size=3).map(lambda ps: All(tuple(ps))), max_leaves=4
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(tree=trees, condition=st.one_of(bound_conditions, conditions), data=st.data())
+def test_the_fast_path_judges_what_the_general_listed_path_does(
+    tree: Tree, condition: Condition, data: st.DataObject
+) -> None:
+    """The walk's own judging (bounds on the stat, rows only where they do not decide) selects
+    the files, flagged the same, that the general path selects by judging every listed row."""
+    with tree_at(tree, fifos="metadata.created" not in columns_of(condition)) as root:
+        _, local = datasets(root)
+        general = outcome(lambda: listed_generally(local, condition, None))
+        assert outcome(lambda: listed(local, condition, None)) == general
+        if isinstance(general, str) or not general:
+            return
+        after = data.draw(st.sampled_from([key for key, _ in general]))
+        assert listed(local, condition, after) == listed_generally(local, condition, after)
+
+
+def listed_generally(
+    ds: LocalDataset, condition: Condition, after: str | None
+) -> list[tuple[str, bool]]:
+    return [(key_text(i.key), i.unreadable) for i in ListedDataset.judged(ds, condition, after)]
+
+
+def test_only_comparisons_of_the_file_time_are_decided_by_the_bounds() -> None:
+    t = CUTOFF
+    assert bounds_decide(Before("last_modified", t))
+    assert bounds_decide(All((After("last_modified", t), All((Before("last_modified", t),)))))
+    assert bounds_decide(All(()))
+    assert not bounds_decide(All((Before("last_modified", t), Equals("size", 1))))
+    assert not bounds_decide(Any_((Before("last_modified", t),)))
+    assert not bounds_decide(Before("last_modified", t.replace(tzinfo=None)))
+    assert not bounds_decide(Before("metadata.created", t))
 
 
 def shape(root: Path) -> list[tuple[str, str]]:

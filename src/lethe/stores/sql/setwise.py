@@ -93,8 +93,9 @@ def remove(
     total = 0
     for table, where in _statements(cascade, keyset, due):
         columns = _columns(cascade, table)
-        statement = delete(table).where(where).returning(*(table.c[c] for c in columns))
-        rows = list(conn.execute(statement, params).all())
+        returning = [table.c[c] for c in columns]
+        statement = delete(table).where(where).returning(*returning)
+        rows = _returned(conn, statement, params, returning)
         returned.setdefault(table.name, (columns, []))[1].extend(rows)
         total += len(rows)
         if total > MAX_ROWS:
@@ -103,6 +104,23 @@ def remove(
                 "through its cascade; lower batch_size"
             )
     return _counted(cascade, items, returned)
+
+
+def _returned(
+    conn: Connection, statement: Any, params: dict[str, Any], columns: Sequence[Any]
+) -> list[Any]:
+    """The rows ``statement`` returned. Where no returned column's type converts what the
+    driver gives (link columns are keys: integers, text), the driver's own tuples — what
+    SQLAlchemy's rows would hold, without building one per row (~1 µs each, 60,000 a
+    10,000-item purge of the bench's schema)."""
+    dialect = conn.dialect
+    result = conn.execute(statement, params)
+    if any(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns):
+        return list(result.all())
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 def chained(cascade: Cascade, keyset: KeySet, due: ColumnElement[bool]) -> Chain:
