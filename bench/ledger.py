@@ -95,6 +95,8 @@ def main() -> None:
                 pstats.Stats(profile).sort_stats("cumulative").print_stats(30)
                 continue
             figures.append(once(url, args.events, args.batch))
+    if not figures:  # --profile with --reps 1: the one pass was the profiled one
+        return
     summary = {name: round(statistics.median(f[name] for f in figures), 4) for name in figures[0]}
     summary["events_per_s"] = round(args.events / summary["append_s"])
     print(json.dumps({"events": args.events, "batch": args.batch, "reps": len(figures), **summary}))

@@ -5,7 +5,8 @@ store transaction committed (its audit events reach the ledger with the run's ne
 commit, at the latest when the phase ends), once per batch that changed at least
 one item, in every kind of run (the CLI, ``lethe tick``, the HTTP trigger, the Python API);
 dry runs and plans commit nothing and call nobody. A listener that raises is logged and the
-run goes on: the batch is already committed and audited, so its failure cannot undo it.
+run goes on: the batch is already committed, and its audit is already durable (in the
+batch's intent, which any later run settles), so its failure cannot undo it.
 
 ``lethe.contrib.django`` registers one that sends the ``lethe`` Django signal
 (:mod:`lethe.contrib.django.signals`).
