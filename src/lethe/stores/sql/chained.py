@@ -16,7 +16,12 @@ gone, as it did after the sequence's child deletes.
 
 Counts are those of :func:`.setwise.remove`: each row for the first item in batch order
 whose deletion set holds it, computed parents first — a row's first owner is the least first
-owner among the parent rows it references (``LEAST`` over one ``LEFT JOIN`` per edge).
+owner among the parent rows it references (``LEAST`` over one ``LEFT JOIN`` per edge). An edge
+that references the batch's keys themselves joins the keys' positions (``unnest(keys) WITH
+ORDINALITY``, computed once), not the root's deleted rows: the two differ only for an item
+whose own row the due guard kept, and then the batch is rolled back (``SQLBatch.delete``).
+Each table's counts come back as one row of two arrays (owners, rows), not one row per item:
+a batch of 1,000 items over five tables is six rows, not ~5,000 for the client to build.
 """
 
 from __future__ import annotations
@@ -74,15 +79,19 @@ def remove(
     with ``chain``."""
     result = Removal(per_item={item: {} for item in items})
     total = 0
-    for table, owner, rows in conn.execute(chain.query, keyset.params(keys)):
+    for table, owners, counts in conn.execute(chain.query, keyset.params(keys)):
+        if counts is None:  # no row of that table went
+            continue
         name = chain.names[table]
+        rows = sum(counts)
         total += rows
         if name == chain.root:
             result.roots_deleted += rows
             continue
         result.deleted[name] = result.deleted.get(name, 0) + rows
-        if owner is not None:  # a child of a root the due guard kept: the batch is missed
-            result.per_item[items[owner - 1]][name] = rows
+        for owner, n in zip(owners, counts, strict=True):
+            if owner is not None:  # a child of a row the due guard kept: the batch is missed
+                result.per_item[items[owner - 1]][name] = n
     if total > MAX_ROWS:
         raise LiveCheckError(
             f"one batch of {chain.root} would reach more than {MAX_ROWS} rows "
@@ -112,20 +121,28 @@ def build(
         .table_valued("v", with_ordinality="n")
         .render_derived(name="lethe_keys")
     )
+    # Each key's position in the batch (its first, should a key repeat).
+    positions = (
+        select(ordinals.c.v, func.min(ordinals.c.n).label(_OWNER))
+        .group_by(ordinals.c.v)
+        .cte("lethe_k")
+    )
     (root_rows,) = deleted[root.name]
-    owned: dict[str, CTE] = {
-        root.name: select(*root_rows.c, ordinals.c.n.label(_OWNER))
-        .join_from(root_rows, ordinals, ordinals.c.v == root_rows.c[key])
-        .cte("lethe_o0")
-    }
+    owned: dict[str, Any] = {}  # per table: its deleted rows with their first owner
+
+    def owned_root() -> Any:
+        # Only an edge from a column other than the key needs the root's rows themselves.
+        if root.name not in owned:
+            owned[root.name] = (
+                select(*root_rows.c, positions.c[_OWNER])
+                .join_from(root_rows, positions, positions.c.v == root_rows.c[key])
+                .cte("lethe_o0")
+            )
+        return owned[root.name]
+
     names = [root.name]
-    counts: list[Any] = [
-        select(
-            literal_column("0", Integer),
-            cast(null(), BigInteger),
-            func.count(),
-        ).select_from(root_rows)
-    ]
+    roots = select(cast(null(), BigInteger).label(_OWNER), func.count().label("rows"))
+    counts: list[Any] = [_counted(0, roots.select_from(root_rows))]
     for table in reversed(cascade.members):  # parents first
         number = len(names)
         names.append(table.name)
@@ -138,27 +155,35 @@ def build(
         joined: Any = rows
         firsts: list[ColumnElement[Any]] = []
         for e, edge in enumerate(e for e in cascade.edges if e.child.name == table.name):
-            parent = owned[edge.parent.name]
-            link = [parent.c[p] for p in edge.parent_columns]
-            first = (
-                select(*link, func.min(parent.c[_OWNER]).label(_OWNER))
-                .group_by(*link)
-                .subquery(f"lethe_m{number}_{e}")
-            )
-            on = and_(
-                *(
-                    rows.c[c] == first.c[p]
-                    for c, p in zip(edge.columns, edge.parent_columns, strict=True)
+            if edge.parent.name == root.name and tuple(edge.parent_columns) == (key,):
+                first: Any = positions.alias(f"lethe_m{number}_{e}")
+                link = [first.c.v]
+            else:
+                parent = owned_root() if edge.parent.name == root.name else owned[edge.parent.name]
+                by = [parent.c[p] for p in edge.parent_columns]
+                first = (
+                    select(*by, func.min(parent.c[_OWNER]).label(_OWNER))
+                    .group_by(*by)
+                    .subquery(f"lethe_m{number}_{e}")
                 )
-            )
+                link = [first.c[p] for p in edge.parent_columns]
+            on = and_(*(rows.c[c] == p for c, p in zip(edge.columns, link, strict=True)))
             joined = joined.outerjoin(first, on)
             firsts.append(first.c[_OWNER])
         owner = firsts[0] if len(firsts) == 1 else func.least(*firsts)
         mine = select(*rows.c, owner.label(_OWNER)).select_from(joined).cte(f"lethe_o{number}")
         owned[table.name] = mine
-        counts.append(
-            select(literal_column(str(number), Integer), mine.c[_OWNER], func.count())
-            .select_from(mine)
-            .group_by(mine.c[_OWNER])
-        )
+        per_owner = select(mine.c[_OWNER], func.count().label("rows")).group_by(mine.c[_OWNER])
+        counts.append(_counted(number, per_owner))
     return Chain(union_all(*counts), tuple(names), root.name)
+
+
+def _counted(number: int, per_owner: Any) -> Any:
+    """``(number, owners[], rows[])``: one table's counts as one row of two arrays (both NULL
+    when no row of it went)."""
+    grouped = per_owner.subquery()
+    return select(
+        literal_column(str(number), Integer),
+        func.array_agg(grouped.c[_OWNER]),
+        func.array_agg(grouped.c.rows),
+    )
