@@ -62,16 +62,9 @@ def partition(
 
 
 def breaker_verdict(
-    rows_by_table: Mapping[str, int],
-    table_sizes: Mapping[str, int],
-    breaker: BreakerConfig,
-    *,
-    at_least: bool = False,
+    rows_by_table: Mapping[str, int], table_sizes: Mapping[str, int], breaker: BreakerConfig
 ) -> str | None:
-    """Why the circuit breaker refuses these removals, or None when they may go ahead.
-
-    Monotone in the counts: if some counts trip it, any larger ones do, so counting may stop
-    at the first count that trips it (``at_least`` then says so in the reason)."""
+    """Why the circuit breaker refuses these removals, or None when they may go ahead."""
     if not breaker.enabled:
         return None
     for table, rows in sorted(rows_by_table.items()):
@@ -86,24 +79,20 @@ def breaker_verdict(
         )
         if tripped:
             return (
-                f"would remove {'at least ' if at_least else ''}{rows} of {size} rows "
-                f"({'at least ' if at_least else ''}{percent:.1f} %) from {table}, over the "
+                f"would remove {rows} of {size} rows ({percent:.1f} %) from {table}, over the "
                 f"circuit breaker (max_rows {breaker.max_rows} {breaker.mode} max_percent "
                 f"{breaker.max_percent:g} %)"
             )
     return None
 
 
-def first_run_verdict(
-    rows_by_table: Mapping[str, int], limit: int, *, at_least: bool = False
-) -> str | None:
+def first_run_verdict(rows_by_table: Mapping[str, int], limit: int) -> str | None:
     """Why a policy's first run may not remove these rows (over ``first_run_max_rows`` in
     one table), or None."""
     for table, rows in sorted(rows_by_table.items()):
         if rows > limit:
             return (
-                f"would remove {'at least ' if at_least else ''}{rows} rows from {table} in "
-                "the policy's first run, over "
+                f"would remove {rows} rows from {table} in the policy's first run, over "
                 f"the circuit breaker's first_run_max_rows {limit} (no real run of it has "
                 "completed yet)"
             )

@@ -1,16 +1,15 @@
 """Planning: what each phase would do now, computed with reads only.
 
-:func:`plan` lists exact keys (``lethe plan``, dry runs, plan files).
-:func:`counted_removals` only counts, in the database, so that the circuit breaker
-(:class:`Breaker`) can judge a run of any size before its first change without holding
-millions of keys in memory, and stops counting once its verdict is known.
+:func:`plan` lists exact keys (``lethe plan``, dry runs, plan files). :func:`estimate` only
+counts, in the database, so that the circuit breaker can judge a run of any size before its
+first change without holding millions of keys in memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from lethe.actions.external import ExternalAction
@@ -22,7 +21,7 @@ from lethe.model.keys import ItemKey, key_text
 from lethe.model.plan import PhasePlan, Plan
 from lethe.stores.base import Item
 
-__all__ = ["Breaker", "counted_removals", "plan", "plan_target", "removed_rows", "trip_reason"]
+__all__ = ["Estimate", "estimate", "plan", "plan_target", "removed_rows", "trip_reason"]
 
 
 def _cap_left(cap: int | None, used: int) -> int | None:
@@ -170,49 +169,53 @@ def plan(
     return Plan(as_of=as_of, config_hash=rt.settings.hash, phases=tuple(phases))
 
 
-def counted_removals(
-    rt: Runtime,
-    target: Target,
-    as_of: datetime,
-    enough: Callable[[Mapping[str, int]], bool] | None = None,
-) -> tuple[dict[str, int], bool]:
-    """Rows the destructive phases would remove per table (cascades and ``max_deletions``
-    included), counted in the store without keys, step by step (see
-    :meth:`~lethe.stores.base.DatasetHandle.removal_counts`).
+@dataclass(frozen=True)
+class Estimate:
+    """Counts for one phase, without keys."""
 
-    With ``enough``, counting stops at the first step after which it holds; the second value
-    then says the counts are partial (a lower bound: every step only adds rows). ``enough``
-    must be monotone — true of some counts, true of any larger ones — as the breaker's
-    thresholds are.
-    """
+    phase: int
+    table: str
+    acting: int
+    held: int
+    capped: int
+    cascade: dict[str, int]
+    destructive: bool
+
+    @property
+    def rows_by_table(self) -> dict[str, int]:
+        rows = dict(self.cascade)
+        rows[self.table] = rows.get(self.table, 0) + self.acting
+        return rows
+
+
+def estimate(rt: Runtime, target: Target, as_of: datetime) -> list[Estimate]:
+    """Counts only (no keys): eligible, held, capped and cascaded rows per phase."""
     handle = target.handle
     registry = [handle.parse_key(k) for k in rt.holds.active_keys(target.dataset)]
     cap = rt.config.max_deletions(target.policy)
     used = 0
-    rows: dict[str, int] = {}
+    estimates: list[Estimate] = []
     for index, action in enumerate(target.actions):
-        if not action.destructive:
-            continue
-        steps = handle.removal_counts(
-            target.selection(index, as_of),
-            exclude=registry,
-            limit=_cap_left(cap, used),
-            cascades=action.cascades,
+        selection = target.selection(index, as_of)
+        eligible, held = handle.count(selection, exclude=registry)
+        limit = _cap_left(cap, used) if action.destructive else None
+        acting = eligible if limit is None else min(eligible, limit)
+        if action.destructive:
+            used += acting
+        cascade = (
+            handle.cascade_counts_where(selection, exclude=registry, limit=acting)
+            if action.cascades and acting
+            else {}
         )
-        last_phase = not any(a.destructive for a in target.actions[index + 1 :])
-        for step in steps:
-            used += step.items
-            for table, count in step.rows.items():
-                rows[table] = rows.get(table, 0) + count
-            if enough is not None and enough(rows):
-                partial = not (step.last and last_phase)
-                if hasattr(steps, "close"):
-                    steps.close()
-                return rows, partial
-    return rows, False
+        estimates.append(
+            Estimate(
+                index, handle.table, acting, held, eligible - acting, cascade, action.destructive
+            )
+        )
+    return estimates
 
 
-def removed_rows(phases: Sequence[PhasePlan]) -> dict[str, int]:
+def removed_rows(phases: Sequence[Estimate] | Sequence[PhasePlan]) -> dict[str, int]:
     """Rows the destructive phases remove (or blank) per table, cascades included."""
     rows: dict[str, int] = {}
     for phase in phases:
@@ -222,44 +225,15 @@ def removed_rows(phases: Sequence[PhasePlan]) -> dict[str, int]:
     return rows
 
 
-class Breaker:
-    """One policy's circuit breaker: its thresholds, with the table sizes it divides by and
-    whether the policy has completed a run read once, however often it is asked."""
-
-    def __init__(self, rt: Runtime, target: Target) -> None:
-        self.rt = rt
-        self.target = target
-        self.config = rt.config.breaker(target.policy)
-        self._sizes: dict[str, int] | None = None
-        self._completed: bool | None = None
-
-    def reason(self, rows: Mapping[str, int], *, at_least: bool = False) -> str | None:
-        """Why the breaker refuses these removals (``at_least``: the counts are a lower
-        bound), or None when they may go ahead (a policy's first real run is also held to
-        ``first_run_max_rows``)."""
-        if not self.config.enabled or not any(rows.values()):
-            return None
-        if self._sizes is None:
-            self._sizes = self.target.handle.table_sizes()
-        verdict = breaker_verdict(rows, self._sizes, self.config, at_least=at_least)
-        limit = self.config.first_run_max_rows
-        if verdict is None and limit is not None:
-            first = first_run_verdict(rows, limit, at_least=at_least)
-            if first and self._completed is None:
-                self._completed = self.rt.runs.completed(self.target.policy)
-            if first and not self._completed:
-                return first
-        return verdict
-
-    def judge(self, as_of: datetime) -> str | None:
-        """The verdict on a run at ``as_of``, counting only until it is known."""
-        rows, partial = counted_removals(
-            self.rt, self.target, as_of, lambda r: self.reason(r) is not None
-        )
-        return self.reason(rows, at_least=partial)
-
-
 def trip_reason(rt: Runtime, target: Target, rows: dict[str, int]) -> str | None:
     """The circuit breaker's verdict on one policy's removals, or None when they may go ahead
     (a policy's first real run is also held to ``first_run_max_rows``)."""
-    return Breaker(rt, target).reason(rows)
+    breaker = rt.config.breaker(target.policy)
+    if not breaker.enabled or not any(rows.values()):
+        return None
+    verdict = breaker_verdict(rows, target.handle.table_sizes(), breaker)
+    if verdict is None and breaker.first_run_max_rows is not None:
+        first = first_run_verdict(rows, breaker.first_run_max_rows)
+        if first and not rt.runs.completed(target.policy):
+            return first
+    return verdict

@@ -17,7 +17,7 @@ from lethe.engine.executor import PhaseRunner, ProgressFn
 from lethe.engine.external import run_external
 from lethe.engine.files import FileReport, release_files
 from lethe.engine.lease import run_lease
-from lethe.engine.planning import Breaker, plan, removed_rows
+from lethe.engine.planning import estimate, plan, removed_rows, trip_reason
 from lethe.engine.recovery import recover
 from lethe.engine.runtime import Runtime, Target
 from lethe.engine.stop import StopFlag, StopRequested
@@ -56,12 +56,11 @@ def breaker_reasons(
         if not rt.config.breaker(target.policy).enabled:
             continue  # nothing to judge: don't count what a run would remove
         try:
-            breaker = Breaker(rt, target)
             if planned is not None:
                 rows = removed_rows([p for p in planned.phases if p.policy == target.policy])
-                reason = breaker.reason(rows)
             else:
-                reason = breaker.judge(as_of)
+                rows = removed_rows(estimate(rt, target, as_of))
+            reason = trip_reason(rt, target, rows)
         except LetheError as exc:
             if failures is None:
                 raise

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Batch",
-    "Counted",
     "DatasetHandle",
     "DatasetUse",
     "DeleteOutcome",
@@ -58,17 +57,6 @@ class Item:
     key: ItemKey
     held: bool = False
     unreadable: bool = False
-
-
-@dataclass
-class Counted:
-    """One step of :meth:`DatasetHandle.removal_counts`: ``items`` eligible items it acts on
-    (within the cap), ``rows`` per table removed with them (the dataset's own rows included),
-    ``last`` on the final step (the steps' sum is then the whole count)."""
-
-    items: int
-    rows: dict[str, int] = field(default_factory=dict)
-    last: bool = False
 
 
 @dataclass
@@ -218,20 +206,6 @@ class DatasetHandle(Protocol):
         self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int | None
     ) -> dict[str, int]:
         """Rows each cascade table would lose for the first ``limit`` selected, unheld items."""
-        ...
-
-    def removal_counts(
-        self,
-        condition: Condition,
-        *,
-        exclude: Sequence[ItemKey] = (),
-        limit: int | None,
-        cascades: bool,
-    ) -> Iterator[Counted]:
-        """What removing the first ``limit`` eligible items (all with None; with their
-        cascade if ``cascades``) would remove, per table, in steps whose sum is the exact
-        count; each step is read on its own (a SQL store: a slice of the key range in its own
-        short read-only transaction), so a caller that has its answer may stop early."""
         ...
 
     def table_sizes(self) -> dict[str, int]:

@@ -30,7 +30,7 @@ from lethe.config.datasets import DatasetConfig
 from lethe.errors import StoreError
 from lethe.model.conditions import After, Before, Condition, Unreadable, columns_of, predicate
 from lethe.model.keys import ItemKey, key_text
-from lethe.stores.base import Counted, DeleteOutcome, HeldFn, Item
+from lethe.stores.base import DeleteOutcome, HeldFn, Item
 
 __all__ = ["Judge", "ListedBatch", "ListedDataset", "Row", "judge", "to_instant"]
 
@@ -251,19 +251,6 @@ class ListedDataset(ABC):
     ) -> dict[str, int]:
         """Nothing cascades from an object or a key."""
         return {}
-
-    def removal_counts(
-        self,
-        condition: Condition,
-        *,
-        exclude: Sequence[ItemKey] = (),
-        limit: int | None,
-        cascades: bool,
-    ) -> Iterator[Counted]:
-        """One step: a listing holds no snapshot, and nothing cascades."""
-        eligible, _ = self.count(condition, exclude=exclude)
-        acting = eligible if limit is None else min(eligible, limit)
-        yield Counted(acting, {self.table: acting}, last=True)
 
     def table_sizes(self) -> dict[str, int]:
         """The number of items listed now (for the circuit breaker's percentages)."""

@@ -38,9 +38,9 @@ from lethe.config.datasets import DatasetConfig, FileColumn
 from lethe.errors import ConfigError, LiveCheckError, StoreError
 from lethe.model.conditions import Condition, Unreadable
 from lethe.model.keys import ItemKey, key_text, parse_composite
-from lethe.stores.base import Counted, DeleteOutcome, HeldFn, Item
+from lethe.stores.base import DeleteOutcome, HeldFn, Item
 from lethe.stores.files import FileRef
-from lethe.stores.sql import setwise, slices, sqlite_dates
+from lethe.stores.sql import setwise, sqlite_dates
 from lethe.stores.sql.cascade import Cascade
 from lethe.stores.sql.chained import Chain
 from lethe.stores.sql.closure import Closure, HeldRows, judge
@@ -222,26 +222,6 @@ class SQLDataset:
         with translate_errors(self.label), self.engine.connect() as conn:
             n_eligible, n_total = conn.execute(query.where(self.where(condition))).one()
         return int(n_eligible), int(n_total) - int(n_eligible)
-
-    def eligible_clause(
-        self, condition: Condition, exclude: Sequence[ItemKey] = ()
-    ) -> ColumnElement[bool]:
-        """The rows :meth:`count` counts as eligible, as a condition on the dataset's table."""
-        return self._eligible(condition, exclude)
-
-    def removal_counts(
-        self,
-        condition: Condition,
-        *,
-        exclude: Sequence[ItemKey] = (),
-        limit: int | None,
-        cascades: bool,
-    ) -> Iterator[Counted]:
-        # In slices of the key range, each its own short read-only transaction (:mod:`.slices`).
-        with translate_errors(self.label):
-            yield from slices.removal_counts(
-                self, condition, exclude, limit=limit, cascades=cascades
-            )
 
     def eligible_keys(
         self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int
