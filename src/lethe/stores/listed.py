@@ -291,6 +291,9 @@ class ListedBatch:
         self.dataset = dataset
         self.failed: dict[str, str] = {}
         self.blocked: dict[str, str] = {}
+        #: The selection the batch's items were locked by (a store may judge them again by it
+        #: when it deletes them).
+        self.condition: Condition | None = None
         self._doomed: list[str] = []
 
     def lock(
@@ -303,6 +306,7 @@ class ListedBatch:
         skip_locked: bool,
     ) -> list[Item]:
         """Items selected now (nothing to lock: the store has no row locks)."""
+        self.condition = condition
         if keys is None:
             return self.dataset.select(condition, after=after, limit=limit)
         texts = [key_text(k) for k in keys]

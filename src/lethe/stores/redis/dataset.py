@@ -402,25 +402,8 @@ class _RedisBatch(ListedBatch):
 
     dataset: RedisDataset
 
-    def __init__(self, dataset: RedisDataset) -> None:
-        super().__init__(dataset)
-        self._condition: Condition | None = None
-
-    def lock(
-        self,
-        condition: Condition,
-        *,
-        keys: Sequence[ItemKey] | None = None,
-        after: ItemKey | None = None,
-        limit: int,
-        skip_locked: bool,
-    ) -> list[Item]:
-        """Items selected now; the batch keeps ``condition`` to judge them again at commit."""
-        self._condition = condition
-        return super().lock(condition, keys=keys, after=after, limit=limit, skip_locked=skip_locked)
-
     def commit(self) -> None:
         """Delete what was marked and is still selected; the rest goes to :attr:`failed`."""
         if self._doomed:
-            self.failed.update(self.dataset.remove_due(self._condition, self._doomed))
+            self.failed.update(self.dataset.remove_due(self.condition, self._doomed))
             self._doomed = []
