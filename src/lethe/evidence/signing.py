@@ -16,13 +16,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from lethe.config.evidence import EvidenceConfig
 from lethe.errors import ConfigError
+
+if TYPE_CHECKING:
+    # cryptography (~7 MB) is imported by the functions that sign, verify or read a key: a run
+    # without a signing key, which verifies nothing, never loads it (tests/test_lazy_imports.py).
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 __all__ = [
     "ALGORITHM",
@@ -51,6 +53,8 @@ class Signer:
     @property
     def public_key(self) -> str:
         """The public key, base64 of its 32 raw bytes."""
+        from cryptography.hazmat.primitives import serialization
+
         raw = self._key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
@@ -72,6 +76,9 @@ class Signer:
 def verify_signature(public_key: str, data: bytes, signature: str) -> bool:
     """Whether ``signature`` (base64) is ``public_key``'s (base64) signature of ``data``.
     A malformed key or signature is simply not a valid signature."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         key = Ed25519PublicKey.from_public_bytes(_raw_public(public_key))
         key.verify(base64.b64decode(signature, validate=True), data)
@@ -102,6 +109,9 @@ def load_signer(config: EvidenceConfig, env: Mapping[str, str] | None = None) ->
 
 def generate_key_pem() -> str:
     """A new Ed25519 private key, PEM (PKCS #8, unencrypted): for ``lethe audit key --new``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -128,6 +138,9 @@ def write_new_key(path: Path) -> str:
 
 
 def _parse_private(text: str, where: str) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     text = text.strip()
     try:
         if text.startswith("-----BEGIN"):

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+if TYPE_CHECKING:
+    # Jinja2 is imported when a warn phase's templates are built: a run or plan that sends no
+    # notice never loads it (tests/test_lazy_imports.py).
+    from jinja2.sandbox import SandboxedEnvironment
 
 __all__ = ["NAMES", "NoticeItem", "Rendered", "Templates", "notice_context", "templates_for"]
 
@@ -87,6 +89,9 @@ class Templates:
     """The three templates of one warn phase."""
 
     def __init__(self, directory: Path | None = None) -> None:
+        from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
+        from jinja2.sandbox import SandboxedEnvironment
+
         self.directory = directory
         loaders = [FileSystemLoader(str(directory))] if directory else []
         loader = ChoiceLoader([*loaders, FileSystemLoader(str(DEFAULTS))])
@@ -126,6 +131,8 @@ class Templates:
         )
 
     def _render(self, env: SandboxedEnvironment, name: str, context: Mapping[str, Any]) -> str:
+        from jinja2 import TemplateError
+
         try:
             return env.get_template(name).render(context)
         except TemplateError as exc:

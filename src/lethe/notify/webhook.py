@@ -14,10 +14,9 @@ Any 2xx reply is an acceptance; the ``Idempotency-Key`` header repeats the messa
 from __future__ import annotations
 
 import ssl
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import Field, field_validator
 
 from lethe import secrets
@@ -30,6 +29,12 @@ from lethe.errors import (
 )
 from lethe.notify.base import Message, Receipt, SenderConfig
 from lethe.notify.registry import register
+
+if TYPE_CHECKING:
+    # httpx (and the ssl, h11 and rich modules it brings, ~20 MB) is imported by the methods
+    # that send: loading a policy that names a webhook, or running one that never warns, does
+    # not need it (tests/test_lazy_imports.py).
+    import httpx
 
 __all__ = ["Webhook", "WebhookSender"]
 
@@ -87,6 +92,8 @@ class WebhookSender:
         return self.config.describe()
 
     def send(self, message: Message) -> Receipt:
+        import httpx
+
         client = self._client or self._open()
         self._client = client
         headers = {**self.config.headers, "Idempotency-Key": message.message_id.strip("<>")}
@@ -131,6 +138,8 @@ class WebhookSender:
             client.close()
 
     def _open(self) -> httpx.Client:
+        import httpx
+
         verify: ssl.SSLContext | bool = self.config.verify
         if self.config.verify and self.config.ca_file:
             verify = ssl.create_default_context(cafile=self.config.ca_file)

@@ -17,15 +17,19 @@ import hmac
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import Field, field_validator
 
 from lethe import secrets
 from lethe.evidence.anchors.base import AnchorConfig, AnchorError, Head, Reading
 from lethe.evidence.anchors.registry import register
+
+if TYPE_CHECKING:
+    # httpx (~20 MB with what it brings) is imported by the methods that post and read:
+    # loading a policy that names a webhook anchor does not need it (tests/test_lazy_imports.py).
+    import httpx
 
 __all__ = ["WebhookAnchor", "WebhookAnchorConfig"]
 
@@ -95,6 +99,8 @@ class WebhookAnchor:
         return f"webhook {parts.scheme}://{parts.netloc}"
 
     def publish(self, head: Head) -> str:
+        import httpx
+
         body = json.dumps(head.document(), sort_keys=True).encode()
         headers = {
             "Content-Type": "application/json",
@@ -122,6 +128,8 @@ class WebhookAnchor:
         """What ``read_url`` lists, or None (nothing lethe can read back) without one."""
         if self.read_url is None:
             return None
+        import httpx
+
         where = f"{self.describe()} read_url"
         try:
             with httpx.Client(timeout=self._timeout, follow_redirects=False) as client:
