@@ -1,7 +1,8 @@
 """What the CLI loads: ``import lethe.cli.app``, and a plain ``lethe run`` and ``lethe plan``,
 never import the libraries only some commands or policies need (the HTTP client of webhooks,
-the notice templates' Jinja2, the signing key's cryptography). Each is tens of milliseconds of
-start-up and megabytes of every run's peak memory (docs/benchmarks.md, "The CLI's imports").
+the notice templates' Jinja2, the signing key's cryptography, Alembic when the state schema is
+already current). Each is tens of milliseconds of start-up and megabytes of every run's peak
+memory (docs/benchmarks.md, "The CLI's imports and peak memory").
 
 These are behaviour tests: they read ``sys.modules`` in a fresh interpreter, never a clock.
 """
@@ -16,10 +17,14 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+
+from lethe.state import db
 
 #: Imported only by what uses them: webhook senders and anchors (httpx), warn phases' templates
-#: (Jinja2), signing keys and signature checks (cryptography).
-DEFERRED = ("httpx", "jinja2", "cryptography")
+#: (Jinja2), signing keys and signature checks (cryptography), migrations (Alembic, and the
+#: Mako and Pygments it brings).
+DEFERRED = ("httpx", "jinja2", "cryptography", "alembic", "mako", "pygments")
 
 _LOADED = (
     "import sys, json\n"
@@ -89,6 +94,9 @@ def test_a_plain_run_and_plan_import_none_of_the_deferred_libraries(
         "assert code == 0, code\n"
         "print(json.dumps(loaded()))\n"
     )
+    # The first command creates the state tables (Alembic); the next finds them current.
+    migrated = _run(code, str(policy), "plan", cwd=policy.parent)
+    assert "alembic" in migrated
     assert _run(code, str(policy), *command, cwd=policy.parent) == []
     if command == ["run"]:
         assert sorted(p.name for p in (policy.parent / "tree" / "uploads").iterdir()) == [
@@ -105,3 +113,27 @@ def test_a_webhook_sender_and_anchor_load_without_httpx() -> None:
         "print(json.dumps(loaded()))\n"
     )
     assert _run(code) == []
+
+
+def test_the_head_revision_read_from_the_file_names_is_alembics() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(db._MIGRATIONS))
+    assert db.head_revision() == ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_a_state_database_is_migrated_once_then_found_current(tmp_path: Path) -> None:
+    state = db.StateDB(f"sqlite:///{tmp_path}/state.db")
+    assert state.status().startswith("not created yet")
+    state.migrate()
+    assert state.status() == "reachable, schema up to date"
+    with state.engine.begin() as conn:
+        conn.execute(text("UPDATE lethe_alembic_version SET version_num = '0007'"))
+    head = db.head_revision()
+    assert state.status() == f"reachable; schema at 0007, migrated to {head} by the next run"
+    with state.engine.begin() as conn:
+        conn.execute(text("DELETE FROM lethe_alembic_version"))
+    assert state.status() == "reachable; lethe's tables are created by the first run"
+    state.engine.dispose()

@@ -9,11 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import Connection, make_url
 
 from lethe import secrets
@@ -24,15 +20,33 @@ from lethe.stores.sql.engine import create_sql_engine, translate_errors
 __all__ = ["StateDB", "as_utc"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+#: Where Alembic records the schema's revision (the application may use Alembic too).
+_VERSION_TABLE = "lethe_alembic_version"
 _STATE_DIALECTS = ("sqlite", "postgresql")
 #: The advisory lock key migrations take on PostgreSQL ("lethe" in ASCII).
 _LOCK = 0x6C65746865
 
 
-def _alembic_config() -> AlembicConfig:
-    alembic_cfg = AlembicConfig()
-    alembic_cfg.set_main_option("script_location", str(_MIGRATIONS))
-    return alembic_cfg
+def head_revision() -> str:
+    """The newest migration's revision: each is named after the four digits its file name
+    starts with (``0008_anchors.py`` is ``"0008"``; tests/test_lazy_imports.py holds Alembic's
+    own reading to it)."""
+    return max(p.name[:4] for p in (_MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
+def _upgrade(conn: Connection) -> None:
+    """Run the migrations up to the newest on ``conn``.
+
+    Alembic (with Mako and Pygments, ~10 MB and ~0.1 s) is imported only here: a run finds
+    the schema current far more often than not, and reads its revision without it.
+    """
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -77,15 +91,16 @@ class StateDB:
         """The current instant by this database's clock (UTC)."""
         return self.clock.now()
 
-    def _revisions(self, alembic_cfg: AlembicConfig) -> tuple[str | None, str | None]:
-        """The schema's current revision and the newest one."""
-        head = ScriptDirectory.from_config(alembic_cfg).get_current_head()
+    def _revisions(self) -> tuple[str | None, str]:
+        """The schema's current revision (None before the first migration) and the newest."""
         with translate_errors(self.label), self.engine.connect() as conn:
-            current = MigrationContext.configure(
-                conn, opts={"version_table": "lethe_alembic_version"}
-            ).get_current_revision()
+            current = None
+            if inspect(conn).has_table(_VERSION_TABLE):
+                rows = conn.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}")).all()
+                # One row on a linear history; anything else is Alembic's to sort out.
+                current = rows[0][0] if len(rows) == 1 else None
             conn.rollback()
-        return current, head
+        return current, head_revision()
 
     def status(self) -> str:
         """Where the schema stands, found without creating or migrating anything (for
@@ -96,7 +111,7 @@ class StateDB:
         on_disk = database not in ("", ":memory:") and not database.startswith("file:")
         if url.get_backend_name() == "sqlite" and on_disk and not Path(database).exists():
             return "not created yet (created when lethe first needs it: a run, plan or hold)"
-        current, head = self._revisions(_alembic_config())
+        current, head = self._revisions()
         if current == head:
             return "reachable, schema up to date"
         if current is None:
@@ -108,8 +123,7 @@ class StateDB:
         if self._migrated:
             return
         self._require_writable()
-        alembic_cfg = _alembic_config()
-        current, head = self._revisions(alembic_cfg)
+        current, head = self._revisions()
         if current != head:
             # Replicas starting together on a fresh database must not both create the tables:
             # take a lock first (SQLite: the write lock; PostgreSQL: an advisory lock held to the
@@ -119,8 +133,7 @@ class StateDB:
                 with conn.begin():
                     if conn.dialect.name == "postgresql":
                         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
-                    alembic_cfg.attributes["connection"] = conn
-                    command.upgrade(alembic_cfg, "head")
+                    _upgrade(conn)
         self._migrated = True
 
     def _require_writable(self) -> None:
