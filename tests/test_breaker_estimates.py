@@ -4,12 +4,16 @@ are), and a breaker trusting them would let the deletion through."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, event, text
 
 from lethe import Lethe, SafetyLimitError
+from lethe.engine.planning import estimate, removed_rows
+from lethe.engine.run import breaker_reasons
 from tests.support.apps import NOW, engine_for
 
 POLICY = """
@@ -74,3 +78,117 @@ def test_stale_statistics_cannot_let_a_big_deletion_through(pg_url: str, tmp_pat
         lethe.run(as_of=NOW, dry_run=False)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == 40000
+
+
+PAIRS = """
+[stores.app]
+url = "{url}"
+
+[datasets.people]
+table = "people"
+key = "id"
+due_column = "due_at"
+cascade = [{{ table = "pairs", columns = ["a_id", "b_id"] }}]
+
+[policies.expire]
+dataset = "people"
+[[policies.expire.actions]]
+type = "purge"
+
+[limits.breaker]
+max_rows = {max_rows}
+max_percent = {max_percent}
+"""
+
+
+def _pairs(url: str, people: int) -> None:
+    """``people`` due people and as many pairs, each referencing two of them (a table two
+    edges reach: its count is an ``OR`` of two memberships)."""
+    with engine_for(url).begin() as conn:
+        conn.execute(text("CREATE TABLE people (id bigint PRIMARY KEY, due_at timestamptz)"))
+        conn.execute(
+            text(
+                "CREATE TABLE pairs (id bigint PRIMARY KEY, "
+                "a_id bigint NOT NULL REFERENCES people ON DELETE CASCADE, "
+                "b_id bigint NOT NULL REFERENCES people ON DELETE CASCADE)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO people SELECT i, CAST(:due AS timestamptz) "
+                "FROM generate_series(1, :n) i"
+            ),
+            {"due": NOW - timedelta(days=1), "n": people},
+        )
+        conn.execute(
+            text("INSERT INTO pairs SELECT i, i, 1 + (i * 7) % :n FROM generate_series(1, :n) i"),
+            {"n": people},
+        )
+        conn.execute(text("ANALYZE people"))
+        conn.execute(text("ANALYZE pairs"))
+
+
+def _statements(engine: Engine) -> list[tuple[str, Any]]:
+    seen: list[tuple[str, Any]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _seen(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    return seen
+
+
+def _subplans_rescan(plan: dict[str, Any], under_subplan: bool = False) -> bool:
+    """Whether some node under a SubPlan materializes a set to rescan it for every row."""
+    inside = under_subplan or plan.get("Parent Relationship") == "SubPlan"
+    if inside and plan["Node Type"] == "Materialize":
+        return True
+    return any(_subplans_rescan(p, inside) for p in plan.get("Plans", []))
+
+
+def test_a_table_two_edges_reach_is_counted_by_key_lookups_not_a_rescanned_set(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """``fk IN (roots) OR fk2 IN (roots)`` cannot become a join in PostgreSQL: once the roots
+    outgrow work_mem it rescans them for each row (at a million due roots, a count that did not
+    end in five minutes). Here work_mem is made small so that twenty thousand roots outgrow it."""
+    _pairs(pg_url, 20000)
+    policy = tmp_path / "lethe.toml"
+    policy.write_text(PAIRS.format(url=pg_url, max_rows=10**9, max_percent=100))
+    with Lethe.from_file(policy, env={}) as lethe:
+        (target,) = lethe.runtime.targets()
+        seen = _statements(target.handle.engine)
+        rows = removed_rows(estimate(lethe.runtime, target, NOW))
+    assert rows == {"people": 20000, "pairs": 20000}
+    (statement, parameters), *_ = [s for s in seen if "FROM pairs" in s[0]]
+    with engine_for(pg_url).begin() as conn:
+        conn.execute(text("SET LOCAL work_mem = '64kB'"))
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor:
+            cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
+            (plan,) = cursor.fetchone()
+    assert not _subplans_rescan(plan[0]["Plan"]), plan
+
+
+def test_counting_stops_once_the_roots_alone_trip_the_breaker(pg_url: str, tmp_path: Path) -> None:
+    """The verdict only grows with the counts: when the due people alone are over the
+    thresholds, the pairs they take with them are not counted (at a million rows, seconds of
+    reading in one transaction). The refused run's exact plan, for its approval, is made
+    afterwards batch by batch."""
+    _pairs(pg_url, 3000)
+    policy = tmp_path / "lethe.toml"
+    policy.write_text(PAIRS.format(url=pg_url, max_rows=1000, max_percent=10))
+    with Lethe.from_file(policy, env={}) as lethe:
+        targets = lethe.runtime.targets()
+        seen = _statements(targets[0].handle.engine)
+        (reason,) = breaker_reasons(lethe.runtime, targets, NOW)
+        assert reason.startswith(
+            "policy expire: would remove 3000 of 3000 rows (100.0 %) from people"
+        )
+        assert [s for s, _ in seen if "count(" in s and "FROM people" in s]  # the roots counted
+        assert not [s for s, _ in seen if "FROM pairs" in s]
+        with pytest.raises(SafetyLimitError, match="would remove 3000 of 3000 rows"):
+            lethe.run(as_of=NOW)
+    with engine_for(pg_url).connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM pairs")).scalar_one() == 3000

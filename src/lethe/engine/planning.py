@@ -7,7 +7,7 @@ first change without holding millions of keys in memory.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -188,8 +188,20 @@ class Estimate:
         return rows
 
 
-def estimate(rt: Runtime, target: Target, as_of: datetime) -> list[Estimate]:
-    """Counts only (no keys): eligible, held, capped and cascaded rows per phase."""
+def estimate(
+    rt: Runtime,
+    target: Target,
+    as_of: datetime,
+    *,
+    enough: Callable[[dict[str, int]], bool] | None = None,
+) -> list[Estimate]:
+    """Counts only (no keys): eligible, held, capped and cascaded rows per phase.
+
+    ``enough``, given the rows counted so far (as :func:`removed_rows` sums them), says whether
+    counting may stop there: the breaker's verdict only grows with the counts, so once the
+    roots alone trip it, their cascades (the costly counts) cannot change it. The estimate is
+    then partial.
+    """
     handle = target.handle
     registry = [handle.parse_key(k) for k in rt.holds.active_keys(target.dataset)]
     cap = rt.config.max_deletions(target.policy)
@@ -202,16 +214,19 @@ def estimate(rt: Runtime, target: Target, as_of: datetime) -> list[Estimate]:
         acting = eligible if limit is None else min(eligible, limit)
         if action.destructive:
             used += acting
-        cascade = (
-            handle.cascade_counts_where(selection, exclude=registry, limit=acting)
-            if action.cascades and acting
-            else {}
+        counted = Estimate(
+            index, handle.table, acting, held, eligible - acting, {}, action.destructive
         )
-        estimates.append(
-            Estimate(
-                index, handle.table, acting, held, eligible - acting, cascade, action.destructive
+        if enough is not None and enough(removed_rows([*estimates, counted])):
+            return [*estimates, counted]
+        if action.cascades and acting:
+            cascade = handle.cascade_counts_where(
+                selection, exclude=registry, limit=acting if acting < eligible else None
             )
-        )
+            counted = replace(counted, cascade=cascade)
+        estimates.append(counted)
+        if enough is not None and enough(removed_rows(estimates)):
+            break
     return estimates
 
 
@@ -225,13 +240,19 @@ def removed_rows(phases: Sequence[Estimate] | Sequence[PhasePlan]) -> dict[str, 
     return rows
 
 
-def trip_reason(rt: Runtime, target: Target, rows: dict[str, int]) -> str | None:
+def trip_reason(
+    rt: Runtime,
+    target: Target,
+    rows: dict[str, int],
+    sizes: Callable[[], Mapping[str, int]] | None = None,
+) -> str | None:
     """The circuit breaker's verdict on one policy's removals, or None when they may go ahead
-    (a policy's first real run is also held to ``first_run_max_rows``)."""
+    (a policy's first real run is also held to ``first_run_max_rows``). ``sizes`` gives the
+    tables' sizes (default: read them now)."""
     breaker = rt.config.breaker(target.policy)
     if not breaker.enabled or not any(rows.values()):
         return None
-    verdict = breaker_verdict(rows, target.handle.table_sizes(), breaker)
+    verdict = breaker_verdict(rows, (sizes or target.handle.table_sizes)(), breaker)
     if verdict is None and breaker.first_run_max_rows is not None:
         first = first_run_verdict(rows, breaker.first_run_max_rows)
         if first and not rt.runs.completed(target.policy):

@@ -7,6 +7,7 @@ the batch in flight, recorded as ``interrupted``.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -56,11 +57,7 @@ def breaker_reasons(
         if not rt.config.breaker(target.policy).enabled:
             continue  # nothing to judge: don't count what a run would remove
         try:
-            if planned is not None:
-                rows = removed_rows([p for p in planned.phases if p.policy == target.policy])
-            else:
-                rows = removed_rows(estimate(rt, target, as_of))
-            reason = trip_reason(rt, target, rows)
+            reason = _verdict(rt, target, as_of, planned)
         except LetheError as exc:
             if failures is None:
                 raise
@@ -69,6 +66,21 @@ def breaker_reasons(
         if reason:
             reasons.append(f"policy {target.policy}: {reason}")
     return reasons
+
+
+def _verdict(rt: Runtime, target: Target, as_of: datetime, planned: Plan | None) -> str | None:
+    """One policy's breaker verdict, from the plan's removals or else from counts (which stop
+    as soon as the verdict is settled: see :func:`estimate`)."""
+    sizes = functools.cache(target.handle.table_sizes)  # read once, if at all
+    if planned is not None:
+        rows = removed_rows([p for p in planned.phases if p.policy == target.policy])
+    else:
+        rows = removed_rows(
+            estimate(
+                rt, target, as_of, enough=lambda rows: bool(trip_reason(rt, target, rows, sizes))
+            )
+        )
+    return trip_reason(rt, target, rows, sizes)
 
 
 def _from_plan(planned: Plan) -> list[PhaseResult]:

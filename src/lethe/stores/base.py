@@ -205,7 +205,8 @@ class DatasetHandle(Protocol):
     def cascade_counts_where(
         self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int | None
     ) -> dict[str, int]:
-        """Rows each cascade table would lose for the first ``limit`` selected, unheld items."""
+        """Rows each cascade table would lose for the first ``limit`` selected, unheld items
+        (in key order; all of them when ``limit`` is None)."""
         ...
 
     def table_sizes(self) -> dict[str, int]:

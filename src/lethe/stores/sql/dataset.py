@@ -54,7 +54,7 @@ from lethe.stores.sql.dialects import dialect_of
 from lethe.stores.sql.engine import translate_errors
 from lethe.stores.sql.files import blanked_files, deleted_files
 from lethe.stores.sql.keysets import KeySet, Match
-from lethe.stores.sql.membership import membership
+from lethe.stores.sql.membership import looked_up, membership
 from lethe.stores.sql.removal import Removal, planned, remove
 from lethe.stores.sql.shared import same_database
 
@@ -265,23 +265,25 @@ class SQLDataset:
     def cascade_counts_where(
         self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int | None
     ) -> dict[str, int]:
-        roots: Select[Any] = (
-            select(*self.key_columns)
-            .where(self._eligible(condition, exclude))
-            .order_by(*self.key_columns)
-        )
-        if limit is not None:
-            roots = roots.limit(limit)
+        roots: Select[Any] = select(*self.key_columns).where(self._eligible(condition, exclude))
+        if limit is not None:  # the first ``limit`` in key order, as a capped run takes them
+            roots = roots.order_by(*self.key_columns).limit(limit)
         # SQLite and PostgreSQL accept LIMIT inside IN (…) only through a derived table. On
         # SQLite the roots are selected once for all the counts (a materialized CTE, one
         # statement: no snapshot there holds anything back), not once per table; a
         # self-referencing table's closure is a CTE of its own, so those count one by one.
-        loops = any(e.child.name == e.parent.name for e in self.cascade.cascading())
+        # Elsewhere, uncapped, each row looks its roots up by key (see ``looked_up``).
+        cascading = self.cascade.cascading()
+        loops = any(e.child.name == e.parent.name for e in cascading)
         derived = None
         if self.sqlite and not loops:
             derived = roots.cte("lethe_roots").prefix_with("MATERIALIZED")
-        root_keys = select(*(roots.subquery() if derived is None else derived).c)
-        clauses = self.membership(lambda col: col.in_(root_keys))
+        source = roots.subquery() if derived is None else derived
+        root_keys = select(*source.c)
+        if derived is None and limit is None:
+            clauses = self.membership(looked_up(source))
+        else:
+            clauses = self.membership(lambda col: col.in_(root_keys))
         if clauses is None:  # a cycle between tables: judged row by row, batch by batch
             keys = [self.key_of(row) for row in self._all(roots)]
             return cascaded(self.preview_delete(keys, batch_size=1000))
@@ -289,7 +291,13 @@ class SQLDataset:
         for name, clause in clauses.items():
             query = select(func.count()).select_from(self.cascade.member(name)).where(clause)
             if name == self.root.name:
-                query = query.where(~self.key.in_(root_keys))
+                if not any(e.child.name == e.parent.name == name for e in cascading):
+                    continue  # no edge back into the root table: its members are the roots
+                # Rows the root's tree adds to the roots themselves, which it contains: a
+                # difference of two counts in one snapshot, since ``NOT IN`` over a million
+                # roots is a subplan per row once they no longer fit in PostgreSQL's work_mem.
+                roots_count = select(func.count()).select_from(source)
+                query = select(query.scalar_subquery() - roots_count.scalar_subquery())
             queries[name] = query
         counts: dict[str, int] = {}
         with translate_errors(self.label), self.engine.connect() as conn:
@@ -298,6 +306,7 @@ class SQLDataset:
                 counts = {n: int(v) for n, v in conn.execute(together).one()._mapping.items()}
                 queries = {}
             for name, query in queries.items():
+                self.dialect.for_counting(conn)
                 counts[name] = int(conn.execute(query).scalar_one())
                 # One read-only transaction per count, not one across them all: on a large
                 # table their sum would hold a snapshot (and vacuum back) for seconds. The

@@ -19,6 +19,8 @@ a cascade's deletes    one statement of    one ``DELETE`` per edge       one ``D
 (where no row needs    ``DELETE`` in       (the row path on MySQL)       edge (no ``DELETE``
 judging)               ``WITH`` clauses                                  in ``WITH``)
                        (:mod:`.chained`)
+a count's transaction  ``SET LOCAL jit =   as is                         as is
+(the breaker's)        off``
 =====================  ==================  ============================  ====================
 
 The connection settings (``READ COMMITTED`` and a UTC session on MariaDB/MySQL) are made in
@@ -51,6 +53,15 @@ class SQLDialect:
     #: ``DELETE … RETURNING`` inside ``WITH``: a batch's deletes as one statement, one round
     #: trip (:mod:`.chained`).
     chained_deletes: bool = False
+
+    def for_counting(self, conn: Connection) -> None:
+        """Settings for a read-only transaction that counts a large join, made at its start.
+
+        PostgreSQL's JIT compiles such a count for about as long as it runs: 0.19 of 0.48 s
+        counting a 1M-row table against 100k roots, 0.9 of 1.6 s against a million.
+        """
+        if self.name == "postgresql":
+            conn.execute(text("SET LOCAL jit = off"))
 
     def size_estimates(self, conn: Connection, tables: Sequence[Table]) -> dict[str, int]:
         """Row counts the server keeps current without scanning (PostgreSQL's planner
