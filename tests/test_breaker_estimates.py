@@ -192,3 +192,24 @@ def test_counting_stops_once_the_roots_alone_trip_the_breaker(pg_url: str, tmp_p
             lethe.run(as_of=NOW)
     with engine_for(pg_url).connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM pairs")).scalar_one() == 3000
+
+
+def test_a_table_without_children_is_counted_on_sqlite(tmp_path: Path) -> None:
+    """On SQLite the counts are one statement over the roots; a table nothing references
+    needs no count besides the roots' own, and an empty statement was a syntax error that
+    failed every such policy."""
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    with engine_for(url).begin() as conn:
+        conn.execute(text("CREATE TABLE events (id integer PRIMARY KEY, created_at timestamp)"))
+        conn.execute(
+            text("INSERT INTO events VALUES (:id, :at)"),
+            [{"id": i, "at": NOW - timedelta(days=i, hours=12)} for i in range(1, 101)],
+        )
+    policy = tmp_path / "lethe.toml"
+    policy.write_text(POLICY.format(url=url).replace("max_percent = 10", "max_percent = 100"))
+    with Lethe.from_file(policy, env={}) as lethe:
+        (target,) = lethe.runtime.targets()
+        assert removed_rows(estimate(lethe.runtime, target, NOW)) == {"events": 71}
+        assert lethe.run(as_of=NOW).ok
+    with engine_for(url).connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == 29

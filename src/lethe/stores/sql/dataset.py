@@ -301,7 +301,7 @@ class SQLDataset:
             queries[name] = query
         counts: dict[str, int] = {}
         with translate_errors(self.label), self.engine.connect() as conn:
-            if derived is not None:
+            if derived is not None and queries:  # none: a table without children or loops
                 together = select(*(q.scalar_subquery().label(n) for n, q in queries.items()))
                 counts = {n: int(v) for n, v in conn.execute(together).one()._mapping.items()}
                 queries = {}
