@@ -2,12 +2,13 @@
 
 The executor records an intent (keys, the events to append) before committing the store
 transaction, and settles it after: ``committed`` with its events appended to the ledger, or
-``aborted``. A committed batch's events are appended in the same state transaction that records
-the run's next intent (or by :meth:`BatchLog.flush` at the end of a phase and of the run), so
-a batch costs one state commit; until then its intent stays ``pending``, and a crash in between
-is settled like any other. An intent left ``pending`` by a run that died is settled by a later
-run, once its run is no longer ``running`` or its lease expired (:mod:`lethe.engine.recovery`),
-by asking the action whether its effect is visible (:meth:`lethe.actions.Action.applied`).
+``aborted``. A committed batch's events are appended by a thread of their own while the run's
+next batch is at work in the store (its ``prepare``, and :meth:`BatchLog.flush` at the end of a
+phase and of the run, wait for them), so the ledger's work is off the batches' critical path;
+until then its intent stays ``pending``, and a crash in between is settled like any other. An
+intent left ``pending`` by a run that died is settled by a later run, once its run is no longer
+``running`` or its lease expired (:mod:`lethe.engine.recovery`), by asking the action whether
+its effect is visible (:meth:`lethe.actions.Action.applied`).
 
 Two fences keep one item from being audited twice. An intent is only recorded while its run is
 still ``running`` within its lease, so a run taken for dead cannot start another batch. And an
@@ -30,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from lethe.errors import AuditIntegrityError, LeaseLostError
 from lethe.model.results import RunStatus
@@ -68,10 +70,13 @@ class BatchLog:
     def __init__(self, state: StateDB, ledger: Ledger) -> None:
         self.state = state
         self.ledger = ledger
-        # Per run: the batch the store committed whose events are not in the ledger yet.
-        self._committed: dict[str, tuple[str, Sequence[EventDraft]]] = {}
+        # Per run: the append of the batch the store committed last, if not yet joined.
+        self._appending: dict[str, _Append] = {}
         self._runs: dict[str, str] = {}  # batch id -> run id, from prepare to commit
         self._lock = threading.Lock()
+        # An in-memory SQLite database is one connection's own: another thread would see
+        # another, empty database, so its appends stay on the caller's thread.
+        self._background = not isinstance(state.engine.pool, SingletonThreadPool | StaticPool)
 
     def prepare(
         self,
@@ -89,17 +94,19 @@ class BatchLog:
         ``files`` (those the batch's rows named) go to the file retry ledger in the same
         transaction, to be deleted once the batch is settled committed.
 
-        The run's previous batch, if the store committed it, has its events appended in the
-        same transaction. Refused (:class:`LeaseLostError`) when the run is no longer
-        ``running`` or its lease expired: another process may already be settling it, so its
-        store transaction must roll back.
+        The run's previous batch's append (:meth:`commit`) is waited for first, so that the
+        intent knows the ledger's head after it; should it have failed, that is raised here
+        and the store transaction rolls back. Refused (:class:`LeaseLostError`) when the run
+        is no longer ``running`` or its lease expired: another process may already be settling
+        it, so its store transaction must roll back.
         """
         # Every event of a batch shares its run, policy, dataset, phase and batch: store those
         # once and, per event, only what differs.
         first = drafts[0]
+        self._wait(run_id)
         with self.state.write() as conn:
             refused = self._refusal(conn, run_id)
-            after_seq = self._append_committed(conn, self._take(run_id))
+            after_seq = self._append_committed(conn, None)
             if refused is None:
                 payload = {
                     "v": PAYLOAD_VERSION,
@@ -149,11 +156,9 @@ class BatchLog:
         if refused is not None:
             raise LeaseLostError(refused)
         # A batch of this run committed through an intent (a partition dropped before) is
-        # appended here too: should this transaction roll back, its intent stays pending and
-        # is settled like any other.
-        earlier = self._take(run_id)
-        if earlier is not None:
-            self._append_committed(conn, earlier)
+        # in the ledger first; should its append have failed, its intent stays pending and is
+        # settled like any other, and this transaction rolls back.
+        self._wait(run_id)
         self.ledger.append(conn, drafts)
         if files:
             first = drafts[0]
@@ -186,33 +191,50 @@ class BatchLog:
         return None
 
     def commit(self, batch_id: str, drafts: Sequence[EventDraft]) -> None:
-        """The store committed: the batch's events (``drafts``) go to the ledger with the
-        run's next intent, or at :meth:`flush`."""
+        """The store committed: the batch's events (``drafts``) go to the ledger in a state
+        transaction of their own, on a thread of their own, while the run goes on to its next
+        batch; its next :meth:`prepare` and :meth:`flush` wait for them."""
         with self._lock:
             run_id = self._runs.pop(batch_id, None)
-            earlier = self._committed.pop(run_id, None) if run_id is not None else None
+        committed = (batch_id, _kept(drafts))
+        if run_id is None or not self._background:  # not prepared here, or memory-only state
             if run_id is not None:
-                self._committed[run_id] = (batch_id, _kept(drafts))
-        if run_id is None or earlier is not None:  # not prepared here, or a flush was missed
-            with self.state.write() as conn:
-                self._append_committed(conn, earlier)
-                if run_id is None:
-                    self._append_committed(conn, (batch_id, _kept(drafts)))
+                self._wait(run_id)
+            self._append_alone(committed)
+            return
+        self._wait(run_id)  # prepare waited already: only a batch without one gets here
+        append = _Append(self, committed)
+        with self._lock:
+            self._appending[run_id] = append
+        append.start()
 
     def flush(self, run_id: str | None = None) -> None:
-        """Append the events of batches committed in the store but not yet in the ledger
-        (``run_id``'s, or every run's); the end of each phase and of each run calls it."""
+        """Wait until the events of the batches committed in the store are in the ledger
+        (``run_id``'s, or every run's); the end of each phase and of each run calls it.
+        An append that failed is raised here (after every other one finished)."""
         with self._lock:
-            runs_ = [run_id] if run_id is not None else list(self._committed)
-            waiting = [self._committed.pop(r) for r in runs_ if r in self._committed]
-        if waiting:
-            with self.state.write() as conn:
-                for committed in waiting:
-                    self._append_committed(conn, committed)
+            runs_ = [run_id] if run_id is not None else list(self._appending)
+        failure: BaseException | None = None
+        for run in runs_:
+            try:
+                self._wait(run)
+            except BaseException as exc:  # raised below, once all are joined
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
-    def _take(self, run_id: str) -> tuple[str, Sequence[EventDraft]] | None:
+    def _wait(self, run_id: str) -> None:
+        """Join ``run_id``'s append in flight, if any; raise what it failed with."""
         with self._lock:
-            return self._committed.pop(run_id, None)
+            append = self._appending.pop(run_id, None)
+        if append is not None:
+            append.join()
+            if append.error is not None:
+                raise append.error
+
+    def _append_alone(self, committed: tuple[str, Sequence[EventDraft]]) -> None:
+        with self.state.write() as conn:
+            self._append_committed(conn, committed)
 
     def _append_committed(
         self, conn: Connection, committed: tuple[str, Sequence[EventDraft]] | None
@@ -291,6 +313,23 @@ class BatchLog:
     @staticmethod
     def _set(conn: Connection, batch_id: str, status: str) -> None:
         conn.execute(update(batches).where(batches.c.id == batch_id).values(status=status))
+
+
+class _Append(threading.Thread):
+    """A committed batch's events on their way to the ledger. The thread only waits on the
+    state database most of the time, so the store's next statement runs meanwhile."""
+
+    def __init__(self, log: BatchLog, committed: tuple[str, Sequence[EventDraft]]) -> None:
+        super().__init__(name=f"lethe-ledger-{committed[0]}")
+        self.log = log
+        self.committed = committed
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.log._append_alone(self.committed)
+        except BaseException as exc:  # raised by whoever joins it
+            self.error = exc
 
 
 def _kept(drafts: Sequence[EventDraft]) -> Sequence[EventDraft]:
