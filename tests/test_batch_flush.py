@@ -1,14 +1,22 @@
-"""A batch's audit rides on the run's next state commit; a stop between batches must still
-leave every committed batch in the ledger, with no intent pending (the run's end flushes)."""
+"""A batch's audit goes to the ledger on a thread of its own while the next batch runs; a stop
+between batches must still leave every committed batch in the ledger, with no intent pending
+(the run's end flushes), and an append that failed is settled by the next run."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Connection
 
 from lethe import Lethe
 from lethe.engine.executor import BatchReport
 from lethe.engine.hooks import CommittedBatch, add_batch_listener, remove_batch_listener
 from lethe.engine.stop import StopFlag, StopRequested
+from lethe.errors import StoreError
+from lethe.state.ledger import EventDraft, Ledger
 from tests.support.apps import NOW
 from tests.support.crash import purge_census
 
@@ -45,3 +53,59 @@ def test_a_stop_mid_phase_flushes_the_last_batchs_audit(sqlite_url: str, tmp_pat
             assert told == sorted(deleted)
     finally:
         remove_batch_listener(heard.append)
+
+
+def _appends_seen(monkeypatch: pytest.MonkeyPatch, fail_on: int = 0) -> list[str]:
+    """The thread of each ledger append of a batch's events (the run's own events apart);
+    with ``fail_on``, that append (counting from 1) fails as a full state disk would."""
+    threads: list[str] = []
+    append = Ledger.append
+
+    def watched(self: Ledger, conn: Connection, drafts: Sequence[EventDraft]) -> tuple[int, str]:
+        if drafts and all(d.batch_id for d in drafts):
+            threads.append(threading.current_thread().name)
+            if len(threads) == fail_on:
+                raise StoreError("state database: database or disk is full (injected)")
+        return append(self, conn, drafts)
+
+    monkeypatch.setattr(Ledger, "append", watched)
+    return threads
+
+
+def test_a_committed_batchs_events_are_appended_while_the_next_batch_runs(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = purge_census(sqlite_url, tmp_path, surveys=50, responses=1, batch_size=10, due=NOW)
+    threads = _appends_seen(monkeypatch)
+    with Lethe.from_file(policy, env={}) as lethe:
+        result = lethe.run(as_of=NOW)
+        assert result.errors == () and result.deleted == 50
+        assert len(threads) == 5
+        # off the run's thread: the store's next statement does not wait for the ledger
+        assert all(name.startswith("lethe-ledger-") for name in threads), threads
+        deleted = [e for e in lethe.runtime.ledger.iter_events() if e["event"] == "hard_deleted"]
+        assert len(deleted) == 50
+        assert lethe.runtime.batches.pending() == []
+        assert lethe.verify_audit().ok
+
+
+def test_an_append_that_failed_stops_the_run_and_the_next_run_settles_it(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = purge_census(sqlite_url, tmp_path, surveys=50, responses=1, batch_size=10, due=NOW)
+    _appends_seen(monkeypatch, fail_on=2)
+    with Lethe.from_file(policy, env={}) as lethe:
+        result = lethe.run(as_of=NOW)
+        assert any("disk is full (injected)" in e for e in result.errors), result.errors
+        # the third batch waited for the second's append, learnt it failed, and rolled back
+        assert result.deleted == 20
+        assert len(lethe.runtime.batches.pending()) == 1  # the second batch's intent
+    monkeypatch.undo()
+    with Lethe.from_file(policy, env={}) as lethe:
+        result = lethe.run(as_of=NOW)
+        assert result.errors == () and result.deleted == 30
+        events = [e for e in lethe.runtime.ledger.iter_events() if e["event"] == "hard_deleted"]
+        assert sorted(int(e["item_key"]) for e in events) == list(range(1, 51))
+        assert sum(1 for e in events if e["details"].get("recovered")) == 10
+        assert lethe.runtime.batches.pending() == []
+        assert lethe.verify_audit().ok
