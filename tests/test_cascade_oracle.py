@@ -22,7 +22,8 @@ from __future__ import annotations
 import copy
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -397,12 +398,9 @@ def _dialect(url: str) -> str:
     return rs.engine(url).dialect.name
 
 
-def _matches_oracle(url: str, scenario: Scenario) -> None:
-    """Two runs of lethe do what the oracle says, and say what the database shows."""
-    line, _ = VARIANTS[scenario.variant]
-    treat = treatments(scenario.variant, _dialect(url))
-    policy = rs.policy(url, batch=scenario.batch, dataset_extra=line)
-    passes = 1 if url.startswith("sqlite") else 2  # SKIP LOCKED: a final pass
+@contextmanager
+def _lethe_on(url: str, scenario: Scenario, policy: str) -> Iterator[Lethe]:
+    """lethe with ``policy`` on the scenario's rows, its held accounts on hold."""
     with (
         rs.schema_at(url, scenario.rows),
         tempfile.TemporaryDirectory() as state_dir,
@@ -412,6 +410,16 @@ def _matches_oracle(url: str, scenario: Scenario) -> None:
     ):
         for key in sorted(scenario.held):
             lethe.holds.add("accounts", str(key), "oracle test", "hypothesis")
+        yield lethe
+
+
+def _matches_oracle(url: str, scenario: Scenario) -> None:
+    """Two runs of lethe do what the oracle says, and say what the database shows."""
+    line, _ = VARIANTS[scenario.variant]
+    treat = treatments(scenario.variant, _dialect(url))
+    policy = rs.policy(url, batch=scenario.batch, dataset_extra=line)
+    passes = 1 if url.startswith("sqlite") else 2  # SKIP LOCKED: a final pass
+    with _lethe_on(url, scenario, policy) as lethe:
         for attempt in (1, 2):
             before = state_of(rs.snapshot(url))
             expected = copy.deepcopy(before)
@@ -490,15 +498,7 @@ def _counts_match_oracle(url: str, scenario: Scenario, variant: str, cap: int | 
     policy = rs.policy(url, dataset_extra=line)
     if cap is not None:
         policy = policy.replace("[limits]\n", f"[limits]\nmax_deletions = {cap}\n")
-    with (
-        rs.schema_at(url, scenario.rows),
-        tempfile.TemporaryDirectory() as state_dir,
-        Lethe.from_toml(
-            policy, base_dir=Path(state_dir), env={}, clock=ManualClock(rs.AS_OF)
-        ) as lethe,
-    ):
-        for key in sorted(scenario.held):
-            lethe.holds.add("accounts", str(key), "oracle test", "hypothesis")
+    with _lethe_on(url, scenario, policy) as lethe:
         state = state_of(rs.snapshot(url))
         due = sorted(
             k for k, row in state["accounts"].items() if _due(row) and k[0] not in scenario.held

@@ -1,8 +1,9 @@
 """Listeners told of every committed batch: how an application reacts to lethe's deletions.
 
 A listener is any callable taking a :class:`CommittedBatch`. It is called after the batch's
-store transaction committed (its audit events reach the ledger with the run's next state
-commit, at the latest when the phase ends), once per batch that changed at least
+store transaction committed (its audit events reach the ledger in a state transaction of
+their own while the next batch works, at the latest before that batch's intent or when the
+phase ends), once per batch that changed at least
 one item, in every kind of run (the CLI, ``lethe tick``, the HTTP trigger, the Python API);
 dry runs and plans commit nothing and call nobody. A listener that raises is logged and the
 run goes on: the batch is already committed, and its audit is already durable (in the
