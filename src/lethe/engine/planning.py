@@ -115,6 +115,8 @@ def _previewed(
             capped += 1
         elif text in preview.blocked:
             blocked[text] = preview.blocked[text]
+        elif text in preview.swept:
+            continue  # an earlier item's cascade takes it: counted there, as a run counts it
         else:
             act.append(key)
     cascade: dict[str, int] = {}

@@ -76,6 +76,9 @@ class DeleteOutcome:
     updated_keys: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     #: Items left alone because a row the schema protects references them (item → why).
     blocked: dict[str, str] = field(default_factory=dict)
+    #: Items a preview found removed by an earlier batch's cascade before their own batch
+    #: (a due row in another's self-referencing tree): neither acted on nor blocked.
+    swept: set[str] = field(default_factory=set)
 
 
 class Batch(Protocol):

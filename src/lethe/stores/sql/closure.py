@@ -14,8 +14,7 @@ deleted themselves, are updated.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +63,8 @@ class Closure:
     owners: dict[str, dict[Ident, set[str]]] = field(default_factory=dict)
     #: Item (key text) → why it is blocked.
     blocked: dict[str, str] = field(default_factory=dict)
+    #: Items whose row an earlier batch of the same preview removed (see ``judge``'s ``gone``).
+    swept: set[str] = field(default_factory=set)
 
     def deleted(self, items: set[str]) -> dict[str, dict[Ident, set[str]]]:
         """Rows in the deletion sets of ``items``, per table, with which of them reach it."""
@@ -125,7 +126,7 @@ def judge(
     conn: Connection,
     cascade: Cascade,
     keys: Sequence[ItemKey],
-    gone: AbstractSet[tuple[str, Ident]] = frozenset(),
+    gone: Container[tuple[str, Ident]] = frozenset(),
     holds: HeldRows | None = None,
 ) -> Closure:
     """The closure of ``keys`` (locked rows of the root), read in ``conn``'s transaction.
@@ -142,6 +143,9 @@ def judge(
     frontier: dict[str, dict[Ident, dict[str, Any]]] = {root.name: {}}
     for row in start:
         ident = tuple(row[c] for c in ident_cols)
+        if (root.name, ident) in gone:
+            closure.swept.add(item_of(cascade, row))
+            continue
         frontier[root.name][ident] = row
         closure.owners.setdefault(root.name, {})[ident] = {item_of(cascade, row)}
     closure.rows[root.name] = dict(frontier[root.name])
@@ -206,7 +210,7 @@ def _walk(
     conn: Connection,
     closure: Closure,
     frontier: dict[str, dict[Ident, dict[str, Any]]],
-    gone: AbstractSet[tuple[str, Ident]],
+    gone: Container[tuple[str, Ident]],
 ) -> None:
     """Breadth-first over cascade edges until no new row is reached."""
     cascade = closure.cascade
@@ -296,9 +300,7 @@ def _referencing(
     return found
 
 
-def _find_blockers(
-    conn: Connection, closure: Closure, gone: AbstractSet[tuple[str, Ident]]
-) -> None:
+def _find_blockers(conn: Connection, closure: Closure, gone: Container[tuple[str, Ident]]) -> None:
     for edge in closure.cascade.blocking():
         owners = closure.owners.get(edge.parent.name, {})
         theirs = closure.owners.get(edge.child.name, {})

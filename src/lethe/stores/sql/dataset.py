@@ -53,6 +53,7 @@ from lethe.stores.sql.compile import (
 from lethe.stores.sql.dialects import dialect_of
 from lethe.stores.sql.engine import translate_errors
 from lethe.stores.sql.files import blanked_files, deleted_files
+from lethe.stores.sql.gone import Gone
 from lethe.stores.sql.keysets import KeySet, Match
 from lethe.stores.sql.membership import looked_up, membership
 from lethe.stores.sql.removal import Removal, planned, remove
@@ -244,16 +245,22 @@ class SQLDataset:
         if not self.cascade.edges:
             outcome.per_table[self.root.name] = len(keys)
             return outcome
-        gone: set[tuple[str, Any]] = set()
         ordered = sorted(keys)
+        gone = Gone(self.cascade, ordered)
+        step = max(1, batch_size)
         with translate_errors(self.label), self.engine.connect() as conn:
-            for start in range(0, len(ordered), max(1, batch_size)):
-                chunk = ordered[start : start + batch_size]
+            for start in range(0, len(ordered), step):
+                chunk = ordered[start : start + step]
                 closure = judge(conn, self.cascade, chunk, gone, self._holds(held))
-                items = [key_text(k) for k in chunk if key_text(k) not in closure.blocked]
+                skip = closure.blocked.keys() | closure.swept
+                items = [key_text(k) for k in chunk if key_text(k) not in skip]
                 deleted, _found, removal = planned(conn, closure, items)
-                gone |= {(t, i) for t, rows in deleted.items() for i in rows}
+                if start + step < len(ordered):
+                    gone.add(closure, deleted, ordered[start + step])
                 _merge(outcome, removal, closure.blocked)
+                for item in closure.swept:
+                    outcome.per_item.pop(item, None)
+                outcome.swept |= closure.swept
                 outcome.per_table[self.root.name] = (
                     outcome.per_table.get(self.root.name, 0) + removal.roots_deleted
                 )
