@@ -56,6 +56,7 @@ runs_dir = ""
 [limits]
 batch_size = {batch}
 batch_seconds = 0
+{cap}
 [limits.breaker]
 enabled = false
 [stores.app]
@@ -90,7 +91,7 @@ class Everything(Gone):
 
 
 @contextmanager
-def _lethe(url: str, rows: Rows, batch: int) -> Iterator[Lethe]:
+def _lethe(url: str, rows: Rows, batch: int, cap: int | None = None) -> Iterator[Lethe]:
     engine = create_engine(url)
     with engine.begin() as conn:
         for table in TABLES:
@@ -112,7 +113,9 @@ def _lethe(url: str, rows: Rows, batch: int) -> Iterator[Lethe]:
     with (
         tempfile.TemporaryDirectory() as state_dir,
         Lethe.from_toml(
-            POLICY.format(url=url, batch=batch),
+            POLICY.format(
+                url=url, batch=batch, cap="" if cap is None else f"max_deletions = {cap}"
+            ),
             base_dir=Path(state_dir),
             env={},
             clock=ManualClock(AS_OF),
@@ -121,13 +124,13 @@ def _lethe(url: str, rows: Rows, batch: int) -> Iterator[Lethe]:
         yield lethe
 
 
-def _plan(lethe: Lethe) -> tuple[tuple[Any, ...], dict[str, str], dict[str, int]]:
+def _plan(lethe: Lethe) -> tuple[tuple[Any, ...], dict[str, str], dict[str, int], int]:
     (phase,) = lethe.plan(as_of=AS_OF).phases
-    return phase.keys, dict(phase.blocked), dict(phase.cascade)
+    return phase.keys, dict(phase.blocked), dict(phase.cascade), phase.capped
 
 
 @st.composite
-def data(draw: st.DrawFn) -> tuple[Rows, int]:
+def data(draw: st.DrawFn) -> tuple[Rows, int, int | None]:
     n = draw(st.integers(2, 9))
     ids = list(range(1, n + 1))
     someone = st.sampled_from([None, *ids])
@@ -155,7 +158,7 @@ def data(draw: st.DrawFn) -> tuple[Rows, int]:
         {"id": j, "profile_id": draw(st.sampled_from(ids))}
         for j in range(1, draw(st.integers(0, 5)) + 1)
     ]
-    return rows, draw(st.integers(1, 3))
+    return rows, draw(st.integers(1, 3)), draw(st.none() | st.integers(1, n))
 
 
 def test_tables_reached_twice_are_the_ones_remembered(tmp_path: Path) -> None:
@@ -171,17 +174,18 @@ def test_tables_reached_twice_are_the_ones_remembered(tmp_path: Path) -> None:
 )
 @given(case=data())
 def test_the_plan_is_the_one_remembering_everything_and_the_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: tuple[Rows, int]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: tuple[Rows, int, int | None]
 ) -> None:
-    rows, batch = case
+    rows, batch, cap = case
     url = f"sqlite:///{tmp_path / 'app.db'}"
-    with _lethe(url, rows, batch) as lethe:
+    with _lethe(url, rows, batch, cap) as lethe:
         planned = _plan(lethe)
         with monkeypatch.context() as patched:
             patched.setattr(sql_dataset, "Gone", Everything)
             assert _plan(lethe) == planned
-        keys, blocked, cascade = planned
+        keys, blocked, cascade, capped = planned
         phase = lethe.run(as_of=AS_OF).phases[0]
+        assert phase.capped == capped
         # Rows per table, not acted and cascaded apart: a due profile in an earlier one's
         # referral tree is among the plan's keys, and cascaded in the run.
         assert _removed("profiles", len(keys), cascade) == _removed(
@@ -232,7 +236,7 @@ def test_a_plan_remembers_only_what_later_batches_reach(
                 patched.setattr(sql_dataset, "Gone", recording(kind, name))
                 plans[name] = _plan(lethe)
         assert plans["pruned"] == plans["everything"]
-        keys, blocked, cascade = plans["pruned"]
+        keys, blocked, cascade, _capped = plans["pruned"]
         assert len(keys) == 400 and not blocked
         assert cascade == {"notes": 399, "replies": 399, "reviews": 399}
     # Before, the plan held every note, reply and review removed so far (~1,200 at the end).
@@ -241,3 +245,18 @@ def test_a_plan_remembers_only_what_later_batches_reach(
     # therapist.
     assert max(sizes["everything"]) >= 1150
     assert max(sizes["pruned"]) <= 399 + 1
+
+
+def test_a_blocked_item_is_not_counted_as_left_by_the_cap(tmp_path: Path) -> None:
+    due = AS_OF - timedelta(days=1)
+    rows: Rows = {
+        "profiles": [{"id": i, "due_at": due} for i in (1, 2, 3)],
+        # profile 1 is reviewed through a RESTRICT: it stays, whatever the cap.
+        "reviews": [{"id": 1, "profile_id": 1, "note_id": None}],
+    }
+    with _lethe(f"sqlite:///{tmp_path / 'app.db'}", rows, 2, cap=1) as lethe:
+        keys, blocked, _cascade, capped = _plan(lethe)
+        assert (keys, list(blocked), capped) == ((2,), ["1"], 1)
+        phase = lethe.run(as_of=AS_OF).phases[0]
+        # Before, the run counted every row still eligible as capped, the blocked one too.
+        assert (phase.acted, phase.blocked, phase.capped) == (1, 1, 1)

@@ -229,10 +229,12 @@ class PhaseRunner:
         )
 
     def _still_eligible(self) -> int:
-        """Items the cap left for the next run: selected, not held anywhere."""
+        """Items the cap left for the next run: selected, not held anywhere, and not among
+        those a referencing row blocked (the cap did not leave those)."""
         handle = self.target.handle
         registry = self.rt.holds.active_keys(self.target.dataset)
         exact = [handle.parse_key(k) for k in registry if not k.endswith(PREFIX_MARK)]
+        exact += [handle.parse_key(k) for k in sorted(self._blocked_seen - registry)]
         eligible, _ = handle.count(self.selection, exclude=exact)
         return eligible
 

@@ -104,29 +104,26 @@ def _previewed(
     if not split.act:
         return split, {}, {}
     preview = target.handle.preview_delete(
-        split.act, batch_size=rt.config.batch_size(target.policy), held=target.held_keys
+        split.act,
+        batch_size=rt.config.batch_size(target.policy),
+        held=target.held_keys,
+        limit=limit,
     )
     act: list[ItemKey] = []
     blocked = dict(split.blocked)
     capped = 0
-    for key in split.act:
+    for key in split.act:  # in key order, as the preview judged them
         text = key_text(key)
+        if text in preview.swept:
+            continue  # an earlier item's cascade takes it: counted there, as a run counts it
         if limit is not None and len(act) >= limit:
             capped += 1
         elif text in preview.blocked:
             blocked[text] = preview.blocked[text]
-        elif text in preview.swept:
-            continue  # an earlier item's cascade takes it: counted there, as a run counts it
         else:
             act.append(key)
-    cascade: dict[str, int] = {}
-    updated: dict[str, int] = {}
-    for key in act:
-        text = key_text(key)
-        for table, rows in preview.per_item.get(text, {}).items():
-            cascade[table] = cascade.get(table, 0) + rows
-        for table, keys in preview.updated_keys.get(text, {}).items():
-            updated[table] = updated.get(table, 0) + len(keys)
+    cascade = preview.cascaded(target.handle.table, len(act))
+    updated = {table: n for table, n in preview.updated.items() if n}
     kept = replace(split, act=tuple(act), blocked=blocked, capped=split.capped + capped)
     return kept, cascade, updated
 

@@ -80,6 +80,12 @@ class DeleteOutcome:
     #: (a due row in another's self-referencing tree): neither acted on nor blocked.
     swept: set[str] = field(default_factory=set)
 
+    def cascaded(self, table: str, acted: int) -> dict[str, int]:
+        """Rows per table beyond the ``acted`` items' own rows of ``table`` (the dataset's)."""
+        rows = dict(self.per_table)
+        rows[table] = rows.get(table, 0) - acted
+        return {name: n for name, n in rows.items() if n}
+
 
 class Batch(Protocol):
     """One short transaction on a dataset (see the module docstring for the contract).
@@ -199,10 +205,18 @@ class DatasetHandle(Protocol):
         ...
 
     def preview_delete(
-        self, keys: Sequence[ItemKey], *, batch_size: int, held: HeldFn | None = None
+        self,
+        keys: Sequence[ItemKey],
+        *,
+        batch_size: int,
+        held: HeldFn | None = None,
+        limit: int | None = None,
     ) -> DeleteOutcome:
-        """What deleting ``keys`` in batches of ``batch_size`` (in key order) would do, with
-        reads only: rows per table, rows updated, items blocked."""
+        """What deleting ``keys`` in batches of ``batch_size`` (in the order given: key order,
+        as the store sorts) would do, with reads only: items blocked or swept, and the rows
+        per table (their own included) and rows updated of the first ``limit`` items neither
+        blocked nor swept, as a capped run takes them (judging stops there). A preview counts
+        per table, not per item: ``per_item`` and ``updated_keys`` stay empty."""
         ...
 
     def cascade_counts_where(

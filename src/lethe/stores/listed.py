@@ -240,11 +240,16 @@ class ListedDataset(ABC):
         return list(heapq.nsmallest(max(0, limit), eligible, key=key_text))
 
     def preview_delete(
-        self, keys: Sequence[ItemKey], *, batch_size: int, held: HeldFn | None = None
+        self,
+        keys: Sequence[ItemKey],
+        *,
+        batch_size: int,
+        held: HeldFn | None = None,
+        limit: int | None = None,
     ) -> DeleteOutcome:
         """Nothing cascades from an object or a key, and nothing blocks its deletion."""
-        texts = [key_text(k) for k in keys]
-        return DeleteOutcome(per_table={self.table: len(texts)}, per_item={t: {} for t in texts})
+        acting = len(keys) if limit is None else min(len(keys), limit)
+        return DeleteOutcome(per_table={self.table: acting})
 
     def cascade_counts_where(
         self, condition: Condition, *, exclude: Sequence[ItemKey] = (), limit: int | None

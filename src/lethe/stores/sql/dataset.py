@@ -43,7 +43,7 @@ from lethe.stores.files import FileRef
 from lethe.stores.sql import setwise, sqlite_dates
 from lethe.stores.sql.cascade import Cascade
 from lethe.stores.sql.chained import Chain
-from lethe.stores.sql.closure import Closure, HeldRows, judge
+from lethe.stores.sql.closure import Closure, HeldRows, Ident, item_of, judge
 from lethe.stores.sql.compile import (
     column,
     compile_condition,
@@ -237,36 +237,47 @@ class SQLDataset:
             return [self.key_of(row) for row in conn.execute(query).all()]
 
     def preview_delete(
-        self, keys: Sequence[ItemKey], *, batch_size: int, held: HeldFn | None = None
+        self,
+        keys: Sequence[ItemKey],
+        *,
+        batch_size: int,
+        held: HeldFn | None = None,
+        limit: int | None = None,
     ) -> DeleteOutcome:
-        """What a purge of ``keys`` would do, judged batch by batch in key order as a run does
-        (a later batch sees the rows earlier ones removed), with reads only."""
-        outcome = DeleteOutcome(per_item={key_text(k): {} for k in keys})
+        """What a purge of ``keys`` would do, judged batch by batch in the order given (the
+        run's: key order, as the database sorts) as a run does (a later batch sees the rows
+        earlier ones removed), with reads only."""
         if not self.cascade.edges:
-            outcome.per_table[self.root.name] = len(keys)
-            return outcome
-        ordered = sorted(keys)
+            acting = len(keys) if limit is None else min(len(keys), limit)
+            return DeleteOutcome(per_table={self.root.name: acting})
+        outcome = DeleteOutcome()
+        ordered = list(keys)  # a run's batches take them in the database's order: so do these
         gone = Gone(self.cascade, ordered)
-        step = max(1, batch_size)
+        size = max(1, batch_size)
+        left = limit
+        start = 0
+        taken: set[str] = set()  # items of the dataset's table a cascade removed
         with translate_errors(self.label), self.engine.connect() as conn:
-            for start in range(0, len(ordered), step):
+            # A capped run's last batches take only what the cap leaves; past it, nothing.
+            while start < len(ordered) and (left is None or left > 0):
+                step = size if left is None else min(size, left)
                 chunk = ordered[start : start + step]
+                start += step
                 closure = judge(conn, self.cascade, chunk, gone, self._holds(held))
                 skip = closure.blocked.keys() | closure.swept
                 items = [key_text(k) for k in chunk if key_text(k) not in skip]
+                if left is not None:
+                    left -= len(items)
                 deleted, _found, removal = planned(conn, closure, items)
-                if start + step < len(ordered):
-                    gone.add(closure, deleted, ordered[start + step])
-                _merge(outcome, removal, closure.blocked)
-                for item in closure.swept:
-                    outcome.per_item.pop(item, None)
-                outcome.swept |= closure.swept
-                outcome.per_table[self.root.name] = (
-                    outcome.per_table.get(self.root.name, 0) + removal.roots_deleted
-                )
+                if start < len(ordered):
+                    gone.add(closure, deleted, start)
+                _merge(outcome, deleted, removal, closure)
+                taken |= _cascaded_items(closure, deleted, items)
                 # Each batch in its own read-only transaction, as a run commits each batch:
                 # one across them all held a snapshot (and vacuum back) for the whole plan.
                 conn.rollback()
+        # Keys the cap left unjudged that an acted item's tree takes: not left for later.
+        outcome.swept |= {t for k in ordered[start:] if (t := key_text(k)) in taken}
         return outcome
 
     def cascade_counts_where(
@@ -292,8 +303,11 @@ class SQLDataset:
         else:
             clauses = self.membership(lambda col: col.in_(root_keys))
         if clauses is None:  # a cycle between tables: judged row by row, batch by batch
-            keys = [self.key_of(row) for row in self._all(roots)]
-            return cascaded(self.preview_delete(keys, batch_size=1000))
+            in_order = roots if limit is not None else roots.order_by(*self.key_columns)
+            keys = [self.key_of(row) for row in self._all(in_order)]
+            preview = self.preview_delete(keys, batch_size=1000)
+            acted = len(keys) - len(preview.blocked) - len(preview.swept)
+            return preview.cascaded(self.root.name, acted)
         queries: dict[str, Select[Any]] = {}
         for name, clause in clauses.items():
             query = select(func.count()).select_from(self.cascade.member(name)).where(clause)
@@ -613,24 +627,31 @@ def _outcome(removal: Removal, root: str) -> DeleteOutcome:
     )
 
 
-def _merge(outcome: DeleteOutcome, removal: Removal, blocked: Mapping[str, str]) -> None:
-    """Add one previewed batch to ``outcome``."""
-    for table, rows in _outcome(removal, "").per_table.items():
-        if table:
-            outcome.per_table[table] = outcome.per_table.get(table, 0) + rows
-    outcome.per_item.update(removal.per_item)
+def _merge(
+    outcome: DeleteOutcome,
+    deleted: Mapping[str, Mapping[Ident, set[str]]],
+    removal: Removal,
+    closure: Closure,
+) -> None:
+    """Add one previewed batch to ``outcome``: its rows per table, not per item (a preview
+    of a million keys would hold a count per key)."""
+    for table, idents in deleted.items():
+        outcome.per_table[table] = outcome.per_table.get(table, 0) + len(idents)
     for table, rows in removal.updated.items():
         outcome.updated[table] = outcome.updated.get(table, 0) + rows
-    outcome.updated_keys.update(removal.updated_keys)
-    for item, why in blocked.items():
+    for item, why in closure.blocked.items():
         outcome.blocked.setdefault(item, why)
-        outcome.per_item.pop(item, None)
+    outcome.swept |= closure.swept
 
 
-def cascaded(outcome: DeleteOutcome) -> dict[str, int]:
-    """Cascaded rows per table (each counted once; the items' own rows are not included)."""
-    totals: dict[str, int] = {}
-    for counts in outcome.per_item.values():
-        for table, rows in counts.items():
-            totals[table] = totals.get(table, 0) + rows
-    return totals
+def _cascaded_items(
+    closure: Closure, deleted: Mapping[str, Mapping[Ident, set[str]]], items: Sequence[str]
+) -> set[str]:
+    """Items whose row a cascade from other items removes (a self-referencing tree)."""
+    root = closure.cascade.root.name
+    rows = deleted.get(root, {})
+    if len(rows) <= len(items):  # only the items' own rows
+        return set()
+    own = set(items)
+    texts = (item_of(closure.cascade, closure.row(root, ident)) for ident in rows)
+    return {t for t in texts if t not in own}

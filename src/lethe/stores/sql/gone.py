@@ -6,13 +6,12 @@ a plan's memory with the purge (600k row identities at 1M profiles). Most cannot
 a row reached through its table's only foreign key hangs from one parent row, and the walk
 meets it only through that parent. So only the rows of tables reached more than one way are
 kept, and of a table whose every foreign key references the dataset's own key, each row only
-until the batches (which go in key order) have passed the last previewed key it references.
+until the batches have passed the last previewed key it references.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from collections.abc import Set as AbstractSet
 from typing import Any
 
 from sqlalchemy import Column, Index, Table, UniqueConstraint
@@ -28,12 +27,15 @@ class Gone:
     """``(table, identity) in gone``: removed by an earlier batch of the same preview."""
 
     def __init__(self, cascade: Cascade, keys: Sequence[ItemKey]) -> None:
-        """For a preview of ``keys`` (the only rows of the dataset's table a batch starts from)."""
+        """For a preview of ``keys``, judged in that order (the only rows of the dataset's
+        table a batch starts from)."""
         self._kept: dict[str, set[Ident]] = {t: set() for t in revisited(cascade)}
         self._until = {t: edges for t, edges in _keyed_by_roots(cascade).items() if t in self._kept}
-        self._keys = frozenset(keys) if self._until else frozenset()
-        #: For a table of ``_until``: identity → the largest dataset key its row references.
-        self._last: dict[str, dict[Ident, Any]] = {t: {} for t in self._until}
+        #: Each previewed key's place in the preview (positions, not the keys themselves, say
+        #: which batch holds a key: the database's order of text keys need not be Python's).
+        self._at = {k: i for i, k in enumerate(keys)} if self._until else {}
+        #: For a table of ``_until``: identity → the last place among the keys its row references.
+        self._last: dict[str, dict[Ident, int]] = {t: {} for t in self._until}
 
     def __contains__(self, entry: object) -> bool:
         if not isinstance(entry, tuple) or len(entry) != 2:
@@ -48,9 +50,9 @@ class Gone:
         return sum(map(len, self._kept.values())) + sum(map(len, self._last.values()))
 
     def add(
-        self, closure: Closure, deleted: Mapping[str, Mapping[Ident, object]], bound: ItemKey
+        self, closure: Closure, deleted: Mapping[str, Mapping[Ident, object]], bound: int
     ) -> None:
-        """Remember the rows one batch removed that a batch starting at key ``bound`` (or a
+        """Remember the rows one batch removed that a batch starting at place ``bound`` (or a
         later one) can still reach; forget the ones it no longer can."""
         for table, rows in deleted.items():
             if table not in self._kept:
@@ -62,13 +64,11 @@ class Gone:
             last = self._last[table]
             for ident in rows:
                 # A key nobody previews (not due, held back) starts no later batch.
-                largest = _largest(edges, closure.row(table, ident), self._keys)
-                if largest is _UNORDERED:
-                    self._kept[table].add(ident)
-                elif largest is not None and not _before(largest, bound):
-                    last[ident] = largest
+                place = _last_place(edges, closure.row(table, ident), self._at)
+                if place is not None and place >= bound:
+                    last[ident] = place
         for table, last in self._last.items():
-            self._last[table] = {i: k for i, k in last.items() if not _before(k, bound)}
+            self._last[table] = {i: p for i, p in last.items() if p >= bound}
 
 
 def revisited(cascade: Cascade) -> set[str]:
@@ -141,22 +141,7 @@ def _unique(table: Table, columns: set[str]) -> bool:
     return False
 
 
-_UNORDERED = object()
-
-
-def _largest(edges: Sequence[Edge], row: Mapping[str, Any], keys: AbstractSet[Any]) -> Any:
-    """The largest of ``keys`` ``row`` references (None: none), or ``_UNORDERED`` when those
-    do not compare with each other."""
-    values = [v for e in edges if (v := row[e.columns[0]]) is not None and v in keys]
-    try:
-        return max(values, default=None)
-    except TypeError:
-        return _UNORDERED
-
-
-def _before(key: Any, bound: Any) -> bool:
-    """``key`` sorts before ``bound`` (False when they do not compare: it is kept)."""
-    try:
-        return bool(key < bound)
-    except TypeError:
-        return False
+def _last_place(edges: Sequence[Edge], row: Mapping[str, Any], at: Mapping[Any, int]) -> int | None:
+    """The last place in the preview among the keys ``row`` references (None: none)."""
+    places = [p for e in edges if (p := at.get(row[e.columns[0]])) is not None]
+    return max(places, default=None)
