@@ -46,7 +46,7 @@ __all__ = [
 HeldFn = Callable[[Sequence[str]], AbstractSet[str]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     """An item selected or locked; ``held`` says the application's own hold table holds it.
 
