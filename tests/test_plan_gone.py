@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, text
 from lethe import Lethe
 from lethe.stores.sql import dataset as sql_dataset
 from lethe.stores.sql.closure import Closure, Ident
-from lethe.stores.sql.gone import Gone, revisited
+from lethe.stores.sql.gone import Gone, places, revisited
 from lethe.testing import ManualClock
 
 AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
@@ -260,3 +260,30 @@ def test_a_blocked_item_is_not_counted_as_left_by_the_cap(tmp_path: Path) -> Non
         phase = lethe.run(as_of=AS_OF).phases[0]
         # Before, the run counted every row still eligible as capped, the blocked one too.
         assert (phase.acted, phase.blocked, phase.capped) == (1, 1, 1)
+
+
+@given(
+    keys=st.lists(st.integers(-50, 50) | st.text(max_size=3), unique=True).map(
+        lambda ks: [k for k in ks if isinstance(k, type(ks[0]))] if ks else ks
+    ),
+    ordered=st.booleans(),
+    probes=st.lists(st.integers(-60, 60) | st.text(max_size=3) | st.none(), max_size=8),
+)
+def test_a_keys_place_is_its_position_in_the_preview(
+    keys: list[Any], ordered: bool, probes: list[Any]
+) -> None:
+    """Sorted keys (integers: the database's order is Python's) are bisected, others (text
+    keys in a collation's order) looked up; either way a key's place is its position."""
+    if ordered:
+        keys = sorted(keys)
+    place = places(keys)
+    assert [place(k) for k in keys] == list(range(len(keys)))
+    for probe in probes:
+        assert place(probe) == (keys.index(probe) if probe in keys else None)
+
+
+def test_text_keys_in_the_databases_order_are_placed_by_that_order() -> None:
+    # A case-insensitive collation sorts "a" before "B"; Python puts "B" first.
+    keys = ["a", "B", "c"]
+    place = places(keys)
+    assert (place("a"), place("B"), place("c"), place("b")) == (0, 1, 2, None)

@@ -7,10 +7,11 @@ first change without holding millions of keys in memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import islice
 
 from lethe.actions.external import ExternalAction
 from lethe.engine.decisions import Partition, breaker_verdict, first_run_verdict, partition
@@ -22,6 +23,10 @@ from lethe.model.plan import PhasePlan, Plan
 from lethe.stores.base import Item
 
 __all__ = ["Estimate", "estimate", "plan", "plan_target", "removed_rows", "trip_reason"]
+
+
+#: Selected items judged at a time (a page of the store's selection).
+_PAGE = 5000
 
 
 def _cap_left(cap: int | None, used: int) -> int | None:
@@ -93,15 +98,27 @@ def _selected(
     """One phase's selected items split by holds, guards and (unless a preview applies it
     as the batches go) the cap.
 
-    Its own function so the selected items are freed before a purge's preview: only their
-    keys are needed after this, and at 1M rows the items are ~10 MB of a plan's peak.
+    The items are split as they are read, a page at a time, and only their keys are kept:
+    at 1M rows the 100k due items are ~10 MB of a plan's peak.
     """
-    items = list(target.handle.iter_select(target.selection(index, as_of)))
+    items: Iterable[Item] = target.handle.iter_select(target.selection(index, as_of))
     if wanted is not None:
-        items = _drift(items, wanted, registry, drift if drift is not None else {})
-    blocked = target.blocked(index, [i.key for i in items if not i.held], as_of)
+        items = _drift(list(items), wanted, registry, drift if drift is not None else {})
+    blocked: dict[str, str] = {}
     cascades = target.actions[index].cascades
-    return partition(items, registry, blocked, None if cascades else limit)
+    guarded = _guarded(target, index, as_of, items, blocked)
+    return partition(guarded, registry, blocked, None if cascades else limit)
+
+
+def _guarded(
+    target: Target, index: int, as_of: datetime, items: Iterable[Item], blocked: dict[str, str]
+) -> Iterator[Item]:
+    """``items`` a page at a time, each page's items that another phase holds back added to
+    ``blocked`` before the page is yielded (so :func:`partition` finds them there)."""
+    rest = iter(items)
+    while page := list(islice(rest, _PAGE)):
+        blocked.update(target.blocked(index, [i.key for i in page if not i.held], as_of))
+        yield from page
 
 
 def _whole(

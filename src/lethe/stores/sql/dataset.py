@@ -251,7 +251,7 @@ class SQLDataset:
             acting = len(keys) if limit is None else min(len(keys), limit)
             return DeleteOutcome(per_table={self.root.name: acting})
         outcome = DeleteOutcome()
-        ordered = list(keys)  # a run's batches take them in the database's order: so do these
+        ordered = keys  # a run's batches take them in the database's order: so do these
         gone = Gone(self.cascade, ordered)
         size = max(1, batch_size)
         left = limit
