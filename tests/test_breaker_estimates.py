@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, event, make_url, text
 
 from lethe import Lethe, SafetyLimitError
 from lethe.engine.planning import estimate, removed_rows
 from lethe.engine.run import breaker_reasons
+from lethe.stores.sql import slices
 from tests.support.apps import NOW, engine_for
 
 POLICY = """
@@ -213,3 +214,31 @@ def test_a_table_without_children_is_counted_on_sqlite(tmp_path: Path) -> None:
         assert lethe.run(as_of=NOW).ok
     with engine_for(url).connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == 29
+
+
+def _small_work_mem(url: str) -> str:
+    """``url`` whose sessions have 64 kB of work_mem: 20,000 roots no longer fit in a hash."""
+    return str(make_url(url).update_query_dict({"options": "-c work_mem=64kB"}))
+
+
+@pytest.mark.parametrize(("work_mem", "pair_counts"), [("64kB", 7), ("default", 1)])
+def test_a_count_looked_up_row_by_row_is_made_in_slices_of_the_tables_key(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, work_mem: str, pair_counts: int
+) -> None:
+    """Looked up row by row, a count of the pairs costs the same in slices, each its own short
+    transaction; with the roots hashed (they fit in work_mem) each slice would hash them
+    again, so it is one count. Slices of 3,000 rows here: 20,000 pairs in seven."""
+    monkeypatch.setattr(slices, "SLICE_ROWS", 3000)
+    _pairs(pg_url, 20000)
+    url = _small_work_mem(pg_url) if work_mem == "64kB" else pg_url
+    policy = tmp_path / "lethe.toml"
+    policy.write_text(PAIRS.format(url=url, max_rows=10**9, max_percent=100))
+    with Lethe.from_file(policy, env={}) as lethe:
+        (target,) = lethe.runtime.targets()
+        seen = _statements(target.handle.engine)
+        rows = removed_rows(estimate(lethe.runtime, target, NOW))
+    assert rows == {"people": 20000, "pairs": 20000}
+    counted = [s for s, _ in seen if s.startswith("SELECT count(*)") and "FROM pairs" in s]
+    assert len(counted) == pair_counts, counted
+    if pair_counts > 1:
+        assert all("pairs.id >= " in s and "pairs.id < " in s for s in counted)

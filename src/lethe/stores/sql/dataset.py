@@ -58,6 +58,7 @@ from lethe.stores.sql.keysets import KeySet, Match
 from lethe.stores.sql.membership import looked_up, membership
 from lethe.stores.sql.removal import Removal, planned, remove
 from lethe.stores.sql.shared import same_database
+from lethe.stores.sql.slices import slices
 
 __all__ = ["SQLBatch", "SQLDataset"]
 
@@ -326,13 +327,23 @@ class SQLDataset:
                 together = select(*(q.scalar_subquery().label(n) for n, q in queries.items()))
                 counts = {n: int(v) for n, v in conn.execute(together).one()._mapping.items()}
                 queries = {}
+            tables = [self.cascade.member(n) for n in queries]
+            sizes = self.dialect.size_estimates(conn, tables) if tables else {}
+            conn.rollback()
             for name, query in queries.items():
-                self.dialect.for_counting(conn)
-                counts[name] = int(conn.execute(query).scalar_one())
-                # One read-only transaction per count, not one across them all: on a large
-                # table their sum would hold a snapshot (and vacuum back) for seconds. The
-                # counts are an estimate of a run that starts later anyway.
-                conn.rollback()
+                # A count holding a closure's CTE would compute it again for every slice.
+                table, size = self.cascade.member(name), sizes.get(name)
+                whole = loops or name == self.root.name
+                parts = [query] if whole else slices(conn, self.dialect, table, query, size)
+                counts[name] = 0
+                for part in parts:
+                    self.dialect.for_counting(conn)
+                    counts[name] += int(conn.execute(part).scalar_one())
+                    # One read-only transaction per count (or slice of one), not one across
+                    # them all: on a large table their sum would hold a snapshot (and vacuum
+                    # back) for seconds. The counts are an estimate of a run that starts later
+                    # anyway.
+                    conn.rollback()
         return {name: n for name, n in counts.items() if name != self.root.name or n}
 
     def _holds(self, registry: HeldFn | None) -> HeldRows:
