@@ -139,6 +139,17 @@ def _statements(engine: Engine) -> list[tuple[str, Any]]:
     return seen
 
 
+def _estimated(url: str, tmp_path: Path) -> tuple[dict[str, int], list[tuple[str, Any]]]:
+    """The breaker's counts of the pairs policy with thresholds no count reaches (everything
+    is counted), and the statements that made them."""
+    policy = tmp_path / "lethe.toml"
+    policy.write_text(PAIRS.format(url=url, max_rows=10**9, max_percent=100))
+    with Lethe.from_file(policy, env={}) as lethe:
+        (target,) = lethe.runtime.targets()
+        seen = _statements(target.handle.engine)
+        return removed_rows(estimate(lethe.runtime, target, NOW)), seen
+
+
 def _subplans_rescan(plan: dict[str, Any], under_subplan: bool = False) -> bool:
     """Whether some node under a SubPlan materializes a set to rescan it for every row."""
     inside = under_subplan or plan.get("Parent Relationship") == "SubPlan"
@@ -154,12 +165,7 @@ def test_a_table_two_edges_reach_is_counted_by_key_lookups_not_a_rescanned_set(
     outgrow work_mem it rescans them for each row (at a million due roots, a count that did not
     end in five minutes). Here work_mem is made small so that twenty thousand roots outgrow it."""
     _pairs(pg_url, 20000)
-    policy = tmp_path / "lethe.toml"
-    policy.write_text(PAIRS.format(url=pg_url, max_rows=10**9, max_percent=100))
-    with Lethe.from_file(policy, env={}) as lethe:
-        (target,) = lethe.runtime.targets()
-        seen = _statements(target.handle.engine)
-        rows = removed_rows(estimate(lethe.runtime, target, NOW))
+    rows, seen = _estimated(pg_url, tmp_path)
     assert rows == {"people": 20000, "pairs": 20000}
     (statement, parameters), *_ = [s for s in seen if "FROM pairs" in s[0]]
     with engine_for(pg_url).begin() as conn:
@@ -231,12 +237,7 @@ def test_a_count_looked_up_row_by_row_is_made_in_slices_of_the_tables_key(
     monkeypatch.setattr(slices, "SLICE_ROWS", 3000)
     _pairs(pg_url, 20000)
     url = _small_work_mem(pg_url) if work_mem == "64kB" else pg_url
-    policy = tmp_path / "lethe.toml"
-    policy.write_text(PAIRS.format(url=url, max_rows=10**9, max_percent=100))
-    with Lethe.from_file(policy, env={}) as lethe:
-        (target,) = lethe.runtime.targets()
-        seen = _statements(target.handle.engine)
-        rows = removed_rows(estimate(lethe.runtime, target, NOW))
+    rows, seen = _estimated(url, tmp_path)
     assert rows == {"people": 20000, "pairs": 20000}
     counted = [s for s, _ in seen if s.startswith("SELECT count(*)") and "FROM pairs" in s]
     assert len(counted) == pair_counts, counted
