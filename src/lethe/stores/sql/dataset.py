@@ -331,8 +331,8 @@ class SQLDataset:
             sizes = self.dialect.size_estimates(conn, tables) if tables else {}
             conn.rollback()
             for name, query in queries.items():
-                # A count holding a closure's CTE would compute it again for every slice.
                 table, size = self.cascade.member(name), sizes.get(name)
+                # A count holding a closure's CTE would compute it again for every slice.
                 whole = loops or name == self.root.name
                 parts = [query] if whole else slices(conn, self.dialect, table, query, size)
                 counts[name] = 0

@@ -36,7 +36,7 @@ class Gone:
         table a batch starts from)."""
         self._kept: dict[str, set[Ident]] = {t: set() for t in revisited(cascade)}
         self._until = {t: edges for t, edges in _keyed_by_roots(cascade).items() if t in self._kept}
-        self._place = places(keys) if self._until else _nowhere
+        self._place = places(keys if self._until else ())
         #: For a table of ``_until``: identity → the last place among the keys its row references.
         self._last: dict[str, dict[Ident, int]] = {t: {} for t in self._until}
 
@@ -97,10 +97,6 @@ def places(keys: Sequence[ItemKey]) -> Place:
 
         return bisected
     return {k: i for i, k in enumerate(keys)}.get
-
-
-def _nowhere(value: Any) -> None:
-    return None
 
 
 def revisited(cascade: Cascade) -> set[str]:

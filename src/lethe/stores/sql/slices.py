@@ -38,16 +38,16 @@ def slices(
     that add up to it, when the table is larger than :data:`SLICE_ROWS` by the server's
     ``estimate`` and PostgreSQL would look its roots up row by row."""
     key = _integer_key(table)
-    if dialect.name != "postgresql" or key is None or not estimate or estimate <= SLICE_ROWS:
-        yield query
-        return
-    if not _per_row(conn, query):
+    if key is None or estimate is None or estimate <= SLICE_ROWS or dialect.name != "postgresql":
         yield query
         return
     column = table.c[key]
-    low, high = conn.execute(select(func.min(column), func.max(column))).one()
-    conn.rollback()
-    if low is None:
+    low: Any = None
+    high: Any = None
+    if _per_row(conn, query):
+        low, high = conn.execute(select(func.min(column), func.max(column))).one()
+        conn.rollback()
+    if low is None:  # hashed (one pass is cheapest), or an empty table
         yield query
         return
     count = -(-estimate // SLICE_ROWS)
