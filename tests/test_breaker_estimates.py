@@ -4,6 +4,7 @@ are), and a breaker trusting them would let the deletion through."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -243,3 +244,49 @@ def test_a_count_looked_up_row_by_row_is_made_in_slices_of_the_tables_key(
     assert len(counted) == pair_counts, counted
     if pair_counts > 1:
         assert all("pairs.id >= " in s and "pairs.id < " in s for s in counted)
+
+
+def test_the_cascade_counts_are_made_two_at_a_time(pg_url: str, tmp_path: Path) -> None:
+    """Each count is the server's work, and PostgreSQL makes a count over a table two edges
+    reach in one process: two counts at once, each on its own connection in its own read-only
+    transaction. Seen by locking the table counted first: the next table's count still
+    completes while that lock is held."""
+    _pairs(pg_url, 2000)
+    with engine_for(pg_url).begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TABLE notes (id bigint PRIMARY KEY, person_id bigint NOT NULL "
+                "REFERENCES people ON DELETE CASCADE)"
+            )
+        )
+        conn.execute(text("INSERT INTO notes SELECT i, i FROM generate_series(1, 500) i"))
+    everything = {"people": 2000, "pairs": 2000, "notes": 500}
+    rows, seen = _estimated(pg_url, tmp_path)
+    assert rows == everything
+    first, second = [
+        table
+        for statement, _ in seen
+        if statement.startswith("SELECT count(*)")
+        for table in ("pairs", "notes")
+        if f"FROM {table} " in statement
+    ]
+    done = threading.Event()
+    counted: list[dict[str, int]] = []
+    policy = tmp_path / "lethe.toml"
+    with Lethe.from_file(policy, env={}) as lethe:
+        (target,) = lethe.runtime.targets()
+
+        @event.listens_for(target.handle.engine, "after_cursor_execute")
+        def _done(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+            if statement.startswith("SELECT count(*)") and f"FROM {second} " in statement:
+                done.set()
+
+        with engine_for(pg_url).begin() as locker:
+            locker.execute(text(f"LOCK TABLE {first} IN ACCESS EXCLUSIVE MODE"))
+            counting = threading.Thread(
+                target=lambda: counted.append(removed_rows(estimate(lethe.runtime, target, NOW)))
+            )
+            counting.start()
+            assert done.wait(30), f"{second} was not counted while {first}'s count waited"
+        counting.join(30)
+    assert counted == [everything]
