@@ -354,11 +354,14 @@ class SQLDataset:
                     conn.rollback()
                 return total
 
-        # The server does the counting, and PostgreSQL runs a count whose filter is a subplan
-        # (a table two edges reach) in one process: two at a time keep its cores busy.
-        with ThreadPoolExecutor(COUNTERS, thread_name_prefix="lethe-count") as pool:
-            counted = {name: pool.submit(count, name, query) for name, query in queries.items()}
-            counts |= {name: future.result() for name, future in counted.items()}
+        if self.sqlite:  # the process counts itself; an in-memory database is one per thread
+            counts |= {name: count(name, query) for name, query in queries.items()}
+        else:
+            # The server counts, and PostgreSQL makes a count whose filter is a subplan (a
+            # table two edges reach) in one process: two at a time keep its cores busy.
+            with ThreadPoolExecutor(COUNTERS, thread_name_prefix="lethe-count") as pool:
+                futures = {name: pool.submit(count, name, query) for name, query in queries.items()}
+                counts |= {name: future.result() for name, future in futures.items()}
         return {name: n for name, n in counts.items() if name != self.root.name or n}
 
     def _holds(self, registry: HeldFn | None) -> HeldRows:
