@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -64,9 +63,6 @@ from lethe.stores.sql.slices import slices
 __all__ = ["SQLBatch", "SQLDataset"]
 
 _ROOT_KEYS = "root_keys"
-
-#: The circuit breaker's cascade counts made at once, each on a connection of its own.
-COUNTERS = 2
 
 
 class SQLDataset:
@@ -334,34 +330,20 @@ class SQLDataset:
             tables = [self.cascade.member(n) for n in queries]
             sizes = self.dialect.size_estimates(conn, tables) if tables else {}
             conn.rollback()
-
-        def count(name: str, query: Select[Any]) -> int:
-            with translate_errors(self.label), self.engine.connect() as conn:
-                table = self.cascade.member(name)
+            for name, query in queries.items():
+                table, size = self.cascade.member(name), sizes.get(name)
                 # A count holding a closure's CTE would compute it again for every slice.
                 whole = loops or name == self.root.name
-                parts = (
-                    [query] if whole else slices(conn, self.dialect, table, query, sizes.get(name))
-                )
-                total = 0
+                parts = [query] if whole else slices(conn, self.dialect, table, query, size)
+                counts[name] = 0
                 for part in parts:
                     self.dialect.for_counting(conn)
-                    total += int(conn.execute(part).scalar_one())
+                    counts[name] += int(conn.execute(part).scalar_one())
                     # One read-only transaction per count (or slice of one), not one across
                     # them all: on a large table their sum would hold a snapshot (and vacuum
                     # back) for seconds. The counts are an estimate of a run that starts later
                     # anyway.
                     conn.rollback()
-                return total
-
-        if self.sqlite:  # the process counts itself; an in-memory database is one per thread
-            counts |= {name: count(name, query) for name, query in queries.items()}
-        else:
-            # The server counts, and PostgreSQL makes a count whose filter is a subplan (a
-            # table two edges reach) in one process: two at a time keep its cores busy.
-            with ThreadPoolExecutor(COUNTERS, thread_name_prefix="lethe-count") as pool:
-                futures = {name: pool.submit(count, name, query) for name, query in queries.items()}
-                counts |= {name: future.result() for name, future in futures.items()}
         return {name: n for name, n in counts.items() if name != self.root.name or n}
 
     def _holds(self, registry: HeldFn | None) -> HeldRows:
