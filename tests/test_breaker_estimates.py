@@ -298,3 +298,30 @@ def test_the_cascade_counts_hold_one_snapshot_at_a_time(pg_url: str, tmp_path: P
     assert counted == everything
     assert time.monotonic() - started >= 1.0  # the locked table's count did wait
     assert most[0] == 1, f"{most[0]} read-only transactions were open at once"
+
+
+def test_a_table_two_edges_reach_is_counted_by_one_join_per_edge(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """With the roots hashed (they fit in work_mem), a table two edges reach is counted as one
+    ``LEFT JOIN`` of the roots per edge, which PostgreSQL can run with parallel workers (the
+    ``OR`` of two lookups runs in one process: at 1M rows 0.47 s against 0.27-0.30 s). Each
+    row counts once: one referencing the same due person twice, one referencing a due and a
+    kept person, none referencing only kept ones."""
+    _pairs(pg_url, 2000)
+    with engine_for(pg_url).begin() as conn:
+        conn.execute(
+            text("UPDATE people SET due_at = CAST(:later AS timestamptz) WHERE id % 3 = 0"),
+            {"later": NOW + timedelta(days=1)},
+        )
+        conn.execute(text("INSERT INTO pairs VALUES (2001, 5, 5), (2002, 3, 6), (2003, 7, 3)"))
+        due_people, due_pairs = conn.execute(
+            text(
+                "SELECT (SELECT count(*) FROM people WHERE id % 3 <> 0), "
+                "(SELECT count(*) FROM pairs WHERE a_id % 3 <> 0 OR b_id % 3 <> 0)"
+            )
+        ).one()
+    rows, seen = _estimated(pg_url, tmp_path)
+    assert rows == {"people": due_people, "pairs": due_pairs}
+    (counted,) = [s for s, _ in seen if s.startswith("SELECT count(*)") and "FROM pairs" in s]
+    assert counted.count("LEFT OUTER JOIN") == 2 and "EXISTS" not in counted, counted

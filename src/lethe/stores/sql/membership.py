@@ -20,9 +20,11 @@ from sqlalchemy import (
     String,
     Table,
     Tuple,
+    and_,
     cast,
     exists,
     false,
+    func,
     or_,
     select,
     tuple_,
@@ -32,7 +34,7 @@ from sqlalchemy.sql.elements import ColumnElement as _Column
 from lethe.stores.sql.cascade import Cascade, Edge, identity
 from lethe.stores.sql.keysets import Match
 
-__all__ = ["looked_up", "membership"]
+__all__ = ["joined_count", "looked_up", "membership"]
 
 
 def _refers(
@@ -72,6 +74,45 @@ def looked_up(roots: FromClause) -> Match:
         return exists().where(*(c == v for c, v in zip(roots.c, values, strict=True)))
 
     return match
+
+
+def joined_count(cascade: Cascade, name: str, roots: FromClause) -> Select[Any] | None:
+    """The count of ``name``'s members as one ``LEFT JOIN`` of ``roots`` per edge, where two
+    or more edges reach ``name`` from the root's key and nothing else does; otherwise None.
+
+    ``roots`` are rows of the root's key, which the schema proves unique (the dataset cannot
+    be bound otherwise), so each join matches a row at most once and the count is exact.
+    PostgreSQL makes the ``OR`` of two lookups (:func:`looked_up`) in one process; each
+    join here is a hash join it can run with parallel workers: at 1M rows, 0.27-0.30 s
+    against 0.47 s for the same count.
+    """
+    edges = cascade.cascading()
+    root = cascade.root
+    if name == root.name or any(e.child.name == e.parent.name for e in edges):
+        return None
+    table = cascade.member(name)
+    into = [e for e in edges if e.child.name == name]
+    if len(into) < 2 or any(
+        e.parent is not root
+        or e.parent_columns != cascade.key
+        or any(
+            _like(root.c[p], table.c[c]) is not root.c[p]
+            for c, p in zip(e.columns, e.parent_columns, strict=True)
+        )
+        for e in into
+    ):
+        return None
+    joined: FromClause = table
+    matched: list[ColumnElement[bool]] = []
+    for n, edge in enumerate(into):
+        found = roots.alias(f"lethe_r{n}")
+        on = [table.c[c] == r for c, r in zip(edge.columns, found.c, strict=True)]
+        joined = joined.outerjoin(found, and_(*on))
+        match = found.c[0].is_not(None)
+        for column, value in edge.when:
+            match = match & (table.c[column] == value)
+        matched.append(match)
+    return select(func.count()).select_from(joined).where(or_(*matched))
 
 
 def membership(cascade: Cascade, roots: Match) -> dict[str, ColumnElement[bool]] | None:

@@ -8,7 +8,9 @@ slicing it by the table's own key costs nothing more (1M rows against 1M roots: 
 transaction, 1.55 s in ten, the longest 0.16 s) and bounds the read-only transaction that
 holds back vacuum. Hashed, every slice would hash the roots again (ten slices of the same
 table against 100k roots: 2.39 s instead of 0.45 s), so only a count PostgreSQL's own plan
-shows looked up row by row is sliced.
+shows looked up row by row is sliced; one that is not is made in one statement, as the
+caller's ``whole`` form where it has one (a join per edge, which PostgreSQL runs with parallel
+workers: :func:`~lethe.stores.sql.membership.joined_count`).
 """
 
 from __future__ import annotations
@@ -32,14 +34,21 @@ _PER_ROW = re.compile(r"(?<!hashed )SubPlan \d+")
 
 
 def slices(
-    conn: Connection, dialect: SQLDialect, table: Table, query: Select[Any], estimate: int | None
+    conn: Connection,
+    dialect: SQLDialect,
+    table: Table,
+    query: Select[Any],
+    estimate: int | None,
+    whole: Select[Any] | None = None,
 ) -> Iterator[Select[Any]]:
-    """``query`` (a count over ``table``), or counts of disjoint ranges of ``table``'s key
-    that add up to it, when the table is larger than :data:`SLICE_ROWS` by the server's
-    ``estimate`` and PostgreSQL would look its roots up row by row."""
+    """Counts of disjoint ranges of ``table``'s key that add up to ``query`` (a count over
+    ``table``), when the table is larger than :data:`SLICE_ROWS` by the server's
+    ``estimate`` and PostgreSQL would look its roots up row by row; otherwise the one count,
+    ``whole`` (the same count in another form) if given."""
+    unsliced = query if whole is None else whole
     key = _integer_key(table)
     if key is None or estimate is None or estimate <= SLICE_ROWS or dialect.name != "postgresql":
-        yield query
+        yield unsliced
         return
     column = table.c[key]
     low: Any = None
@@ -48,7 +57,7 @@ def slices(
         low, high = conn.execute(select(func.min(column), func.max(column))).one()
         conn.rollback()
     if low is None:  # hashed (one pass is cheapest), or an empty table
-        yield query
+        yield unsliced
         return
     count = -(-estimate // SLICE_ROWS)
     width = (high - low) // count + 1
