@@ -321,15 +321,6 @@ class SQLDataset:
                 roots_count = select(func.count()).select_from(source)
                 query = select(query.scalar_subquery() - roots_count.scalar_subquery())
             queries[name] = query
-        # Where two edges reach a table from the roots' key, a count not made in slices is
-        # one join per edge (see ``joined_count``).
-        joined = {
-            name: q
-            for name in queries
-            if derived is None
-            and limit is None
-            and (q := joined_count(self.cascade, name, source)) is not None
-        }
         counts: dict[str, int] = {}
         with translate_errors(self.label), self.engine.connect() as conn:
             if derived is not None and queries:  # none: a table without children or loops
@@ -343,11 +334,10 @@ class SQLDataset:
                 table, size = self.cascade.member(name), sizes.get(name)
                 # A count holding a closure's CTE would compute it again for every slice.
                 whole = loops or name == self.root.name
-                parts = (
-                    [query]
-                    if whole
-                    else slices(conn, self.dialect, table, query, size, joined.get(name))
-                )
+                # Where two edges reach a table from the roots' key, a count not made in
+                # slices is one join per edge (see ``joined_count``).
+                joined = None if limit is not None else joined_count(self.cascade, name, source)
+                parts = [query] if whole else slices(conn, self.dialect, table, query, size, joined)
                 counts[name] = 0
                 for part in parts:
                     self.dialect.for_counting(conn)

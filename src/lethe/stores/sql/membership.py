@@ -76,6 +76,19 @@ def looked_up(roots: FromClause) -> Match:
     return match
 
 
+def _from_root_key(cascade: Cascade, edge: Edge) -> bool:
+    """Whether ``edge`` references the root's key itself, its values comparable as they are
+    (no cast): its rows can be matched against the roots' keys directly."""
+    return (
+        edge.parent is cascade.root
+        and edge.parent_columns == cascade.key
+        and all(
+            _like(edge.parent.c[p], edge.child.c[c]) is edge.parent.c[p]
+            for c, p in zip(edge.columns, edge.parent_columns, strict=True)
+        )
+    )
+
+
 def joined_count(cascade: Cascade, name: str, roots: FromClause) -> Select[Any] | None:
     """The count of ``name``'s members as one ``LEFT JOIN`` of ``roots`` per edge, where two
     or more edges reach ``name`` from the root's key and nothing else does; otherwise None.
@@ -92,15 +105,7 @@ def joined_count(cascade: Cascade, name: str, roots: FromClause) -> Select[Any] 
         return None
     table = cascade.member(name)
     into = [e for e in edges if e.child.name == name]
-    if len(into) < 2 or any(
-        e.parent is not root
-        or e.parent_columns != cascade.key
-        or any(
-            _like(root.c[p], table.c[c]) is not root.c[p]
-            for c, p in zip(e.columns, e.parent_columns, strict=True)
-        )
-        for e in into
-    ):
+    if len(into) < 2 or not all(_from_root_key(cascade, e) for e in into):
         return None
     joined: FromClause = table
     matched: list[ColumnElement[bool]] = []
@@ -149,21 +154,13 @@ def membership(cascade: Cascade, roots: Match) -> dict[str, ColumnElement[bool]]
         for edge in edges:
             if edge.child.name == name and edge.parent.name != name:
                 parent = edge.parent
-                values = [
-                    _like(parent.c[p], table.c[c])
-                    for c, p in zip(edge.columns, edge.parent_columns, strict=True)
-                ]
-                direct = (
-                    parent is root
-                    and plain_root
-                    and edge.parent_columns == cascade.key
-                    and all(
-                        v is parent.c[p] for v, p in zip(values, edge.parent_columns, strict=True)
-                    )
-                )
-                if direct:
+                if plain_root and _from_root_key(cascade, edge):
                     refers = roots(_key(table, edge.columns))
                 else:
+                    values = [
+                        _like(parent.c[p], table.c[c])
+                        for c, p in zip(edge.columns, edge.parent_columns, strict=True)
+                    ]
                     inner = select(*values).where(clauses[parent.name])
                     refers = _refers(table, edge.columns, inner)
                 for column, value in edge.when:
