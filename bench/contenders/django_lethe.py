@@ -15,12 +15,17 @@ from bench.djangoapp.setup import configure
 url, path = sys.argv[1], sys.argv[2]
 configure(url, lethe=True)
 
+from django.db import connections  # noqa: E402
+
+from bench.contenders.drivers import import_drivers  # noqa: E402
 from bench.therapy import AS_OF  # noqa: E402
 from lethe import Lethe  # noqa: E402
 from lethe.engine.executor import BatchReport  # noqa: E402
 
 with Lethe.from_file(path, env={}) as setup:  # the state database exists before a job runs
     setup.runtime.state.migrate()
+    import_drivers(store.url for store in setup.settings.config.stores.values())
+connections["default"]  # its backend and driver imported before the clock (contenders/drivers.py)
 batches: list[BatchReport] = []
 started, cpu = time.perf_counter(), time.process_time()
 with Lethe.from_file(path, env={}) as lethe:

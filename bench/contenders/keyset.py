@@ -9,6 +9,8 @@ import time
 from bench.therapy import AS_OF, CHILDREN
 
 url, batch = sys.argv[1], int(sys.argv[2])
+if url.startswith("postgresql"):
+    import psycopg  # before the clock, as every contender's driver (bench/contenders/drivers.py)
 
 
 def where(columns: list[str], any_: str) -> str:
@@ -16,8 +18,6 @@ def where(columns: list[str], any_: str) -> str:
 
 
 def postgres() -> None:
-    import psycopg
-
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
         last = 0
         while True:

@@ -11,6 +11,7 @@ import sys
 import time
 from datetime import datetime
 
+from bench.contenders.drivers import import_drivers
 from bench.therapy import AS_OF
 from lethe import Lethe
 from lethe.engine.executor import BatchReport
@@ -20,6 +21,7 @@ as_of = datetime.fromisoformat(sys.argv[3]) if len(sys.argv) > 3 else AS_OF
 # A scheduled job finds its state database already created: create it outside the timing.
 with Lethe.from_file(path, env={}) as setup:
     setup.runtime.state.migrate()
+    import_drivers(store.url for store in setup.settings.config.stores.values())
 if mode == "migrate":
     print(json.dumps({"seconds": 0.0}))
     sys.exit(0)
