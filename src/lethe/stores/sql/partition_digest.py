@@ -103,8 +103,8 @@ def _value_sql(c: str, type_: TypeEngine[Any]) -> tuple[str, str] | None:
         return f"CAST({c} AS text)", "number"
     if isinstance(type_, String) and not isinstance(type_, CHAR | Enum):
         return c, "escaped"
-    # Digits, hex letters and ``-: .+``: nothing JSON escapes, so no to_json, which costs a
-    # quarter of the digest of a (bigint, timestamptz) key.
+    # Digits, letters and ``-: .+`` (a uuid, "BC", "infinity"): nothing JSON escapes, so no
+    # to_json, which cost a quarter of the digest of a (bigint, timestamptz) key.
     if isinstance(type_, Uuid):
         return f"CAST({c} AS text)", "plain"
     if isinstance(type_, DateTime):
