@@ -24,7 +24,7 @@ from lethe.engine.executor import BatchReport  # noqa: E402
 
 with Lethe.from_file(path, env={}) as setup:  # the state database exists before a job runs
     setup.runtime.state.migrate()
-    import_drivers(store.url for store in setup.settings.config.stores.values())
+    import_drivers(setup)
 connections["default"]  # its backend and driver imported before the clock (contenders/drivers.py)
 batches: list[BatchReport] = []
 started, cpu = time.perf_counter(), time.process_time()

@@ -7,15 +7,15 @@ sixth of a run that drops a partition. The drivers are imported here, by the con
 use them, so that no other contender's peak RSS carries them.
 """
 
-from collections.abc import Iterable
-
 from sqlalchemy.engine import make_url
+
+from lethe import Lethe
 
 SQL_SCHEMES = ("postgresql", "mysql", "mariadb", "sqlite")
 
 
-def import_drivers(urls: Iterable[str]) -> None:
-    """Import the DBAPI module of each SQL database URL in ``urls`` (others are skipped)."""
-    for url in urls:
-        if url.split("://", 1)[0].split("+", 1)[0] in SQL_SCHEMES:
-            make_url(url).get_dialect().import_dbapi()
+def import_drivers(lethe: Lethe) -> None:
+    """Import the DBAPI module of each of the policy's SQL stores (other stores are skipped)."""
+    for store in lethe.settings.config.stores.values():
+        if store.url.split("://", 1)[0].split("+", 1)[0] in SQL_SCHEMES:
+            make_url(store.url).get_dialect().import_dbapi()

@@ -21,7 +21,7 @@ as_of = datetime.fromisoformat(sys.argv[3]) if len(sys.argv) > 3 else AS_OF
 # A scheduled job finds its state database already created: create it outside the timing.
 with Lethe.from_file(path, env={}) as setup:
     setup.runtime.state.migrate()
-    import_drivers(store.url for store in setup.settings.config.stores.values())
+    import_drivers(setup)
 if mode == "migrate":
     print(json.dumps({"seconds": 0.0}))
     sys.exit(0)

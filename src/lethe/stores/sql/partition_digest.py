@@ -96,22 +96,22 @@ def _timestamp(c: str, *, zone: bool) -> str:
 
 
 def _value_sql(c: str, type_: TypeEngine[Any]) -> tuple[str, str] | None:
-    """The text of column ``c`` and how a composite key's JSON writes it: ``number`` bare,
-    ``plain`` quoted as it is, ``escaped`` through ``to_json`` (None: the type is not one the
-    server can write as Python does)."""
+    """The text of column ``c`` alone, and as a member of a composite key's JSON array (None:
+    the type is not one the server can write as Python does)."""
     if isinstance(type_, Integer):
-        return f"CAST({c} AS text)", "number"
+        text = f"CAST({c} AS text)"
+        return text, text  # a number
     if isinstance(type_, String) and not isinstance(type_, CHAR | Enum):
-        return c, "escaped"
-    # Digits, letters and ``-: .+`` (a uuid, "BC", "infinity"): nothing JSON escapes, so no
-    # to_json, which cost a quarter of the digest of a (bigint, timestamptz) key.
-    if isinstance(type_, Uuid):
-        return f"CAST({c} AS text)", "plain"
-    if isinstance(type_, DateTime):
-        return _timestamp(c, zone=bool(type_.timezone)), "plain"
-    if isinstance(type_, Date):
-        return f"CAST({c} AS text)", "plain"
-    return None
+        return c, f"CAST(to_json({c}) AS text)"
+    # Digits, letters and ``-: .+`` (a uuid, "BC", "infinity"): nothing JSON escapes, so only
+    # quoted; to_json cost a quarter of the digest of a (bigint, timestamptz) key.
+    if isinstance(type_, Uuid | Date):
+        text = f"CAST({c} AS text)"
+    elif isinstance(type_, DateTime):
+        text = _timestamp(c, zone=bool(type_.timezone))
+    else:
+        return None
+    return text, f"'\"' || {text} || '\"'"
 
 
 def key_text_sql(columns: Sequence[tuple[str, TypeEngine[Any]]]) -> str | None:
@@ -123,9 +123,7 @@ def key_text_sql(columns: Sequence[tuple[str, TypeEngine[Any]]]) -> str | None:
     known = [p for p in parts if p is not None]
     if len(known) == 1:
         return known[0][0]
-    wrap = {"number": "{}", "plain": "'\"' || {} || '\"'", "escaped": "CAST(to_json({}) AS text)"}
-    members = [wrap[form].format(sql) for sql, form in known]
-    return "'[' || " + " || ',' || ".join(members) + " || ']'"
+    return "'[' || " + " || ',' || ".join(member for _, member in known) + " || ']'"
 
 
 def session_zone(conn: Connection) -> str | None:
