@@ -19,7 +19,7 @@ from tests.support.postgres import postgres_server
 
 from bench import machine
 from bench.chart import draw
-from bench.harness import Measurement, summarise, write_jsonl
+from bench.harness import Measurement, byte_compile, summarise, write_jsonl
 from bench.scenarios import django_path, listed, partitions, sql
 
 Scenario = Callable[[sql.Context], list[Measurement]]
@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     stamp = time.strftime("%Y%m%dT%H%M%S")
     jsonl = args.out / f"bench-{stamp}.jsonl"
     results: list[Measurement] = []
+    byte_compile()
     server = postgres_server(durable=not args.smoke)
     with server as pg, tempfile.TemporaryDirectory() as scratch:
         print(json.dumps(machine.describe(pg), indent=1))
