@@ -92,21 +92,6 @@ class TransactionSampler:
         self.engine.dispose()
 
 
-def settle(admin_url: str | None = None) -> None:
-    """Put what setting up the data dirtied on disk before a contender's clock starts: the
-    PostgreSQL server's checkpoint (at ``admin_url``) and the kernel's write-back. A database
-    just copied from its template (or files just written) otherwise goes to disk during the
-    run, and its fsyncs queue behind it: a 0.3 s run measured the copy as much as itself."""
-    if admin_url is not None:
-        engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("CHECKPOINT"))
-        finally:
-            engine.dispose()
-    os.sync()
-
-
 def wal_lsn(admin_url: str) -> int:
     """The server's current WAL position, in bytes."""
     engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")

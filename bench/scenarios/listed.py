@@ -18,7 +18,7 @@ import boto3
 from redis import Redis
 from tests.support.servers import S3_ENV, moto_server, redis_server
 
-from bench.harness import Measurement, interleave, measured, run_child, settle
+from bench.harness import Measurement, interleave, measured, run_child
 from bench.s3proxy import counting_proxy
 from bench.scenarios.sql import Context
 
@@ -95,7 +95,6 @@ def files(ctx: Context) -> list[Measurement]:
 
     def once(name: str, rep: int) -> Measurement:
         seed()
-        settle()
         before = sum(1 for _ in root.rglob("*.bin"))
         if name == "lethe":
             rss, _, work = _lethe(

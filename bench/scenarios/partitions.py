@@ -18,15 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from bench.harness import (
-    Measurement,
-    TransactionSampler,
-    interleave,
-    measured,
-    run_child,
-    settle,
-    wal_lsn,
-)
+from bench.harness import Measurement, TransactionSampler, interleave, measured, run_child, wal_lsn
 from bench.scenarios.sql import Context, _pg_db, _sql
 from bench.therapy import AS_OF
 
@@ -103,7 +95,6 @@ def _measure(
     state = Path(tempfile.mkdtemp(dir=ctx.scratch))
     policy = state / "lethe.toml"
     policy.write_text(POLICY.format(state=state, url=url, partitions=CONTENDERS[name]))
-    settle(ctx.pg_admin)
     lsn = wal_lsn(ctx.pg_admin)
     database = url.rsplit("/", 1)[-1]
     with TransactionSampler(ctx.pg_admin, database) as probe:

@@ -25,7 +25,6 @@ from bench.harness import (
     interleave,
     measured,
     run_child,
-    settle,
     wal_lsn,
 )
 
@@ -124,7 +123,6 @@ def _measure(
         # lethe's tables are created in the application's database before the probe starts:
         # a scheduled job finds them there, and their DDL is not the contender's transaction.
         run_child([*command, "migrate"])
-    settle(ctx.pg_admin if postgres else None)
     lsn = wal_lsn(ctx.pg_admin) if postgres else None
     probe = TransactionSampler(ctx.pg_admin, str(make_url(url).database)) if postgres else None
     with probe or nullcontext():
