@@ -4,9 +4,10 @@ The digest is defined on lethe's canonical key texts (:func:`lethe.model.keys.ke
 key order, joined by a newline, UTF-8, SHA-256 (docs/partitions.md). Building 100k such texts in
 Python costs ~1 s for a ``(bigint, timestamptz)`` key; PostgreSQL builds the same texts in a
 fraction of that, so for the key types below the server sends them ready-made, in key order,
-and Python only joins and hashes them (streamed: a partition's keys never sit in memory at
-once, whatever its size). Any other key type (``numeric``, ``char(n)``, an enum, a boolean)
-keeps the texts built in Python from the values, which is slower but the same digest.
+and Python only joins and hashes them (a partition of more than :data:`WHOLE` keys streamed:
+its keys never sit in memory at once, whatever its size). Any other key type (``numeric``,
+``char(n)``, an enum, a boolean) keeps the texts built in Python from the values, which is
+slower but the same digest.
 
 Each expression equals ``key_text`` of the value psycopg returns:
 
@@ -41,7 +42,7 @@ __all__ = ["KeyDigest", "digest_keys", "key_text_sql"]
 
 #: Rows fetched per round trip while streaming the key texts.
 _CHUNK = 20_000
-#: Up to this many keys, the server joins their texts itself and sends them as one (~10 MB
+#: Up to this many keys, the texts come as one result, not through a server-side cursor (~10 MB
 #: for a composite key: lethe's memory stays flat): a third faster than streaming them.
 WHOLE = 250_000
 
@@ -63,11 +64,6 @@ class KeyDigest:
         self._hash.update((("\n" if self.rows else "") + joined).encode())
         self.first = texts[0] if self.first is None else self.first
         self.last, self.rows = texts[-1], self.rows + len(texts)
-
-    def joined(self, texts: str, rows: int, first: str | None, last: str | None) -> None:
-        """All the texts at once, already joined by newlines (the digest must be empty)."""
-        self._hash.update(texts.encode())
-        self.rows, self.first, self.last = rows, first, last
 
     def hexdigest(self) -> str:
         """SHA-256 of the texts so far, hex."""
@@ -145,8 +141,8 @@ def digest_keys(
 ) -> KeyDigest:
     """The digest of ``table``'s keys (``columns``: quoted names and types), in key order.
 
-    ``rows_hint`` (about how many rows the table has) up to :data:`WHOLE`: the server sends
-    all the texts as one (one round trip, no row objects); otherwise they are streamed."""
+    ``rows_hint`` (about how many rows the table has) up to :data:`WHOLE`: the texts come as
+    one result (one round trip, no row objects); otherwise they are streamed."""
     digest = KeyDigest()
     quoted = [(f"{table}.{name}", _is_text(type_)) for name, type_ in columns]
     # Qualified: an output column named like a key column would otherwise be what sorts.
@@ -165,17 +161,20 @@ def digest_keys(
         "SELECT set_config('DateStyle', 'ISO, YMD', true), set_config('TimeZone', %(zone)s, true)",
         {"zone": zone},
     )
-    if rows_hint is not None and rows_hint <= WHOLE:
-        backwards = ", ".join(f'{n} COLLATE "C" DESC' if t else f"{n} DESC" for n, t in quoted)
-        query = (
-            f"SELECT count(*), string_agg({expression}, E'\\n' ORDER BY {order}), "
-            f"(SELECT {expression} FROM {table} ORDER BY {order} LIMIT 1), "
-            f"(SELECT {expression} FROM {table} ORDER BY {backwards} LIMIT 1) FROM {table}"
-        )
-        rows, joined, first, last = conn.exec_driver_sql(query).one()
-        digest.joined(joined or "", rows, first, last)
-        return digest
     query = f"SELECT {expression} FROM {table} ORDER BY {order}"
+    if rows_hint is not None and rows_hint <= WHOLE:
+        # One result, read from the driver's cursor as plain tuples: no row objects, and no
+        # server-side aggregate (string_agg and first/last subqueries cost a seventh more).
+        # Only here: under ``yield_per`` SQLAlchemy has already fetched rows ahead of it.
+        result = conn.exec_driver_sql(query)
+        cursor = result.cursor
+        assert cursor is not None
+        try:
+            while chunk := cursor.fetchmany(_CHUNK):
+                digest.add([row[0] for row in chunk])
+        finally:
+            result.close()
+        return digest
     for chunk in conn.exec_driver_sql(query, execution_options=streamed).partitions():
         digest.add([row[0] for row in chunk])
     return digest
