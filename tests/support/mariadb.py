@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.postgres import free_port, server_user
+from tests.support.postgres import free_port, server_user, stop_child
 
 __all__ = ["SERVER_TIME_ZONE", "mariadb_server"]
 
@@ -101,12 +101,7 @@ def mariadb_server() -> Iterator[str]:
         _wait_ready(port, child, root / "error.log")
         yield url
     finally:
-        child.terminate()
-        try:
-            child.wait(30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(10)
+        stop_child(child, grace=30)
         shutil.rmtree(root, ignore_errors=True)
 
 

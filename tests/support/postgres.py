@@ -41,6 +41,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_child(child: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """Ask ``child`` to stop (SIGTERM), and kill it if it has not within ``grace`` seconds: a
+    moto server holding 100k objects can take longer than that to exit, and a server that does
+    not stop must not turn the end of a test session or a bench run into a failure."""
+    child.terminate()
+    try:
+        child.wait(grace)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(10)
+
+
 def server_user(names: tuple[str, ...] = ("postgres", "lethe-test")) -> pwd.struct_passwd | None:
     """The first existing of ``names`` to run a server as, else a ``lethe-test`` system user
     created here (None: we are not root, the server runs as us)."""

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.postgres import free_port
+from tests.support.postgres import free_port, stop_child
 
 __all__ = ["S3_ENV", "moto_server", "redis_server"]
 
@@ -84,8 +84,7 @@ def redis_server() -> Iterator[str]:
         _wait(ready, "redis-server", child)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        child.terminate()
-        child.wait(10)
+        stop_child(child)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -112,5 +111,4 @@ def moto_server() -> Iterator[str]:
         _wait(ready, "moto server", child)
         yield endpoint
     finally:
-        child.terminate()
-        child.wait(10)
+        stop_child(child)
