@@ -117,7 +117,8 @@ def byte_compile() -> None:
 
 def run_child(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Run a contender (through :mod:`bench.contenders.measure`); return (wall seconds, peak RSS
-    in MB, its stdout)."""
+    in MB, its stdout). A lethe contender that migrated its state database in the measured
+    process fails the bench: its figures would not be a scheduled run's (contenders/prepare.py)."""
     started = time.perf_counter()
     child = subprocess.run(
         list(argv),
@@ -131,7 +132,22 @@ def run_child(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[f
         raise RuntimeError(
             f"{' '.join(argv[2:5])} failed ({child.returncode}):\n{child.stderr[-3000:]}"
         )
+    if _last_json(child.stdout).get("migrated_in_process"):
+        raise RuntimeError(
+            f"{' '.join(argv[2:5])} migrated its state database in the measured process "
+            "(create it before, with bench.contenders.prepare.migrate_apart)"
+        )
     return seconds, _peak_rss_from(child.stderr), child.stdout
+
+
+def _last_json(stdout: str) -> dict[str, object]:
+    """A contender's report: the JSON object on its last line ({} when there is none)."""
+    lines = stdout.strip().splitlines()
+    try:
+        report = json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        return {}
+    return report if isinstance(report, dict) else {}
 
 
 def _peak_rss_from(stderr: str) -> float:

@@ -10,7 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.harness import COLOCATED, run_child
+import pytest
+from bench import therapy
+from bench.harness import COLOCATED, measured, run_child
+from sqlalchemy import create_engine
 
 from tests.support.servers import S3_ENV
 
@@ -75,3 +78,25 @@ def test_a_contender_is_charged_only_its_own_memory() -> None:
     _, peak, _ = run_child([sys.executable, "-m", "bench.contenders.measure", "platform"])
     del ballast
     assert 1 < peak < 100, peak
+
+
+def test_a_lethe_contender_finds_its_state_database_created(tmp_path: Path) -> None:
+    """A scheduled run finds its state migrated (at deploy, or by its first run): the measured
+    process must not migrate it, or its peak RSS carries Alembic and Mako (~9 MB)."""
+    app = tmp_path / "app.db"
+    engine = create_engine(f"sqlite:///{app}")
+    due = therapy.populate(engine, 200, "scattered")
+    engine.dispose()
+    policy = tmp_path / "lethe.toml"
+    policy.write_text(therapy.policy(f"sqlite:///{app}", str(tmp_path)))
+    _, _, out = run_child(measured("bench.contenders.lethe_run", str(policy)))
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["migrated_in_process"] is False
+    assert report["items"] == due
+    assert (tmp_path / "state.db").exists()
+
+
+def test_a_contender_that_migrated_in_process_fails_the_bench() -> None:
+    script = "import json; print(json.dumps({'seconds': 1.0, 'migrated_in_process': True}))"
+    with pytest.raises(RuntimeError, match="migrated its state database in the measured process"):
+        run_child([sys.executable, "-c", script])

@@ -3,7 +3,8 @@
 
 ``python -m bench.contenders.django_lethe URL POLICY``: Django is set up outside the timing (as
 for the QuerySet.delete baseline); loading the policy (resolving the models) and the run are
-timed, as ``lethe_run`` times the plain SQL path.
+timed, as ``lethe_run`` times the plain SQL path. The state database is created before, by a
+child process (prepare.py).
 """
 
 import json
@@ -18,12 +19,13 @@ configure(url, lethe=True)
 from django.db import connections  # noqa: E402
 
 from bench.contenders.drivers import import_drivers  # noqa: E402
+from bench.contenders.prepare import migrate_apart, steady_state  # noqa: E402
 from bench.therapy import AS_OF  # noqa: E402
 from lethe import Lethe  # noqa: E402
 from lethe.engine.executor import BatchReport  # noqa: E402
 
-with Lethe.from_file(path, env={}) as setup:  # the state database exists before a job runs
-    setup.runtime.state.migrate()
+migrate_apart(path, url)  # the state database exists before a job runs
+with Lethe.from_file(path, env={}) as setup:
     import_drivers(setup)
 connections["default"]  # its backend and driver imported before the clock (contenders/drivers.py)
 batches: list[BatchReport] = []
@@ -34,5 +36,13 @@ with Lethe.from_file(path, env={}) as lethe:
 seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
 removal = sum(b.seconds for b in batches)
 print(
-    json.dumps({"seconds": seconds, "cpu": cpu, "items": result.deleted, "batch_seconds": removal})
+    json.dumps(
+        {
+            "seconds": seconds,
+            "cpu": cpu,
+            "items": result.deleted,
+            "batch_seconds": removal,
+            **steady_state(),
+        }
+    )
 )
