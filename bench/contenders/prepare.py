@@ -1,13 +1,14 @@
 """The state database a scheduled job finds: created before a lethe contender starts, by
 another process.
 
-A deployed job migrates its state once (``lethe migrate`` at deploy time, or its first run days
-ago); every later run finds the schema at the newest revision and reads that without importing
-Alembic. Migrating a fresh state database inside the measured process would leave Alembic,
-Mako and their DDL resident there: ~9 MB of peak RSS that no steady-state run pays (measured
-2026-12-07 on the Django path: 102.1 MB migrating in-process, 93.1 MB migrated apart).
-``migrate_apart`` runs ``python -m bench.contenders.prepare POLICY [DJANGO_URL]`` and waits;
-the child's memory is its own (the peak is each process's own VmHWM, see measure.py).
+A deployed job's state database is created once, by the first command that needs it (a run,
+plan or hold, days ago); every later run finds the schema at the newest revision and reads
+that without importing Alembic. Migrating a fresh state database inside the measured process
+would leave Alembic, Mako and their DDL resident there: ~9 MB of peak RSS that no steady-state
+run pays (measured 2026-12-07 on the Django path: 102.1 MB migrating in-process, 93.1 MB
+migrated apart). ``migrate_apart`` runs ``python -m bench.contenders.prepare POLICY
+[DJANGO_URL]`` and waits; the child's memory is its own (the peak is each process's own VmHWM,
+see measure.py).
 """
 
 import subprocess
