@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Connection
@@ -17,6 +18,7 @@ from lethe.engine.hooks import CommittedBatch, add_batch_listener, remove_batch_
 from lethe.engine.stop import StopFlag, StopRequested
 from lethe.errors import StoreError
 from lethe.state.ledger import EventDraft, Ledger
+from lethe.stores.sql.dataset import SQLBatch
 from tests.support.apps import NOW
 from tests.support.crash import purge_census
 
@@ -81,12 +83,45 @@ def test_a_committed_batchs_events_are_appended_while_the_next_batch_runs(
         result = lethe.run(as_of=NOW)
         assert result.errors == () and result.deleted == 50
         assert len(threads) == 5
-        # off the run's thread: the store's next statement does not wait for the ledger
-        assert all(name.startswith("lethe-ledger-") for name in threads), threads
+        # off the run's thread: the store's next statement does not wait for the ledger; the
+        # last batch's events, with no batch after them, are appended by the phase's flush
+        assert all(name.startswith("lethe-ledger-") for name in threads[:4]), threads
         deleted = [e for e in lethe.runtime.ledger.iter_events() if e["event"] == "hard_deleted"]
         assert len(deleted) == 50
         assert lethe.runtime.batches.pending() == []
         assert lethe.verify_audit().ok
+
+
+def test_a_batchs_append_starts_once_the_next_batch_has_its_rows_locked(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started at the commit, the append held the interpreter through the next batch's
+    checkout and lock, and each of their round trips waited for it (a switch interval, 5 ms,
+    each); it starts when the next batch's store begins to act instead."""
+    policy = purge_census(sqlite_url, tmp_path, surveys=50, responses=1, batch_size=10, due=NOW)
+    locks: list[int] = []
+    started: list[int] = []  # per batch append: how many locks had returned when it began
+    lock = SQLBatch.lock
+    append = Ledger.append
+
+    def counted(self: SQLBatch, *args: Any, **kwargs: Any) -> list[Any]:
+        items = lock(self, *args, **kwargs)
+        locks.append(len(items))
+        return items
+
+    def watched(self: Ledger, conn: Connection, drafts: Sequence[EventDraft]) -> tuple[int, str]:
+        if drafts and all(d.batch_id for d in drafts):
+            started.append(len(locks))
+        return append(self, conn, drafts)
+
+    monkeypatch.setattr(SQLBatch, "lock", counted)
+    monkeypatch.setattr(Ledger, "append", watched)
+    with Lethe.from_file(policy, env={}) as lethe:
+        assert lethe.run(as_of=NOW).deleted == 50
+    # batch n's append began after batch n + 1's lock; the last one's after the empty lock
+    # that ended the phase
+    assert locks[:5] == [10] * 5
+    assert started == [2, 3, 4, 5, 6], (started, locks)
 
 
 def test_an_append_that_failed_stops_the_run_and_the_next_run_settles_it(

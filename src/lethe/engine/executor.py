@@ -351,6 +351,9 @@ class PhaseRunner:
                 split = partition(items, registry, blocked, None)
                 # An item the store failed on is left for the next run, not retried now.
                 split = replace(split, act=self._untried(split.act))
+                if split.act:
+                    # The previous batch's audit goes to the ledger while the store acts.
+                    self.rt.batches.overlap(self.run_id)
                 details = self.action.apply(batch, split.act, self.ctx) if split.act else {}
                 split = _without_blocked(split, batch.blocked)
                 drafts = self._drafts(batch_id, split, registry, details)

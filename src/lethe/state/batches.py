@@ -3,9 +3,10 @@
 The executor records an intent (keys, the events to append) before committing the store
 transaction, and settles it after: ``committed`` with its events appended to the ledger, or
 ``aborted``. A committed batch's events are appended by a thread of their own while the run's
-next batch is at work in the store (its ``prepare``, and :meth:`BatchLog.flush` at the end of a
-phase and of the run, wait for them), so the ledger's work is off the batches' critical path;
-until then its intent stays ``pending``, and a crash in between is settled like any other. An
+next batch waits for its store to act (:meth:`BatchLog.overlap`; its ``prepare``, and
+:meth:`BatchLog.flush` at the end of a phase and of the run, wait for them), so the ledger's
+work is off the batches' critical path; until then its intent stays ``pending``, and a crash in
+between is settled like any other. An
 intent left ``pending`` by a run that died is settled by a later run, once its run is no longer
 ``running`` or its lease expired (:mod:`lethe.engine.recovery`), by asking the action whether
 its effect is visible (:meth:`lethe.actions.Action.applied`).
@@ -192,8 +193,9 @@ class BatchLog:
 
     def commit(self, batch_id: str, drafts: Sequence[EventDraft]) -> None:
         """The store committed: the batch's events (``drafts``) go to the ledger in a state
-        transaction of their own, on a thread of their own, while the run goes on to its next
-        batch; its next :meth:`prepare` and :meth:`flush` wait for them."""
+        transaction of their own, on a thread of their own once the run's next batch waits for
+        its store (:meth:`overlap`); that batch's :meth:`prepare`, and :meth:`flush`, wait for
+        them."""
         with self._lock:
             run_id = self._runs.pop(batch_id, None)
         committed = (batch_id, _kept(drafts))
@@ -203,10 +205,23 @@ class BatchLog:
             self._append_alone(committed)
             return
         self._wait(run_id)  # prepare waited already: only a batch without one gets here
-        append = _Append(self, committed)
         with self._lock:
-            self._appending[run_id] = append
-        append.start()
+            self._appending[run_id] = _Append(self, committed)
+
+    def overlap(self, run_id: str) -> None:
+        """Start ``run_id``'s committed batch's append, if one waits: its caller is about to
+        wait for its store to act on the next batch.
+
+        Not started at the commit itself: the append is mostly Python (events, hashes), and
+        Python runs one thread at a time. Started then, it held the interpreter through the
+        next batch's checkout, lock and bookkeeping, and each of their round trips waited up
+        to a switch interval (5 ms) for it to let go; started here, it runs while the main
+        thread waits on the store's statement.
+        """
+        with self._lock:
+            append = self._appending.get(run_id)
+            if append is not None and append.ident is None:
+                append.start()
 
     def flush(self, run_id: str | None = None) -> None:
         """Wait until the events of the batches committed in the store are in the ledger
@@ -228,7 +243,10 @@ class BatchLog:
         with self._lock:
             append = self._appending.pop(run_id, None)
         if append is not None:
-            append.join()
+            if append.ident is None:  # never overlapped with a store's work: run it here
+                append.run()
+            else:
+                append.join()
             if append.error is not None:
                 raise append.error
 
