@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy import Connection, event, text
 
 from lethe import Lethe
+from lethe.errors import StoreError
 from lethe.state import digest
 from lethe.state.db import StateDB
 from lethe.state.digest import FIELDS
-from lethe.state.ledger import EventDraft, Ledger
+from lethe.state.ledger import EventDraft, Ledger, _insert_many
 from tests.support.apps import NOW
 from tests.support.crash import purge_census
 
@@ -265,6 +266,35 @@ def test_entries_verify_on_a_postgresql_state_database(pg_url: str) -> None:
     with state.engine.begin() as conn:
         conn.execute(text("UPDATE lethe_events SET item_key = 'x' WHERE seq = 12"))
     assert list(ledger.verify().problems) == ["event 12 was altered (hash mismatch)"]
+    state.dispose()
+
+
+def test_events_copied_into_postgresql_read_back_exactly(pg_url: str) -> None:
+    """On PostgreSQL the events go in by ``COPY``: keys and details holding what its text
+    format escapes (tabs, newlines, backslashes, ``\\.``) come back as written and verify."""
+    state = StateDB(pg_url)
+    awkward = ["a\tb", "line\nbreak", "back\\slash", "\\.", "\\N", "", "ünï 🗝", '\'"quoted"']
+    drafts = [
+        EventDraft(
+            run_id="r",
+            event="hard_deleted",
+            dataset="surveys",
+            item_key=key,
+            batch_id="b-1",
+            details={"note": key, "cascade": {"t\tab": 1}},
+        )
+        for key in awkward
+    ]
+    with state.write() as conn:
+        Ledger(state).append(conn, drafts)
+    events = list(Ledger(state).iter_events())
+    assert [e["item_key"] for e in events] == awkward
+    assert [e["details"] for e in events] == [dict(d.details) for d in drafts]
+    assert Ledger(state).verify().ok
+    # a refused COPY is translated as a refused statement is: one line naming the database
+    refused = pytest.raises(StoreError, match=r"state database .* violates not-null")
+    with refused, state.write() as conn:
+        _insert_many(conn, [(1, *[None] * 13)])
     state.dispose()
 
 

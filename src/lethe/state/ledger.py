@@ -18,6 +18,7 @@ from typing import Any, overload
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from lethe.errors import AuditIntegrityError
 from lethe.state import digest
@@ -129,7 +130,11 @@ _COLUMNS = ("seq", "ts", *FIELDS, "details", "prev_hash", "hash", "v", "entry")
 
 def _insert_many(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """Insert events with the driver's executemany: the ledger is on every batch's path, and
-    per-row parameter processing in the ORM-free Core insert is most of its cost."""
+    per-row parameter processing in the ORM-free Core insert is most of its cost. On
+    PostgreSQL through psycopg, with ``COPY``."""
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        _copy(conn, rows)
+        return
     mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
     if mark is None:
         conn.execute(events.insert(), [dict(zip(_COLUMNS, row, strict=True)) for row in rows])
@@ -137,6 +142,27 @@ def _insert_many(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     columns = ", ".join(_COLUMNS)
     marks = ", ".join([mark] * len(_COLUMNS))
     conn.exec_driver_sql(f"INSERT INTO {events.name} ({columns}) VALUES ({marks})", rows)
+
+
+def _copy(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """The events by ``COPY … FROM STDIN``, in ``conn``'s transaction: where lethe's state
+    shares the application's PostgreSQL, a batch's events are inserted inside its deleting
+    transaction, and ``COPY`` takes under half the time of an executemany (2,000 events:
+    12 ms against 28 ms, docs/benchmarks.md)."""
+    statement = f"COPY {events.name} ({', '.join(_COLUMNS)}) FROM STDIN"
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cursor: Any = dbapi.cursor()  # psycopg's, which has copy()
+    try:
+        with cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        # Raised as SQLAlchemy raises what a statement it ran failed with, for the callers'
+        # error translation.
+        raise DBAPIError.instance(
+            statement, None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+        ) from exc
 
 
 def _seal(
