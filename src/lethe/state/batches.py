@@ -20,8 +20,10 @@ action on it: the dead run's transaction may have rolled back and a later run de
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import queue
 import secrets as pysecrets
 import socket
 import threading
@@ -75,6 +77,7 @@ class BatchLog:
         self._appending: dict[str, _Append] = {}
         self._runs: dict[str, str] = {}  # batch id -> run id, from prepare to commit
         self._lock = threading.Lock()
+        self._appender = _Appender()
         # An in-memory SQLite database is one connection's own: another thread would see
         # another, empty database, so its appends stay on the caller's thread.
         self._background = not isinstance(state.engine.pool, SingletonThreadPool | StaticPool)
@@ -220,8 +223,8 @@ class BatchLog:
         """
         with self._lock:
             append = self._appending.get(run_id)
-            if append is not None and append.ident is None:
-                append.start()
+            if append is not None and not append.queued:
+                self._appender.submit(append)
 
     def flush(self, run_id: str | None = None) -> None:
         """Wait until the events of the batches committed in the store are in the ledger
@@ -243,10 +246,9 @@ class BatchLog:
         with self._lock:
             append = self._appending.pop(run_id, None)
         if append is not None:
-            if append.ident is None:  # never overlapped with a store's work: run it here
+            if not append.queued:  # never overlapped with a store's work: run it here
                 append.run()
-            else:
-                append.join()
+            append.done.wait()
             if append.error is not None:
                 raise append.error
 
@@ -333,21 +335,64 @@ class BatchLog:
         conn.execute(update(batches).where(batches.c.id == batch_id).values(status=status))
 
 
-class _Append(threading.Thread):
-    """A committed batch's events on their way to the ledger. The thread only waits on the
-    state database most of the time, so the store's next statement runs meanwhile."""
+class _Append:
+    """A committed batch's events on their way to the ledger: run by the log's appender
+    thread once :meth:`BatchLog.overlap` queued it, else by whoever waits for it."""
 
     def __init__(self, log: BatchLog, committed: tuple[str, Sequence[EventDraft]]) -> None:
-        super().__init__(name=f"lethe-ledger-{committed[0]}")
         self.log = log
         self.committed = committed
         self.error: BaseException | None = None
+        self.queued = False
+        self.done = threading.Event()
 
     def run(self) -> None:
         try:
             self.log._append_alone(self.committed)
-        except BaseException as exc:  # raised by whoever joins it
+        except BaseException as exc:  # raised by whoever waits for it
             self.error = exc
+        finally:
+            self.done.set()
+
+
+class _Appender:
+    """The thread that runs a log's queued appends. It only waits on the state database most
+    of the time, so the store's next statement runs meanwhile.
+
+    One thread for all of them rather than one per append: starting a thread makes its
+    starter wait for it to run, and then for the interpreter while the new thread holds it
+    (up to a switch interval, 5 ms, per batch). It ends after :data:`IDLE` seconds with
+    nothing to do, so a process that embeds lethe keeps no thread between runs.
+    """
+
+    IDLE = 1.0
+    _count = itertools.count(1)
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[_Append] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, append: _Append) -> None:
+        with self._lock:
+            append.queued = True
+            self._queue.put(append)
+            if self._thread is None:
+                name = f"lethe-ledger-{next(self._count)}"
+                self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+                self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                append = self._queue.get(timeout=self.IDLE)
+            except queue.Empty:
+                with self._lock:  # submit() starts another thread only once this one is gone
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
+            append.run()
 
 
 def _kept(drafts: Sequence[EventDraft]) -> Sequence[EventDraft]:
