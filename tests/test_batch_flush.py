@@ -4,7 +4,9 @@ between batches must still leave every committed batch in the ledger, with no in
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from lethe.engine.executor import BatchReport
 from lethe.engine.hooks import CommittedBatch, add_batch_listener, remove_batch_listener
 from lethe.engine.stop import StopFlag, StopRequested
 from lethe.errors import StoreError
+from lethe.state.batches import _Appender
 from lethe.state.ledger import EventDraft, Ledger
 from lethe.stores.sql.dataset import SQLBatch
 from tests.support.apps import NOW
@@ -142,5 +145,39 @@ def test_an_append_that_failed_stops_the_run_and_the_next_run_settles_it(
         events = [e for e in lethe.runtime.ledger.iter_events() if e["event"] == "hard_deleted"]
         assert sorted(int(e["item_key"]) for e in events) == list(range(1, 51))
         assert sum(1 for e in events if e["details"].get("recovered")) == 10
+        assert lethe.runtime.batches.pending() == []
+        assert lethe.verify_audit().ok
+
+
+def test_the_appender_thread_ends_when_idle_and_comes_back_for_the_next_run(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process embedding lethe keeps no ledger thread between runs, and the next run's
+    appends still go off the run's thread."""
+    monkeypatch.setattr(_Appender, "IDLE", 0.05)
+    policy = purge_census(sqlite_url, tmp_path, surveys=40, responses=1, batch_size=10, due=NOW)
+
+    def ledger_threads() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name.startswith("lethe-ledger-")]
+
+    threads = _appends_seen(monkeypatch)
+    stop = StopFlag()
+
+    def after_second(report: BatchReport) -> None:
+        done.append(report)
+        if len(done) == 2:
+            stop.set("SIGTERM")
+
+    done: list[BatchReport] = []
+    with Lethe.from_file(policy, env={}) as lethe:
+        with contextlib.suppress(StopRequested):  # raised, or an interrupted result
+            lethe.run(as_of=NOW, progress=after_second, stop=stop)
+        assert len(done) == 2
+        deadline = time.monotonic() + 5
+        while ledger_threads() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ledger_threads() == []
+        assert lethe.run(as_of=NOW).deleted == 20
+        assert sum(name.startswith("lethe-ledger-") for name in threads) == 2, threads
         assert lethe.runtime.batches.pending() == []
         assert lethe.verify_audit().ok
