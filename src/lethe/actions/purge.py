@@ -57,9 +57,12 @@ class Purge(Action):
     ) -> Mapping[str, Mapping[str, Any]]:
         # Rows a protected foreign key still references stay, and so do their linked items.
         blocked = batch.blockers(keys, ctx.held)
-        keys = [k for k in keys if key_text(k) not in blocked]
+        if blocked:
+            keys = [k for k in keys if key_text(k) not in blocked]
         linked = _delete_linked(batch, keys, ctx)
-        outcome = batch.delete([k for k in keys if key_text(k) not in batch.failed])
+        if batch.failed:
+            keys = [k for k in keys if key_text(k) not in batch.failed]
+        outcome = batch.delete(keys)
         details: dict[str, dict[str, Any]] = {}
         for key, counts in outcome.per_item.items():
             detail: dict[str, Any] = {"cascade": counts}

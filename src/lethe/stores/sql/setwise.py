@@ -172,20 +172,25 @@ def _counted(
     #: Per table, the first owner (an index into ``items``) of each row deleted, in order.
     first: dict[str, list[int]] = {root: [order[key_text(row[at])] for row in rows]}
     result.roots_deleted = len(rows)
+    # A parent's rows by the columns an edge references: several edges name the same ones
+    # (every child of the root references its key), so each map is built once.
+    by_parent: dict[tuple[str, tuple[str, ...]], dict[Any, int]] = {}
+    missing = len(items)
     for table in reversed(cascade.members):  # parents first
         columns, rows = returned[table.name]
-        missing = len(items)
         # Every row deleted was reached through one edge at least: its first owner is the
         # first found through any of them.
-        owners = [missing] * len(rows)
+        owners: list[int] | None = None
         for edge in cascade.edges:
             if edge.child.name != table.name:
                 continue
-            found = _owners(edge, returned, first)
-            for i, value in enumerate(_values(rows, _positions(columns, edge.columns))):
-                owner = found.get(value, missing)
-                if owner < owners[i]:
-                    owners[i] = owner
+            place = (edge.parent.name, tuple(edge.parent_columns))
+            if place not in by_parent:
+                by_parent[place] = _owners(edge, returned, first)
+            get = by_parent[place].get
+            through = [get(v, missing) for v in _values(rows, _positions(columns, edge.columns))]
+            owners = through if owners is None else list(map(min, owners, through))
+        owners = owners if owners is not None else [missing] * len(rows)
         first[table.name] = owners
         if owners:
             result.deleted[table.name] = len(owners)
