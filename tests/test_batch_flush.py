@@ -5,6 +5,7 @@ between batches must still leave every committed batch in the ledger, with no in
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from lethe.engine.executor import BatchReport
 from lethe.engine.hooks import CommittedBatch, add_batch_listener, remove_batch_listener
 from lethe.engine.stop import StopFlag, StopRequested
 from lethe.errors import StoreError
-from lethe.state.batches import _Appender
+from lethe.state.batches import _Append, _Appender
 from lethe.state.ledger import EventDraft, Ledger
 from lethe.stores.sql.dataset import SQLBatch
 from tests.support.apps import NOW
@@ -181,3 +182,34 @@ def test_the_appender_thread_ends_when_idle_and_comes_back_for_the_next_run(
         assert sum(name.startswith("lethe-ledger-") for name in threads) == 2, threads
         assert lethe.runtime.batches.pending() == []
         assert lethe.verify_audit().ok
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_process_gets_an_appender_thread_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A prefork server that ran lethe before forking: the child's appends must not wait for
+    the parent's thread, which the child does not have."""
+    monkeypatch.setattr(_Appender, "IDLE", 30.0)  # the parent's thread outlives the fork
+
+    class Log:
+        def _append_alone(self, committed: object) -> None:
+            pass
+
+    appender = _Appender()
+    first = _Append(Log(), ("b-1", []))  # type: ignore[arg-type]
+    appender.submit(first)
+    assert first.done.wait(5)
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if its append ran
+        second = _Append(Log(), ("b-2", []))  # type: ignore[arg-type]
+        appender.submit(second)
+        os._exit(0 if second.done.wait(5) else 1)
+    deadline = time.monotonic() + 20
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the child's append never ran")
+    assert os.waitstatus_to_exitcode(done[1]) == 0

@@ -369,11 +369,19 @@ class _Appender:
     _count = itertools.count(1)
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
         self._queue: queue.SimpleQueue[_Append] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def submit(self, append: _Append) -> None:
+        if self._pid != os.getpid():
+            # A process forked from one that ran lethe (a prefork server): the thread, and a
+            # lock it may have held, stayed in the parent.
+            self._reset()
         with self._lock:
             append.queued = True
             self._queue.put(append)
